@@ -1,0 +1,142 @@
+"""The program's interface, driven by its Anchor IDL through anchorpy's coders.
+
+Instructions are encoded, and accounts and events decoded, from `idl/ml_agent.json`; account metas
+come from the IDL's account lists, so a new instruction needs no hand-written byte packing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from anchorpy import Coder, Idl
+from anchorpy.program.event import EventParser
+from solders.instruction import AccountMeta, Instruction
+from solders.pubkey import Pubkey
+
+from .artifacts import IDL_PATH
+
+
+@cache
+def idl() -> Idl:
+    return Idl.from_json(IDL_PATH.read_text())
+
+
+@cache
+def idl_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(IDL_PATH.read_text())
+    return data
+
+
+@cache
+def coder() -> Coder:
+    return Coder(idl())
+
+
+PROGRAM_ID = Pubkey.from_string(idl_json()["address"])
+
+
+class ProgramErrorCode(Exception):
+    """A transaction failed with one of the program's errors (Anchor numbering)."""
+
+
+def error_name(code: int) -> str | None:
+    """Name of an Anchor framework or program error code, as the IDL / Anchor define it."""
+    for e in idl_json()["errors"]:
+        if e["code"] == code:
+            return str(e["name"])
+    return ANCHOR_FRAMEWORK_ERRORS.get(code)
+
+
+# The framework codes the program shares with anchor-lang (see programs/ml_agent/src/error.rs).
+ANCHOR_FRAMEWORK_ERRORS: dict[int, str] = {
+    100: "InstructionMissing",
+    101: "InstructionFallbackNotFound",
+    102: "InstructionDidNotDeserialize",
+    2000: "ConstraintMut",
+    2002: "ConstraintSigner",
+    2006: "ConstraintSeeds",
+    2012: "ConstraintAddress",
+    3000: "AccountDiscriminatorAlreadySet",
+    3001: "AccountDiscriminatorNotFound",
+    3002: "AccountDiscriminatorMismatch",
+    3003: "AccountDidNotDeserialize",
+    3005: "AccountNotEnoughKeys",
+    3007: "AccountOwnedByWrongProgram",
+    3011: "AccountNotSystemOwned",
+    3012: "AccountNotInitialized",
+}
+
+
+def _ix_spec(name: str) -> dict[str, Any]:
+    for ix in idl_json()["instructions"]:
+        if ix["name"] == name:
+            return dict(ix)
+    raise KeyError(f"instruction {name!r} is not in the IDL")
+
+
+def build_ix(
+    name: str,
+    args: Mapping[str, Any],
+    accounts: Mapping[str, Pubkey],
+    *,
+    program_id: Pubkey = PROGRAM_ID,
+    remaining: list[AccountMeta] | None = None,
+) -> Instruction:
+    """Encode instruction `name` with anchorpy and order its accounts as the IDL declares them.
+
+    Accounts with a fixed IDL address (system program, sysvars) may be omitted; optional accounts
+    that are omitted are passed as the program id, Anchor's convention for `None`.
+    """
+    spec = _ix_spec(name)
+    metas: list[AccountMeta] = []
+    for acc in spec["accounts"]:
+        key = accounts.get(acc["name"])
+        if key is None and "address" in acc:
+            key = Pubkey.from_string(acc["address"])
+        if key is None and acc.get("optional"):
+            key = program_id
+        if key is None:
+            raise KeyError(f"instruction {name!r} needs account {acc['name']!r}")
+        metas.append(
+            AccountMeta(key, is_signer=bool(acc.get("signer")), is_writable=bool(acc.get("writable")))
+        )
+    extra = set(accounts) - {a["name"] for a in spec["accounts"]}
+    if extra:
+        raise KeyError(f"instruction {name!r} has no accounts named {sorted(extra)}")
+    data = coder().instruction.encode(name, dict(args))
+    return Instruction(program_id, data, metas + (remaining or []))
+
+
+def decode_account(data: bytes) -> tuple[str, Any]:
+    """Decode any of the program's accounts by its discriminator; returns (type name, fields)."""
+    acc_coder = coder().accounts
+    disc = bytes(data[:8])
+    name = acc_coder.discriminator_to_acc_name.get(disc)
+    if name is None:
+        raise ValueError(f"unknown account discriminator {disc.hex()}")
+    return name, acc_coder.decode(bytes(data))
+
+
+@dataclass
+class Event:
+    name: str
+    data: Any
+
+
+def parse_events(logs: list[str], program_id: Pubkey = PROGRAM_ID) -> list[Event]:
+    """The program's events found in a transaction's logs, in emission order."""
+    out: list[Event] = []
+    EventParser(program_id, coder()).parse_logs(logs, lambda e: out.append(Event(e.name, e.data)))
+    return out
+
+
+def find_pda(seeds: list[bytes], program_id: Pubkey = PROGRAM_ID) -> tuple[Pubkey, int]:
+    return Pubkey.find_program_address(seeds, program_id)
+
+
+def ping_record_address(authority: Pubkey, program_id: Pubkey = PROGRAM_ID) -> Pubkey:
+    return find_pda([b"ping", bytes(authority)], program_id)[0]

@@ -1,0 +1,233 @@
+//! Host-only IDL generator: renders the interface specs as an Anchor IDL (spec 0.1.0).
+//!
+//! `cargo run --bin gen-idl > idl/ml_agent.json` regenerates it; the `idl_is_fresh` test fails
+//! when the committed file differs from what the code declares.
+
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::error::MlAgentError;
+use crate::instructions::INSTRUCTIONS;
+use crate::interface::{AccountSpec, Field, InstructionSpec, SeedSpec, Ty, TypeSpec};
+
+/// Every event the program emits.
+pub const EVENTS: &[&TypeSpec] = &[&crate::instructions::ping::PINGED];
+
+/// Extra named types referenced by `Ty::Defined` (argument structs, return types...).
+pub const TYPES: &[&TypeSpec] = &[];
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn bytes_json(b: &[u8]) -> String {
+    let items: Vec<String> = b.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn ty_json(t: &Ty) -> String {
+    match t {
+        Ty::Bool => esc("bool"),
+        Ty::U8 => esc("u8"),
+        Ty::U16 => esc("u16"),
+        Ty::U32 => esc("u32"),
+        Ty::U64 => esc("u64"),
+        Ty::I8 => esc("i8"),
+        Ty::I16 => esc("i16"),
+        Ty::I32 => esc("i32"),
+        Ty::I64 => esc("i64"),
+        Ty::Pubkey => esc("pubkey"),
+        Ty::Bytes => esc("bytes"),
+        Ty::String => esc("string"),
+        Ty::Array(inner, n) => format!("{{\"array\": [{}, {}]}}", ty_json(inner), n),
+        Ty::Vec(inner) => format!("{{\"vec\": {}}}", ty_json(inner)),
+        Ty::Option(inner) => format!("{{\"option\": {}}}", ty_json(inner)),
+        Ty::Defined(name) => format!("{{\"defined\": {{\"name\": {}}}}}", esc(name)),
+    }
+}
+
+fn docs_json(indent: &str, docs: &str) -> String {
+    if docs.is_empty() {
+        String::new()
+    } else {
+        format!("{indent}\"docs\": [{}],\n", esc(docs))
+    }
+}
+
+fn fields_json(fields: &[Field], indent: &str) -> String {
+    let items: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let docs = if f.docs.is_empty() {
+                String::new()
+            } else {
+                format!(", \"docs\": [{}]", esc(f.docs))
+            };
+            format!(
+                "{indent}{{\"name\": {}{docs}, \"type\": {}}}",
+                esc(f.name),
+                ty_json(&f.ty)
+            )
+        })
+        .collect();
+    items.join(",\n")
+}
+
+fn seed_json(s: &SeedSpec) -> String {
+    match s {
+        SeedSpec::Const(b) => format!("{{\"kind\": \"const\", \"value\": {}}}", bytes_json(b)),
+        SeedSpec::Account(p) => format!("{{\"kind\": \"account\", \"path\": {}}}", esc(p)),
+        SeedSpec::Arg(p) => format!("{{\"kind\": \"arg\", \"path\": {}}}", esc(p)),
+    }
+}
+
+fn account_json(a: &AccountSpec) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.push(format!("\"name\": {}", esc(a.name)));
+    if !a.docs.is_empty() {
+        parts.push(format!("\"docs\": [{}]", esc(a.docs)));
+    }
+    if a.writable {
+        parts.push("\"writable\": true".into());
+    }
+    if a.signer {
+        parts.push("\"signer\": true".into());
+    }
+    if a.optional {
+        parts.push("\"optional\": true".into());
+    }
+    if let Some(addr) = a.address {
+        parts.push(format!("\"address\": {}", esc(addr)));
+    }
+    if let Some(seeds) = a.pda {
+        let s: Vec<String> = seeds.iter().map(seed_json).collect();
+        parts.push(format!("\"pda\": {{\"seeds\": [{}]}}", s.join(", ")));
+    }
+    format!("        {{{}}}", parts.join(", "))
+}
+
+fn instruction_json(ix: &InstructionSpec) -> String {
+    let accounts: Vec<String> = ix.accounts.iter().map(account_json).collect();
+    let returns = match &ix.returns {
+        Some(t) => format!(",\n      \"returns\": {}", ty_json(t)),
+        None => String::new(),
+    };
+    format!(
+        "    {{\n      \"name\": {},\n{}      \"discriminator\": {},\n      \"accounts\": [\n{}\n      ],\n      \"args\": [\n{}\n      ]{}\n    }}",
+        esc(ix.name),
+        docs_json("      ", ix.docs),
+        bytes_json(&ix.discriminator()),
+        accounts.join(",\n"),
+        fields_json(ix.args, "        "),
+        returns
+    )
+}
+
+fn type_json(t: &TypeSpec) -> String {
+    format!(
+        "    {{\n      \"name\": {},\n{}      \"type\": {{\n        \"kind\": \"struct\",\n        \"fields\": [\n{}\n        ]\n      }}\n    }}",
+        esc(t.name),
+        docs_json("      ", t.docs),
+        fields_json(t.fields, "          ")
+    )
+}
+
+/// The whole IDL as pretty-printed JSON (stable output: the staleness test compares bytes).
+pub fn render() -> String {
+    let instructions: Vec<String> = INSTRUCTIONS.iter().map(|i| instruction_json(i)).collect();
+    let accounts: Vec<String> = crate::state::ACCOUNTS
+        .iter()
+        .map(|a| {
+            format!(
+                "    {{\"name\": {}, \"discriminator\": {}}}",
+                esc(a.name),
+                bytes_json(&a.account_discriminator())
+            )
+        })
+        .collect();
+    let events: Vec<String> = EVENTS
+        .iter()
+        .map(|e| {
+            format!(
+                "    {{\"name\": {}, \"discriminator\": {}}}",
+                esc(e.name),
+                bytes_json(&e.event_discriminator())
+            )
+        })
+        .collect();
+    let errors: Vec<String> = MlAgentError::ALL
+        .iter()
+        .filter(|e| (**e as u32) >= 6000)
+        .map(|e| {
+            format!(
+                "    {{\"code\": {}, \"name\": {}, \"msg\": {}}}",
+                *e as u32,
+                esc(e.name()),
+                esc(e.msg())
+            )
+        })
+        .collect();
+    let types: Vec<String> = crate::state::ACCOUNTS
+        .iter()
+        .chain(EVENTS.iter())
+        .chain(TYPES.iter())
+        .map(|t| type_json(t))
+        .collect();
+    format!(
+        "{{\n  \"address\": {},\n  \"metadata\": {{\n    \"name\": \"ml_agent\",\n    \"version\": {},\n    \"spec\": \"0.1.0\",\n    \"description\": {}\n  }},\n  \"instructions\": [\n{}\n  ],\n  \"accounts\": [\n{}\n  ],\n  \"events\": [\n{}\n  ],\n  \"errors\": [\n{}\n  ],\n  \"types\": [\n{}\n  ]\n}}\n",
+        esc(crate::PROGRAM_ID),
+        esc(env!("CARGO_PKG_VERSION")),
+        esc(env!("CARGO_PKG_DESCRIPTION")),
+        instructions.join(",\n"),
+        accounts.join(",\n"),
+        events.join(",\n"),
+        errors.join(",\n"),
+        types.join(",\n"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ping::PingRecord;
+
+    #[test]
+    fn idl_is_fresh() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../idl/ml_agent.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == render(),
+            "idl/ml_agent.json is stale: run `scripts/gen-idl.sh` and commit the result"
+        );
+    }
+
+    #[test]
+    fn account_layouts_match_their_specs() {
+        // The zero-copy struct must be exactly discriminator + borsh body, or clients misread it.
+        assert_eq!(PingRecord::LEN, 8 + PingRecord::SPEC.fixed_size().unwrap());
+        assert_eq!(core::mem::offset_of!(PingRecord, count), 8 + 32);
+    }
+
+    #[test]
+    fn discriminators_are_unique() {
+        let mut seen: Vec<[u8; 8]> = INSTRUCTIONS.iter().map(|i| i.discriminator()).collect();
+        seen.extend(crate::state::ACCOUNTS.iter().map(|a| a.account_discriminator()));
+        seen.extend(EVENTS.iter().map(|e| e.event_discriminator()));
+        let n = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), n);
+    }
+}
