@@ -31,7 +31,8 @@ impl<'a> ArgReader<'a> {
     pub fn array<const N: usize>(&mut self) -> R<&'a [u8; N]> {
         let s = self.take(N)?;
         // take() returned exactly N bytes.
-        Ok(s.try_into().map_err(|_| MlAgentError::InstructionDidNotDeserialize)?)
+        Ok(s.try_into()
+            .map_err(|_| MlAgentError::InstructionDidNotDeserialize)?)
     }
 
     pub fn u8(&mut self) -> R<u8> {

@@ -61,7 +61,7 @@ pub fn program_account(
     if data.len() < 8 {
         return Err(MlAgentError::AccountDiscriminatorNotFound);
     }
-    if data[..8] != spec.account_discriminator() {
+    if data[..8] != spec.discriminator {
         return Err(MlAgentError::AccountDiscriminatorMismatch);
     }
     if data.len() < min_len {

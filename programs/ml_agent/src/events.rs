@@ -30,7 +30,7 @@ impl<'a> BorshWriter<'a> {
     /// A writer for an event body, starting with the event's discriminator.
     pub fn event(spec: &TypeSpec, buf: &'a mut [u8]) -> Self {
         let mut w = BorshWriter { buf, pos: 0 };
-        w.bytes(&spec.event_discriminator());
+        w.bytes(&spec.discriminator);
         w
     }
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {

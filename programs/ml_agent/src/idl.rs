@@ -128,7 +128,7 @@ fn instruction_json(ix: &InstructionSpec) -> String {
         "    {{\n      \"name\": {},\n{}      \"discriminator\": {},\n      \"accounts\": [\n{}\n      ],\n      \"args\": [\n{}\n      ]{}\n    }}",
         esc(ix.name),
         docs_json("      ", ix.docs),
-        bytes_json(&ix.discriminator()),
+        bytes_json(&ix.discriminator),
         accounts.join(",\n"),
         fields_json(ix.args, "        "),
         returns
@@ -153,7 +153,7 @@ pub fn render() -> String {
             format!(
                 "    {{\"name\": {}, \"discriminator\": {}}}",
                 esc(a.name),
-                bytes_json(&a.account_discriminator())
+                bytes_json(&a.discriminator)
             )
         })
         .collect();
@@ -163,7 +163,7 @@ pub fn render() -> String {
             format!(
                 "    {{\"name\": {}, \"discriminator\": {}}}",
                 esc(e.name),
-                bytes_json(&e.event_discriminator())
+                bytes_json(&e.discriminator)
             )
         })
         .collect();
@@ -221,10 +221,19 @@ mod tests {
     }
 
     #[test]
+    fn spec_kinds_match_their_lists() {
+        use crate::interface::TypeKind;
+        assert!(crate::state::ACCOUNTS
+            .iter()
+            .all(|a| a.kind == TypeKind::Account));
+        assert!(EVENTS.iter().all(|e| e.kind == TypeKind::Event));
+    }
+
+    #[test]
     fn discriminators_are_unique() {
-        let mut seen: Vec<[u8; 8]> = INSTRUCTIONS.iter().map(|i| i.discriminator()).collect();
-        seen.extend(crate::state::ACCOUNTS.iter().map(|a| a.account_discriminator()));
-        seen.extend(EVENTS.iter().map(|e| e.event_discriminator()));
+        let mut seen: Vec<[u8; 8]> = INSTRUCTIONS.iter().map(|i| i.discriminator).collect();
+        seen.extend(crate::state::ACCOUNTS.iter().map(|a| a.discriminator));
+        seen.extend(EVENTS.iter().map(|e| e.discriminator));
         let n = seen.len();
         seen.sort();
         seen.dedup();

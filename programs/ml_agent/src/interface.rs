@@ -119,12 +119,36 @@ pub struct InstructionSpec {
     pub accounts: &'static [AccountSpec],
     pub args: &'static [Field],
     pub returns: Option<Ty>,
+    /// `sha256("global:<name>")[..8]`, computed when the spec constant is built. Stored rather
+    /// than recomputed: a const fn called on a runtime reference runs SHA-256 on chain (~7k CU).
+    pub discriminator: [u8; 8],
 }
 
 impl InstructionSpec {
-    pub const fn discriminator(&self) -> [u8; 8] {
-        discriminator(b"global:", self.name.as_bytes())
+    pub const fn new(
+        name: &'static str,
+        docs: &'static str,
+        accounts: &'static [AccountSpec],
+        args: &'static [Field],
+        returns: Option<Ty>,
+    ) -> Self {
+        InstructionSpec {
+            name,
+            docs,
+            accounts,
+            args,
+            returns,
+            discriminator: discriminator(b"global:", name.as_bytes()),
+        }
     }
+}
+
+/// What a named struct type is for, which decides its discriminator's namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeKind {
+    Account,
+    Event,
+    Plain,
 }
 
 /// A named struct type (account layout, event body or argument type).
@@ -133,14 +157,39 @@ pub struct TypeSpec {
     pub name: &'static str,
     pub docs: &'static str,
     pub fields: &'static [Field],
+    pub kind: TypeKind,
+    /// `sha256("account:<Name>")[..8]` or `sha256("event:<Name>")[..8]` (zero for plain types),
+    /// computed at compile time for the same reason as `InstructionSpec::discriminator`.
+    pub discriminator: [u8; 8],
 }
 
 impl TypeSpec {
-    pub const fn account_discriminator(&self) -> [u8; 8] {
-        discriminator(b"account:", self.name.as_bytes())
+    pub const fn account(name: &'static str, docs: &'static str, fields: &'static [Field]) -> Self {
+        TypeSpec {
+            name,
+            docs,
+            fields,
+            kind: TypeKind::Account,
+            discriminator: discriminator(b"account:", name.as_bytes()),
+        }
     }
-    pub const fn event_discriminator(&self) -> [u8; 8] {
-        discriminator(b"event:", self.name.as_bytes())
+    pub const fn event(name: &'static str, docs: &'static str, fields: &'static [Field]) -> Self {
+        TypeSpec {
+            name,
+            docs,
+            fields,
+            kind: TypeKind::Event,
+            discriminator: discriminator(b"event:", name.as_bytes()),
+        }
+    }
+    pub const fn plain(name: &'static str, docs: &'static str, fields: &'static [Field]) -> Self {
+        TypeSpec {
+            name,
+            docs,
+            fields,
+            kind: TypeKind::Plain,
+            discriminator: [0; 8],
+        }
     }
     /// Byte size when every field is fixed-size (zero-copy accounts must be).
     pub const fn fixed_size(&self) -> Option<usize> {

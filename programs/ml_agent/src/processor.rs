@@ -5,7 +5,7 @@ use pinocchio::{AccountView, Address, ProgramResult};
 use crate::error::MlAgentError;
 use crate::instructions;
 
-const PING: [u8; 8] = instructions::ping::SPEC.discriminator();
+const PING: [u8; 8] = instructions::ping::SPEC.discriminator;
 
 pub fn process_instruction(
     program_id: &Address,

@@ -42,7 +42,8 @@ fn read_rent() -> Result<RawRent, ProgramError> {
     };
     // SAFETY: RawRent is repr(C) with the sysvar's 17 bincode bytes at its start.
     #[allow(deprecated)]
-    let rc = unsafe { pinocchio::syscalls::sol_get_rent_sysvar(&mut raw as *mut RawRent as *mut u8) };
+    let rc =
+        unsafe { pinocchio::syscalls::sol_get_rent_sysvar(&mut raw as *mut RawRent as *mut u8) };
     if rc != 0 {
         return Err(ProgramError::UnsupportedSysvar);
     }

@@ -127,17 +127,14 @@ mod tests {
     #[test]
     fn matches_known_vectors() {
         // sha256("") and sha256("abc") from FIPS 180-2.
-        assert_eq!(
-            sha256_concat(b"", b"")[..4],
-            [0xe3, 0xb0, 0xc4, 0x42],
-        );
-        assert_eq!(
-            sha256_concat(b"a", b"bc")[28..],
-            [0xf2, 0x00, 0x15, 0xad],
-        );
+        assert_eq!(sha256_concat(b"", b"")[..4], [0xe3, 0xb0, 0xc4, 0x42],);
+        assert_eq!(sha256_concat(b"a", b"bc")[28..], [0xf2, 0x00, 0x15, 0xad],);
         // A two-block preimage (56 bytes), also from FIPS 180-2.
         let msg = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-        assert_eq!(sha256_concat(&msg[..10], &msg[10..])[..4], [0x24, 0x8d, 0x6a, 0x61]);
+        assert_eq!(
+            sha256_concat(&msg[..10], &msg[10..])[..4],
+            [0x24, 0x8d, 0x6a, 0x61]
+        );
     }
 
     #[test]

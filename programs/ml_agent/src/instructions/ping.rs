@@ -12,36 +12,42 @@ use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
-use crate::interface::{field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec, SYSTEM_PROGRAM};
+use crate::interface::{
+    field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec, SYSTEM_PROGRAM,
+};
 use crate::state::ping::PingRecord;
 
 /// Largest payload accepted; keeps the instruction well inside one transaction.
 pub const MAX_PAYLOAD: usize = 512;
 
-pub const SPEC: InstructionSpec = InstructionSpec {
-    name: "ping",
-    docs: "Create or update the caller's PingRecord and return the new count (u64).",
-    accounts: &[
-        AccountSpec::new("authority").mutable().signer().docs("Pays for and owns the record."),
-        AccountSpec::new("ping_record")
+pub const SPEC: InstructionSpec = InstructionSpec::new(
+    "ping",
+    "Create or update the caller's PingRecord and return the new count (u64).",
+    &[
+        AccountSpec::new("authority")
             .mutable()
-            .pda(&[SeedSpec::Const(PingRecord::SEED), SeedSpec::Account("authority")]),
+            .signer()
+            .docs("Pays for and owns the record."),
+        AccountSpec::new("ping_record").mutable().pda(&[
+            SeedSpec::Const(PingRecord::SEED),
+            SeedSpec::Account("authority"),
+        ]),
         AccountSpec::new("system_program").address(SYSTEM_PROGRAM),
     ],
-    args: &[field("payload", Ty::Bytes)],
-    returns: Some(Ty::U64),
-};
+    &[field("payload", Ty::Bytes)],
+    Some(Ty::U64),
+);
 
-pub const PINGED: TypeSpec = TypeSpec {
-    name: "Pinged",
-    docs: "Emitted by every successful ping.",
-    fields: &[
+pub const PINGED: TypeSpec = TypeSpec::event(
+    "Pinged",
+    "Emitted by every successful ping.",
+    &[
         field("authority", Ty::Pubkey),
         field("count", Ty::U64),
         field("slot", Ty::U64),
         field("payload_len", Ty::U32),
     ],
-};
+);
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
     let [authority, record, system_program, ..] = accounts else {
@@ -63,8 +69,10 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
 
     if record.is_data_empty() && record.owned_by(&pinocchio_system::ID) {
         // First ping: the canonical bump makes exactly one record per authority.
-        let (expected, bump) =
-            Address::find_program_address(&[PingRecord::SEED, authority.address().as_ref()], program_id);
+        let (expected, bump) = Address::find_program_address(
+            &[PingRecord::SEED, authority.address().as_ref()],
+            program_id,
+        );
         checks::address(record, &expected).map_err(|_| MlAgentError::ConstraintSeeds)?;
         let bump_seed = [bump];
         let seeds = [
@@ -82,7 +90,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         .invoke_signed(&[Signer::from(&seeds)])?;
         // SAFETY: freshly created, PingRecord::LEN bytes, zeroed, aligned, no other borrow.
         let rec = unsafe { PingRecord::from_bytes_mut(record.borrow_unchecked_mut()) };
-        rec.discriminator = PingRecord::SPEC.account_discriminator();
+        rec.discriminator = PingRecord::SPEC.discriminator;
         rec.authority = authority.address().to_bytes();
         rec.bump = bump;
     } else {
@@ -102,7 +110,10 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
 
     // SAFETY: validated above; the CPI borrow has ended.
     let rec = unsafe { PingRecord::from_bytes_mut(record.borrow_unchecked_mut()) };
-    rec.count = rec.count.checked_add(1).ok_or(MlAgentError::ArithmeticOverflow)?;
+    rec.count = rec
+        .count
+        .checked_add(1)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
     rec.last_slot = slot;
     rec.last_payload_len = payload.len() as u32;
 

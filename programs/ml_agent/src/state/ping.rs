@@ -20,10 +20,10 @@ impl PingRecord {
     pub const LEN: usize = core::mem::size_of::<PingRecord>();
     pub const SEED: &'static [u8] = b"ping";
 
-    pub const SPEC: TypeSpec = TypeSpec {
-        name: "PingRecord",
-        docs: "Liveness record written by `ping`: proves the program can create and write accounts.",
-        fields: &[
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "PingRecord",
+        "Liveness record written by `ping`: proves the program can create and write accounts.",
+        &[
             field("authority", Ty::Pubkey),
             field("count", Ty::U64),
             field("last_slot", Ty::U64),
@@ -31,7 +31,7 @@ impl PingRecord {
             field("bump", Ty::U8),
             field("padding", Ty::Array(&Ty::U8, 3)),
         ],
-    };
+    );
 
     /// # Safety
     /// `data` must be at least `LEN` bytes and 8-byte aligned (account data always is).
