@@ -77,4 +77,6 @@ def load_keypair(path: str | Path | None, *, create: bool = True) -> Keypair:
         raw = json.loads(p.read_text())
         return Keypair.from_bytes(bytes(raw))
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"keypair file {p} is not a Solana CLI keypair (JSON byte array): {e}")
+        raise ConfigError(
+            f"keypair file {p} is not a Solana CLI keypair (JSON byte array): {e}"
+        ) from e

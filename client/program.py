@@ -102,7 +102,9 @@ def build_ix(
         if key is None:
             raise KeyError(f"instruction {name!r} needs account {acc['name']!r}")
         metas.append(
-            AccountMeta(key, is_signer=bool(acc.get("signer")), is_writable=bool(acc.get("writable")))
+            AccountMeta(
+                key, is_signer=bool(acc.get("signer")), is_writable=bool(acc.get("writable"))
+            )
         )
     extra = set(accounts) - {a["name"] for a in spec["accounts"]}
     if extra:

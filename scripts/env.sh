@@ -6,4 +6,4 @@ export ML_AGENT_CACHE ML_AGENT_RUSTC ML_AGENT_CARGO
 # sbpf-linker's default build finds LLVM at run time via the first libLLVM* on LD_LIBRARY_PATH;
 # a directory holding only LLVM 22 keeps it from picking the LLVM 14/15 that Debian also ships.
 export LD_LIBRARY_PATH="$ML_AGENT_CACHE/llvm22${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$ML_AGENT_CACHE/tools/bin:$HOME/.cargo/bin:$PATH"

@@ -76,7 +76,7 @@ class LiteSvmChain:
     @staticmethod
     def _result(meta: TransactionMetadata | FailedTransactionMetadata) -> TxResult:
         failed = isinstance(meta, FailedTransactionMetadata)
-        inner: TransactionMetadata = _get(meta, "meta") if failed else meta
+        inner: Any = _get(meta, "meta") if failed else meta
         err = _get(meta, "err") if failed else None
         rd = _get(inner, "return_data")
         rd_bytes = bytes(_get(rd, "data")) if rd is not None else b""

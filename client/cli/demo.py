@@ -34,7 +34,9 @@ async def run(args: argparse.Namespace, ctx: CliContext) -> int:
     chain = await ctx.chain()
     payer = ctx.keypair
     record = ping_record_address(payer.pubkey())
-    ix = build_ix("ping", {"payload": b"ml_agent demo"}, {"authority": payer.pubkey(), "ping_record": record})
+    ix = build_ix(
+        "ping", {"payload": b"ml_agent demo"}, {"authority": payer.pubkey(), "ping_record": record}
+    )
     res = await chain.send([ix], payer)
     acc = await chain.get_account(record)
     assert acc is not None, "ping record missing after a successful ping"

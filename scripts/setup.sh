@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# One-time, idempotent setup of everything ml_agent needs, from registries only:
+#   Debian apt  : rustc-web, cargo-web, rust-web-src (Rust 1.96 + std source), libllvm22
+#   crates.io   : sbpf-linker 0.1.9 (relinks upstream BPF into SBPF v0; 0.2.x needs LLVM 23)
+#   npm         : @solana/surfpool-linux-x64-gnu 1.5.0 (local validator), pinned in package-lock
+#   PyPI        : the SDK and its test tools, pinned in requirements-lock.txt
+# Re-running it skips what is already in place. Set ML_AGENT_SKIP_PY=1 to leave Python alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+step() { echo "setup: $*" >&2; }
+die() { echo "setup: FAILED: $*" >&2; exit 1; }
+
+# --- Debian packages -------------------------------------------------------------------------
+apt_pkgs=(rustc-web cargo-web rust-web-src libllvm22)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die "apt-get not found: this setup targets Debian 12 (bookworm)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  step "installing Debian packages: ${missing[*]} (bookworm-security)"
+  $SUDO apt-get update -qq || die "apt-get update failed (is bookworm-security in the apt sources?)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+else
+  step "Debian packages present: ${apt_pkgs[*]}"
+fi
+"$ML_AGENT_RUSTC" --version | grep -q "^rustc 1\.9[6-9]" \
+  || die "$ML_AGENT_RUSTC is not Rust >= 1.96 (got: $("$ML_AGENT_RUSTC" --version))"
+[ -f /usr/lib/rustlib/src/rust/library/core/Cargo.toml ] || die "rust-web-src did not install the std source"
+
+# --- LLVM 22 for sbpf-linker -----------------------------------------------------------------
+llvm_so=$(ls /usr/lib/x86_64-linux-gnu/libLLVM.so.22.1 /usr/lib/llvm-22/lib/libLLVM.so.22.1 2>/dev/null | head -n1 || true)
+[ -n "$llvm_so" ] || die "libLLVM.so.22.1 not found (package libllvm22)"
+mkdir -p "$ML_AGENT_CACHE/llvm22"
+ln -sf "$llvm_so" "$ML_AGENT_CACHE/llvm22/libLLVM.so.22.1"
+
+# --- sbpf-linker ------------------------------------------------------------------------------
+if sbpf-linker --version 2>/dev/null | grep -q "0\.1\.9"; then
+  step "sbpf-linker 0.1.9 present"
+else
+  step "building sbpf-linker 0.1.9 from crates.io (about 2 minutes)"
+  RUSTC="$ML_AGENT_RUSTC" "$ML_AGENT_CARGO" install sbpf-linker --version 0.1.9 --locked \
+    --root "$ML_AGENT_CACHE/tools" >&2 || die "cargo install sbpf-linker failed"
+fi
+sbpf-linker --version >/dev/null || die "sbpf-linker does not run"
+
+# --- host Rust tools for tests (rustfmt, clippy) ----------------------------------------------
+for t in "cargo fmt" "cargo clippy"; do
+  $t --version >/dev/null 2>&1 || die "'$t' is missing: install the rustfmt and clippy components of the host toolchain"
+done
+
+# --- Surfpool (npm) ---------------------------------------------------------------------------
+command -v node >/dev/null || die "node not found (Node.js >= 18 is needed to run Surfpool)"
+if [ -f node_modules/@solana/surfpool-linux-x64-gnu/package.json ]; then
+  step "Surfpool present"
+else
+  step "installing Surfpool from npm (package-lock.json)"
+  npm ci --no-audit --no-fund >&2 || die "npm ci failed"
+fi
+
+# --- Python -----------------------------------------------------------------------------------
+if [ "${ML_AGENT_SKIP_PY:-0}" != 1 ]; then
+  if python3 -c "import client, solders, anchorpy, numpy, pytest, sklearn, onnx" >/dev/null 2>&1 \
+     && pip show ml-agent >/dev/null 2>&1; then
+    step "Python packages present"
+  else
+    step "installing Python packages (pip, pinned by requirements-lock.txt)"
+    python3 -m pip install -q -c requirements-lock.txt -e ".[dev,sklearn,onnx]" >&2 \
+      || die "pip install failed"
+  fi
+fi
+
+# --- the program ------------------------------------------------------------------------------
+if [ ! -f target/deploy/ml_agent.so ] || [ -n "$(find programs Cargo.toml Cargo.lock -newer target/deploy/ml_agent.so -type f 2>/dev/null | head -n1)" ]; then
+  step "building the program"
+  bash scripts/build-program.sh >&2
+fi
+step "ready"
