@@ -1,0 +1,450 @@
+"""Compile a float ``FloatModel`` plus calibration data into an integer ``QModel``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import QuantizationError, UnsupportedModelError
+from .fixedpoint import I32_MAX, I32_MIN
+from .ir import (
+    Activation,
+    ActivationLayer,
+    DenseLayer,
+    FloatModel,
+    Head,
+    ScalingKind,
+    TreeEnsemble,
+    apply_activation,
+)
+from .ir import TreeMode as FloatTreeMode
+from .layouts import compact_bytes, sparse_bytes
+from .qmodel import (
+    LEAF,
+    Arch,
+    ConfMode,
+    DType,
+    InputSpec,
+    Layout,
+    LutKind,
+    QArgmax,
+    QDense,
+    QLut,
+    QModel,
+    QOp,
+    QSoftmax,
+    QTrees,
+    Scaling,
+    Task,
+    TreeMode,
+)
+from .quantize import (
+    PACKED_LIMIT,
+    ActQuant,
+    accumulator_bound,
+    asymmetric_params,
+    choose_input_affine,
+    choose_requant,
+    choose_softmax_k,
+    quantize_dense,
+    threshold_q16,
+    to_q16,
+)
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+# Wide final layer: the largest calibrated |output| lands near 2^23, far from the i32 clamp.
+OUTPUT_TARGET_BITS = 23
+MAX_VALUE_FRAC_BITS = 24
+
+_LUT_KIND = {
+    Activation.SIGMOID: LutKind.SIGMOID,
+    Activation.TANH: LutKind.TANH,
+    Activation.HARD_SIGMOID: LutKind.HARD_SIGMOID,
+}
+_SCALING = {
+    ScalingKind.NONE: Scaling.NONE,
+    ScalingKind.STANDARD: Scaling.STANDARD,
+    ScalingKind.MINMAX: Scaling.MINMAX,
+    ScalingKind.AFFINE: Scaling.AFFINE,
+}
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    dtype: DType = DType.I8
+    # Declared per-feature range = calibration range widened by this fraction of its span
+    # on each side, unless ``input_range`` is given.
+    range_margin: float = 0.25
+    prefer: str = "size"  # "size": COMPACT/SPARSE; "speed": PACKED where allowed
+    layout: Layout | None = None  # force one layout for every dense layer
+
+
+def parse_dtype(bits: int | str | DType) -> DType:
+    if isinstance(bits, DType):
+        return bits
+    key = str(bits).lower().removeprefix("int")
+    if key == "8":
+        return DType.I8
+    if key == "16":
+        return DType.I16
+    raise ValueError(f"precision must be int8 or int16, got {bits!r}")
+
+
+def compile_model(
+    model: FloatModel,
+    calibration: NDArray[np.floating],
+    precision: int | str | DType = 8,
+    *,
+    input_range: tuple[Sequence[float], Sequence[float]] | None = None,
+    range_margin: float = 0.25,
+    prefer: str = "size",
+    layout: Layout | None = None,
+) -> QModel:
+    """Quantize ``model``; ``calibration`` is a float batch (n, n_features) of typical inputs."""
+    opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
+    if prefer not in ("size", "speed"):
+        raise ValueError(f"prefer must be 'size' or 'speed', got {prefer!r}")
+    calib = np.asarray(calibration, dtype=np.float64)
+    if calib.ndim != 2 or calib.shape[1] != model.n_features or calib.shape[0] == 0:
+        raise ValueError(
+            f"calibration data must have shape (n>0, {model.n_features}), got {calib.shape}"
+        )
+    lo, hi = _declared_range(calib, input_range, opts.range_margin, model.n_features)
+    if model.is_trees:
+        return _compile_trees(model, lo, hi)
+    return _compile_neural(model, calib, lo, hi, opts)
+
+
+def _declared_range(
+    calib: F64,
+    input_range: tuple[Sequence[float], Sequence[float]] | None,
+    margin: float,
+    n: int,
+) -> tuple[I64, I64]:
+    if input_range is not None:
+        lo_f = np.broadcast_to(np.asarray(input_range[0], dtype=np.float64), (n,))
+        hi_f = np.broadcast_to(np.asarray(input_range[1], dtype=np.float64), (n,))
+    else:
+        cmin = calib.min(axis=0)
+        cmax = calib.max(axis=0)
+        span = cmax - cmin
+        span = np.where(span > 0, span, np.maximum(np.abs(cmax), 1.0))
+        lo_f = cmin - margin * span
+        hi_f = cmax + margin * span
+    lo_f = np.clip(lo_f, I32_MIN / 65536.0, I32_MAX / 65536.0)
+    hi_f = np.clip(hi_f, I32_MIN / 65536.0, I32_MAX / 65536.0)
+    lo = to_q16(lo_f)
+    hi = to_q16(hi_f)
+    bad = np.nonzero(lo > hi)[0]
+    if bad.size:
+        raise ValueError(f"input range of feature {int(bad[0])} is empty (lo > hi)")
+    return lo, hi
+
+
+# ---------------------------------------------------------------- neural networks
+
+
+def _input_affine(
+    calib: F64, lo: I64, hi: I64, dtype: DType
+) -> tuple[InputSpec, F64, F64]:
+    """Per-feature affine q = clamp(zp + rshift_round((x - c) * m, s)) over the calibrated range.
+
+    Returns the spec plus the *realised* real offset and step of each feature, so the first
+    dense layer folds exactly the integers that were stored.
+    """
+    n = calib.shape[1]
+    cmin = np.maximum(calib.min(axis=0), lo / 65536.0)
+    cmax = np.minimum(calib.max(axis=0), hi / 65536.0)
+    degenerate = cmax - cmin <= 0
+    cmin = np.where(degenerate, lo / 65536.0, cmin)
+    cmax = np.where(degenerate, hi / 65536.0, cmax)
+    levels = dtype.qmax - dtype.qmin
+    c = np.zeros(n, dtype=np.int64)
+    m = np.zeros(n, dtype=np.int64)
+    s = np.ones(n, dtype=np.int64)
+    offset = np.zeros(n)
+    step = np.zeros(n)
+    for j in range(n):
+        width = cmax[j] - cmin[j]
+        if width <= 0:
+            # A constant feature: q is always zp and its value lives in the bias.
+            c[j] = int(to_q16(np.array([cmin[j]]))[0])
+            offset[j] = c[j] / 65536.0
+            continue
+        sc = width / levels
+        c[j] = int(to_q16(np.array([cmin[j] - dtype.qmin * sc]))[0])
+        m[j], s[j] = choose_input_affine(1.0 / (65536.0 * sc), j)
+        offset[j] = c[j] / 65536.0
+        step[j] = 2.0 ** int(s[j]) / (int(m[j]) * 65536.0)
+    spec = InputSpec(lo=lo, hi=hi, dtype=dtype, zp=0, c=c, m=m, s=s)
+    return spec, offset, step
+
+
+def _layer_groups(model: FloatModel) -> list[tuple[DenseLayer, ActivationLayer | None]]:
+    groups: list[tuple[DenseLayer, ActivationLayer | None]] = []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, DenseLayer):
+            groups.append((layer, None))
+        elif isinstance(layer, ActivationLayer):
+            if groups[-1][1] is not None:
+                raise UnsupportedModelError(
+                    f"layer {i}: two activations in a row ({groups[-1][1].kind.value}, "
+                    f"{layer.kind.value}) are not supported"
+                )
+            groups[-1] = (groups[-1][0], layer)
+        else:
+            raise UnsupportedModelError(f"layer {i}: {type(layer).__name__} inside a network")
+    for i in range(1, len(groups)):
+        if groups[i - 1][0].n_out != groups[i][0].n_in:
+            raise UnsupportedModelError(
+                f"dense layer {i} expects {groups[i][0].n_in} inputs but layer {i - 1} "
+                f"produces {groups[i - 1][0].n_out}"
+            )
+    last_act = groups[-1][1]
+    if last_act is not None and last_act.kind is not Activation.RELU:
+        raise UnsupportedModelError(
+            f"a trailing {last_act.kind.value} activation is only supported as a classifier head "
+            "(importers turn a final sigmoid/softmax into the head)"
+        )
+    return groups
+
+
+def _lut_table(
+    act: ActivationLayer, q_in: ActQuant, q_out: ActQuant, dtype: DType
+) -> I64:
+    if dtype is DType.I8:
+        qs = np.arange(-128, 128, dtype=np.int64)
+    else:
+        qs = np.arange(513, dtype=np.int64) * 128 - 32768
+    real = q_in.scale * (qs.astype(np.float64) - q_in.zp)
+    y = apply_activation(act.kind, real, act.alpha, act.beta)
+    table = np.clip(np.rint(y / q_out.scale) + q_out.zp, dtype.qmin, dtype.qmax)
+    return table.astype(np.int64)
+
+
+def _lut_output(kind: Activation, dtype: DType) -> ActQuant:
+    if kind is Activation.TANH or dtype is DType.I16:
+        return ActQuant(scale=1.0 / dtype.qmax, zp=0, dtype=dtype)
+    levels = dtype.qmax - dtype.qmin
+    return ActQuant(scale=1.0 / levels, zp=dtype.qmin, dtype=dtype)
+
+
+def _choose_layout(
+    weight: I64, bound: I64, opts: CompileOptions, name: str
+) -> Layout:
+    n_out, n_in = weight.shape
+    packed_ok = opts.dtype is DType.I8 and int(bound.max()) < PACKED_LIMIT
+    sparse_ok = n_in <= 1 << 16
+    if opts.layout is not None:
+        if opts.layout is Layout.PACKED and not packed_ok:
+            raise QuantizationError(
+                f"{name}: PACKED layout needs INT8 weights and a proven |acc| < 2^31 "
+                f"(bound is {int(bound.max())})"
+            )
+        if opts.layout is Layout.SPARSE and not sparse_ok:
+            raise QuantizationError(f"{name}: SPARSE layout needs fan-in <= 65536")
+        return opts.layout
+    nnz = int(np.count_nonzero(weight))
+    if sparse_ok and sparse_bytes(n_out, nnz, opts.dtype) < compact_bytes(n_out, n_in, opts.dtype):
+        return Layout.SPARSE
+    if opts.prefer == "speed" and packed_ok:
+        return Layout.PACKED
+    return Layout.COMPACT
+
+
+def _hidden_params(lo: float, hi: float, dtype: DType) -> ActQuant:
+    """INT8 activations are asymmetric (every level counts); INT16 ones are symmetric, since a
+    zero point of -32768 folded into the bias (-zp * sum w) would overflow i32."""
+    if dtype is DType.I8:
+        return asymmetric_params(lo, hi, dtype)
+    top = max(abs(lo), abs(hi), 1e-12)
+    return ActQuant(scale=top / dtype.qmax, zp=0, dtype=dtype)
+
+
+def _output_frac_bits(max_abs: float) -> int:
+    if max_abs <= 0:
+        return OUTPUT_TARGET_BITS
+    f = OUTPUT_TARGET_BITS - math.ceil(math.log2(max_abs))
+    return int(np.clip(f, -64, 63))
+
+
+def _compile_neural(
+    model: FloatModel, calib: F64, lo: I64, hi: I64, opts: CompileOptions
+) -> QModel:
+    dtype = opts.dtype
+    groups = _layer_groups(model)
+    spec, offset, step = _input_affine(calib, lo, hi, dtype)
+    if model.scaling is not None:
+        spec.scaling = _SCALING[model.scaling.kind]
+        sc_off, sc_mul = model.scaling.offset, model.scaling.scale
+    else:
+        sc_off, sc_mul = np.zeros(model.n_features), np.ones(model.n_features)
+
+    # Calibrate every group's pre-activation range on the float model.
+    h = model.scale_inputs(calib)
+    pre_ranges = []
+    for dense, act in groups:
+        z = dense.forward(h)
+        pre_ranges.append((float(z.min()), float(z.max())))
+        h = act.forward(z) if act is not None else z
+
+    ops: list[QOp] = []
+    q_in = ActQuant(scale=1.0, zp=spec.zp, dtype=dtype)
+    out_frac_bits = 0
+    last_scale = 1.0
+    for li, (dense, act) in enumerate(groups):
+        name = f"dense layer {li}"
+        w = dense.weight
+        b = dense.bias
+        if li == 0:
+            # x = offset + step * (q - zp) and u = (x - sc_off) * sc_mul, folded into W and b.
+            w_x = w * sc_mul[None, :]
+            b = b + w_x @ (offset - sc_off)
+            w = w_x * step[None, :]
+        last = li == len(groups) - 1
+        zmin, zmax = pre_ranges[li]
+        if last:
+            frac = _output_frac_bits(max(abs(zmin), abs(zmax)))
+            out_scale = 2.0**-frac
+            q_out = ActQuant(scale=out_scale, zp=0, dtype=dtype)
+            lo_c, hi_c = I32_MIN, I32_MAX
+            out_frac_bits = frac
+        elif act is not None and act.kind is Activation.RELU:
+            q_out = _hidden_params(0.0, zmax, dtype)
+            lo_c, hi_c = dtype.qmin, dtype.qmax
+        else:
+            q_out = _hidden_params(zmin, zmax, dtype)
+            lo_c, hi_c = dtype.qmin, dtype.qmax
+        if act is not None and act.kind is Activation.RELU:
+            lo_c = max(lo_c, q_out.zp)
+        in_scale = q_in.scale
+        wq, w_scale, bias = quantize_dense(w, b, in_scale, q_in.zp, dtype, name)
+        bound = accumulator_bound(wq, bias, dtype)
+        mult, shift = choose_requant(in_scale * w_scale / q_out.scale, bound, name)
+        layout = _choose_layout(wq, bound, opts, name)
+        ops.append(
+            QDense(
+                dtype=dtype, layout=layout, weight=wq, bias=bias, multiplier=mult, shift=shift,
+                zp_out=q_out.zp, lo=lo_c, hi=hi_c,
+            )
+        )
+        q_in = q_out
+        last_scale = q_out.scale
+        if act is not None and act.kind is not Activation.RELU:
+            lut_out = _lut_output(act.kind, dtype)
+            ops.append(
+                QLut(
+                    dtype=dtype, kind=_LUT_KIND[act.kind],
+                    table=_lut_table(act, q_out, lut_out, dtype), n=dense.n_out,
+                )
+            )
+            q_in = lut_out
+
+    n_last = groups[-1][0].n_out
+    task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
+    ops.extend(_classifier_head(model, n_last, last_scale))
+    return QModel(
+        arch=Arch.NEURAL, task=task, input=spec, ops=ops, n_classes=model.n_classes,
+        labels=model.labels, out_frac_bits=out_frac_bits if task is Task.REGRESSION else 0,
+        name=model.name,
+    )
+
+
+def _classifier_head(model: FloatModel, n_last: int, scale: float) -> list[QOp]:
+    if model.head is Head.NONE:
+        return []
+    if model.head is Head.VOTE:
+        return [QArgmax(n_in=n_last, mode=ConfMode.DIV, divisor=model.vote_divisor)]
+    binary = model.head is Head.LOGISTIC
+    if binary and n_last != 1:
+        raise UnsupportedModelError(f"a logistic head needs one logit, got {n_last}")
+    k, k_shift = choose_softmax_k(scale)
+    sm = QSoftmax(n_in=n_last, k=k, k_shift=k_shift, binary=binary)
+    return [sm, QArgmax(n_in=sm.n_out, mode=ConfMode.PROB)]
+
+
+# ---------------------------------------------------------------- trees
+
+
+def _compile_trees(model: FloatModel, lo: I64, hi: I64) -> QModel:
+    ens = model.layers[0]
+    assert isinstance(ens, TreeEnsemble)
+    if model.n_features > LEAF:
+        raise UnsupportedModelError(f"trees support at most {LEAF} features")
+    scaling = model.scaling
+    spec = InputSpec(lo=lo, hi=hi)
+    if scaling is not None:
+        if np.any(scaling.scale <= 0):
+            raise UnsupportedModelError(
+                "trees compare raw features, so a feature scaling with a non-positive scale "
+                "cannot be folded into the thresholds"
+            )
+        spec.scaling = _SCALING[scaling.kind]
+    roots, feats, thrs, lefts, rights, leaf_rows = [], [], [], [], [], []
+    n_nodes = 0
+    n_leaves = 0
+    max_depth = 0
+    for tree in ens.trees:
+        roots.append(n_nodes)
+        is_leaf = tree.feature < 0
+        leaf_id = np.cumsum(is_leaf) - 1 + n_leaves
+        t = tree.threshold
+        if scaling is not None:
+            safe_f = np.where(is_leaf, 0, tree.feature)
+            t = t / scaling.scale[safe_f] + scaling.offset[safe_f]
+        feats.append(np.where(is_leaf, LEAF, tree.feature))
+        thrs.append(np.where(is_leaf, 0, threshold_q16(np.where(is_leaf, 0.0, t))))
+        lefts.append(np.where(is_leaf, leaf_id, tree.left + n_nodes))
+        rights.append(np.where(is_leaf, 0, tree.right + n_nodes))
+        leaf_rows.append(tree.value[is_leaf])
+        n_nodes += tree.n_nodes
+        n_leaves += int(is_leaf.sum())
+        max_depth = max(max_depth, tree.depth())
+    if max_depth > 0xFFFF:
+        raise UnsupportedModelError(f"tree depth {max_depth} exceeds 65535")
+    values = np.vstack(leaf_rows)
+    task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
+    out_frac_bits = 0
+    ops: list[QOp]
+    if ens.mode is FloatTreeMode.PROBA:
+        if np.any(values < 0) or np.any(values > 1):
+            raise UnsupportedModelError("PROBA leaves must hold probabilities in [0, 1]")
+        leaves = np.rint(values * 65536).astype(np.int64)
+        base = np.zeros(ens.n_outputs, dtype=np.int64)
+        mode = TreeMode.PROBA
+        scale = 1.0
+    else:
+        maxabs = max(float(np.abs(values).max()), float(np.abs(ens.base).max()), 1e-30)
+        frac = min(MAX_VALUE_FRAC_BITS, math.floor(math.log2(I32_MAX / maxabs)))
+        leaves = np.rint(values * 2.0**frac).astype(np.int64)
+        base = np.rint(ens.base * 2.0**frac).astype(np.int64)
+        mode = TreeMode.VALUE
+        scale = 2.0**-frac
+        out_frac_bits = frac if task is Task.REGRESSION else 0
+        if len(ens.trees) % ens.n_outputs:
+            raise UnsupportedModelError(
+                f"VALUE ensembles need a multiple of n_outputs={ens.n_outputs} trees"
+            )
+    trees = QTrees(
+        mode=mode, n_features=model.n_features, n_out=ens.n_outputs, max_depth=max_depth,
+        roots=np.asarray(roots, dtype=np.int64),
+        feature=np.concatenate(feats).astype(np.int64),
+        threshold=np.concatenate(thrs).astype(np.int64),
+        left=np.concatenate(lefts).astype(np.int64),
+        right=np.concatenate(rights).astype(np.int64),
+        leaves=leaves, base=base,
+    )
+    ops = [trees, *_classifier_head(model, ens.n_outputs, scale)]
+    return QModel(
+        arch=Arch.TREES, task=task, input=spec, ops=ops, n_classes=model.n_classes,
+        labels=model.labels, out_frac_bits=out_frac_bits, name=model.name,
+    )
+
+
+__all__ = ["CompileOptions", "compile_model", "parse_dtype"]

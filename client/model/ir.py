@@ -1,0 +1,234 @@
+"""Float intermediate representation produced by the importers and consumed by the compiler.
+
+The IR is deliberately small: a feature scaling step, then either a chain of dense layers and
+elementwise activations or a single tree ensemble, then a head that turns the last vector into
+a class (or leaves it as regression outputs).  ``FloatModel.forward`` is the float reference the
+quantized model is compared against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import UnsupportedModelError
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+class Activation(StrEnum):
+    RELU = "relu"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    HARD_SIGMOID = "hard_sigmoid"
+
+
+class Head(StrEnum):
+    """How the final vector becomes a prediction."""
+
+    SOFTMAX = "softmax"  # multiclass logits; class = argmax
+    LOGISTIC = "logistic"  # one binary logit z; class = z > 0 (softmax over [0, z])
+    VOTE = "vote"  # per-class probability sums of a forest; class = argmax
+    NONE = "none"  # regression: the vector is the prediction
+
+
+class ScalingKind(StrEnum):
+    NONE = "none"
+    STANDARD = "standard"
+    MINMAX = "minmax"
+    AFFINE = "affine"
+
+
+class TreeMode(StrEnum):
+    PROBA = "proba"  # each leaf holds a class-probability vector; trees' vectors are summed
+    VALUE = "value"  # each leaf holds one value added to output (tree index mod n_outputs)
+
+
+@dataclass(frozen=True)
+class FeatureScaling:
+    """u_j = (x_j - offset_j) * scale_j, applied before the first layer."""
+
+    kind: ScalingKind
+    offset: F64
+    scale: F64
+
+    def apply(self, x: F64) -> F64:
+        return (x - self.offset) * self.scale
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    weight: F64  # (n_out, n_in)
+    bias: F64  # (n_out,)
+
+    def __post_init__(self) -> None:
+        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
+            raise UnsupportedModelError(
+                f"dense layer needs weight (n_out, n_in) and bias (n_out,), got "
+                f"{self.weight.shape} and {self.bias.shape}"
+            )
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    def forward(self, x: F64) -> F64:
+        out: F64 = x @ self.weight.T + self.bias
+        return out
+
+
+@dataclass(frozen=True)
+class ActivationLayer:
+    kind: Activation
+    # hard_sigmoid(x) = clip(alpha * x + beta, 0, 1); ONNX defaults, torch uses 1/6 and 0.5.
+    alpha: float = 0.2
+    beta: float = 0.5
+
+    def forward(self, x: F64) -> F64:
+        return apply_activation(self.kind, x, self.alpha, self.beta)
+
+
+def apply_activation(kind: Activation, x: F64, alpha: float = 0.2, beta: float = 0.5) -> F64:
+    if kind is Activation.RELU:
+        return np.maximum(x, 0.0)
+    if kind is Activation.SIGMOID:
+        out: F64 = 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+        return out
+    if kind is Activation.TANH:
+        return np.tanh(x)
+    return np.clip(alpha * x + beta, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One binary tree in sklearn's array form: go left iff x[feature] <= threshold.
+
+    Leaves have ``feature == -1``; ``value[node]`` is the leaf's vector (width = PROBA classes,
+    1 for VALUE trees).  Children always have larger indices than their parent.
+    """
+
+    feature: I64
+    threshold: F64
+    left: I64
+    right: I64
+    value: F64  # (n_nodes, width)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.feature.shape[0])
+
+    def depth(self) -> int:
+        depth = np.zeros(self.n_nodes, dtype=np.int64)
+        for i in range(self.n_nodes):
+            if self.feature[i] >= 0:
+                depth[self.left[i]] = depth[i] + 1
+                depth[self.right[i]] = depth[i] + 1
+        return int(depth.max())
+
+    def leaf_index(self, x: F64) -> I64:
+        # scikit-learn compares float32 features against float64 thresholds.
+        x = x.astype(np.float32).astype(np.float64)
+        node = np.zeros(x.shape[0], dtype=np.int64)
+        for _ in range(self.n_nodes):
+            feat = self.feature[node]
+            inner = feat >= 0
+            if not inner.any():
+                break
+            xv = x[np.arange(x.shape[0]), np.where(inner, feat, 0)]
+            go_left = xv <= self.threshold[node]
+            nxt = np.where(go_left, self.left[node], self.right[node])
+            node = np.where(inner, nxt, node)
+        return node
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    trees: tuple[Tree, ...]
+    mode: TreeMode
+    n_outputs: int
+    base: F64  # (n_outputs,) added once (VALUE mode); zeros for PROBA
+
+    def forward(self, x: F64) -> F64:
+        out = np.tile(self.base, (x.shape[0], 1)).astype(np.float64)
+        for t, tree in enumerate(self.trees):
+            vals = tree.value[tree.leaf_index(x)]
+            if self.mode is TreeMode.PROBA:
+                out += vals
+            else:
+                out[:, t % self.n_outputs] += vals[:, 0]
+        return out
+
+
+Layer = DenseLayer | ActivationLayer | TreeEnsemble
+
+
+@dataclass(frozen=True)
+class FloatPrediction:
+    outputs: F64  # (batch, n) last vector before the head
+    classes: I64  # (batch,) class index; zeros for regression
+
+
+@dataclass(frozen=True)
+class FloatModel:
+    """An imported model in float, ready for ``compile_model``."""
+
+    n_features: int
+    layers: tuple[Layer, ...]
+    head: Head
+    labels: tuple[int | str, ...] = ()
+    scaling: FeatureScaling | None = None
+    name: str = "model"
+    # Number of trees whose PROBA vectors are summed (confidence = sum / divisor).
+    vote_divisor: int = 1
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise UnsupportedModelError("a model needs at least one layer")
+        if any(isinstance(layer, TreeEnsemble) for layer in self.layers) and len(self.layers) != 1:
+            raise UnsupportedModelError("a tree ensemble must be the only layer of a model")
+        if isinstance(self.layers[0], ActivationLayer):
+            raise UnsupportedModelError(
+                f"an activation ({self.layers[0].kind.value}) before the first dense layer is "
+                "not supported"
+            )
+
+    @property
+    def is_trees(self) -> bool:
+        return isinstance(self.layers[0], TreeEnsemble)
+
+    @property
+    def n_classes(self) -> int:
+        if self.head is Head.NONE:
+            return 0
+        return len(self.labels)
+
+    def scale_inputs(self, x: F64) -> F64:
+        return self.scaling.apply(x) if self.scaling is not None else x
+
+    def trace(self, x: NDArray[np.floating]) -> list[F64]:
+        """Output of every layer (after input scaling) for a float batch."""
+        h = self.scale_inputs(np.asarray(x, dtype=np.float64))
+        outs = []
+        for layer in self.layers:
+            h = layer.forward(h)
+            outs.append(h)
+        return outs
+
+    def forward(self, x: NDArray[np.floating]) -> FloatPrediction:
+        z = self.trace(x)[-1]
+        if self.head is Head.NONE:
+            classes = np.zeros(z.shape[0], dtype=np.int64)
+        elif self.head is Head.LOGISTIC:
+            classes = (z[:, 0] > 0).astype(np.int64)
+        else:
+            classes = np.argmax(z, axis=1).astype(np.int64)
+        return FloatPrediction(outputs=z, classes=classes)

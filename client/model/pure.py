@@ -1,0 +1,164 @@
+"""Single-input executor in plain Python (no numpy) that walks the v1 bytes directly.
+
+It reads the file the way the on-chain kernel does: header, op table, then arrays at the
+recorded offsets.  Call it on bytes that ``format.decode`` accepted; it trusts the layout.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .fixedpoint import (
+    argmax_first,
+    clamp,
+    lut16,
+    rshift_round,
+    sign_extend_32,
+    softmax_q16,
+    wrap_i64,
+)
+
+_HEADER = struct.Struct("<4sHHIBBBBHHHHiBbHIIIIIIII")
+_OP = struct.Struct("<BBBBIIIIIBBHiii6I")
+_NODE = struct.Struct("<iHHII")
+
+DENSE, LUT, SOFTMAX, ARGMAX, TREES = 1, 2, 3, 4, 5
+I8 = 1
+COMPACT, PACKED, SPARSE = 1, 2, 3
+PROB, DIV = 1, 2
+PROBA = 1
+LEAF = 0xFFFF
+
+
+@dataclass(frozen=True)
+class PureResult:
+    input_q: list[int] | None
+    layers: list[list[int]]
+    outputs: list[int]
+    cls: int
+    confidence: int
+
+
+class PureModel:
+    """A parsed view of a model file; ``infer`` runs one Q16.16 feature vector."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytes(data)
+        h = _HEADER.unpack_from(self.data, 0)
+        self.input_dtype = h[6]
+        self.n_features = h[8]
+        self.n_ops = h[11]
+        self.input_zp = h[12]
+        self.ranges_off, self.affine_off, self.ops_off = h[16], h[17], h[18]
+
+    def _ints(self, fmt: str, off: int, count: int) -> tuple[int, ...]:
+        return struct.unpack_from(f"<{count}{fmt}", self.data, off)
+
+    def infer(self, x_fx: Sequence[int]) -> PureResult:
+        n = self.n_features
+        lo = self._ints("i", self.ranges_off, n)
+        hi = self._ints("i", self.ranges_off + 4 * n, n)
+        for j in range(n):
+            if not lo[j] <= x_fx[j] <= hi[j]:
+                raise ValueError(f"feature {j} = {x_fx[j]} outside [{lo[j]}, {hi[j]}]")
+        v: list[int] = list(x_fx)
+        input_q = None
+        if self.input_dtype:
+            qmin, qmax = (-128, 127) if self.input_dtype == I8 else (-32768, 32767)
+            c = self._ints("i", self.affine_off, n)
+            m = self._ints("i", self.affine_off + 4 * n, n)
+            s = self._ints("B", self.affine_off + 8 * n, n)
+            v = [clamp(self.input_zp + rshift_round((v[j] - c[j]) * m[j], s[j]), qmin, qmax)
+                 for j in range(n)]
+            input_q = list(v)
+        layers: list[list[int]] = []
+        prev: list[int] = v
+        for i in range(self.n_ops):
+            rec = _OP.unpack_from(self.data, self.ops_off + 64 * i)
+            prev, v = v, self._run(rec, v, x_fx)
+            layers.append(v)
+        rec = _OP.unpack_from(self.data, self.ops_off + 64 * (self.n_ops - 1))
+        if rec[0] == ARGMAX:
+            return PureResult(input_q, layers, prev, v[0], v[1])
+        return PureResult(input_q, layers, v, 0, 0)
+
+    def _run(self, rec: tuple[int, ...], v: list[int], x_fx: Sequence[int]) -> list[int]:
+        kind = rec[0]
+        if kind == DENSE:
+            return self._dense(rec, v)
+        if kind == LUT:
+            dtype, _n, off = rec[1], rec[4], rec[15]
+            if dtype == I8:
+                t8 = self._ints("b", off, 256)
+                return [t8[q + 128] for q in v]
+            t16 = self._ints("h", off, 513)
+            return [lut16(t16, q) for q in v]
+        if kind == SOFTMAX:
+            logits = [0, v[0]] if rec[3] else v
+            return softmax_q16(logits, rec[6], rec[9])
+        if kind == ARGMAX:
+            cls = argmax_first(v)
+            mode, divisor = rec[3], rec[6]
+            conf = v[cls] if mode == PROB else v[cls] // divisor if mode == DIV else 0
+            return [cls, conf]
+        return self._trees(rec, x_fx)
+
+    def _dense(self, rec: tuple[int, ...], q: list[int]) -> list[int]:
+        _, dtype, layout, _, n_in, n_out, nnz, _, _, shift, _, _, zp, lo, hi = rec[:15]
+        offs = rec[15:]
+        if layout == SPARSE:
+            row_ptr = self._ints("I", offs[0], n_out + 1)
+            idx = self._ints("H", offs[1], nnz)
+            val = self._ints("b" if dtype == I8 else "h", offs[2], nnz)
+            bias_off, mult_off = offs[3], offs[4]
+            acc = [sum(val[k] * q[idx[k]] for k in range(row_ptr[i], row_ptr[i + 1]))
+                   for i in range(n_out)]
+        elif layout == PACKED:
+            pairs = (n_out + 1) // 2
+            words = self._ints("q", offs[0], pairs * n_in)
+            acc = []
+            for p in range(pairs):
+                s = 0
+                for j in range(n_in):
+                    s = wrap_i64(s + words[p * n_in + j] * q[j])
+                lane_lo = sign_extend_32(s)
+                acc += [lane_lo, (s - lane_lo) >> 32]
+            acc = acc[:n_out]
+            bias_off, mult_off = offs[1], offs[2]
+        else:
+            w = self._ints("B" if dtype == I8 else "h", offs[0], n_in * n_out)
+            corr = -128 * sum(q) if dtype == I8 else 0
+            acc = [sum(w[i * n_in + j] * q[j] for j in range(n_in)) + corr for i in range(n_out)]
+            bias_off, mult_off = offs[1], offs[2]
+        bias = self._ints("i", bias_off, n_out)
+        mult = self._ints("I", mult_off, n_out)
+        return [clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)
+                for i in range(n_out)]
+
+    def _trees(self, rec: tuple[int, ...], x: Sequence[int]) -> list[int]:
+        mode, n_out, n_trees, _, _, _, _, max_depth = rec[3], *rec[5:11], rec[11]
+        offs = rec[15:]
+        roots = self._ints("I", offs[0], n_trees)
+        width = n_out if mode == PROBA else 1
+        out = [0] * n_out if mode == PROBA else list(self._ints("i", offs[3], n_out))
+        leaf_fmt = "I" if mode == PROBA else "i"
+        for t in range(n_trees):
+            node = roots[t]
+            for _ in range(max_depth + 1):
+                thr, feat, _, left, right = _NODE.unpack_from(self.data, offs[1] + 16 * node)
+                if feat == LEAF:
+                    row = self._ints(leaf_fmt, offs[2] + 4 * width * left, width)
+                    if mode == PROBA:
+                        for k in range(n_out):
+                            out[k] += row[k]
+                    else:
+                        out[t % n_out] += row[0]
+                    break
+                node = left if x[feat] <= thr else right
+        return out
+
+
+def infer(data: bytes, x_fx: Sequence[int]) -> PureResult:
+    return PureModel(data).infer(x_fx)

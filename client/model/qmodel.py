@@ -1,0 +1,231 @@
+"""Quantized model: the integer IR that the binary format stores and the executors run.
+
+Every numeric field here is an integer with the width documented in docs/model-format.md;
+arrays are int64 numpy arrays holding the *logical* values (signed weights, not their
+on-file encodings, which ``layouts`` derives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+I64 = NDArray[np.int64]
+
+MAGIC = b"MLAG"
+VERSION = 1
+LEAF = 0xFFFF  # feature id marking a leaf node
+
+
+class Arch(IntEnum):
+    NEURAL = 1
+    TREES = 2
+
+
+class Task(IntEnum):
+    REGRESSION = 0
+    CLASSIFICATION = 1
+
+
+class DType(IntEnum):
+    NONE = 0
+    I8 = 1
+    I16 = 2
+
+    @property
+    def qmin(self) -> int:
+        return -128 if self is DType.I8 else -32768
+
+    @property
+    def qmax(self) -> int:
+        return 127 if self is DType.I8 else 32767
+
+    @property
+    def nbytes(self) -> int:
+        return 1 if self is DType.I8 else 2
+
+
+class Scaling(IntEnum):
+    NONE = 0
+    STANDARD = 1
+    MINMAX = 2
+    AFFINE = 3
+
+
+class LabelKind(IntEnum):
+    NONE = 0
+    INT = 1
+    STR = 2
+
+
+class OpKind(IntEnum):
+    DENSE = 1
+    LUT = 2
+    SOFTMAX = 3
+    ARGMAX = 4
+    TREES = 5
+
+
+class Layout(IntEnum):
+    NONE = 0
+    COMPACT = 1
+    PACKED = 2
+    SPARSE = 3
+
+
+class LutKind(IntEnum):
+    SIGMOID = 1
+    TANH = 2
+    HARD_SIGMOID = 3
+
+
+class ConfMode(IntEnum):
+    NONE = 0  # confidence 0 (regression-like heads)
+    PROB = 1  # the input is Q16 probabilities: confidence = v[class]
+    DIV = 2  # confidence = v[class] / divisor (unsigned), used by forests
+
+
+class TreeMode(IntEnum):
+    PROBA = 1  # leaves: u32 Q16 class-probability rows, summed over trees
+    VALUE = 2  # leaves: one i32; tree t adds to output t mod n_out; plus base
+
+
+@dataclass
+class InputSpec:
+    """Declared feature ranges (validated on chain) and the optional integer input affine."""
+
+    lo: I64  # (n_features,) inclusive Q16.16 bounds
+    hi: I64
+    dtype: DType = DType.NONE  # NONE: ops read raw Q16.16 features (trees)
+    zp: int = 0
+    c: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    m: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    s: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    scaling: Scaling = Scaling.NONE
+
+    @property
+    def n_features(self) -> int:
+        return int(self.lo.shape[0])
+
+
+@dataclass
+class QDense:
+    dtype: DType
+    layout: Layout
+    weight: I64  # (n_out, n_in) signed weights
+    bias: I64  # (n_out,) i32, zero-point terms folded in
+    multiplier: I64  # (n_out,) M_i, 0 < M_i < 2^31
+    shift: int  # S, shared by the layer, 1..62
+    zp_out: int
+    lo: int
+    hi: int
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.weight))
+
+
+@dataclass
+class QLut:
+    dtype: DType
+    kind: LutKind
+    table: I64  # 256 (I8) or 513 (I16) entries
+    n: int
+
+
+@dataclass
+class QSoftmax:
+    n_in: int  # logits read; 1 with binary=True means the vector [0, z]
+    k: int  # u32
+    k_shift: int
+    binary: bool
+
+    @property
+    def n_out(self) -> int:
+        return 2 if self.binary else self.n_in
+
+
+@dataclass
+class QArgmax:
+    n_in: int
+    mode: ConfMode
+    divisor: int = 1
+
+
+@dataclass
+class QTrees:
+    mode: TreeMode
+    n_features: int
+    n_out: int
+    max_depth: int
+    roots: I64  # (n_trees,) index of each tree's root; trees occupy consecutive node ranges
+    feature: I64  # (n_nodes,) LEAF for leaves
+    threshold: I64  # (n_nodes,) i32 Q16.16; 0 for leaves
+    left: I64  # (n_nodes,) child index, or leaf row for leaves
+    right: I64  # (n_nodes,) child index, 0 for leaves
+    leaves: I64  # (n_leaves, n_out) PROBA or (n_leaves, 1) VALUE
+    base: I64  # (n_out,) VALUE only; zeros for PROBA
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.roots.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.feature.shape[0])
+
+    @property
+    def n_leaves(self) -> int:
+        return int(self.leaves.shape[0])
+
+
+QOp = QDense | QLut | QSoftmax | QArgmax | QTrees
+
+
+def op_n_out(op: QOp) -> int:
+    if isinstance(op, QArgmax):
+        return 2
+    if isinstance(op, QLut):
+        return op.n
+    return op.n_out
+
+
+@dataclass
+class QModel:
+    arch: Arch
+    task: Task
+    input: InputSpec
+    ops: list[QOp]
+    n_classes: int = 0
+    labels: tuple[int | str, ...] = ()
+    # Regression outputs are integers worth 2^-out_frac_bits each.
+    out_frac_bits: int = 0
+    name: str = "model"
+
+    @property
+    def n_features(self) -> int:
+        return self.input.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        """Length of the ``outputs`` vector: the input of a final ARGMAX, else the last op's."""
+        if isinstance(self.ops[-1], QArgmax):
+            return self.ops[-1].n_in
+        return op_n_out(self.ops[-1])
+
+    @property
+    def label_kind(self) -> LabelKind:
+        if not self.labels:
+            return LabelKind.NONE
+        return LabelKind.INT if all(isinstance(v, int) for v in self.labels) else LabelKind.STR
