@@ -11,8 +11,10 @@ pub mod args;
 pub mod checks;
 pub mod error;
 pub mod events;
+pub mod hash;
 pub mod instructions;
 pub mod interface;
+pub mod kernels;
 pub mod math;
 pub mod processor;
 pub mod rent;
@@ -27,10 +29,28 @@ pub use processor::process_instruction;
 /// The program id used for local clusters (keypair in `programs/ml_agent/keys/`).
 pub const PROGRAM_ID: &str = "HuyAZHfebin8EpSqngy3jELk5MsgSbhNDpBTuaq9f7NE";
 
-#[cfg(target_arch = "bpf")]
+#[cfg(all(target_arch = "bpf", not(feature = "no-entrypoint")))]
 mod entry {
     // Accounts beyond 16 are never needed and cost stack in the entrypoint.
     pinocchio::program_entrypoint!(crate::process_instruction, 16);
+}
+
+// Kept outside the entrypoint gate: even as a dependency the crate is also a cdylib, and a
+// cdylib for BPF needs a panic handler. Hot paths never allocate.
+#[cfg(target_arch = "bpf")]
+mod runtime {
     pinocchio::no_allocator!();
-    pinocchio::nostd_panic_handler!();
+
+    /// Panics are bugs (inputs are validated up front), so the handler only needs to stop the
+    /// program. It deliberately ignores the panic location: pinocchio's handler reads it, and the
+    /// `Location` it pulls in makes sbpf-linker 0.1.9 emit an ELF the SBPF v0 loader rejects.
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+        const MSG: &str = "ml_agent: panic";
+        // SAFETY: static message; `abort` never returns.
+        unsafe {
+            pinocchio::syscalls::sol_log_(MSG.as_ptr(), MSG.len() as u64);
+            pinocchio::syscalls::abort()
+        }
+    }
 }
