@@ -153,14 +153,20 @@ def _declared_range(
 def _input_affine(
     calib: F64, lo: I64, hi: I64, dtype: DType
 ) -> tuple[InputSpec, F64, F64]:
-    """Per-feature affine q = clamp(zp + rshift_round((x - c) * m, s)) over the calibrated range.
+    """Per-feature affine q = clamp(zp + rshift_round((x - c) * m, s)).
 
     Returns the spec plus the *realised* real offset and step of each feature, so the first
     dense layer folds exactly the integers that were stored.
     """
     n = calib.shape[1]
-    cmin = np.maximum(calib.min(axis=0), lo / 65536.0)
-    cmax = np.minimum(calib.max(axis=0), hi / 65536.0)
+    if dtype is DType.I16:
+        # 16 bits resolve the whole declared range finely: no accepted input saturates.
+        cmin, cmax = lo / 65536.0, hi / 65536.0
+    else:
+        # 8 bits are too few to spend on the declared margins: quantize the calibrated range
+        # and let rarer inputs beyond it saturate at qmin/qmax.
+        cmin = np.maximum(calib.min(axis=0), lo / 65536.0)
+        cmax = np.minimum(calib.max(axis=0), hi / 65536.0)
     degenerate = cmax - cmin <= 0
     cmin = np.where(degenerate, lo / 65536.0, cmin)
     cmax = np.where(degenerate, hi / 65536.0, cmax)

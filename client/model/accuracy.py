@@ -1,0 +1,318 @@
+"""Accuracy of quantized models against their float originals on bundled datasets.
+
+``accuracy_report()`` trains every supported model type on iris, wine, breast_cancer and digits
+(scikit-learn's bundled copies, fixed seeds, 70/30 stratified split), compiles it at INT8 and
+INT16 and measures float accuracy, quantized accuracy, top-1 agreement and model bytes on the
+test split; regressors are measured on the bundled diabetes data.  ``register`` adds the
+``accuracy`` sub-command to the project CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .compiler import compile_model
+from .format import encode, payload_bytes
+from .importers import import_sklearn
+from .reference import clip_to_range, execute, features_to_q16, out_of_range
+
+SEED = 0
+CLASSIFICATION_DATASETS = ("iris", "wine", "breast_cancer", "digits")
+CLASSIFIERS = ("decision_tree", "random_forest", "gradient_boosting", "mlp", "logistic_regression")
+REGRESSORS = ("linear_regression", "mlp_regressor", "decision_tree_regressor",
+              "random_forest_regressor", "gradient_boosting_regressor")
+TREE_MODELS = {"decision_tree", "random_forest", "gradient_boosting", "decision_tree_regressor",
+               "random_forest_regressor", "gradient_boosting_regressor"}
+# Trees read raw Q16.16 features: weight precision does not apply to them.
+TREE_PRECISION = "q16.16"
+TARGET_AGREEMENT = 0.99
+TARGET_DROP_PP = {"int8": 1.0, "int16": 0.2, TREE_PRECISION: 1.0}
+# Declared input domain of datasets whose features have a natural range.
+NATURAL_RANGE = {"digits": (0.0, 16.0)}
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    dataset: str
+    model: str
+    precision: str
+    float_accuracy: float
+    quant_accuracy: float
+    agreement: float  # top-1 agreement quantized vs float on the test split
+    drop_pp: float  # float_accuracy - quant_accuracy, percentage points
+    model_bytes: int  # whole v1 file
+    payload_bytes: int  # op arrays only (docs/model-format.md)
+    n_test: int
+    n_clipped: int  # test rows with a feature outside the declared range (clipped)
+
+    @property
+    def meets_targets(self) -> bool:
+        return (self.agreement >= TARGET_AGREEMENT
+                and self.drop_pp <= TARGET_DROP_PP[self.precision] + 1e-9)
+
+
+@dataclass(frozen=True)
+class RegressionRow:
+    dataset: str
+    model: str
+    precision: str
+    float_r2: float
+    quant_r2: float
+    mean_abs_diff: float  # |quantized - float| averaged over the test split, target units
+    max_abs_diff: float
+    model_bytes: int
+    payload_bytes: int
+    n_test: int
+    n_clipped: int
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    rows: list[AccuracyRow]
+    regression: list[RegressionRow] = field(default_factory=list)
+    iris_mlp_int8_payload_bytes: int = 0
+    iris_mlp_int8_file_bytes: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": [asdict(r) | {"meets_targets": r.meets_targets} for r in self.rows],
+            "regression": [asdict(r) for r in self.regression],
+            "iris_mlp_int8_payload_bytes": self.iris_mlp_int8_payload_bytes,
+            "iris_mlp_int8_file_bytes": self.iris_mlp_int8_file_bytes,
+            "seconds": round(self.seconds, 1),
+            "targets": {"agreement": TARGET_AGREEMENT, "drop_pp": TARGET_DROP_PP},
+        }
+
+
+def _load(name: str) -> tuple[NDArray[np.float64], NDArray[Any]]:
+    from sklearn import datasets
+
+    loaders: dict[str, Callable[..., Any]] = {
+        "iris": datasets.load_iris, "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits,
+        "diabetes": datasets.load_diabetes,
+    }
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(loaders)}")
+    x, y = loaders[name](return_X_y=True)
+    return np.asarray(x, dtype=np.float64), np.asarray(y)
+
+
+def make_estimator(model: str, dataset: str) -> Any:
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    hidden = (8,) if dataset == "iris" else (32,)
+    factories: dict[str, Callable[[], Any]] = {
+        "decision_tree": lambda: DecisionTreeClassifier(random_state=SEED),
+        "random_forest": lambda: RandomForestClassifier(100, random_state=SEED),
+        "gradient_boosting": lambda: GradientBoostingClassifier(random_state=SEED),
+        "mlp": lambda: make_pipeline(StandardScaler(), MLPClassifier(
+            hidden, max_iter=2000, random_state=SEED)),
+        "logistic_regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=5000)),
+        "linear_regression": LinearRegression,
+        "mlp_regressor": lambda: make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=
+            (32,), max_iter=5000, learning_rate_init=0.01, random_state=SEED)),
+        "decision_tree_regressor": lambda: DecisionTreeRegressor(max_depth=6,
+                                                                 random_state=SEED),
+        "random_forest_regressor": lambda: RandomForestRegressor(100, max_depth=8,
+                                                                 random_state=SEED),
+        "gradient_boosting_regressor": lambda: GradientBoostingRegressor(random_state=SEED),
+    }
+    if model not in factories:
+        raise ValueError(f"unknown model type {model!r}; choose from {sorted(factories)}")
+    return factories[model]()
+
+
+@dataclass(frozen=True)
+class _Split:
+    x_train: NDArray[np.float64]
+    x_test: NDArray[np.float64]
+    y_train: NDArray[Any]
+    y_test: NDArray[Any]
+
+
+def _split(dataset: str, stratify: bool) -> _Split:
+    from sklearn.model_selection import train_test_split
+
+    x, y = _load(dataset)
+    a, b, c, d = train_test_split(x, y, test_size=0.3, random_state=SEED,
+                                  stratify=y if stratify else None)
+    return _Split(a, b, c, d)
+
+
+def _precisions(model: str, precisions: Sequence[int]) -> list[int | None]:
+    return [None] if model in TREE_MODELS else list(precisions)
+
+
+def _quantized_run(
+    fm: Any, split: _Split, dataset: str, precision: int | None
+) -> tuple[Any, Any, int]:
+    qm = compile_model(fm, split.x_train, precision or 8,
+                       input_range=NATURAL_RANGE.get(dataset))
+    x_fx = features_to_q16(split.x_test)
+    n_clipped = int(out_of_range(qm.input, x_fx).any(axis=1).sum())
+    trace = execute(qm, clip_to_range(qm, x_fx))
+    return qm, trace, n_clipped
+
+
+def evaluate_classifier(dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+                        ) -> list[AccuracyRow]:
+    split = _split(dataset, stratify=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make_estimator(model, dataset).fit(split.x_train, split.y_train)
+    fm = import_sklearn(est)
+    float_pred = fm.forward(split.x_test).classes
+    classes = np.asarray(est.classes_)
+    y_idx = np.searchsorted(classes, split.y_test)
+    float_acc = float((float_pred == y_idx).mean())
+    rows = []
+    for precision in _precisions(model, precisions):
+        qm, trace, n_clipped = _quantized_run(fm, split, dataset, precision)
+        quant_acc = float((trace.classes == y_idx).mean())
+        rows.append(AccuracyRow(
+            dataset=dataset, model=model,
+            precision=TREE_PRECISION if precision is None else f"int{precision}",
+            float_accuracy=float_acc, quant_accuracy=quant_acc,
+            agreement=float((trace.classes == float_pred).mean()),
+            drop_pp=100.0 * (float_acc - quant_acc),
+            model_bytes=len(encode(qm)), payload_bytes=payload_bytes(qm),
+            n_test=int(split.x_test.shape[0]), n_clipped=n_clipped,
+        ))
+    return rows
+
+
+def _r2(y: NDArray[np.float64], pred: NDArray[np.float64]) -> float:
+    return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+
+def evaluate_regressor(dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+                       ) -> list[RegressionRow]:
+    split = _split(dataset, stratify=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make_estimator(model, dataset).fit(split.x_train, split.y_train)
+    fm = import_sklearn(est)
+    float_pred = fm.forward(split.x_test).outputs[:, 0]
+    y = split.y_test.astype(np.float64)
+    rows = []
+    for precision in _precisions(model, precisions):
+        qm, trace, n_clipped = _quantized_run(fm, split, dataset, precision)
+        quant_pred = trace.outputs[:, 0].astype(np.float64) * 2.0 ** -qm.out_frac_bits
+        diff = np.abs(quant_pred - float_pred)
+        rows.append(RegressionRow(
+            dataset=dataset, model=model,
+            precision=TREE_PRECISION if precision is None else f"int{precision}",
+            float_r2=_r2(y, float_pred), quant_r2=_r2(y, quant_pred),
+            mean_abs_diff=float(diff.mean()), max_abs_diff=float(diff.max()),
+            model_bytes=len(encode(qm)), payload_bytes=payload_bytes(qm),
+            n_test=int(y.shape[0]), n_clipped=n_clipped,
+        ))
+    return rows
+
+
+def accuracy_report(
+    datasets: Sequence[str] = CLASSIFICATION_DATASETS,
+    models: Sequence[str] = CLASSIFIERS,
+    precisions: Sequence[int] = (8, 16),
+    *,
+    regression: bool = True,
+) -> AccuracyReport:
+    """Train, compile and score every (dataset, model type, precision) combination."""
+    start = time.perf_counter()
+    rows = [row for d in datasets for m in models for row in evaluate_classifier(d, m, precisions)]
+    reg = ([row for m in REGRESSORS for row in evaluate_regressor("diabetes", m, precisions)]
+           if regression else [])
+    iris = next((r for r in rows if r.dataset == "iris" and r.model == "mlp"
+                 and r.precision == "int8"), None)
+    return AccuracyReport(
+        rows=rows, regression=reg,
+        iris_mlp_int8_payload_bytes=iris.payload_bytes if iris else 0,
+        iris_mlp_int8_file_bytes=iris.model_bytes if iris else 0,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def format_table(report: AccuracyReport) -> str:
+    head = (f"{'dataset':<14}{'model':<22}{'prec':<8}{'float':>7}{'quant':>7}{'agree':>8}"
+            f"{'drop pp':>9}{'bytes':>9}{'payload':>9}{'clip':>6}  ok")
+    lines = [head, "-" * len(head)]
+    for r in report.rows:
+        lines.append(
+            f"{r.dataset:<14}{r.model:<22}{r.precision:<8}{r.float_accuracy:>7.4f}"
+            f"{r.quant_accuracy:>7.4f}{r.agreement:>8.4f}{r.drop_pp:>9.2f}{r.model_bytes:>9}"
+            f"{r.payload_bytes:>9}{r.n_clipped:>6}  {'yes' if r.meets_targets else 'NO'}"
+        )
+    if report.regression:
+        lines += ["", f"{'dataset':<14}{'model':<30}{'prec':<8}{'R2 float':>9}{'R2 quant':>9}"
+                      f"{'mean|d|':>9}{'max|d|':>9}{'bytes':>9}"]
+        for g in report.regression:
+            lines.append(
+                f"{g.dataset:<14}{g.model:<30}{g.precision:<8}{g.float_r2:>9.4f}"
+                f"{g.quant_r2:>9.4f}{g.mean_abs_diff:>9.3f}{g.max_abs_diff:>9.3f}"
+                f"{g.model_bytes:>9}"
+            )
+    lines += ["", f"iris 4-8-3 MLP at INT8: {report.iris_mlp_int8_payload_bytes} payload bytes, "
+                  f"{report.iris_mlp_int8_file_bytes} file bytes"]
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = accuracy_report(args.datasets, args.models, regression=not args.no_regression)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_table(report))
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``accuracy [--json]`` to an argparse sub-parser set; the handler is ``args.func``
+    (returns the exit code)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "accuracy", help="quantized vs float accuracy on the bundled datasets",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--datasets", nargs="+", default=list(CLASSIFICATION_DATASETS),
+                   choices=list(CLASSIFICATION_DATASETS))
+    p.add_argument("--models", nargs="+", default=list(CLASSIFIERS), choices=list(CLASSIFIERS))
+    p.add_argument("--no-regression", action="store_true", help="skip the diabetes regressors")
+    p.set_defaults(func=_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m client.model.accuracy")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["accuracy", *(argv or [])])
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
