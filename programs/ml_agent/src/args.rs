@@ -31,8 +31,8 @@ impl<'a> ArgReader<'a> {
     pub fn array<const N: usize>(&mut self) -> R<&'a [u8; N]> {
         let s = self.take(N)?;
         // take() returned exactly N bytes.
-        Ok(s.try_into()
-            .map_err(|_| MlAgentError::InstructionDidNotDeserialize)?)
+        s.try_into()
+            .map_err(|_| MlAgentError::InstructionDidNotDeserialize)
     }
 
     pub fn u8(&mut self) -> R<u8> {
@@ -65,9 +65,9 @@ impl<'a> ArgReader<'a> {
     /// Borsh `Vec<T>` of fixed-size elements: returns (count, raw bytes).
     pub fn vec_raw(&mut self, elem_size: usize) -> R<(usize, &'a [u8])> {
         let n = self.u32()? as usize;
-        let len = n
-            .checked_mul(elem_size)
-            .ok_or(MlAgentError::InstructionDidNotDeserialize)?;
+        // mul_u64: `usize::checked_mul` lowers to __multi3, which the BPF backend rejects.
+        let len = crate::math::mul_u64(n as u64, elem_size as u64)
+            .ok_or(MlAgentError::InstructionDidNotDeserialize)? as usize;
         Ok((n, self.take(len)?))
     }
     /// Trailing bytes are a client bug; Anchor rejects them too.

@@ -12,7 +12,7 @@ const K: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-const H0: [u32; 8] = [
+pub(crate) const H0: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
@@ -112,6 +112,14 @@ const fn compress(mut h: [u32; 8], buf: &[u8; 128], off: usize) -> [u32; 8] {
     h[6] = h[6].wrapping_add(g);
     h[7] = h[7].wrapping_add(hh);
     h
+}
+
+/// One SHA-256 compression of a 64-byte block (host-side streaming hasher in `hash.rs`).
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) fn compress_block(h: [u32; 8], block: &[u8; 64]) -> [u32; 8] {
+    let mut buf = [0u8; 128];
+    buf[..64].copy_from_slice(block);
+    compress(h, &buf, 0)
 }
 
 /// First 8 bytes of `sha256(prefix || name)`: Anchor's discriminator rule.
