@@ -51,6 +51,59 @@ errors! {
     ArithmeticOverflow = 6000 => "Arithmetic overflow",
     /// Instruction data has the right discriminator but a bad argument value.
     InvalidArgument = 6001 => "An instruction argument is out of its allowed range",
+    // Model registry (instructions/registry).
+    /// The signer is not the model's (or the version's) authority.
+    WrongAuthority = 6002 => "The signer is not the model's authority",
+    /// `accept_authority` signed by someone other than the proposed authority.
+    NotPendingAuthority = 6003 => "The signer is not the proposed new authority",
+    /// `accept_authority` with no transfer proposed.
+    NoPendingAuthority = 6004 => "No authority transfer has been proposed",
+    /// `create_model` on a model id that already exists.
+    ModelAlreadyExists = 6005 => "A model with this authority and id already exists",
+    /// The weights account was already claimed by a model version.
+    WeightsAlreadyInitialized = 6006 => "The weights account is already initialized",
+    /// The weights account's size differs from the layout the declared sizes need.
+    WeightsAccountSize = 6007 => "The weights account size does not match the declared model and chunk sizes",
+    /// Model size zero, or too large for a 10 MiB account with its hash table.
+    BadModelSize = 6008 => "Model size must be between 1 byte and what fits in a 10 MiB account",
+    /// Chunk size outside [256, 1012].
+    BadChunkSize = 6009 => "Chunk size must be between 256 and 1012 bytes",
+    /// Chunk index (or hash range) past the last chunk.
+    ChunkIndexOutOfRange = 6010 => "Chunk index is out of range",
+    /// A chunk's length differs from the chunk size (or the last chunk's remainder).
+    BadChunkLength = 6011 => "Chunk length does not match the declared chunk size",
+    /// `write_chunk` before that chunk's SHA-256 was declared.
+    ChunkHashNotDeclared = 6012 => "The chunk's SHA-256 has not been declared yet",
+    /// The chunk's SHA-256 differs from the declared one.
+    ChunkHashMismatch = 6013 => "The chunk's SHA-256 does not match the declared hash",
+    /// Re-declaring a chunk hash with a different value.
+    ChunkHashConflict = 6014 => "A different SHA-256 is already declared for this chunk",
+    /// Declaring, writing or finalizing a version that is no longer uploading.
+    UploadFinalized = 6015 => "The version is finalized: its bytes and hashes can no longer change",
+    /// `finalize_version` with chunks not yet written.
+    ChunksMissing = 6016 => "Some chunks have not been written",
+    /// The declared per-chunk hashes do not hash to the declared root.
+    ChunkRootMismatch = 6017 => "The chunk hashes do not match the declared chunk root",
+    /// The uploaded bytes do not hash to the declared whole-model SHA-256.
+    ModelHashMismatch = 6018 => "The model bytes do not match the declared SHA-256",
+    /// `create_version` (or `freeze_model`) while another version is staged.
+    VersionPending = 6019 => "Another version is being uploaded or awaits activation",
+    /// The weights account is not the model's staged version.
+    WeightsNotStaged = 6020 => "The weights account is not the model's staged version",
+    /// `activate_version` before `finalize_version`.
+    VersionNotFinalized = 6021 => "The version is not finalized",
+    /// The model is frozen: nothing about it may change.
+    ModelFrozen = 6022 => "The model is frozen",
+    /// `close_version` on the active version (use `close_model`).
+    VersionActive = 6023 => "The active version cannot be closed on its own; close the model",
+    /// `close_model` while other versions still hold rent.
+    VersionsOutstanding = 6024 => "Close the model's other versions first",
+    /// A weights account belonging to another model.
+    WeightsModelMismatch = 6025 => "The weights account belongs to another model",
+    /// The model has no active version yet.
+    NoActiveVersion = 6026 => "The model has no active version",
+    /// The weights account is not the model's active version.
+    NotActiveVersion = 6027 => "The weights account is not the model's active version",
 }
 
 impl From<MlAgentError> for ProgramError {
@@ -65,7 +118,7 @@ mod tests {
 
     #[test]
     fn program_errors_start_at_6000_and_are_unique() {
-        let mut codes: [u32; 64] = [0; 64];
+        let mut codes: [u32; 128] = [0; 128];
         let n = MlAgentError::ALL.len();
         assert!(n <= codes.len());
         for (i, e) in MlAgentError::ALL.iter().enumerate() {

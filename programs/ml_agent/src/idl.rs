@@ -8,14 +8,31 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::error::MlAgentError;
+use crate::instructions::registry as reg;
 use crate::instructions::INSTRUCTIONS;
 use crate::interface::{AccountSpec, Field, InstructionSpec, SeedSpec, Ty, TypeSpec};
 
 /// Every event the program emits.
-pub const EVENTS: &[&TypeSpec] = &[&crate::instructions::ping::PINGED];
+pub const EVENTS: &[&TypeSpec] = &[
+    &crate::instructions::ping::PINGED,
+    &reg::create_model::MODEL_CREATED,
+    &reg::create_model::VERSION_CREATED,
+    &reg::declare_chunk_hashes::CHUNK_HASHES_DECLARED,
+    &reg::write_chunk::CHUNK_WRITTEN,
+    &reg::finalize_version::VERSION_FINALIZED,
+    &reg::activate_version::VERSION_ACTIVATED,
+    &reg::freeze_model::MODEL_FROZEN,
+    &reg::propose_authority::AUTHORITY_PROPOSED,
+    &reg::accept_authority::AUTHORITY_ACCEPTED,
+    &reg::close_version::VERSION_CLOSED,
+    &reg::close_model::MODEL_CLOSED,
+];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).
-pub const TYPES: &[&TypeSpec] = &[];
+pub const TYPES: &[&TypeSpec] = &[
+    &crate::state::model::ArchSummary::SPEC,
+    &crate::state::model::VersionParams::SPEC,
+];
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -218,6 +235,99 @@ mod tests {
         // The zero-copy struct must be exactly discriminator + borsh body, or clients misread it.
         assert_eq!(PingRecord::LEN, 8 + PingRecord::SPEC.fixed_size().unwrap());
         assert_eq!(core::mem::offset_of!(PingRecord, count), 8 + 32);
+    }
+
+    /// Size of a fixed-size type, resolving `Ty::Defined` through `TYPES`.
+    fn size_of(t: &Ty) -> usize {
+        match t {
+            Ty::Defined(name) => {
+                let spec = TYPES.iter().find(|s| s.name == *name).unwrap();
+                spec.fields.iter().map(|f| size_of(&f.ty)).sum()
+            }
+            t => t.fixed_size().unwrap(),
+        }
+    }
+
+    fn offset_of_field(spec: &TypeSpec, name: &str) -> usize {
+        let mut at = 8;
+        for f in spec.fields {
+            if f.name == name {
+                return at;
+            }
+            at += size_of(&f.ty);
+        }
+        panic!("no field {name}");
+    }
+
+    #[test]
+    fn registry_layouts_match_their_specs() {
+        use crate::state::model::{ArchSummary, ModelHeader, ModelWeights};
+        use core::mem::offset_of;
+        let sum = |s: &TypeSpec| 8 + s.fields.iter().map(|f| size_of(&f.ty)).sum::<usize>();
+        assert_eq!(ModelHeader::LEN, sum(&ModelHeader::SPEC));
+        assert_eq!(ModelWeights::LEN, sum(&ModelWeights::SPEC));
+        assert_eq!(ArchSummary::LEN, size_of(&Ty::Defined("ArchSummary")));
+        // Every field sits where borsh puts it (no implicit repr(C) padding anywhere).
+        macro_rules! at {
+            ($t:ty, $spec:expr, $($f:ident),*) => {$(
+                assert_eq!(offset_of!($t, $f), offset_of_field(&$spec, stringify!($f)),
+                    "{}::{}", stringify!($t), stringify!($f));
+            )*};
+        }
+        at!(
+            ModelHeader,
+            ModelHeader::SPEC,
+            authority,
+            pending_authority,
+            creator,
+            active_weights,
+            staged_weights,
+            model_sha256,
+            chunk_root,
+            model_id,
+            model_size,
+            created_slot,
+            updated_slot,
+            activated_slot,
+            chunk_size,
+            chunk_count,
+            version_count,
+            active_version,
+            staged_version,
+            live_versions,
+            arch,
+            format_version,
+            status,
+            bump,
+            file_hash_verified,
+            padding
+        );
+        at!(
+            ModelWeights,
+            ModelWeights::SPEC,
+            model,
+            authority,
+            model_sha256,
+            chunk_root,
+            model_size,
+            created_slot,
+            finalized_slot,
+            activated_slot,
+            retired_slot,
+            version,
+            chunk_size,
+            chunk_count,
+            chunks_written,
+            hashes_declared,
+            data_offset,
+            arch,
+            format_version,
+            status,
+            file_hash_verified,
+            padding
+        );
+        assert_eq!(ModelHeader::LEN % 8, 0);
+        assert_eq!(ModelWeights::LEN % 8, 0);
     }
 
     #[test]

@@ -4,8 +4,20 @@ use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::error::MlAgentError;
 use crate::instructions;
+use crate::instructions::registry as reg;
 
 const PING: [u8; 8] = instructions::ping::SPEC.discriminator;
+const CREATE_MODEL: [u8; 8] = reg::create_model::SPEC.discriminator;
+const CREATE_VERSION: [u8; 8] = reg::create_version::SPEC.discriminator;
+const DECLARE_CHUNK_HASHES: [u8; 8] = reg::declare_chunk_hashes::SPEC.discriminator;
+const WRITE_CHUNK: [u8; 8] = reg::write_chunk::SPEC.discriminator;
+const FINALIZE_VERSION: [u8; 8] = reg::finalize_version::SPEC.discriminator;
+const ACTIVATE_VERSION: [u8; 8] = reg::activate_version::SPEC.discriminator;
+const FREEZE_MODEL: [u8; 8] = reg::freeze_model::SPEC.discriminator;
+const PROPOSE_AUTHORITY: [u8; 8] = reg::propose_authority::SPEC.discriminator;
+const ACCEPT_AUTHORITY: [u8; 8] = reg::accept_authority::SPEC.discriminator;
+const CLOSE_VERSION: [u8; 8] = reg::close_version::SPEC.discriminator;
+const CLOSE_MODEL: [u8; 8] = reg::close_model::SPEC.discriminator;
 
 pub fn process_instruction(
     program_id: &Address,
@@ -22,6 +34,18 @@ pub fn process_instruction(
     ];
     match disc {
         PING => instructions::ping::process(program_id, accounts, rest),
+        // The upload hot path first.
+        WRITE_CHUNK => reg::write_chunk::process(program_id, accounts, rest),
+        DECLARE_CHUNK_HASHES => reg::declare_chunk_hashes::process(program_id, accounts, rest),
+        CREATE_MODEL => reg::create_model::process(program_id, accounts, rest),
+        CREATE_VERSION => reg::create_version::process(program_id, accounts, rest),
+        FINALIZE_VERSION => reg::finalize_version::process(program_id, accounts, rest),
+        ACTIVATE_VERSION => reg::activate_version::process(program_id, accounts, rest),
+        FREEZE_MODEL => reg::freeze_model::process(program_id, accounts, rest),
+        PROPOSE_AUTHORITY => reg::propose_authority::process(program_id, accounts, rest),
+        ACCEPT_AUTHORITY => reg::accept_authority::process(program_id, accounts, rest),
+        CLOSE_VERSION => reg::close_version::process(program_id, accounts, rest),
+        CLOSE_MODEL => reg::close_model::process(program_id, accounts, rest),
         _ => Err(MlAgentError::InstructionFallbackNotFound.into()),
     }
 }

@@ -1,8 +1,22 @@
 //! One module per instruction; each starts with its checks and declares its IDL spec.
 
 pub mod ping;
+pub mod registry;
 
 use crate::interface::InstructionSpec;
 
 /// Every instruction, for dispatch and the IDL generator.
-pub const INSTRUCTIONS: &[&InstructionSpec] = &[&ping::SPEC];
+pub const INSTRUCTIONS: &[&InstructionSpec] = &[
+    &ping::SPEC,
+    &registry::create_model::SPEC,
+    &registry::create_version::SPEC,
+    &registry::declare_chunk_hashes::SPEC,
+    &registry::write_chunk::SPEC,
+    &registry::finalize_version::SPEC,
+    &registry::activate_version::SPEC,
+    &registry::freeze_model::SPEC,
+    &registry::propose_authority::SPEC,
+    &registry::accept_authority::SPEC,
+    &registry::close_version::SPEC,
+    &registry::close_model::SPEC,
+];

@@ -1,0 +1,91 @@
+//! `finalize_version`: seal an uploaded version once it is complete and its hashes check out.
+//!
+//! 1. every chunk is written (each was checked against its declared SHA-256 when written);
+//! 2. SHA-256 of the declared hash table equals the declared chunk root (one syscall over the
+//!    table in place: 16 CU per KiB of model at 1,012-byte chunks);
+//! 3. for models up to `FILE_HASH_MAX_BYTES`, the plain SHA-256 of the model bytes equals the
+//!    declared file hash (one syscall over the account data, ~0.5 CU per byte; the client raises
+//!    the compute limit). Larger models rely on 1 and 2, which bind every byte to the root;
+//!    `file_hash_verified` records which guarantee applies.
+//!
+//! After this the bytes, hashes and table can no longer change.
+
+use pinocchio::{AccountView, Address, ProgramResult};
+
+use super::{load_weights_of, require_authority};
+use crate::checks;
+use crate::error::MlAgentError;
+use crate::events::{emit, BorshWriter};
+use crate::hash::sha256v;
+use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::state::model::{ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES};
+
+pub const SPEC: InstructionSpec = InstructionSpec::new(
+    "finalize_version",
+    "Check that every chunk is present and the hashes match, then seal the staged version.",
+    &[
+        AccountSpec::new("authority").signer(),
+        AccountSpec::new("model").mutable(),
+        AccountSpec::new("weights").mutable(),
+    ],
+    &[],
+    None,
+);
+
+pub const VERSION_FINALIZED: TypeSpec = TypeSpec::event(
+    "VersionFinalized",
+    "A version was verified complete and sealed; it can now be activated.",
+    &[
+        field("model", Ty::Pubkey),
+        field("weights", Ty::Pubkey),
+        field("version", Ty::U32),
+        field("file_hash_verified", Ty::Bool),
+        field("slot", Ty::U64),
+    ],
+);
+
+pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    let [authority, model, weights, ..] = accounts else {
+        return Err(MlAgentError::AccountNotEnoughKeys.into());
+    };
+    crate::args::ArgReader::new(data).finish()?;
+
+    checks::writable(model)?;
+    checks::writable(weights)?;
+    // SAFETY: distinct accounts (different discriminators); one view each.
+    let h: &mut ModelHeader = unsafe { ModelHeader::load(model, program_id)? };
+    require_authority(h, authority)?;
+    let w = unsafe { load_weights_of(weights, program_id, model.address())? };
+    if w.fixed.status != VersionStatus::Uploading as u8 {
+        return Err(MlAgentError::UploadFinalized.into());
+    }
+    if h.staged_weights != weights.address().to_bytes() {
+        return Err(MlAgentError::WeightsNotStaged.into());
+    }
+    if w.fixed.chunks_written != w.fixed.chunk_count {
+        return Err(MlAgentError::ChunksMissing.into());
+    }
+    if sha256v(&[w.table]) != w.fixed.chunk_root {
+        return Err(MlAgentError::ChunkRootMismatch.into());
+    }
+    let verify_file = w.fixed.model_size <= FILE_HASH_MAX_BYTES;
+    if verify_file && sha256v(&[w.data]) != w.fixed.model_sha256 {
+        return Err(MlAgentError::ModelHashMismatch.into());
+    }
+
+    let slot = super::slot()?;
+    w.fixed.status = VersionStatus::Finalized as u8;
+    w.fixed.file_hash_verified = verify_file as u8;
+    w.fixed.finalized_slot = slot;
+    h.updated_slot = slot;
+
+    let mut buf = [0u8; 88];
+    let mut e = BorshWriter::event(&VERSION_FINALIZED, &mut buf);
+    e.bytes(model.address().as_ref())
+        .bytes(weights.address().as_ref())
+        .u32(w.fixed.version)
+        .u8(verify_file as u8)
+        .u64(slot);
+    emit(e.finish());
+    Ok(())
+}

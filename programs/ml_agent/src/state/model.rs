@@ -1,0 +1,503 @@
+//! Model registry accounts: the `ModelHeader` PDA and the client-created `ModelWeights` accounts.
+//!
+//! * `ModelHeader` (PDA `["model", creator, model_id as u64 LE]`, fixed 320 bytes): who owns the
+//!   model, its status, which weights account is active and which one is staged (being uploaded
+//!   or finalized but not yet active), and a copy of the active version's sizes and hashes.
+//! * `ModelWeights` (one per version, up to 10 MiB, created by the client with the system program
+//!   and claimed by `create_model` / `create_version`): a fixed header, then the declared SHA-256
+//!   of every chunk (32 bytes each), then the written-chunk bitmap, then the model bytes at an
+//!   8-byte-aligned offset (`data_offset`). The hash table and bitmap live here rather than in the
+//!   header because a PDA created by CPI can only be 10 KiB, and they scale with the model.
+//!
+//! Both structs are `repr(C)` with explicit padding so the bytes after the 8-byte discriminator are
+//! exactly the borsh encoding the IDL declares; `account_layouts_match_their_specs` checks it.
+//!
+//! `load_active` is the API for readers (the `infer` instruction): it validates a header and its
+//! active weights account and returns the model file bytes without copying them.
+
+use pinocchio::{AccountView, Address};
+
+use crate::checks;
+use crate::error::MlAgentError;
+use crate::interface::{field, Ty, TypeSpec};
+
+/// Seed prefix of the header PDA.
+pub const MODEL_SEED: &[u8] = b"model";
+/// Largest account the runtime allows (`MAX_PERMITTED_DATA_LENGTH`).
+pub const MAX_ACCOUNT_SIZE: usize = 10 * 1024 * 1024;
+/// Largest chunk a `write_chunk` transaction can carry: 1,232 bytes minus one signature, three
+/// account keys, the blockhash, the instruction framing, the discriminator, the u32 index and the
+/// u32 length prefix (see `tests::write_chunk_fills_a_packet`).
+pub const MAX_CHUNK_SIZE: u32 = 1012;
+/// Smallest chunk: bounds the hash table (32 bytes per chunk) to 1/8 of the model, which keeps
+/// the root check in `finalize_version` well inside one transaction's compute budget.
+pub const MIN_CHUNK_SIZE: u32 = 256;
+/// Models up to this size get their whole-file SHA-256 recomputed on chain by
+/// `finalize_version` (0.5 CU/byte: ~1.1M CU at the limit, under the 1.4M per transaction).
+pub const FILE_HASH_MAX_BYTES: u64 = 2 * 1024 * 1024;
+/// Hashes per `declare_chunk_hashes` transaction (same packet budget as `MAX_CHUNK_SIZE`).
+pub const MAX_HASHES_PER_DECLARE: usize = 31;
+
+/// `ModelHeader::status`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelStatus {
+    /// Created; no version has been activated yet.
+    Uploading = 0,
+    /// An active version serves reads.
+    Ready = 1,
+    /// Immutable forever: no new versions, activation, authority change or close.
+    Frozen = 2,
+    /// Closed (only observable within the closing transaction; the account is then deleted).
+    Closed = 3,
+}
+
+/// `ModelWeights::status`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionStatus {
+    /// Hashes and chunks are being written.
+    Uploading = 0,
+    /// Every chunk is present and verified; waiting for `activate_version`.
+    Finalized = 1,
+    /// The model's active version.
+    Active = 2,
+    /// Was active, superseded by a newer version; closable.
+    Retired = 3,
+    Closed = 4,
+}
+
+/// A short, model-format-agnostic description of the network, shown by `inspect`. The program
+/// never interprets it (the model file is authoritative); the client fills it from the file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArchSummary {
+    /// Model family (client-defined: 0 unknown, 1 MLP, 2 tree ensemble, 3 linear...).
+    pub kind: u8,
+    /// Weight precision in bits (8, 16...).
+    pub weight_bits: u8,
+    pub layers: u16,
+    pub inputs: u32,
+    pub outputs: u32,
+    /// Number of parameters (weights, biases, thresholds...).
+    pub params: u32,
+}
+
+impl ArchSummary {
+    pub const LEN: usize = core::mem::size_of::<ArchSummary>();
+    pub const SPEC: TypeSpec = TypeSpec::plain(
+        "ArchSummary",
+        "Format-agnostic architecture summary recorded with each version (informational).",
+        &[
+            field("kind", Ty::U8),
+            field("weight_bits", Ty::U8),
+            field("layers", Ty::U16),
+            field("inputs", Ty::U32),
+            field("outputs", Ty::U32),
+            field("params", Ty::U32),
+        ],
+    );
+}
+
+/// What a new version declares up front (argument of `create_model` / `create_version`).
+#[derive(Clone, Copy, Debug)]
+pub struct VersionParams {
+    pub format_version: u16,
+    pub arch: ArchSummary,
+    pub model_size: u64,
+    pub chunk_size: u32,
+    /// Plain SHA-256 of the model file (what `sha256sum model.bin` prints).
+    pub model_sha256: [u8; 32],
+    /// SHA-256 of the concatenated per-chunk SHA-256 digests, in chunk order.
+    pub chunk_root: [u8; 32],
+}
+
+impl VersionParams {
+    pub const SPEC: TypeSpec = TypeSpec::plain(
+        "VersionParams",
+        "Sizes and hashes a new version declares before any byte is uploaded.",
+        &[
+            field("format_version", Ty::U16),
+            field("arch", Ty::Defined("ArchSummary")),
+            field("model_size", Ty::U64),
+            field("chunk_size", Ty::U32),
+            field("model_sha256", Ty::Array(&Ty::U8, 32)),
+            field("chunk_root", Ty::Array(&Ty::U8, 32)),
+        ],
+    );
+
+    /// Borsh-decode (field order of `SPEC`).
+    pub fn read(args: &mut crate::args::ArgReader) -> Result<Self, MlAgentError> {
+        Ok(VersionParams {
+            format_version: args.u16()?,
+            arch: ArchSummary {
+                kind: args.u8()?,
+                weight_bits: args.u8()?,
+                layers: args.u16()?,
+                inputs: args.u32()?,
+                outputs: args.u32()?,
+                params: args.u32()?,
+            },
+            model_size: args.u64()?,
+            chunk_size: args.u32()?,
+            model_sha256: *args.array::<32>()?,
+            chunk_root: *args.array::<32>()?,
+        })
+    }
+}
+
+/// Where everything sits in a weights account of a given model size and chunk size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightsLayout {
+    pub chunk_count: u32,
+    pub table_offset: usize,
+    pub bitmap_offset: usize,
+    /// 8-byte aligned, so readers can cast model sections to u64/i64 arrays.
+    pub data_offset: usize,
+    /// Exact account size the client must allocate.
+    pub space: usize,
+}
+
+impl WeightsLayout {
+    pub fn new(model_size: u64, chunk_size: u32) -> Result<WeightsLayout, MlAgentError> {
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
+            return Err(MlAgentError::BadChunkSize);
+        }
+        if model_size == 0 || model_size > MAX_ACCOUNT_SIZE as u64 {
+            return Err(MlAgentError::BadModelSize);
+        }
+        // Both fit in u32 by the checks above, so no u64 multiply is needed below.
+        let cs = chunk_size as u64;
+        let chunk_count = model_size.div_ceil(cs) as usize;
+        let table_offset = ModelWeights::LEN;
+        let bitmap_offset = table_offset + 32 * chunk_count;
+        let data_offset = (bitmap_offset + chunk_count.div_ceil(8) + 7) & !7;
+        let space = data_offset + model_size as usize;
+        if space > MAX_ACCOUNT_SIZE {
+            return Err(MlAgentError::BadModelSize);
+        }
+        Ok(WeightsLayout {
+            chunk_count: chunk_count as u32,
+            table_offset,
+            bitmap_offset,
+            data_offset,
+            space,
+        })
+    }
+}
+
+/// The model header PDA.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ModelHeader {
+    pub discriminator: [u8; 8],
+    pub authority: [u8; 32],
+    /// Proposed new authority (all zero: none); it takes over when it signs `accept_authority`.
+    pub pending_authority: [u8; 32],
+    /// The authority that created the model; with `model_id` it derives this PDA.
+    pub creator: [u8; 32],
+    /// Weights account of the active version (all zero: none yet).
+    pub active_weights: [u8; 32],
+    /// Weights account of the version being uploaded or finalized (all zero: none).
+    pub staged_weights: [u8; 32],
+    /// The active version's declared-and-verified hashes (see `ModelWeights`).
+    pub model_sha256: [u8; 32],
+    pub chunk_root: [u8; 32],
+    pub model_id: u64,
+    pub model_size: u64,
+    pub created_slot: u64,
+    /// Slot of the last change of any kind.
+    pub updated_slot: u64,
+    pub activated_slot: u64,
+    pub chunk_size: u32,
+    pub chunk_count: u32,
+    /// Versions ever created; the newest version's number.
+    pub version_count: u32,
+    pub active_version: u32,
+    pub staged_version: u32,
+    /// Weights accounts of this model not yet closed (`close_model` requires the rest to go).
+    pub live_versions: u32,
+    pub arch: ArchSummary,
+    pub format_version: u16,
+    pub status: u8,
+    pub bump: u8,
+    /// 1 if the active version's whole-file SHA-256 was recomputed on chain.
+    pub file_hash_verified: u8,
+    pub padding: [u8; 3],
+}
+
+impl ModelHeader {
+    pub const LEN: usize = core::mem::size_of::<ModelHeader>();
+
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "ModelHeader",
+        "A registered model: authority, status, active and staged versions (PDA [\"model\", \
+         creator, model_id LE]).",
+        &[
+            field("authority", Ty::Pubkey),
+            field("pending_authority", Ty::Pubkey),
+            field("creator", Ty::Pubkey),
+            field("active_weights", Ty::Pubkey),
+            field("staged_weights", Ty::Pubkey),
+            field("model_sha256", Ty::Array(&Ty::U8, 32)),
+            field("chunk_root", Ty::Array(&Ty::U8, 32)),
+            field("model_id", Ty::U64),
+            field("model_size", Ty::U64),
+            field("created_slot", Ty::U64),
+            field("updated_slot", Ty::U64),
+            field("activated_slot", Ty::U64),
+            field("chunk_size", Ty::U32),
+            field("chunk_count", Ty::U32),
+            field("version_count", Ty::U32),
+            field("active_version", Ty::U32),
+            field("staged_version", Ty::U32),
+            field("live_versions", Ty::U32),
+            field("arch", Ty::Defined("ArchSummary")),
+            field("format_version", Ty::U16),
+            field("status", Ty::U8),
+            field("bump", Ty::U8),
+            field("file_hash_verified", Ty::U8),
+            field("padding", Ty::Array(&Ty::U8, 3)),
+        ],
+    );
+
+    /// Validate `acc` as a ModelHeader (owner, discriminator, length) and view it.
+    ///
+    /// # Safety
+    /// No other reference to `acc`'s data may be live while the result is used.
+    #[inline(always)]
+    pub unsafe fn load<'a>(
+        acc: &AccountView,
+        program_id: &Address,
+    ) -> Result<&'a mut ModelHeader, MlAgentError> {
+        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
+        Ok(&mut *(acc.data_ptr() as *mut ModelHeader))
+    }
+
+    pub fn status(&self) -> u8 {
+        self.status
+    }
+}
+
+/// Fixed part of a weights account; the hash table, bitmap and model bytes follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ModelWeights {
+    pub discriminator: [u8; 8],
+    /// The ModelHeader this version belongs to.
+    pub model: [u8; 32],
+    /// Who may declare hashes and write chunks while `Uploading` (the model's authority; kept
+    /// here so a write transaction needs no header account and carries more payload).
+    pub authority: [u8; 32],
+    pub model_sha256: [u8; 32],
+    pub chunk_root: [u8; 32],
+    pub model_size: u64,
+    pub created_slot: u64,
+    pub finalized_slot: u64,
+    pub activated_slot: u64,
+    pub retired_slot: u64,
+    pub version: u32,
+    pub chunk_size: u32,
+    pub chunk_count: u32,
+    /// Distinct chunks written (bits set in the bitmap).
+    pub chunks_written: u32,
+    /// Distinct chunk hashes declared (non-zero table entries).
+    pub hashes_declared: u32,
+    /// Offset of the model bytes in the account (8-byte aligned).
+    pub data_offset: u32,
+    pub arch: ArchSummary,
+    pub format_version: u16,
+    pub status: u8,
+    pub file_hash_verified: u8,
+    pub padding: [u8; 4],
+}
+
+impl ModelWeights {
+    pub const LEN: usize = core::mem::size_of::<ModelWeights>();
+
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "ModelWeights",
+        "One model version: this fixed part, then chunk_count x 32-byte declared chunk SHA-256s, \
+         then a bitmap of written chunks (bit i of byte i/8), then the model bytes at data_offset.",
+        &[
+            field("model", Ty::Pubkey),
+            field("authority", Ty::Pubkey),
+            field("model_sha256", Ty::Array(&Ty::U8, 32)),
+            field("chunk_root", Ty::Array(&Ty::U8, 32)),
+            field("model_size", Ty::U64),
+            field("created_slot", Ty::U64),
+            field("finalized_slot", Ty::U64),
+            field("activated_slot", Ty::U64),
+            field("retired_slot", Ty::U64),
+            field("version", Ty::U32),
+            field("chunk_size", Ty::U32),
+            field("chunk_count", Ty::U32),
+            field("chunks_written", Ty::U32),
+            field("hashes_declared", Ty::U32),
+            field("data_offset", Ty::U32),
+            field("arch", Ty::Defined("ArchSummary")),
+            field("format_version", Ty::U16),
+            field("status", Ty::U8),
+            field("file_hash_verified", Ty::U8),
+            field("padding", Ty::Array(&Ty::U8, 4)),
+        ],
+    );
+
+    /// Validate `acc` as a claimed weights account whose stored layout fits its length.
+    ///
+    /// # Safety
+    /// No other reference to `acc`'s data may be live while the result is used.
+    #[inline(always)]
+    pub unsafe fn load<'a>(
+        acc: &AccountView,
+        program_id: &Address,
+    ) -> Result<WeightsView<'a>, MlAgentError> {
+        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
+        let len = acc.data_len();
+        let base = acc.data_ptr() as *mut u8;
+        let fixed = &mut *(base as *mut ModelWeights);
+        let count = fixed.chunk_count as usize;
+        let data_offset = fixed.data_offset as usize;
+        // The program wrote these at claim time from a validated layout; re-checking costs a few
+        // CU and turns any inconsistency into an error rather than an out-of-bounds slice.
+        let bitmap_offset = Self::LEN + 32 * count;
+        if data_offset < bitmap_offset + count.div_ceil(8)
+            || data_offset + fixed.model_size as usize > len
+        {
+            return Err(MlAgentError::AccountDidNotDeserialize);
+        }
+        let table = core::slice::from_raw_parts_mut(base.add(Self::LEN), 32 * count);
+        let bitmap = core::slice::from_raw_parts_mut(base.add(bitmap_offset), count.div_ceil(8));
+        let data =
+            core::slice::from_raw_parts_mut(base.add(data_offset), fixed.model_size as usize);
+        Ok(WeightsView {
+            fixed,
+            table,
+            bitmap,
+            data,
+        })
+    }
+
+    /// Length of chunk `index` (the last one may be short). `index` must be < chunk_count.
+    #[inline(always)]
+    pub fn chunk_len(&self, index: u32) -> usize {
+        let start = index as u64 * self.chunk_size as u64;
+        let rest = self.model_size - start;
+        if rest < self.chunk_size as u64 {
+            rest as usize
+        } else {
+            self.chunk_size as usize
+        }
+    }
+}
+
+/// A weights account split into its regions (all borrowed from the account data, no copies).
+pub struct WeightsView<'a> {
+    pub fixed: &'a mut ModelWeights,
+    /// `chunk_count` declared SHA-256 digests, 32 bytes each; all-zero means "not declared".
+    pub table: &'a mut [u8],
+    /// Bit `i % 8` of byte `i / 8` is set once chunk `i` has been written and verified.
+    pub bitmap: &'a mut [u8],
+    /// The model file (`model_size` bytes at `data_offset`).
+    pub data: &'a mut [u8],
+}
+
+impl WeightsView<'_> {
+    #[inline(always)]
+    pub fn is_written(&self, index: u32) -> bool {
+        self.bitmap[(index >> 3) as usize] & (1 << (index & 7)) != 0
+    }
+    #[inline(always)]
+    pub fn mark_written(&mut self, index: u32) {
+        self.bitmap[(index >> 3) as usize] |= 1 << (index & 7);
+    }
+    #[inline(always)]
+    pub fn declared_hash(&self, index: u32) -> &[u8] {
+        let at = 32 * index as usize;
+        &self.table[at..at + 32]
+    }
+}
+
+/// The active version of a model, validated for reading.
+pub struct ActiveModel<'a> {
+    pub header: &'a ModelHeader,
+    pub weights: &'a ModelWeights,
+    /// The model file exactly as uploaded and hash-verified; starts 8-byte aligned.
+    pub bytes: &'a [u8],
+}
+
+/// For readers such as `infer`: check that `header` is a live model whose active version is
+/// `weights` (owner, discriminators, status, cross-links) and return the model file bytes.
+///
+/// Rejections: `AccountOwnedByWrongProgram`, `AccountDiscriminatorMismatch` (wrong type),
+/// `NoActiveVersion` (nothing activated yet), `NotActiveVersion` (`weights` is not the model's
+/// active version: stale, staged or another model's).
+pub fn load_active<'a>(
+    program_id: &Address,
+    header: &'a AccountView,
+    weights: &'a AccountView,
+) -> Result<ActiveModel<'a>, MlAgentError> {
+    // SAFETY: read-only views; callers hold no mutable borrow of these accounts.
+    let h: &'a ModelHeader = unsafe { ModelHeader::load(header, program_id)? };
+    if h.status != ModelStatus::Ready as u8 && h.status != ModelStatus::Frozen as u8 {
+        return Err(MlAgentError::NoActiveVersion);
+    }
+    if h.active_weights != weights.address().to_bytes() {
+        return Err(MlAgentError::NotActiveVersion);
+    }
+    // SAFETY: as above.
+    let w = unsafe { ModelWeights::load(weights, program_id)? };
+    if w.fixed.model != header.address().to_bytes() || w.fixed.status != VersionStatus::Active as u8
+    {
+        return Err(MlAgentError::NotActiveVersion);
+    }
+    Ok(ActiveModel {
+        header: h,
+        weights: w.fixed,
+        bytes: w.data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_aligned_and_bounded() {
+        for (size, cs) in [(1u64, 1012u32), (1012, 1012), (1013, 1012), (1 << 20, 1012)] {
+            let l = WeightsLayout::new(size, cs).unwrap();
+            assert_eq!(l.chunk_count as u64, size.div_ceil(cs as u64));
+            assert_eq!(l.data_offset % 8, 0);
+            assert!(l.data_offset >= l.bitmap_offset + (l.chunk_count as usize).div_ceil(8));
+            assert_eq!(l.space, l.data_offset + size as usize);
+        }
+        assert_eq!(WeightsLayout::new(0, 1012), Err(MlAgentError::BadModelSize));
+        assert_eq!(
+            WeightsLayout::new(10, 1013),
+            Err(MlAgentError::BadChunkSize)
+        );
+        assert_eq!(WeightsLayout::new(10, 255), Err(MlAgentError::BadChunkSize));
+        assert_eq!(
+            WeightsLayout::new(MAX_ACCOUNT_SIZE as u64, 1012),
+            Err(MlAgentError::BadModelSize)
+        );
+        // The largest model that fits: ~10 MiB minus its 3% hash table.
+        assert!(WeightsLayout::new(10_100_000, 1012).is_ok());
+    }
+
+    /// Bytes of a `write_chunk` transaction carrying a full chunk, counted field by field from
+    /// the legacy wire format; it must fill, not exceed, the 1,232-byte packet.
+    #[test]
+    fn write_chunk_fills_a_packet() {
+        let sigs = 1 + 64;
+        let header = 3;
+        let keys = 1 + 3 * 32; // authority (payer), weights, program
+        let blockhash = 32;
+        let ix_framing = 1 + 1 + 1 + 2 + 2; // ix count, program idx, account count+idx, data len
+        let data = 8 + 4 + 4 + MAX_CHUNK_SIZE as usize; // disc, index, bytes length, chunk
+        assert_eq!(sigs + header + keys + blockhash + ix_framing + data, 1232);
+        let declare = 8 + 4 + 4 + 32 * MAX_HASHES_PER_DECLARE;
+        assert!(sigs + header + keys + blockhash + ix_framing + declare <= 1232);
+        assert!(declare + 32 > data);
+    }
+}
