@@ -72,14 +72,15 @@ pub enum VersionStatus {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ArchSummary {
-    /// Model family (client-defined: 0 unknown, 1 MLP, 2 tree ensemble, 3 linear...).
+    /// Model family from the model file header (1 neural network, 2 tree ensemble; 0 unknown).
     pub kind: u8,
-    /// Weight precision in bits (8, 16...).
+    /// Widest weight precision in bits (8, 16...).
     pub weight_bits: u8,
+    /// Layers (ops) in the model.
     pub layers: u16,
     pub inputs: u32,
     pub outputs: u32,
-    /// Number of parameters (weights, biases, thresholds...).
+    /// Bytes of parameter payload (weights, biases, thresholds...).
     pub params: u32,
 }
 

@@ -1,0 +1,368 @@
+"""Model registry commands: deploy-model, verify, inspect, activate, close, set-authority, freeze.
+
+Thin wrappers over `client.registry.ModelRegistry`; each prints what a user needs (or JSON with
+--json) and exits non-zero with the reason on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+from solders.pubkey import Pubkey
+
+from ..chain.base import Chain, TransactionFailed
+from ..program import PROGRAM_ID, error_name
+from ..registry import ModelInfo, ModelRegistry, ProgressBar, RegistryError, VersionInfo
+from ..registry.accounts import describe_model
+from ..registry.layout import MAX_CHUNK_SIZE
+from .context import CliContext, add_common_options, fail
+
+LAMPORTS_PER_SOL = 1_000_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "deploy-model",
+        help="upload a model file to the on-chain registry (resumable), finalize, activate, verify",
+    )
+    p.add_argument("model_file", metavar="MODEL_FILE", type=Path)
+    p.add_argument(
+        "--model-id",
+        type=int,
+        default=None,
+        help="model id (u64) under your authority; an existing id gets a new version "
+        "(default: derived from the file's SHA-256, so a rerun resumes the same upload)",
+    )
+    p.add_argument("--chunk-size", type=int, default=MAX_CHUNK_SIZE, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--concurrency", type=int, default=32, help="transactions in flight (default 32)"
+    )
+    p.add_argument(
+        "--no-activate", action="store_true", help="leave the new version staged (finalized)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_common_options(p)
+    p.set_defaults(handler=deploy_model)
+
+    p = sub.add_parser("verify", help="download a model version and check every hash")
+    p.add_argument("address", metavar="ADDRESS", help="model (header) or weights address")
+    p.add_argument("--model", type=Path, default=None, help="also compare with this local file")
+    add_common_options(p)
+    p.set_defaults(handler=verify)
+
+    p = sub.add_parser("inspect", help="show a model or model version account")
+    p.add_argument("address", metavar="ADDRESS", help="model (header) or weights address")
+    add_common_options(p)
+    p.set_defaults(handler=inspect)
+
+    p = sub.add_parser("activate", help="activate a model's staged, finalized version")
+    p.add_argument("address", metavar="MODEL")
+    add_common_options(p)
+    p.set_defaults(handler=activate)
+
+    p = sub.add_parser(
+        "close", help="close a model version or a whole model; rent returns to the authority"
+    )
+    p.add_argument("address", metavar="ADDRESS", help="model (header) or weights address")
+    add_common_options(p)
+    p.set_defaults(handler=close)
+
+    p = sub.add_parser(
+        "set-authority",
+        help="two-step authority transfer: propose NEW_AUTHORITY, then it runs --accept",
+    )
+    p.add_argument("address", metavar="MODEL")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("new_authority", metavar="NEW_AUTHORITY", nargs="?", default=None)
+    group.add_argument(
+        "--accept", action="store_true", help="accept a proposed transfer (as --keypair)"
+    )
+    group.add_argument("--cancel", action="store_true", help="withdraw a pending proposal")
+    add_common_options(p)
+    p.set_defaults(handler=set_authority)
+
+    p = sub.add_parser("freeze", help="make a model immutable forever (irreversible)")
+    p.add_argument("address", metavar="MODEL")
+    p.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    add_common_options(p)
+    p.set_defaults(handler=freeze)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+async def _registry(
+    ctx: CliContext, *, progress: bool = False, concurrency: int = 32
+) -> ModelRegistry:
+    chain = await ctx.chain()
+    await _require_program(chain)
+    bar = ProgressBar() if progress and not ctx.json else None
+    return ModelRegistry(chain, ctx.keypair, concurrency=concurrency, progress=bar)
+
+
+async def _require_program(chain: Chain) -> None:
+    acc = await chain.get_account(PROGRAM_ID)
+    if acc is None or not acc.executable:
+        raise RegistryError(
+            f"the ml_agent program {PROGRAM_ID} is not deployed on {chain.name}; deploy "
+            "target/deploy/ml_agent.so there first (or use --url embedded)"
+        )
+
+
+def _pubkey(text: str, what: str = "address") -> Pubkey:
+    try:
+        return Pubkey.from_string(text)
+    except ValueError as e:
+        raise ValueError(f"{what} {text!r} is not a base58 public key") from e
+
+
+def _sol(lamports: int) -> str:
+    return f"{lamports / LAMPORTS_PER_SOL:.9f}".rstrip("0").rstrip(".") + " SOL"
+
+
+def _tx_failure(e: TransactionFailed) -> int:
+    code = e.result.custom_error
+    name = error_name(code) if code is not None else None
+    why = f"{name} ({code})" if name else (e.result.error or "unknown error")
+    return fail(f"the program rejected the transaction: {why}")
+
+
+# ---------------------------------------------------------------------- commands
+
+
+async def deploy_model(args: argparse.Namespace, ctx: CliContext) -> int:
+    path: Path = args.model_file
+    if not path.is_file():
+        return fail(f"model file {path} does not exist", 2)
+    data = path.read_bytes()
+    if args.model_id is not None and not 0 <= args.model_id < 2**64:
+        return fail("--model-id must fit in an unsigned 64-bit integer", 2)
+    registry = await _registry(
+        ctx, progress=not args.no_progress, concurrency=max(1, args.concurrency)
+    )
+    format_version, arch = describe_model(data)
+    try:
+        d = await registry.deploy(
+            data,
+            model_id=args.model_id,
+            arch=arch,
+            format_version=format_version,
+            chunk_size=args.chunk_size,
+            activate=not args.no_activate,
+        )
+    except TransactionFailed as e:
+        return _tx_failure(e)
+    state = "already active" if d.already_active else ("resumed" if d.resumed else "new")
+    ctx.emit(
+        asdict(d),
+        "\n".join(
+            [
+                f"model         {d.model}  (id {d.model_id}, version {d.version}, {state})",
+                f"weights       {d.weights}",
+                f"sha256        {d.sha256}  (compare: sha256sum {path})",
+                f"bytes         {d.bytes} in {d.chunks} chunks of {d.chunk_size}",
+                f"transactions  {d.transactions} (fees {_sol(d.fee_lamports)})",
+                f"rent paid     {_sol(d.rent_lamports)}",
+                f"seconds       {d.seconds}",
+                f"verified      {'yes' if d.verified else 'no'} (downloaded and re-hashed; "
+                f"whole-file hash checked on chain: "
+                f"{'yes' if d.file_hash_verified_on_chain else 'no, root of chunk hashes'})",
+            ]
+        ),
+    )
+    return 0
+
+
+async def verify(args: argparse.Namespace, ctx: CliContext) -> int:
+    address = _pubkey(args.address)
+    model = None
+    if args.model is not None:
+        if not args.model.is_file():
+            return fail(f"model file {args.model} does not exist", 2)
+        model = args.model.read_bytes()
+    registry = await _registry(ctx)
+    r = await registry.verify(address, model)
+    lines = [
+        f"weights       {r.weights}  (model {r.model}, version {r.version}, {r.status})",
+        f"bytes         {r.bytes}",
+        f"declared      {r.declared_sha256}",
+        f"on-chain data {r.computed_sha256}",
+    ]
+    if r.file_sha256 is not None:
+        lines.append(f"local file    {r.file_sha256}")
+    lines.append("OK: the on-chain bytes match every declared hash" if r.ok else "FAILED:")
+    lines += [f"  - {p}" for p in r.problems]
+    ctx.emit({**asdict(r), "ok": r.ok}, "\n".join(lines))
+    return 0 if r.ok else 1
+
+
+async def inspect(args: argparse.Namespace, ctx: CliContext) -> int:
+    registry = await _registry(ctx)
+    info = await registry.fetch(_pubkey(args.address))
+    if isinstance(info, ModelInfo):
+        ctx.emit(asdict(info), _describe_model(info))
+    else:
+        ctx.emit(
+            {k: v for k, v in asdict(info).items() if k not in ("data", "declared_hashes")}
+            | {"written": sum(info.written)},
+            _describe_version(info),
+        )
+    return 0
+
+
+async def activate(args: argparse.Namespace, ctx: CliContext) -> int:
+    registry = await _registry(ctx)
+    model = _pubkey(args.address, "model")
+    try:
+        await registry.activate(model)
+    except TransactionFailed as e:
+        return _tx_failure(e)
+    info = await registry.fetch_model(model)
+    assert info is not None
+    ctx.emit(
+        asdict(info), f"activated version {info.active_version} of {model} ({info.active_weights})"
+    )
+    return 0
+
+
+async def close(args: argparse.Namespace, ctx: CliContext) -> int:
+    registry = await _registry(ctx)
+    address = _pubkey(args.address)
+    target = await registry.fetch(address)
+    try:
+        if isinstance(target, ModelInfo):
+            lamports = await registry.close_model(address)
+            what = f"model {address} and its versions"
+        else:
+            lamports = await registry.close_version(address)
+            what = f"version {target.version} ({address}) of model {target.model}"
+    except TransactionFailed as e:
+        return _tx_failure(e)
+    ctx.emit(
+        {"closed": str(address), "lamports_returned": lamports},
+        f"closed {what}; {_sol(lamports)} returned to {registry.authority.pubkey()}",
+    )
+    return 0
+
+
+async def set_authority(args: argparse.Namespace, ctx: CliContext) -> int:
+    registry = await _registry(ctx)
+    model = _pubkey(args.address, "model")
+    try:
+        if args.accept:
+            await registry.accept_authority(model)
+            msg = f"{registry.authority.pubkey()} is now the authority of {model}"
+        elif args.cancel:
+            await registry.propose_authority(model, Pubkey.default())
+            msg = f"pending authority transfer of {model} cancelled"
+        else:
+            new = _pubkey(args.new_authority, "new authority")
+            await registry.propose_authority(model, new)
+            msg = (
+                f"proposed {new} as authority of {model}; it takes over when it runs "
+                f"`python -m client set-authority {model} --accept --keypair <its keypair>`"
+            )
+    except TransactionFailed as e:
+        return _tx_failure(e)
+    info = await registry.fetch_model(model)
+    ctx.emit(asdict(info) if info is not None else {}, msg)
+    return 0
+
+
+async def freeze(args: argparse.Namespace, ctx: CliContext) -> int:
+    if not args.yes:
+        return fail("freezing is irreversible: rerun with --yes to confirm", 2)
+    registry = await _registry(ctx)
+    model = _pubkey(args.address, "model")
+    try:
+        await registry.freeze(model)
+    except TransactionFailed as e:
+        return _tx_failure(e)
+    info = await registry.fetch_model(model)
+    assert info is not None
+    ctx.emit(
+        asdict(info),
+        f"model {model} is frozen at version {info.active_version} "
+        f"(sha256 {info.model_sha256.hex()})",
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+def _plain(obj: object) -> object:
+    """Dataclasses to dicts without `dataclasses.asdict`, which deep-copies field values and
+    cannot copy solders types; pubkeys become base58 strings, bytes hex."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Pubkey):
+        return str(obj)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    return obj
+
+
+def asdict(obj: object) -> dict[str, object]:
+    out = _plain(obj)
+    assert isinstance(out, dict)
+    return out
+
+
+def _describe_model(m: ModelInfo) -> str:
+    a = m.arch
+    lines = [
+        f"model          {m.address}",
+        f"status         {m.status}",
+        f"authority      {m.authority}"
+        + (f"  (pending: {m.pending_authority})" if m.pending_authority else ""),
+        f"model id       {m.model_id} (creator {m.creator})",
+        f"active         version {m.active_version}: {m.active_weights}"
+        if m.active_weights
+        else "active         none",
+        f"staged         version {m.staged_version}: {m.staged_weights}"
+        if m.staged_weights
+        else "staged         none",
+        f"versions       {m.version_count} created, {m.live_versions} not closed",
+    ]
+    if m.active_weights:
+        lines += [
+            f"sha256         {m.model_sha256.hex()}",
+            f"chunk root     {m.chunk_root.hex()}",
+            f"bytes          {m.model_size} in {m.chunk_count} chunks of {m.chunk_size}",
+            f"file hash      {'verified on chain' if m.file_hash_verified else 'via chunk root'}",
+            f"format         v{m.format_version}, kind {a.kind}, {a.layers} layers, "
+            f"{a.inputs} inputs, {a.outputs} outputs, {a.weight_bits}-bit, {a.params} B params",
+        ]
+    lines.append(
+        f"slots          created {m.created_slot}, updated {m.updated_slot}, "
+        f"activated {m.activated_slot}"
+    )
+    lines.append(f"rent           {_sol(m.lamports)}")
+    return "\n".join(lines)
+
+
+def _describe_version(v: VersionInfo) -> str:
+    return "\n".join(
+        [
+            f"weights        {v.address}",
+            f"model          {v.model}",
+            f"version        {v.version} ({v.status})",
+            f"sha256         {v.model_sha256.hex()}",
+            f"chunk root     {v.chunk_root.hex()}",
+            f"bytes          {v.model_size} in {v.chunk_count} chunks of {v.chunk_size}",
+            f"uploaded       {v.hashes_declared}/{v.chunk_count} hashes declared, "
+            f"{v.chunks_written}/{v.chunk_count} chunks written",
+            "file hash      "
+            + ("verified on chain" if v.file_hash_verified else "bound by the chunk root"),
+            f"slots          created {v.created_slot}, finalized {v.finalized_slot}, "
+            f"activated {v.activated_slot}, retired {v.retired_slot}",
+            f"account        {v.account_size} bytes, rent {_sol(v.lamports)}",
+        ]
+    )

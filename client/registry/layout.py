@@ -1,0 +1,101 @@
+"""Sizes, offsets and hashes of the on-chain model registry (mirrors `state/model.rs`).
+
+The program is the authority on every value here; these mirror it so the client can size the
+weights account and plan transactions before asking the chain. `tests/registry` checks them
+against the program (a size the program disagrees with is rejected with a specific error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from solders.pubkey import Pubkey
+
+from ..model.format import chunk_hashes, model_sha256
+from ..program import PROGRAM_ID, find_pda
+
+MODEL_SEED: Final = b"model"
+# Largest account the runtime allows.
+MAX_ACCOUNT_SIZE: Final = 10 * 1024 * 1024
+# A write_chunk transaction with one signature and three account keys carrying a full chunk is
+# exactly 1,232 bytes (the packet limit).
+MAX_CHUNK_SIZE: Final = 1012
+MIN_CHUNK_SIZE: Final = 256
+# finalize_version recomputes the whole-file SHA-256 on chain up to this size.
+FILE_HASH_MAX_BYTES: Final = 2 * 1024 * 1024
+# Chunk hashes per declare_chunk_hashes transaction.
+MAX_HASHES_PER_DECLARE: Final = 31
+# Fixed parts of the two accounts (discriminator included).
+MODEL_HEADER_LEN: Final = 320
+MODEL_WEIGHTS_LEN: Final = 224
+ZERO_HASH: Final = bytes(32)
+
+MODEL_STATUS: Final = {0: "uploading", 1: "ready", 2: "frozen", 3: "closed"}
+VERSION_STATUS: Final = {0: "uploading", 1: "finalized", 2: "active", 3: "retired", 4: "closed"}
+
+
+@dataclass(frozen=True)
+class WeightsLayout:
+    """Where the hash table, bitmap and model bytes sit in a weights account."""
+
+    model_size: int
+    chunk_size: int
+    chunk_count: int
+    table_offset: int
+    bitmap_offset: int
+    data_offset: int
+    space: int
+
+    @classmethod
+    def for_model(cls, model_size: int, chunk_size: int = MAX_CHUNK_SIZE) -> WeightsLayout:
+        if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+            raise ValueError(
+                f"chunk size {chunk_size} is outside [{MIN_CHUNK_SIZE}, {MAX_CHUNK_SIZE}]"
+            )
+        if model_size <= 0:
+            raise ValueError("the model file is empty")
+        count = -(-model_size // chunk_size)
+        table = MODEL_WEIGHTS_LEN
+        bitmap = table + 32 * count
+        data = (bitmap + -(-count // 8) + 7) & ~7
+        space = data + model_size
+        if space > MAX_ACCOUNT_SIZE:
+            raise ValueError(
+                f"a {model_size}-byte model needs a {space}-byte weights account, over the "
+                f"{MAX_ACCOUNT_SIZE}-byte (10 MiB) account limit"
+            )
+        return cls(model_size, chunk_size, count, table, bitmap, data, space)
+
+    def chunk_len(self, index: int) -> int:
+        return min(self.chunk_size, self.model_size - index * self.chunk_size)
+
+
+def model_address(creator: Pubkey, model_id: int, program_id: Pubkey = PROGRAM_ID) -> Pubkey:
+    """The header PDA: ["model", creator, model_id as u64 LE]."""
+    return find_pda([MODEL_SEED, bytes(creator), model_id.to_bytes(8, "little")], program_id)[0]
+
+
+def default_model_id(model_sha256: bytes) -> int:
+    """A model id derived from the file's hash, so rerunning a deploy finds (and resumes) the
+    same model instead of creating a new one."""
+    return int.from_bytes(model_sha256[:8], "little")
+
+
+@dataclass(frozen=True)
+class ModelHashes:
+    """Everything the program is told about a model's content before upload."""
+
+    sha256: bytes
+    chunk_hashes: list[bytes]
+    chunk_root: bytes
+
+    @classmethod
+    def of(cls, data: bytes, chunk_size: int = MAX_CHUNK_SIZE) -> ModelHashes:
+        hashes = chunk_hashes(data, chunk_size)
+        return cls(model_sha256(data), hashes, chunk_root(hashes))
+
+
+def chunk_root(hashes: list[bytes]) -> bytes:
+    """SHA-256 of the concatenated chunk digests (what finalize_version checks)."""
+    return model_sha256(b"".join(hashes))
