@@ -1,0 +1,271 @@
+"""Registry happy paths on LiteSVM through the async API: deploy, resume, versions, authority,
+freeze, close, tampering, and the size/compute targets."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from solders.compute_budget import set_compute_unit_limit
+from solders.keypair import Keypair
+from solders.transaction import Transaction
+
+from client.chain.litesvm import LiteSvmChain
+from client.program import parse_events
+from client.registry import ModelRegistry
+from client.registry.layout import FILE_HASH_MAX_BYTES, MAX_CHUNK_SIZE, WeightsLayout
+from client.registry.upload import declare_runs
+
+from .helpers import Upload, funded, model_bytes, set_account_data
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("size", [1, 700, 1012, 1013, 50_000, MIB])
+async def test_deploy_uploads_finalizes_activates_and_verifies(
+    registry: ModelRegistry, size: int
+) -> None:
+    data = model_bytes(size, seed=size)
+    d = await registry.deploy(data)
+    assert d.verified and not d.resumed and not d.already_active
+    assert d.sha256 == hashlib.sha256(data).hexdigest()
+    assert (d.bytes, d.version) == (size, 1)
+    layout = WeightsLayout.for_model(size)
+    assert d.chunks == layout.chunk_count
+    # create (+ as many hashes as fit) | remaining hash batches | one write per chunk |
+    # finalize+activate.
+    hash_txs = len(declare_runs(list(range(layout.chunk_count)))) if size > 20 * 1012 else 0
+    assert d.transactions <= 1 + hash_txs + layout.chunk_count + 1
+    assert d.file_hash_verified_on_chain
+
+    info = await registry.fetch_model(d.model)
+    assert info is not None and info.status == "ready"
+    assert (info.active_weights, info.active_version, info.staged_weights) == (d.weights, 1, None)
+    assert info.model_sha256 == hashlib.sha256(data).digest()
+    v = await registry.fetch_version(d.weights)
+    assert v is not None and v.status == "active" and v.data == data
+    assert v.data_offset % 8 == 0
+    assert v.lamports == await registry.chain.minimum_balance_for_rent_exemption(layout.space)
+    assert v.arch.kind == 0  # opaque bytes: no model-file header to summarise
+
+
+async def test_tiny_model_takes_three_transactions(registry: ModelRegistry) -> None:
+    d = await registry.deploy(b"tiny model")
+    assert d.transactions == 3  # create+declare, write, finalize+activate
+    assert d.fee_lamports == 4 * 5000  # the create transaction has two signatures
+
+
+async def test_deploy_twice_is_idempotent(registry: ModelRegistry) -> None:
+    data = model_bytes(5000)
+    first = await registry.deploy(data)
+    again = await registry.deploy(data)
+    assert again.already_active and again.transactions == 0 and again.rent_lamports == 0
+    assert (again.model, again.weights, again.version) == (first.model, first.weights, 1)
+
+
+async def test_interrupted_upload_resumes_from_chain_state(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    data = model_bytes(40_000, seed=3)
+    u = Upload(svm, payer, data, model_id=11)
+    await u.create()
+    await svm.send([u.declare_ix(0, 10)], payer)
+    await u.write_all([0, 3, 4, 9])
+    d = await registry.deploy(data, model_id=11)
+    assert d.resumed and d.verified and d.weights == u.weights
+    # Only what was missing was sent: 40 chunks - 4 written, and 30 of 40 hashes.
+    assert d.transactions == 36 + 1 + 1
+    assert d.rent_lamports == 0
+
+
+async def test_rewriting_a_chunk_with_the_same_bytes_is_harmless(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    u = Upload(svm, payer, model_bytes(3000))
+    await u.create()
+    await u.declare_all()
+    first = await svm.send([u.write_ix(1)], payer)
+    again = await svm.send([u.write_ix(1)], payer)
+    for r in (first, again):
+        (e,) = parse_events(r.logs)
+        assert (e.name, e.data.index, e.data.chunks_written) == ("ChunkWritten", 1, 1)
+    # Re-declaring identical hashes is a no-op too.
+    await svm.send([u.declare_ix(0)], payer)
+
+
+async def test_new_version_uploads_while_old_serves_then_activates(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    v1_data, v2_data = model_bytes(30_000, 1), model_bytes(25_000, 2)
+    v1 = await registry.deploy(v1_data, model_id=5)
+    v2 = Upload(svm, payer, v2_data, model_id=5)
+    await v2.create(new_model=False)
+    await v2.declare_all()
+    await v2.write_all(range(10))
+
+    async def served() -> bytes:
+        info = await registry.fetch_model(v1.model)
+        assert info is not None and info.active_weights is not None
+        report = await registry.verify(v1.model)
+        assert report.ok, report.problems
+        v = await registry.fetch_version(info.active_weights)
+        assert v is not None and v.data is not None
+        return v.data
+
+    # Half-uploaded v2 is staged; readers still get all of v1.
+    assert await served() == v1_data
+    info = await registry.fetch_model(v1.model)
+    assert info is not None and (info.staged_weights, info.staged_version) == (v2.weights, 2)
+    await v2.write_all(range(10, v2.layout.chunk_count))
+    await svm.send([v2.finalize_ix()], payer)
+    assert await served() == v1_data  # finalized but not active: still v1
+
+    res = await svm.send([v2.activate_ix(previous=v1.weights)], payer)
+    (e,) = parse_events(res.logs)
+    assert (e.name, e.data.version, e.data.previous_weights) == (
+        "VersionActivated",
+        2,
+        v1.weights,
+    )
+    assert await served() == v2_data
+    old = await registry.fetch_version(v1.weights)
+    assert old is not None and old.status == "retired"
+
+    # The SDK does the same for a third version through deploy().
+    v3_data = model_bytes(2000, 3)
+    v3 = await registry.deploy(v3_data, model_id=5)
+    assert v3.version == 3 and await served() == v3_data
+
+
+async def test_close_returns_all_rent_to_the_authority(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    me = payer.pubkey()
+    start = await svm.get_balance(me)
+    d1 = await registry.deploy(model_bytes(20_000, 1), model_id=9)
+    d2 = await registry.deploy(model_bytes(10_000, 2), model_id=9)
+    spent = start - await svm.get_balance(me)
+    assert spent == d1.rent_lamports + d1.fee_lamports + d2.rent_lamports + d2.fee_lamports
+
+    # Closing the model needs the retired v1 gone first; the SDK is told which it is.
+    before = await svm.get_balance(me)
+    returned = await registry.close_model(d1.model, retired=[d1.weights])
+    assert returned == d1.rent_lamports + d2.rent_lamports
+    assert await svm.get_balance(me) == before + returned - 2 * 5000
+    for address in (d1.model, d1.weights, d2.weights):
+        assert await svm.get_account(address) is None
+
+
+async def test_close_version_of_a_staged_upload(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    u = Upload(svm, payer, model_bytes(5000), model_id=4)
+    await u.create()
+    weights_rent = (await svm.get_account(u.weights)).lamports  # type: ignore[union-attr]
+    returned = await registry.close_version(u.weights)
+    assert returned == weights_rent
+    info = await registry.fetch_model(u.model)
+    assert info is not None and info.staged_weights is None and info.live_versions == 0
+    # With nothing staged, a new version can be uploaded into the same model.
+    d = await registry.deploy(model_bytes(6000), model_id=4)
+    assert d.version == 2 and d.verified
+
+
+async def test_two_step_authority_transfer(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    d = await registry.deploy(model_bytes(3000), model_id=1)
+    new = funded(svm)
+    # A staged upload moves to the new authority with the model.
+    u = Upload(svm, payer, model_bytes(4000, 9), model_id=1)
+    await u.create(new_model=False)
+    await svm.send([u.declare_ix(0, 1)], payer)
+    res = await registry.propose_authority(d.model, new.pubkey())
+    assert [e.name for e in parse_events(res.logs)] == ["AuthorityProposed"]
+    info = await registry.fetch_model(d.model)
+    assert info is not None
+    assert (info.authority, info.pending_authority) == (payer.pubkey(), new.pubkey())
+
+    res = await ModelRegistry(svm, new).accept_authority(d.model)
+    (e,) = parse_events(res.logs)
+    assert (e.name, e.data.previous_authority, e.data.authority) == (
+        "AuthorityAccepted",
+        payer.pubkey(),
+        new.pubkey(),
+    )
+    info = await registry.fetch_model(d.model)
+    assert info is not None and (info.authority, info.pending_authority) == (new.pubkey(), None)
+    staged = await registry.fetch_version(u.weights)
+    assert staged is not None and staged.authority == new.pubkey()
+
+    # The new authority resumes the staged upload in the same model (the PDA keeps the
+    # creator's key) and activates it.
+    done = await ModelRegistry(svm, new).deploy(u.data, target=d.model)
+    assert done.resumed and done.version == 2 and done.weights == u.weights
+    report = await registry.verify(d.model, u.data)
+    assert report.ok and report.version == 2
+
+
+async def test_freeze_makes_the_model_immutable(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    d1 = await registry.deploy(model_bytes(3000, 1), model_id=2)
+    d2 = await registry.deploy(model_bytes(3000, 2), model_id=2)
+    before = await svm.get_account(d1.model)
+    res = await registry.freeze(d1.model)
+    (e,) = parse_events(res.logs)
+    assert (e.name, e.data.version) == ("ModelFrozen", 2)
+    info = await registry.fetch_model(d1.model)
+    assert info is not None and info.status == "frozen"
+    # Retired versions still return their rent, and the frozen header does not change a byte.
+    frozen = await svm.get_account(d1.model)
+    await registry.close_version(d1.weights)
+    assert (await svm.get_account(d1.model)) == frozen != before
+    assert (await registry.verify(d2.model)).ok
+    # Deploying the same content again is a no-op on a frozen model.
+    again = await registry.deploy(model_bytes(3000, 2), model_id=2)
+    assert again.already_active and again.transactions == 0
+
+
+async def test_verify_detects_tampering(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    data = model_bytes(10_000)
+    d = await registry.deploy(data)
+    acc = await svm.get_account(d.weights)
+    assert acc is not None
+    v = await registry.fetch_version(d.weights)
+    assert v is not None
+    raw = bytearray(bytes(acc.data))
+    raw[v.data_offset + 3 * v.chunk_size + 5] ^= 0x01  # one bit of chunk 3
+    set_account_data(svm, d.weights, bytes(raw))
+
+    report = await registry.verify(d.model)
+    assert not report.ok and report.bad_chunks == [3]
+    assert report.computed_sha256 != report.declared_sha256
+    # A local file that differs from what the chain declares is reported too.
+    clean = await registry.verify(d.model, data + b"x")
+    assert any("local file" in p for p in clean.problems)
+
+
+async def test_write_transaction_fills_the_packet(svm: LiteSvmChain, payer: Keypair) -> None:
+    u = Upload(svm, payer, model_bytes(3 * MAX_CHUNK_SIZE))
+    tx = Transaction.new_signed_with_payer(
+        [u.write_ix(0)], payer.pubkey(), [payer], await svm.latest_blockhash()
+    )
+    assert len(u.chunk(0)) == MAX_CHUNK_SIZE >= 950
+    assert len(bytes(tx)) == 1232
+
+
+async def test_compute_budget_per_byte(svm: LiteSvmChain, payer: Keypair) -> None:
+    """Writes cost ~1.1 CU per payload byte in all; on-chain hashing stays under 0.6 CU/byte."""
+    size = FILE_HASH_MAX_BYTES // 2
+    u = Upload(svm, payer, model_bytes(size))
+    await u.create()
+    await u.declare_all()
+    writes = await u.write_all()
+    full = max(r.compute_units for r in writes)
+    assert full <= 1300, full
+    fin = await svm.send([set_compute_unit_limit(1_400_000), u.finalize_ix()], payer)
+    # Finalize hashes the whole file and the hash table: < 0.6 CU per model byte in total.
+    assert fin.compute_units / size < 0.6, fin.compute_units
