@@ -462,6 +462,127 @@ pub fn load_active<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pinocchio::account::{RuntimeAccount, NOT_BORROWED};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// An account laid out as the runtime serializes it: RuntimeAccount, then its data.
+    struct TestAccount {
+        buf: Vec<u64>,
+    }
+
+    impl TestAccount {
+        fn new(address: [u8; 32], owner: &Address, data: &[u8]) -> TestAccount {
+            let head = core::mem::size_of::<RuntimeAccount>();
+            let mut buf = vec![0u64; (head + data.len()).div_ceil(8)];
+            let raw = buf.as_mut_ptr() as *mut RuntimeAccount;
+            // SAFETY: `buf` is 8-aligned and large enough for the header plus `data`.
+            unsafe {
+                (*raw).borrow_state = NOT_BORROWED;
+                (*raw).address = Address::new_from_array(address);
+                (*raw).owner = owner.clone();
+                (*raw).lamports = 1;
+                (*raw).data_len = data.len() as u64;
+                let dst = (raw as *mut u8).add(head);
+                core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+            }
+            TestAccount { buf }
+        }
+
+        fn view(&mut self) -> AccountView {
+            // SAFETY: built by `new` in the runtime's layout; lives as long as `self`.
+            unsafe { AccountView::new_unchecked(self.buf.as_mut_ptr() as *mut RuntimeAccount) }
+        }
+    }
+
+    fn bytes_of<T>(v: &T) -> &[u8] {
+        // SAFETY: plain-old-data repr(C) structs without padding holes (see the layout tests).
+        unsafe {
+            core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>())
+        }
+    }
+
+    /// A header and an active weights account holding `model` (1,012-byte chunks).
+    fn active_pair(program: &Address, model: &[u8]) -> (TestAccount, TestAccount) {
+        let (h_key, w_key) = ([1u8; 32], [2u8; 32]);
+        let layout = WeightsLayout::new(model.len() as u64, MAX_CHUNK_SIZE).unwrap();
+        let mut h: ModelHeader = unsafe { core::mem::zeroed() };
+        h.discriminator = ModelHeader::SPEC.discriminator;
+        h.status = ModelStatus::Ready as u8;
+        h.active_weights = w_key;
+        let mut w: ModelWeights = unsafe { core::mem::zeroed() };
+        w.discriminator = ModelWeights::SPEC.discriminator;
+        w.model = h_key;
+        w.status = VersionStatus::Active as u8;
+        w.model_size = model.len() as u64;
+        w.chunk_size = MAX_CHUNK_SIZE;
+        w.chunk_count = layout.chunk_count;
+        w.data_offset = layout.data_offset as u32;
+        let mut wdata = vec![0u8; layout.space];
+        wdata[..ModelWeights::LEN].copy_from_slice(bytes_of(&w));
+        wdata[layout.data_offset..].copy_from_slice(model);
+        (
+            TestAccount::new(h_key, program, bytes_of(&h)),
+            TestAccount::new(w_key, program, &wdata),
+        )
+    }
+
+    #[test]
+    fn load_active_returns_the_model_bytes_aligned() {
+        let program = Address::new_from_array([9; 32]);
+        let model: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        let (mut h, mut w) = active_pair(&program, &model);
+        let (hv, wv) = (h.view(), w.view());
+        let m = load_active(&program, &hv, &wv).unwrap();
+        assert_eq!(m.bytes, &model[..]);
+        assert_eq!(m.bytes.as_ptr() as usize % 8, 0);
+        assert_eq!(m.weights.model_size, 3000);
+    }
+
+    #[test]
+    fn load_active_rejects_anything_but_the_active_version() {
+        let program = Address::new_from_array([9; 32]);
+        let model = [5u8; 100];
+        let err = |h: &mut TestAccount, w: &mut TestAccount| {
+            let (hv, wv) = (h.view(), w.view());
+            load_active(&program, &hv, &wv).err()
+        };
+        // Swapped account types.
+        let (mut h, mut w) = active_pair(&program, &model);
+        assert_eq!(
+            err(&mut w, &mut h),
+            Some(MlAgentError::AccountDiscriminatorMismatch)
+        );
+        // Another program's account.
+        let (_, mut w) = active_pair(&program, &model);
+        let other = Address::new_from_array([8; 32]);
+        let (mut h_other, _) = active_pair(&other, &model);
+        assert_eq!(
+            err(&mut h_other, &mut w),
+            Some(MlAgentError::AccountOwnedByWrongProgram)
+        );
+        // Nothing activated yet.
+        let (mut h, mut w) = active_pair(&program, &model);
+        // SAFETY: test buffer, no other reference.
+        unsafe { ModelHeader::load(&h.view(), &program).unwrap().status = 0 };
+        assert_eq!(err(&mut h, &mut w), Some(MlAgentError::NoActiveVersion));
+        // A retired (or staged) version, and a header pointing elsewhere.
+        let (mut h, mut w) = active_pair(&program, &model);
+        unsafe {
+            ModelWeights::load(&w.view(), &program)
+                .unwrap()
+                .fixed
+                .status = VersionStatus::Retired as u8
+        };
+        assert_eq!(err(&mut h, &mut w), Some(MlAgentError::NotActiveVersion));
+        let (mut h, mut w) = active_pair(&program, &model);
+        unsafe {
+            ModelHeader::load(&h.view(), &program)
+                .unwrap()
+                .active_weights = [3; 32]
+        };
+        assert_eq!(err(&mut h, &mut w), Some(MlAgentError::NotActiveVersion));
+    }
 
     #[test]
     fn layout_is_aligned_and_bounded() {
