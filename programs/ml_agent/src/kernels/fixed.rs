@@ -1,9 +1,16 @@
-//! Integer helpers of the numeric contract (docs/model-format.md).
+//! Integer helpers of the numeric contract (docs/model-format.md): rounding shifts, clamps,
+//! input quantization and per-channel requantization.
+//!
+//! Arithmetic wraps like the numpy reference's int64 arrays. The compiler proves that valid
+//! models never overflow; wrapping keeps even a hostile model's results equal to the
+//! reference's (and keeps debug host builds from panicking on them).
+
+use super::{ExecError, Why};
 
 /// `(v + 2^(s-1)) >> s` with an arithmetic shift: round half up. `s` in 1..=62.
 #[inline(always)]
 pub fn rshift_round(v: i64, s: u32) -> i64 {
-    (v + (1i64 << (s - 1))) >> s
+    v.wrapping_add(1i64 << (s - 1)) >> s
 }
 
 #[inline(always)]
@@ -14,6 +21,75 @@ pub fn clamp(v: i64, lo: i64, hi: i64) -> i64 {
         hi
     } else {
         v
+    }
+}
+
+/// Per-feature integer affine of the model's input: `q = clamp(zp + rshift_round((x - c) * m,
+/// s), qmin, qmax)`.
+pub struct InputAffine<'a> {
+    pub c: &'a [i32],
+    pub m: &'a [i32],
+    pub s: &'a [u8],
+    pub zp: i64,
+    pub qmin: i64,
+    pub qmax: i64,
+}
+
+/// Quantize raw Q16.16 features `x` into `q` (same length as `x`; the affine arrays too).
+pub fn quantize_input(x: &[i64], a: &InputAffine, q: &mut [i64]) -> Result<(), ExecError> {
+    let n = x.len();
+    if a.c.len() != n || a.m.len() != n || a.s.len() != n || q.len() != n {
+        return Err(ExecError::Model(Why::InputAffine));
+    }
+    for j in 0..n {
+        let s = a.s[j] as u32;
+        // s = 0 would shift by -1; the format allows 1..=62.
+        if s.wrapping_sub(1) >= 62 {
+            return Err(ExecError::Model(Why::InputAffine));
+        }
+        let d = x[j].wrapping_sub(a.c[j] as i64);
+        let v =
+            a.zp.wrapping_add(rshift_round(d.wrapping_mul(a.m[j] as i64), s));
+        q[j] = clamp(v, a.qmin, a.qmax);
+    }
+    Ok(())
+}
+
+/// Requantization of a dense layer's accumulators, one multiplier per output channel and a
+/// shift shared by the layer.
+pub struct Requant<'a> {
+    pub bias: &'a [i32],
+    pub mult: &'a [u32],
+    /// 1..=62 (validated by the caller).
+    pub shift: u32,
+    pub zp: i64,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// `acc[i] = clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)` in place.
+pub fn requantize(acc: &mut [i64], r: &Requant) {
+    let n = acc.len();
+    assert!(r.bias.len() >= n && r.mult.len() >= n);
+    let round = 1i64 << (r.shift - 1);
+    let shift = r.shift;
+    let mut ap = acc.as_mut_ptr();
+    let mut bp = r.bias.as_ptr();
+    let mut mp = r.mult.as_ptr();
+    // SAFETY: every pointer advances n times over an array of at least n elements (asserted).
+    unsafe {
+        let end = ap.add(n);
+        while ap < end {
+            let v = (*ap).wrapping_add(*bp as i64).wrapping_mul(*mp as i64);
+            *ap = clamp(
+                r.zp.wrapping_add(v.wrapping_add(round) >> shift),
+                r.lo,
+                r.hi,
+            );
+            ap = ap.add(1);
+            bp = bp.add(1);
+            mp = mp.add(1);
+        }
     }
 }
 
@@ -28,5 +104,38 @@ mod tests {
         assert_eq!(rshift_round(-6, 2), -1); // -1.5 -> -1
         assert_eq!(rshift_round(7, 2), 2); // 1.75 -> 2
         assert_eq!(rshift_round(i64::MAX >> 1, 62), 1);
+    }
+
+    #[test]
+    fn requantize_rounds_offsets_and_clamps() {
+        let mut acc = [10i64, -10, 1000, -1000];
+        let r = Requant {
+            bias: &[1, 1, 0, 0],
+            mult: &[3, 3, 1, 1],
+            shift: 2,
+            zp: -5,
+            lo: -128,
+            hi: 127,
+        };
+        requantize(&mut acc, &r);
+        // (11*3+2)>>2 = 8; (-9*3+2)>>2 = -7 (floor of -6.25); 1000>>2 = 250 -> clamp.
+        assert_eq!(acc, [3, -12, 127, -128]);
+    }
+
+    #[test]
+    fn quantize_input_rejects_shift_zero() {
+        let a = InputAffine {
+            c: &[0],
+            m: &[1],
+            s: &[0],
+            zp: 0,
+            qmin: -128,
+            qmax: 127,
+        };
+        assert!(quantize_input(&[5], &a, &mut [0]).is_err());
+        let a = InputAffine { s: &[1], ..a };
+        let mut q = [0];
+        quantize_input(&[5], &a, &mut q).unwrap();
+        assert_eq!(q, [3]);
     }
 }

@@ -1,0 +1,142 @@
+//! Softmax probabilities (Q16) without per-model tables, and argmax with its confidence modes.
+//!
+//! Only unsigned division is used: LLVM's BPF backend cannot emit signed division.
+
+/// `P[k] = round(2^(30 - k/16))`, k = 0..=16: the Q30 table of the exp2 interpolation. The same
+/// literal table is in the Python reference (`client/model/fixedpoint.py`).
+pub const SOFTMAX_P: [u64; 17] = [
+    1073741824, 1028218693, 984625594, 942880699, 902905651, 864625413, 827968132, 792865000,
+    759250125, 727060411, 696235434, 666717336, 638450708, 611382493, 585461881, 560640218,
+    536870912,
+];
+
+/// A logit gap of 2^32 units or more contributes 0 (the compiler guarantees such a gap is worth
+/// more than 31 octaves), which keeps `gap * K` inside u64.
+pub const GAP_LIMIT: u64 = 1 << 32;
+
+/// `2^(-a / 2^16)` in Q30.
+#[inline(always)]
+pub fn exp2_neg_q30(a: u64) -> u64 {
+    let n = a >> 16;
+    if n >= 31 {
+        return 0;
+    }
+    let f = a & 0xFFFF;
+    let idx = (f >> 12) as usize;
+    let r = f & 0xFFF;
+    let p0 = SOFTMAX_P[idx];
+    let m = p0 - (((p0 - SOFTMAX_P[idx + 1]) * r) >> 12);
+    m >> n
+}
+
+/// Q16 probabilities of the logits in `v`, in place (`v` not empty):
+/// `p_i = (e_i << 16) / sum(e)` with `e_i = exp2_neg_q30(((max - v_i) * k) >> k_shift)`.
+pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) {
+    assert!(!v.is_empty() && k_shift <= 63);
+    let mut max = v[0];
+    for x in v.iter() {
+        if *x > max {
+            max = *x;
+        }
+    }
+    let mut total = 0u64;
+    for x in v.iter_mut() {
+        let d = max.wrapping_sub(*x) as u64;
+        let e = if d < GAP_LIMIT {
+            exp2_neg_q30((d * k as u64) >> k_shift)
+        } else {
+            0
+        };
+        *x = e as i64;
+        total += e;
+    }
+    // The maximum contributes 2^30, so total >= 2^30: no division by zero.
+    for x in v.iter_mut() {
+        *x = (((*x as u64) << 16) / total) as i64;
+    }
+}
+
+/// How argmax turns the winning value into a confidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfMode {
+    /// Regression-like heads: confidence 0.
+    None,
+    /// The input is already Q16 probabilities.
+    Prob,
+    /// `floor(v / divisor)` (forests: summed leaf probabilities / tree count).
+    Div(u32),
+}
+
+/// First index of the maximum of `v` (not empty).
+#[inline(always)]
+pub fn argmax(v: &[i64]) -> usize {
+    let mut best = 0usize;
+    for i in 1..v.len() {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Confidence of the winning value `top` under `mode`.
+#[inline(always)]
+pub fn confidence(top: i64, mode: ConfMode) -> i64 {
+    match mode {
+        ConfMode::None => 0,
+        ConfMode::Prob => top,
+        ConfMode::Div(d) => floor_div(top, d),
+    }
+}
+
+/// `floor(a / d)` for `d >= 1` with unsigned division only (numpy's `//`).
+#[inline(always)]
+pub fn floor_div(a: i64, d: u32) -> i64 {
+    let d = d as u64;
+    if a >= 0 {
+        (a as u64 / d) as i64
+    } else {
+        let m = a.unsigned_abs();
+        m.div_ceil(d).wrapping_neg() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp2_hits_table_points_and_underflows() {
+        assert_eq!(exp2_neg_q30(0), 1 << 30);
+        assert_eq!(exp2_neg_q30(1 << 16), 1 << 29);
+        assert_eq!(exp2_neg_q30(1 << 12), SOFTMAX_P[1]);
+        assert_eq!(exp2_neg_q30(31 << 16), 0);
+        // Halfway between P[0] and P[1].
+        let mid = exp2_neg_q30(1 << 11);
+        assert_eq!(mid, SOFTMAX_P[0] - ((SOFTMAX_P[0] - SOFTMAX_P[1]) >> 1));
+    }
+
+    #[test]
+    fn softmax_of_equal_logits_is_uniform_and_big_gaps_vanish() {
+        let mut v = [7i64; 4];
+        softmax(&mut v, 94548, 0);
+        assert_eq!(v, [16384; 4]);
+        let mut v = [0, i64::from(i32::MIN), 5, 5];
+        softmax(&mut v, 1, 0);
+        assert_eq!(v[1], 0);
+        assert_eq!(v[2], v[3]);
+    }
+
+    #[test]
+    fn argmax_takes_first_maximum_and_floors_negative_quotients() {
+        assert_eq!(argmax(&[1, 9, 9, 3]), 1);
+        assert_eq!(argmax(&[4]), 0);
+        assert_eq!(argmax(&[-5, -2, -2]), 1);
+        assert_eq!(confidence(9, ConfMode::Prob), 9);
+        assert_eq!(confidence(9, ConfMode::None), 0);
+        assert_eq!(confidence(10, ConfMode::Div(3)), 3);
+        assert_eq!(floor_div(-7, 2), -4);
+        assert_eq!(floor_div(-6, 2), -3);
+        assert_eq!(floor_div(i64::MIN, 1), i64::MIN);
+    }
+}
