@@ -104,6 +104,14 @@ errors! {
     NoActiveVersion = 6026 => "The model has no active version",
     /// The weights account is not the model's active version.
     NotActiveVersion = 6027 => "The weights account is not the model's active version",
+    // Inference (instructions/infer.rs).
+    /// `features` has a different length than the model's `n_features`.
+    FeatureCountMismatch = 6028 => "The number of features does not match the model",
+    /// A feature lies outside the model's declared range (the log names it).
+    FeatureOutOfRange = 6029 => "A feature is outside the model's declared range",
+    /// The model file is malformed or uses something the kernels cannot execute (the log says
+    /// what).
+    UnsupportedModel = 6030 => "The model cannot be executed by this program's kernels",
 }
 
 impl From<MlAgentError> for ProgramError {

@@ -26,12 +26,14 @@ pub const EVENTS: &[&TypeSpec] = &[
     &reg::accept_authority::AUTHORITY_ACCEPTED,
     &reg::close_version::VERSION_CLOSED,
     &reg::close_model::MODEL_CLOSED,
+    &crate::instructions::infer::INFERENCE,
 ];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).
 pub const TYPES: &[&TypeSpec] = &[
     &crate::state::model::ArchSummary::SPEC,
     &crate::state::model::VersionParams::SPEC,
+    &crate::instructions::infer::INFERENCE_RESULT,
 ];
 
 fn esc(s: &str) -> String {

@@ -7,6 +7,7 @@ use crate::instructions;
 use crate::instructions::registry as reg;
 
 const PING: [u8; 8] = instructions::ping::SPEC.discriminator;
+const INFER: [u8; 8] = instructions::infer::SPEC.discriminator;
 const CREATE_MODEL: [u8; 8] = reg::create_model::SPEC.discriminator;
 const CREATE_VERSION: [u8; 8] = reg::create_version::SPEC.discriminator;
 const DECLARE_CHUNK_HASHES: [u8; 8] = reg::declare_chunk_hashes::SPEC.discriminator;
@@ -19,6 +20,9 @@ const ACCEPT_AUTHORITY: [u8; 8] = reg::accept_authority::SPEC.discriminator;
 const CLOSE_VERSION: [u8; 8] = reg::close_version::SPEC.discriminator;
 const CLOSE_MODEL: [u8; 8] = reg::close_model::SPEC.discriminator;
 
+/// Always inlined into the entrypoint: outlined, it would take five arguments plus a hidden
+/// return pointer, one more than the BPF backend can pass.
+#[inline(always)]
 pub fn process_instruction(
     program_id: &Address,
     accounts: &mut [AccountView],
@@ -33,6 +37,8 @@ pub fn process_instruction(
         disc[0], disc[1], disc[2], disc[3], disc[4], disc[5], disc[6], disc[7],
     ];
     match disc {
+        // Inference is the hot path for callers and CPI.
+        INFER => instructions::infer::process(program_id, accounts, rest),
         PING => instructions::ping::process(program_id, accounts, rest),
         // The upload hot path first.
         WRITE_CHUNK => reg::write_chunk::process(program_id, accounts, rest),

@@ -1,5 +1,6 @@
 //! One module per instruction; each starts with its checks and declares its IDL spec.
 
+pub mod infer;
 pub mod ping;
 pub mod registry;
 
@@ -8,6 +9,7 @@ use crate::interface::InstructionSpec;
 /// Every instruction, for dispatch and the IDL generator.
 pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &ping::SPEC,
+    &infer::SPEC,
     &registry::create_model::SPEC,
     &registry::create_version::SPEC,
     &registry::declare_chunk_hashes::SPEC,

@@ -1,0 +1,192 @@
+//! `infer(features, flags)`: run a registered model's active version on one feature vector.
+//!
+//! Reads the model zero-copy from its weights account (no writes, no signer), so any program can
+//! call it by CPI and read the result with `get_return_data`. The result is borsh
+//! `InferenceResult { class, confidence_q16, outputs }`; an `Inference` event records the model,
+//! version, class, confidence and the SHA-256 of the outputs.
+//!
+//! Errors: `NoActiveVersion` (model not ready), `NotActiveVersion` / owner / discriminator errors
+//! (wrong model or weights account), `FeatureCountMismatch`, `FeatureOutOfRange`,
+//! `UnsupportedModel` (a file the kernels cannot execute; the reason is logged).
+
+use pinocchio::{AccountView, Address, ProgramResult};
+
+use crate::args::ArgReader;
+use crate::error::MlAgentError;
+use crate::events::{emit, BorshWriter};
+use crate::hash::sha256v;
+use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::kernels::exec::{run, NoObserver, Observer};
+use crate::kernels::model::ModelView;
+use crate::kernels::scratch::Scratch;
+use crate::kernels::ExecError;
+use crate::state::model::load_active;
+
+/// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
+/// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
+/// deltas as the kernels' own cost.
+pub const FLAG_LOG_CU: u8 = 1;
+
+/// Return data is capped at 1,024 bytes: 12 bytes of header and 126 i64 outputs.
+pub const MAX_OUTPUTS: usize = 126;
+const RETURN_HEADER: usize = 12;
+
+pub const SPEC: InstructionSpec = InstructionSpec::new(
+    "infer",
+    "Run the model's active version on Q16.16 features (i32, x * 65536 rounded half up) and \
+     return InferenceResult. flags bit 0 logs compute units around the forward pass and each op.",
+    &[
+        AccountSpec::new("model").docs("The ModelHeader (status Ready or Frozen)."),
+        AccountSpec::new("weights").docs("The model's active ModelWeights account."),
+    ],
+    &[field("features", Ty::Vec(&Ty::I32)), field("flags", Ty::U8)],
+    Some(Ty::Defined("InferenceResult")),
+);
+
+pub const INFERENCE_RESULT: TypeSpec = TypeSpec::plain(
+    "InferenceResult",
+    "Return data of infer: the predicted class and its Q16 confidence (0 for regressors) and the \
+     model's output vector (probabilities, votes or regression values).",
+    &[
+        field("class", Ty::U32),
+        field("confidence_q16", Ty::U32),
+        field("outputs", Ty::Vec(&Ty::I64)),
+    ],
+);
+
+pub const INFERENCE: TypeSpec = TypeSpec::event(
+    "Inference",
+    "Emitted by every successful infer; outputs_sha256 is the SHA-256 of the outputs as \
+     little-endian i64s (the tail of the return data).",
+    &[
+        field("model", Ty::Pubkey),
+        field("version", Ty::U32),
+        field("class", Ty::U32),
+        field("confidence_q16", Ty::U32),
+        field("outputs_sha256", Ty::Array(&Ty::U8, 32)),
+    ],
+);
+
+pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    let [model, weights, ..] = accounts else {
+        return Err(MlAgentError::AccountNotEnoughKeys.into());
+    };
+    let mut args = ArgReader::new(data);
+    let (count, features) = args.vec_raw(4)?;
+    let flags = args.u8()?;
+    args.finish()?;
+    if flags & !FLAG_LOG_CU != 0 {
+        return Err(MlAgentError::InvalidArgument.into());
+    }
+
+    let active = load_active(program_id, model, weights)?;
+    let view = ModelView::parse(active.bytes).map_err(exec_error)?;
+    if count != view.n_features {
+        return Err(MlAgentError::FeatureCountMismatch.into());
+    }
+
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: the only use of the heap region in this instruction.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+
+    let result = if flags & FLAG_LOG_CU != 0 {
+        log_cu();
+        let r = run(&view, features, &mut scratch, &mut CuLog);
+        log_cu();
+        r
+    } else {
+        run(&view, features, &mut scratch, &mut NoObserver)
+    }
+    .map_err(exec_error)?;
+
+    let n = result.outputs.len();
+    if n > MAX_OUTPUTS {
+        log("ml_agent: more outputs than return data can carry");
+        return Err(MlAgentError::UnsupportedModel.into());
+    }
+    // Confidence is Q16 in 0..=65536 for every model the compiler emits.
+    let confidence = result.confidence as u32;
+    let mut ret = [0u8; RETURN_HEADER + 8 * MAX_OUTPUTS];
+    ret[0..4].copy_from_slice(&result.class.to_le_bytes());
+    ret[4..8].copy_from_slice(&confidence.to_le_bytes());
+    ret[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+    for (chunk, v) in ret[RETURN_HEADER..RETURN_HEADER + 8 * n]
+        .chunks_exact_mut(8)
+        .zip(result.outputs)
+    {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    let ret = &ret[..RETURN_HEADER + 8 * n];
+    pinocchio::cpi::set_return_data(ret);
+
+    let digest = sha256v(&[&ret[RETURN_HEADER..]]);
+    let mut buf = [0u8; 8 + 32 + 4 + 4 + 4 + 32];
+    let mut w = BorshWriter::event(&INFERENCE, &mut buf);
+    w.bytes(model.address().as_ref())
+        .u32(active.weights.version)
+        .u32(result.class)
+        .u32(confidence)
+        .bytes(&digest);
+    emit(w.finish());
+    Ok(())
+}
+
+/// Map a kernel error to the program error, logging what a client needs to fix it.
+fn exec_error(e: ExecError) -> pinocchio::error::ProgramError {
+    match e {
+        ExecError::FeatureCount => MlAgentError::FeatureCountMismatch.into(),
+        ExecError::FeatureOutOfRange(j) => {
+            let mut msg = *b"ml_agent: feature 00000 is outside the model's declared range";
+            let mut v = j;
+            for i in (18..23).rev() {
+                msg[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            log(core::str::from_utf8(&msg).unwrap_or("ml_agent: feature out of range"));
+            MlAgentError::FeatureOutOfRange.into()
+        }
+        ExecError::Model(why) => {
+            log("ml_agent: the model cannot be executed:");
+            log(why.msg());
+            MlAgentError::UnsupportedModel.into()
+        }
+    }
+}
+
+#[inline(always)]
+fn log(msg: &str) {
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: a valid UTF-8 slice.
+    unsafe {
+        pinocchio::syscalls::sol_log_(msg.as_ptr(), msg.len() as u64);
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    let _ = msg;
+}
+
+#[inline(always)]
+fn log_cu() {
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: no arguments.
+    unsafe {
+        pinocchio::syscalls::sol_log_compute_units_();
+    }
+}
+
+/// Logs the remaining compute units after the inputs and after each op.
+struct CuLog;
+
+impl Observer for CuLog {
+    #[inline(always)]
+    fn inputs(&mut self, _q: Option<&[i64]>) {
+        log_cu();
+    }
+    #[inline(always)]
+    fn op(&mut self, _i: usize, _out: &[i64]) {
+        log_cu();
+    }
+}
