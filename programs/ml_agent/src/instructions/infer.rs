@@ -140,13 +140,7 @@ fn exec_error(e: ExecError) -> pinocchio::error::ProgramError {
     match e {
         ExecError::FeatureCount => MlAgentError::FeatureCountMismatch.into(),
         ExecError::FeatureOutOfRange(j) => {
-            let mut msg = *b"ml_agent: feature 00000 is outside the model's declared range";
-            let mut v = j;
-            for i in (18..23).rev() {
-                msg[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            log(core::str::from_utf8(&msg).unwrap_or("ml_agent: feature out of range"));
+            log_feature_out_of_range(j);
             MlAgentError::FeatureOutOfRange.into()
         }
         ExecError::Model(why) => {
@@ -155,6 +149,30 @@ fn exec_error(e: ExecError) -> pinocchio::error::ProgramError {
             MlAgentError::UnsupportedModel.into()
         }
     }
+}
+
+/// "ml_agent: feature <j> is outside the model's declared range", without core::fmt.
+fn log_feature_out_of_range(j: u32) {
+    const HEAD: &[u8] = b"ml_agent: feature ";
+    const TAIL: &[u8] = b" is outside the model's declared range";
+    let mut msg = [0u8; 18 + 10 + 38];
+    msg[..HEAD.len()].copy_from_slice(HEAD);
+    let mut digits = [0u8; 10];
+    let (mut n, mut v) = (0, j);
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        n += 1;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        msg[HEAD.len() + i] = digits[n - 1 - i];
+    }
+    let end = HEAD.len() + n + TAIL.len();
+    msg[HEAD.len() + n..end].copy_from_slice(TAIL);
+    log(core::str::from_utf8(&msg[..end]).unwrap_or("ml_agent: feature out of range"));
 }
 
 #[inline(always)]
