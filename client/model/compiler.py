@@ -75,6 +75,10 @@ _SCALING = {
 }
 
 
+# (lo, hi): scalars for every feature or one value per feature, in raw feature units.
+InputRange = tuple[float | Sequence[float], float | Sequence[float]]
+
+
 @dataclass(frozen=True)
 class CompileOptions:
     dtype: DType = DType.I8
@@ -101,12 +105,19 @@ def compile_model(
     calibration: NDArray[np.floating],
     precision: int | str | DType = 8,
     *,
-    input_range: tuple[Sequence[float], Sequence[float]] | None = None,
+    input_range: InputRange | None = None,
     range_margin: float = 0.25,
     prefer: str = "size",
     layout: Layout | None = None,
 ) -> QModel:
-    """Quantize ``model``; ``calibration`` is a float batch (n, n_features) of typical inputs."""
+    """Quantize ``model`` into the integer IR.
+
+    ``calibration`` is a float batch (n, n_features) of typical inputs (the training set);
+    ``input_range`` declares the per-feature domain the chain accepts (default: calibration
+    min/max widened by ``range_margin`` of the span on each side).  ``precision`` is 8 or 16;
+    ``prefer="speed"`` picks PACKED INT8 layers where allowed; ``layout`` forces one layout.
+    Raises QuantizationError when a layer's arithmetic could overflow.
+    """
     opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
     if prefer not in ("size", "speed"):
         raise ValueError(f"prefer must be 'size' or 'speed', got {prefer!r}")
@@ -123,7 +134,7 @@ def compile_model(
 
 def _declared_range(
     calib: F64,
-    input_range: tuple[Sequence[float], Sequence[float]] | None,
+    input_range: InputRange | None,
     margin: float,
     n: int,
 ) -> tuple[I64, I64]:
@@ -158,7 +169,6 @@ def _input_affine(
     Returns the spec plus the *realised* real offset and step of each feature, so the first
     dense layer folds exactly the integers that were stored.
     """
-    n = calib.shape[1]
     if dtype is DType.I16:
         # 16 bits resolve the whole declared range finely: no accepted input saturates.
         cmin, cmax = lo / 65536.0, hi / 65536.0
@@ -171,23 +181,15 @@ def _input_affine(
     cmin = np.where(degenerate, lo / 65536.0, cmin)
     cmax = np.where(degenerate, hi / 65536.0, cmax)
     levels = dtype.qmax - dtype.qmin
-    c = np.zeros(n, dtype=np.int64)
-    m = np.zeros(n, dtype=np.int64)
-    s = np.ones(n, dtype=np.int64)
-    offset = np.zeros(n)
-    step = np.zeros(n)
-    for j in range(n):
-        width = cmax[j] - cmin[j]
-        if width <= 0:
-            # A constant feature: q is always zp and its value lives in the bias.
-            c[j] = int(to_q16(np.array([cmin[j]]))[0])
-            offset[j] = c[j] / 65536.0
-            continue
-        sc = width / levels
-        c[j] = int(to_q16(np.array([cmin[j] - dtype.qmin * sc]))[0])
-        m[j], s[j] = choose_input_affine(1.0 / (65536.0 * sc), j)
-        offset[j] = c[j] / 65536.0
-        step[j] = 2.0 ** int(s[j]) / (int(m[j]) * 65536.0)
+    width = cmax - cmin
+    live = width > 0
+    sc = np.where(live, width / levels, 1.0)
+    # A constant feature: q is always zp (m = 0) and its value lives in the bias via c.
+    c = to_q16(np.where(live, cmin - dtype.qmin * sc, cmin))
+    m, s = choose_input_affine(np.where(live, 1.0 / (65536.0 * sc), 0.0))
+    offset = c / 65536.0
+    step = np.where(m != 0, np.exp2(s.astype(np.float64)) / (np.where(m != 0, m, 1) * 65536.0),
+                    0.0)
     spec = InputSpec(lo=lo, hi=hi, dtype=dtype, zp=0, c=c, m=m, s=s)
     return spec, offset, step
 

@@ -353,7 +353,7 @@ def decode(data: bytes) -> QModel:
              f"input_dtype {in_dtype.name} does not match arch {arch.name}")
     r = _Reader(data)
     lo = r.array(ranges_off, n_features, "<i4", "header.ranges_off", lo=HEADER_SIZE)
-    hi = r.array(ranges_off + 4 * n_features, n_features, "<i4", "header.ranges_off")
+    hi = r.array(align8(ranges_off + 4 * n_features), n_features, "<i4", "header.ranges_off")
     bad = np.nonzero(lo > hi)[0]
     _require(not bad.size, ranges_off + 4 * int(bad[0]) if bad.size else 0,
              f"ranges.lo[{int(bad[0]) if bad.size else 0}]", "declared range has lo > hi")
@@ -362,15 +362,17 @@ def decode(data: bytes) -> QModel:
         _require(affine_off == 0, 36, "header.affine_off", "raw-feature models have no affine")
         _require(input_zp == 0, 24, "header.input_zp", "raw-feature models have input_zp 0")
     else:
+        m_off = align8(affine_off + 4 * n_features)
+        s_off = align8(m_off + 4 * n_features)
         spec.c = r.array(affine_off, n_features, "<i4", "header.affine_off", lo=HEADER_SIZE)
-        spec.m = r.array(affine_off + 4 * n_features, n_features, "<i4", "header.affine_off")
-        spec.s = r.array(affine_off + 8 * n_features, n_features, "u1", "header.affine_off")
+        spec.m = r.array(m_off, n_features, "<i4", "header.affine_off")
+        spec.s = r.array(s_off, n_features, "u1", "header.affine_off")
         _require(in_dtype.qmin <= input_zp <= in_dtype.qmax, 24, "header.input_zp",
                  f"input_zp {input_zp} outside {in_dtype.name}")
         for j in range(n_features):
-            _require(1 <= spec.s[j] <= 62, affine_off + 8 * n_features + j, f"affine.s[{j}]",
+            _require(1 <= spec.s[j] <= 62, s_off + j, f"affine.s[{j}]",
                      f"shift {int(spec.s[j])} outside 1..62")
-            _require(abs(int(spec.m[j])) < 1 << 30, affine_off + 4 * (n_features + j),
+            _require(abs(int(spec.m[j])) < 1 << 30, m_off + 4 * j,
                      f"affine.m[{j}]", "|m| must be < 2^30")
     _require(ops_off % 8 == 0, 40, "header.ops_off", f"op table offset {ops_off} not aligned")
     _require(HEADER_SIZE <= ops_off and ops_off + n_ops * OP_SIZE <= file_len, 40,

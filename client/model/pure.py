@@ -32,6 +32,10 @@ PROBA = 1
 LEAF = 0xFFFF
 
 
+def _a8(offset: int) -> int:
+    return (offset + 7) & ~7
+
+
 @dataclass(frozen=True)
 class PureResult:
     input_q: list[int] | None
@@ -59,7 +63,7 @@ class PureModel:
     def infer(self, x_fx: Sequence[int]) -> PureResult:
         n = self.n_features
         lo = self._ints("i", self.ranges_off, n)
-        hi = self._ints("i", self.ranges_off + 4 * n, n)
+        hi = self._ints("i", _a8(self.ranges_off + 4 * n), n)
         for j in range(n):
             if not lo[j] <= x_fx[j] <= hi[j]:
                 raise ValueError(f"feature {j} = {x_fx[j]} outside [{lo[j]}, {hi[j]}]")
@@ -68,8 +72,9 @@ class PureModel:
         if self.input_dtype:
             qmin, qmax = (-128, 127) if self.input_dtype == I8 else (-32768, 32767)
             c = self._ints("i", self.affine_off, n)
-            m = self._ints("i", self.affine_off + 4 * n, n)
-            s = self._ints("B", self.affine_off + 8 * n, n)
+            m_off = _a8(self.affine_off + 4 * n)
+            m = self._ints("i", m_off, n)
+            s = self._ints("B", _a8(m_off + 4 * n), n)
             v = [clamp(self.input_zp + rshift_round((v[j] - c[j]) * m[j], s[j]), qmin, qmax)
                  for j in range(n)]
             input_q = list(v)

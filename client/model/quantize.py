@@ -147,23 +147,33 @@ def choose_requant(real: F64, bound: I64, layer: str) -> tuple[I64, int]:
     return m, shift
 
 
-def choose_input_affine(factor: float, feature: int) -> tuple[int, int]:
-    """(m, s) with m * 2^-s ~= factor, |m| < 2^30, s in 1..62, maximising precision."""
-    if factor == 0.0:
-        return 0, 1
-    for s in range(62, 0, -1):
-        m = round(factor * 2.0**s)
-        if abs(m) < INPUT_M_LIMIT:
-            if abs(m).bit_length() < MIN_MULTIPLIER_BITS:
-                raise QuantizationError(
-                    f"input feature {feature}: scale factor {factor:.3g} leaves only "
-                    f"{abs(m).bit_length()} multiplier bits"
-                )
-            return m, s
-    raise QuantizationError(
-        f"input feature {feature}: scale factor {factor:.3g} needs |m| >= 2^30 even with shift 1;"
-        " the feature's quantization range is narrower than the Q16.16 resolution"
-    )
+def choose_input_affine(factor: F64) -> tuple[I64, I64]:
+    """Per-feature (m, s) with m * 2^-s ~= factor, |m| < 2^30, s in 1..62, maximising
+    precision; factor 0 gives (0, 1)."""
+    f = np.asarray(factor, dtype=np.float64)
+    mag = np.abs(f)
+    safe = np.where(mag > 0, mag, 1.0)
+    s = np.clip(np.floor(np.log2((INPUT_M_LIMIT - 1) / safe)), 1, 62).astype(np.int64)
+    m = np.rint(f * np.exp2(s.astype(np.float64)))
+    # log2 rounding can overshoot by one: step back where |m| reached the limit.
+    over = np.abs(m) >= INPUT_M_LIMIT
+    s = np.where(over & (s > 1), s - 1, s)
+    m = np.rint(f * np.exp2(s.astype(np.float64)))
+    bad = np.nonzero(np.abs(m) >= INPUT_M_LIMIT)[0]
+    if bad.size:
+        j = int(bad[0])
+        raise QuantizationError(
+            f"input feature {j}: scale factor {float(f[j]):.3g} needs |m| >= 2^30 even with "
+            "shift 1; the feature's quantization range is narrower than the Q16.16 resolution"
+        )
+    weak = np.nonzero((mag > 0) & (np.abs(m) < 2 ** (MIN_MULTIPLIER_BITS - 1)))[0]
+    if weak.size:
+        j = int(weak[0])
+        raise QuantizationError(
+            f"input feature {j}: scale factor {float(f[j]):.3g} leaves fewer than "
+            f"{MIN_MULTIPLIER_BITS} multiplier bits even with shift 62"
+        )
+    return m.astype(np.int64), np.where(mag > 0, s, 1)
 
 
 def choose_softmax_k(scale: float) -> tuple[int, int]:
