@@ -93,6 +93,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     #[cfg(not(target_arch = "bpf"))]
     let mut scratch = Scratch::new(&mut arena);
 
+    // Return data `[class u32][confidence u32][len u32][outputs i64...]` is assembled in two
+    // header words plus one word per output, so every output is one aligned store; the bytes
+    // returned start 4 bytes into the first word.
+    let ret_words = scratch.take(MAX_OUTPUTS + 2).map_err(exec_error)?;
+
     let result = if flags & FLAG_LOG_CU != 0 {
         log_cu();
         let r = run(&view, features, &mut scratch, &mut CuLog);
@@ -110,17 +115,13 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     }
     // Confidence is Q16 in 0..=65536 for every model the compiler emits.
     let confidence = result.confidence as u32;
-    let mut ret = [0u8; RETURN_HEADER + 8 * MAX_OUTPUTS];
-    ret[0..4].copy_from_slice(&result.class.to_le_bytes());
-    ret[4..8].copy_from_slice(&confidence.to_le_bytes());
-    ret[8..12].copy_from_slice(&(n as u32).to_le_bytes());
-    for (chunk, v) in ret[RETURN_HEADER..RETURN_HEADER + 8 * n]
-        .chunks_exact_mut(8)
-        .zip(result.outputs)
-    {
-        chunk.copy_from_slice(&v.to_le_bytes());
-    }
-    let ret = &ret[..RETURN_HEADER + 8 * n];
+    ret_words[0] = ((result.class as u64) << 32) as i64;
+    ret_words[1] = (confidence as u64 | ((n as u64) << 32)) as i64;
+    ret_words[2..2 + n].copy_from_slice(result.outputs);
+    // SAFETY: the words are initialized and outlive `bytes`; u8 has no alignment needs.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(ret_words.as_ptr() as *const u8, 8 * (n + 2)) };
+    let ret = &bytes[4..];
     pinocchio::cpi::set_return_data(ret);
 
     let digest = sha256v(&[&ret[RETURN_HEADER..]]);

@@ -6,7 +6,7 @@
 //! features, and two that alternate as an op's input and output.
 
 use super::dense::{compact_i16, compact_i8, packed_i8};
-use super::fixed::{quantize_input, requantize, InputAffine, Requant};
+use super::fixed::{clamp, requantize, InputAffine, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
     dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
@@ -41,36 +41,77 @@ pub struct Inference<'s> {
     pub outputs: &'s [i64],
 }
 
-/// Copy the little-endian i32 features into `x`, rejecting any outside its declared range.
-#[inline(always)]
-fn load_features(src: &[u8], lo: &[i32], hi: &[i32], x: &mut [i64]) -> Result<(), ExecError> {
-    let n = x.len();
-    if src.len() != 4 * n || lo.len() != n || hi.len() != n {
-        return Err(ExecError::FeatureCount);
+/// Index of the first feature outside `[lo, hi]`, or `n` when all are inside.
+///
+/// Comparisons run on values shifted into the top half of an i64: a 32-bit load zero-extends
+/// on BPF, and one left shift orders i32 values correctly where sign extension takes two.
+///
+/// # Safety
+/// `f`, `lo` and `hi` must point to `n` readable i32 each.
+#[inline(never)]
+unsafe fn first_out_of_range(f: *const i32, lo: *const i32, hi: *const i32, n: usize) -> usize {
+    let (mut f, mut lo, mut hi) = (f as *const u32, lo as *const u32, hi as *const u32);
+    let end = f.add(n);
+    let start = f;
+    while f < end {
+        let v = ((*f as u64) << 32) as i64;
+        if v < ((*lo as u64) << 32) as i64 || v > ((*hi as u64) << 32) as i64 {
+            break;
+        }
+        f = f.add(1);
+        lo = lo.add(1);
+        hi = hi.add(1);
     }
-    if src.as_ptr() as usize & 3 == 0 {
-        // The usual case: instruction data is 8-aligned and the features follow an 8-byte
-        // discriminator and a 4-byte length, so whole-word loads are possible.
-        // SAFETY: 4n bytes, 4-aligned, any bit pattern is a valid i32.
-        let f = unsafe { core::slice::from_raw_parts(src.as_ptr() as *const i32, n) };
-        for j in 0..n {
-            let v = f[j];
-            if v < lo[j] || v > hi[j] {
-                return Err(ExecError::FeatureOutOfRange(j as u32));
-            }
-            x[j] = v as i64;
-        }
-    } else {
-        for j in 0..n {
-            let b = &src[4 * j..4 * j + 4];
-            let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            if v < lo[j] || v > hi[j] {
-                return Err(ExecError::FeatureOutOfRange(j as u32));
-            }
-            x[j] = v as i64;
-        }
+    f.offset_from(start) as usize
+}
+
+/// The quantization pass of a neural model's input (features already range-checked).
+struct Quantize<'a> {
+    f: &'a [i32],
+    affine: &'a InputAffine<'a>,
+    q: &'a mut [i64],
+}
+
+/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`; an out-of-range shift
+/// is reported as `false`.
+#[inline(never)]
+fn quantize(w: &mut Quantize) -> bool {
+    let n = w.f.len();
+    let a = w.affine;
+    let (c, m, s, q) = (&a.c[..n], &a.m[..n], &a.s[..n], &mut w.q[..n]);
+    let mut ok = true;
+    for j in 0..n {
+        let sh = s[j] as u32;
+        // A shift of 0 would shift by -1; the format allows 1..=62.
+        ok &= sh.wrapping_sub(1) < 62;
+        let d = (w.f[j] as i64).wrapping_sub(c[j] as i64);
+        let t = d
+            .wrapping_mul(m[j] as i64)
+            .wrapping_add(1i64 << (sh.wrapping_sub(1) & 63))
+            >> (sh & 63);
+        q[j] = clamp(a.zp.wrapping_add(t), a.qmin, a.qmax);
+    }
+    ok
+}
+
+/// Range-check the features; write them to `x` as i64 (the raw-feature ops read them there).
+#[inline(always)]
+fn check_features(f: &[i32], lo: &[i32], hi: &[i32]) -> Result<(), ExecError> {
+    let n = f.len();
+    assert!(lo.len() == n && hi.len() == n);
+    // SAFETY: three arrays of n i32 (asserted).
+    let bad = unsafe { first_out_of_range(f.as_ptr(), lo.as_ptr(), hi.as_ptr(), n) };
+    if bad < n {
+        return Err(ExecError::FeatureOutOfRange(bad as u32));
     }
     Ok(())
+}
+
+#[inline(never)]
+fn widen(f: &[i32], x: &mut [i64]) {
+    for (o, v) in x.iter_mut().zip(f) {
+        *o = *v as i64;
+    }
 }
 
 /// Run `model` on `features` (n_features little-endian i32 Q16.16 values).
@@ -88,34 +129,38 @@ pub fn run<'s, O: Observer>(
     if features.len() != 4 * n {
         return Err(ExecError::FeatureCount);
     }
-    // Widths chain op to op; the widest sizes the buffers.
-    let mut width = n;
-    let mut max_width = n;
-    for i in 0..model.n_ops {
-        let op = model.op(i);
-        if op.n_in as usize != width {
-            return Err(ExecError::Model(Why::WidthChain));
-        }
-        width = op.n_out as usize;
-        if width == 0 {
-            return Err(ExecError::Model(Why::EmptyOutput));
-        }
-        if width > max_width {
-            max_width = width;
-        }
+    // Three equal buffers: the raw features, then two that alternate as each op's input and
+    // output. Sizing them from the arena (not from a pass over the op table) saves that pass;
+    // each op checks that its output fits.
+    let words = scratch.remaining() / 3;
+    if n > words {
+        return Err(ExecError::Model(Why::Scratch));
     }
-    // +1: a PACKED layer with an odd n_out writes its zero padding row too.
-    let x = scratch.take(max_width + 1)?;
-    let a = scratch.take(max_width + 1)?;
-    let b = scratch.take(max_width + 1)?;
+    let x = scratch.take(words)?;
+    let a = scratch.take(words)?;
+    let b = scratch.take(words)?;
 
+    let f: &[i32] = if features.as_ptr() as usize & 3 == 0 {
+        // The usual case: instruction data is 8-aligned and the features follow the 8-byte
+        // discriminator and the 4-byte length. SAFETY: 4n bytes, 4-aligned, any bits are valid.
+        unsafe { core::slice::from_raw_parts(features.as_ptr() as *const i32, n) }
+    } else {
+        // Otherwise copy them into `b` (free until the first op writes it).
+        let bytes = b.as_mut_ptr() as *mut u8;
+        // SAFETY: b has words * 8 >= 4n bytes; the source and b do not overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(features.as_ptr(), bytes, 4 * n);
+            core::slice::from_raw_parts(bytes as *const i32, n)
+        }
+    };
     let (lo, hi) = model.ranges();
-    load_features(features, lo, hi, &mut x[..n])?;
     let dtype = model.header.input_dtype;
     // (cur, spare): this op's input and output buffers; `range` bounds the values in `cur`.
     let (mut cur, mut spare, mut range): (&'s mut [i64], &'s mut [i64], (i64, i64));
     // The raw features, kept aside when the ops start from the quantized input.
     let mut raw: &'s [i64] = &[];
+    check_features(f, lo, hi)?;
+    widen(f, &mut x[..n]);
     if dtype == DTYPE_NONE {
         obs.inputs(None);
         (cur, spare, range) = (x, a, (i32::MIN as i64, i32::MAX as i64));
@@ -130,17 +175,33 @@ pub fn run<'s, O: Observer>(
             qmin,
             qmax,
         };
-        quantize_input(&x[..n], &affine, &mut a[..n])?;
+        if !quantize(&mut Quantize {
+            f,
+            affine: &affine,
+            q: &mut a[..n],
+        }) {
+            return Err(ExecError::Model(Why::InputAffine));
+        }
         obs.inputs(Some(&a[..n]));
         raw = x;
         (cur, spare, range) = (a, b, (qmin, qmax));
     }
 
-    width = n;
+    let mut width = n;
     let last = model.n_ops - 1;
     for i in 0..model.n_ops {
         let op = model.op(i);
         let n_out = op.n_out as usize;
+        if op.n_in as usize != width {
+            return Err(ExecError::Model(Why::WidthChain));
+        }
+        if n_out == 0 {
+            return Err(ExecError::Model(Why::EmptyOutput));
+        }
+        // +1: a PACKED layer with an odd n_out writes its zero padding row too.
+        if n_out >= words {
+            return Err(ExecError::Model(Why::Scratch));
+        }
         let mut step = Step {
             model,
             op,
@@ -148,42 +209,27 @@ pub fn run<'s, O: Observer>(
             // +1: room for a PACKED layer's padding row (max_width + 1 words each).
             y: &mut spare[..n_out + 1],
         };
-        match op.kind {
-            DENSE => {
-                dense(&mut step)?;
-                range = (op.lo as i64, op.hi as i64);
+        if op.kind == ARGMAX {
+            if i != last {
+                return Err(ExecError::Model(Why::ArgmaxNotLast));
             }
-            LUT => lut(&mut step, &range)?,
-            SOFTMAX => {
-                softmax_op(&mut step)?;
-                range = (0, 1 << 16);
-            }
-            TREES => {
-                trees(&mut step)?;
-                range = (i64::MIN, i64::MAX);
-            }
-            ARGMAX => {
-                if i != last {
-                    return Err(ExecError::Model(Why::ArgmaxNotLast));
-                }
-                argmax_op(&mut step)?;
-                let (class, confidence) = (spare[0] as u32, spare[1]);
-                obs.op(i, &spare[..2]);
-                // Outputs are the vector the head ranked: the previous op's, or the raw features
-                // of a model that is a lone ARGMAX (the reference's convention).
-                let outputs: &'s [i64] = if i == 0 && dtype != DTYPE_NONE {
-                    raw
-                } else {
-                    cur
-                };
-                return Ok(Inference {
-                    class,
-                    confidence,
-                    outputs: &outputs[..width],
-                });
-            }
-            _ => return Err(ExecError::Model(Why::OpKind)),
+            argmax_op(&mut step)?;
+            let (class, confidence) = (spare[0] as u32, spare[1]);
+            obs.op(i, &spare[..2]);
+            // Outputs are the vector the head ranked: the previous op's, or the raw features
+            // of a model that is a lone ARGMAX (the reference's convention).
+            let outputs: &'s [i64] = if i == 0 && dtype != DTYPE_NONE {
+                raw
+            } else {
+                cur
+            };
+            return Ok(Inference {
+                class,
+                confidence,
+                outputs: &outputs[..width],
+            });
         }
+        run_op(&mut step, &mut range)?;
         obs.op(i, &spare[..n_out]);
         core::mem::swap(&mut cur, &mut spare);
         width = n_out;
@@ -195,6 +241,29 @@ pub fn run<'s, O: Observer>(
     })
 }
 
+/// Every op but ARGMAX; updates `range`, the bounds of the values the op wrote.
+#[inline(never)]
+fn run_op(s: &mut Step, range: &mut (i64, i64)) -> Result<(), ExecError> {
+    let op = s.op;
+    match op.kind {
+        DENSE => {
+            dense(s)?;
+            *range = (op.lo as i64, op.hi as i64);
+        }
+        LUT => lut(s, range)?,
+        SOFTMAX => {
+            softmax_op(s)?;
+            *range = (0, 1 << 16);
+        }
+        TREES => {
+            trees(s)?;
+            *range = (i64::MIN, i64::MAX);
+        }
+        _ => return Err(ExecError::Model(Why::OpKind)),
+    }
+    Ok(())
+}
+
 /// One op's inputs, bundled so the op functions take a single argument: the BPF backend passes
 /// at most five arguments in registers and slices count double.
 struct Step<'m, 'b> {
@@ -203,6 +272,29 @@ struct Step<'m, 'b> {
     x: &'b [i64],
     /// `n_out + 1` words.
     y: &'b mut [i64],
+}
+
+/// A dense kernel's operands in one struct: the kernels take three slices (six registers),
+/// more than an out-of-line BPF call can pass.
+struct MatVec<'a, W> {
+    w: &'a [W],
+    x: &'a [i64],
+    acc: &'a mut [i64],
+}
+
+#[inline(never)]
+fn mv_packed_i8(m: &mut MatVec<i64>) {
+    packed_i8(m.w, m.x, m.acc);
+}
+
+#[inline(never)]
+fn mv_compact_i8(m: &mut MatVec<u8>) {
+    compact_i8(m.w, m.x, m.acc);
+}
+
+#[inline(never)]
+fn mv_compact_i16(m: &mut MatVec<i16>) {
+    compact_i16(m.w, m.x, m.acc);
 }
 
 /// DENSE: matrix-vector product in the op's layout, then requantization.
@@ -219,25 +311,31 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
     // Slot of the bias array: after the weights (one slot) or row_ptr/indices/values (three).
     let tail = match (op.layout, op.dtype) {
         (COMPACT, I8) => {
-            compact_i8(
-                model.array::<u8>(off[0] as usize, n_out * n_in)?,
+            let w = model.array::<u8>(off[0] as usize, n_out * n_in)?;
+            mv_compact_i8(&mut MatVec {
+                w,
                 x,
-                &mut acc[..n_out],
-            );
+                acc: &mut acc[..n_out],
+            });
             1
         }
         (COMPACT, I16) => {
-            compact_i16(
-                model.array::<i16>(off[0] as usize, n_out * n_in)?,
+            let w = model.array::<i16>(off[0] as usize, n_out * n_in)?;
+            mv_compact_i16(&mut MatVec {
+                w,
                 x,
-                &mut acc[..n_out],
-            );
+                acc: &mut acc[..n_out],
+            });
             1
         }
         (PACKED, I8) => {
             let pairs = n_out.div_ceil(2);
             let w = model.array::<i64>(off[0] as usize, pairs * n_in)?;
-            packed_i8(w, x, &mut acc[..2 * pairs]);
+            mv_packed_i8(&mut MatVec {
+                w,
+                x,
+                acc: &mut acc[..2 * pairs],
+            });
             1
         }
         (SPARSE, I8) => {
@@ -328,6 +426,7 @@ fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
 }
 
 /// ARGMAX: writes `[class, confidence]`.
+#[inline(never)]
 fn argmax_op(s: &mut Step) -> Result<(), ExecError> {
     let (op, x) = (s.op, s.x);
     let mode = match (op.mode, op.p0) {

@@ -5,8 +5,6 @@
 //! models never overflow; wrapping keeps even a hostile model's results equal to the
 //! reference's (and keeps debug host builds from panicking on them).
 
-use super::{ExecError, Why};
-
 /// `(v + 2^(s-1)) >> s` with an arithmetic shift: round half up. `s` in 1..=62.
 #[inline(always)]
 pub fn rshift_round(v: i64, s: u32) -> i64 {
@@ -25,7 +23,7 @@ pub fn clamp(v: i64, lo: i64, hi: i64) -> i64 {
 }
 
 /// Per-feature integer affine of the model's input: `q = clamp(zp + rshift_round((x - c) * m,
-/// s), qmin, qmax)`.
+/// s), qmin, qmax)` (applied by `exec`, fused with the range check).
 pub struct InputAffine<'a> {
     pub c: &'a [i32],
     pub m: &'a [i32],
@@ -33,26 +31,6 @@ pub struct InputAffine<'a> {
     pub zp: i64,
     pub qmin: i64,
     pub qmax: i64,
-}
-
-/// Quantize raw Q16.16 features `x` into `q` (same length as `x`; the affine arrays too).
-pub fn quantize_input(x: &[i64], a: &InputAffine, q: &mut [i64]) -> Result<(), ExecError> {
-    let n = x.len();
-    if a.c.len() != n || a.m.len() != n || a.s.len() != n || q.len() != n {
-        return Err(ExecError::Model(Why::InputAffine));
-    }
-    for j in 0..n {
-        let s = a.s[j] as u32;
-        // s = 0 would shift by -1; the format allows 1..=62.
-        if s.wrapping_sub(1) >= 62 {
-            return Err(ExecError::Model(Why::InputAffine));
-        }
-        let d = x[j].wrapping_sub(a.c[j] as i64);
-        let v =
-            a.zp.wrapping_add(rshift_round(d.wrapping_mul(a.m[j] as i64), s));
-        q[j] = clamp(v, a.qmin, a.qmax);
-    }
-    Ok(())
 }
 
 /// Requantization of a dense layer's accumulators, one multiplier per output channel and a
@@ -68,6 +46,7 @@ pub struct Requant<'a> {
 }
 
 /// `acc[i] = clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)` in place.
+#[inline(never)]
 pub fn requantize(acc: &mut [i64], r: &Requant) {
     let n = acc.len();
     assert!(r.bias.len() >= n && r.mult.len() >= n);
@@ -120,22 +99,5 @@ mod tests {
         requantize(&mut acc, &r);
         // (11*3+2)>>2 = 8; (-9*3+2)>>2 = -7 (floor of -6.25); 1000>>2 = 250 -> clamp.
         assert_eq!(acc, [3, -12, 127, -128]);
-    }
-
-    #[test]
-    fn quantize_input_rejects_shift_zero() {
-        let a = InputAffine {
-            c: &[0],
-            m: &[1],
-            s: &[0],
-            zp: 0,
-            qmin: -128,
-            qmax: 127,
-        };
-        assert!(quantize_input(&[5], &a, &mut [0]).is_err());
-        let a = InputAffine { s: &[1], ..a };
-        let mut q = [0];
-        quantize_input(&[5], &a, &mut q).unwrap();
-        assert_eq!(q, [3]);
     }
 }

@@ -4,6 +4,7 @@
 //! previous op clamps there), so the index arithmetic below cannot leave the table.
 
 /// INT8: `y = t[q + 128]`, 256 entries; `q` in -128..=127.
+#[inline(never)]
 pub fn lut_i8(table: &[i8; 256], x: &[i64], y: &mut [i64]) {
     for (o, v) in y.iter_mut().zip(x) {
         *o = table[((*v + 128) as usize) & 0xFF] as i64;
@@ -12,6 +13,7 @@ pub fn lut_i8(table: &[i8; 256], x: &[i64], y: &mut [i64]) {
 
 /// INT16: 513 entries over q + 32768 in steps of 128, linear interpolation on the low 7 bits:
 /// `y = t[i] + (((t[i+1] - t[i]) * frac + 64) >> 7)`; `q` in -32768..=32767.
+#[inline(never)]
 pub fn lut_i16(table: &[i16; 513], x: &[i64], y: &mut [i64]) {
     for (o, v) in y.iter_mut().zip(x) {
         let u = ((*v + 32768) as usize) & 0xFFFF;

@@ -116,6 +116,7 @@ pub struct ModelView<'a> {
 impl<'a> ModelView<'a> {
     /// Check the header and the op table's placement. `bytes` must start 8-byte aligned (the
     /// registry stores models at an aligned offset; host callers use aligned buffers).
+    #[inline(never)]
     pub fn parse(bytes: &'a [u8]) -> Result<ModelView<'a>, ExecError> {
         if bytes.as_ptr() as usize & 7 != 0 {
             return Err(ExecError::Model(Why::Misaligned));

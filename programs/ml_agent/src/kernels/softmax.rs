@@ -31,6 +31,7 @@ pub fn exp2_neg_q30(a: u64) -> u64 {
 
 /// Q16 probabilities of the logits in `v`, in place (`v` not empty):
 /// `p_i = (e_i << 16) / sum(e)` with `e_i = exp2_neg_q30(((max - v_i) * k) >> k_shift)`.
+#[inline(never)]
 pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) {
     assert!(!v.is_empty() && k_shift <= 63);
     let mut max = v[0];

@@ -32,6 +32,7 @@ pub struct SparseRows<'a, V> {
 }
 
 /// `acc[i] = sum_k val[k] * x[idx[k]]` over row i's entries (exact; the caller adds the bias).
+#[inline(never)]
 pub fn sparse<V: SparseValue>(
     w: &SparseRows<V>,
     x: &[i64],

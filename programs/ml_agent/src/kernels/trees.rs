@@ -84,6 +84,7 @@ unsafe fn find_leaf(
 }
 
 /// Run every tree on the raw features `x` and write the `out.len()` outputs.
+#[inline(never)]
 pub fn run_trees(t: &Trees, x: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
     let n_out = out.len();
     let n_features = x.len();
