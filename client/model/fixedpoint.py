@@ -59,7 +59,7 @@ def exp2_neg_q30(a: int) -> int:
 
 
 def softmax_q16(x: Sequence[int], k: int, k_shift: int) -> list[int]:
-    """Q16 probabilities of integer logits ``x`` whose unit is 1/(k * 2^-(16 + k_shift) ) * ln 2."""
+    """Q16 probabilities of integer logits; k * 2^-(16 + k_shift) = log2(e) * (logit unit)."""
     x_max = max(x)
     e = []
     for xi in x:

@@ -44,7 +44,7 @@ def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType,
                                                     ) -> None:
     q, _ = quantize_weights(w, dtype)
     rng = np.random.default_rng(seed)
-    bias = rng.integers(-(2**20), 2**20, q.shape[0])
+    bias = np.asarray(rng.integers(-(2**20), 2**20, size=q.shape[0]), dtype=np.int64)
     bound = accumulator_bound(q, bias, dtype)
     # The worst case picks qmin or qmax per input by the weight's sign; test it and random.
     worst = np.where(q < 0, dtype.qmin, dtype.qmax)
