@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "client.cli.demo",
     "client.cli.registry",
     "client.model.accuracy",
+    "client.cli.inference",
 ]
 
 

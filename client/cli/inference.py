@@ -1,0 +1,128 @@
+"""Inference commands: `infer` (one on-chain inference) and `bench` (CU and wall-time report).
+
+python -m client infer ADDRESS --features 5.1,3.5,1.4,0.2 [--json]
+python -m client bench [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from solders.pubkey import Pubkey
+
+from ..inference import InferenceClient, InferenceError
+from ..model.errors import InputRangeError
+from .context import CliContext, add_common_options, fail
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("infer", help="run a registered model on chain and print its prediction")
+    p.add_argument("address", metavar="ADDRESS", help="model (header) address")
+    p.add_argument(
+        "--features",
+        required=True,
+        help="comma-separated raw feature values (floats; sent as Q16.16)",
+    )
+    p.add_argument(
+        "--priority-fee",
+        type=int,
+        default=None,
+        help="priority fee in micro-lamports per compute unit",
+    )
+    p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="also run the local bit-exact reference and fail on any difference",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="ask the program to log compute units around the forward pass and each op",
+    )
+    add_common_options(p)
+    p.set_defaults(handler=infer)
+
+    p = sub.add_parser(
+        "bench",
+        help="benchmark models on LiteSVM: CU per instruction, per kernel, per MAC; wall time",
+    )
+    p.add_argument("--no-timing", action="store_true", help="skip the four-path wall-time table")
+    p.add_argument(
+        "--no-largest", action="store_true", help="skip the largest-MLP-in-one-transaction search"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    p.set_defaults(handler=bench, url=None, keypair=None)
+
+
+def _parse_features(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise ValueError(f"--features must be comma-separated numbers, got {text!r}") from None
+
+
+async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
+    try:
+        address = Pubkey.from_string(args.address)
+    except ValueError:
+        return fail(f"{args.address!r} is not a base58 address", 2)
+    features = _parse_features(args.features)
+    client = InferenceClient(await ctx.chain(), ctx.keypair)
+    try:
+        r = await client.infer(
+            address,
+            features,
+            priority_fee=args.priority_fee,
+            cross_check=args.cross_check,
+            log_cu=args.profile,
+        )
+    except InputRangeError as e:
+        return fail(str(e))
+    except InferenceError as e:
+        logs = e.result.logs if e.result is not None else []
+        detail = "".join(f"\n  {line}" for line in logs if "ml_agent:" in line)
+        return fail(f"{e}{detail}")
+    result: dict[str, Any] = {
+        "model": str(r.model),
+        "weights": str(r.weights),
+        "version": r.version,
+        "class": r.class_id,
+        "label": r.label,
+        "confidence": round(r.confidence, 6),
+        "confidence_q16": r.confidence_q16,
+        "outputs": list(r.outputs),
+        "values": [round(v, 9) for v in r.values],
+        "compute_units": r.compute_units,
+        "signature": r.signature,
+    }
+    if r.cu_profile is not None:
+        result["kernel_cu"] = {
+            "forward": r.cu_profile.forward,
+            "inputs": r.cu_profile.inputs,
+            "ops": list(r.cu_profile.ops),
+        }
+    if r.is_classifier:
+        head = f"class {r.class_id}" + (f" ({r.label})" if r.label is not None else "")
+        head += f"  confidence {r.confidence:.4f} ({r.confidence_q16}/65536)"
+    else:
+        head = "regression " + ", ".join(f"{v:.6g}" for v in r.values)
+    human = [
+        head,
+        f"outputs   {list(r.outputs)}" + ("" if r.is_classifier else f"  (x 2^-{r.out_frac_bits})"),
+        f"CU        {r.compute_units:,}"
+        + (f"  (forward pass {r.cu_profile.forward:,})" if r.cu_profile else ""),
+        f"model     {r.model} v{r.version}",
+        f"signature {r.signature}",
+    ]
+    ctx.emit(result, "\n".join(human))
+    return 0
+
+
+async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
+    from ..bench.runner import format_report, run_bench
+
+    report = await run_bench(timing=not args.no_timing, largest_search=not args.no_largest)
+    ctx.emit(report, format_report(report))
+    # A missed target is a finding to report, not a failure of the command.
+    return 0

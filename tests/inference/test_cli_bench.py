@@ -1,0 +1,63 @@
+"""`python -m client infer` against a deployed model, and the bench's report structure (the
+bench's numbers are for `python -m client bench`; no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from solders.keypair import Keypair
+
+from client.bench.runner import format_report, run_bench
+from client.chain.litesvm import LiteSvmChain
+from client.cli import build_parser
+from client.cli.context import CliContext
+from client.config import Cluster
+from client.registry import ModelRegistry
+
+from .conftest import golden_bytes, golden_doc
+
+
+async def test_cli_infer_prints_class_label_confidence_outputs_and_cu(
+    svm: LiteSvmChain, payer: Keypair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed = await ModelRegistry(svm, payer).deploy(golden_bytes("mlp_int8_packed"))
+    case = golden_doc("mlp_int8_packed")["cases"][0]
+    floats = ",".join(repr(v / 65536) for v in case["features_fx"])
+    ctx = CliContext(Cluster("embedded", None), None, True, _chain=svm, _keypair=payer)
+
+    args = build_parser().parse_args(
+        ["infer", str(deployed.model), "--features", floats, "--json", "--profile"]
+    )
+    assert await args.handler(args, ctx) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["class"] == case["class"] and out["outputs"] == case["outputs"]
+    assert out["confidence_q16"] == case["confidence_q16"] and out["label"] is not None
+    assert out["compute_units"] > 0 and out["kernel_cu"]["forward"] > 0
+
+    ctx.json = False
+    args = build_parser().parse_args(["infer", str(deployed.model), "--features", floats])
+    assert await args.handler(args, ctx) == 0
+    text = capsys.readouterr().out
+    assert f"class {case['class']}" in text and "CU" in text
+
+    # Out of range: refused locally with the feature named, exit code 1.
+    args = build_parser().parse_args(["infer", str(deployed.model), "--features", "1e4,0,0,0"])
+    assert await args.handler(args, ctx) == 1
+    assert "feature 0" in capsys.readouterr().err
+
+
+async def test_bench_reports_every_model_and_its_kernel_costs() -> None:
+    report = await run_bench(timing=False, largest_search=False)
+    names = [m.name for m in report.models]
+    assert names == ["dense128_int8", "iris_mlp_4_8_3", "mlp_12_8_1", "tree_100", "gb_100x6"]
+    for m in report.models:
+        assert len(m.op_cu) == len(m.op_names) and all(c > 0 for c in m.op_cu)
+        assert 0 < m.kernel_cu < m.instruction_cu
+        assert m.target is not None and m.target_met is not None
+    dense = report.models[0]
+    assert dense.macs == 128 * 128 + 128 * 8 and dense.op_cu_per_mac[0] is not None
+    trees = report.models[4]
+    assert trees.trees == 100 and trees.max_depth <= 6 and trees.nodes > 100
+    text = format_report(report)
+    assert "dense128_int8" in text and "CU/MAC" in text
