@@ -61,6 +61,7 @@ I64 = NDArray[np.int64]
 # Wide final layer: the largest calibrated |output| lands near 2^23, far from the i32 clamp.
 OUTPUT_TARGET_BITS = 23
 MAX_VALUE_FRAC_BITS = 24
+MAX_REGRESSION_FRAC_BITS = 40
 
 _LUT_KIND = {
     Activation.SIGMOID: LutKind.SIGMOID,
@@ -275,11 +276,15 @@ def _hidden_params(lo: float, hi: float, dtype: DType) -> ActQuant:
     return ActQuant(scale=top / dtype.qmax, zp=0, dtype=dtype)
 
 
-def _output_frac_bits(max_abs: float) -> int:
+def _output_frac_bits(max_abs: float, classifier: bool) -> int:
+    """Fraction bits F of the last layer (scale 2^-F): the largest calibrated |output| lands
+    near 2^23.  Classifier logits stop at F = 24 (the softmax needs a gap of 2^32 units to be
+    worth >= 31 octaves); regression outputs at F = 40 (requant multipliers must stay < 2^31)."""
+    cap = MAX_VALUE_FRAC_BITS if classifier else MAX_REGRESSION_FRAC_BITS
     if max_abs <= 0:
-        return OUTPUT_TARGET_BITS
+        return cap
     f = OUTPUT_TARGET_BITS - math.ceil(math.log2(max_abs))
-    return int(np.clip(f, -64, 63))
+    return int(np.clip(f, -64, cap))
 
 
 def _compile_neural(
@@ -318,7 +323,7 @@ def _compile_neural(
         last = li == len(groups) - 1
         zmin, zmax = pre_ranges[li]
         if last:
-            frac = _output_frac_bits(max(abs(zmin), abs(zmax)))
+            frac = _output_frac_bits(max(abs(zmin), abs(zmax)), model.head is not Head.NONE)
             out_scale = 2.0**-frac
             q_out = ActQuant(scale=out_scale, zp=0, dtype=dtype)
             lo_c, hi_c = I32_MIN, I32_MAX

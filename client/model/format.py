@@ -288,16 +288,18 @@ class _Reader:
         return ModelFormatError(offset, name, message)
 
     def array(
-        self, off: int, count: int, dtype: str, name: str, *, lo: int = 0, hi: int | None = None
+        self, off: int, count: int, dtype: str, name: str, field_off: int, *, lo: int = 0,
+        hi: int | None = None,
     ) -> I64:
-        """Read ``count`` elements at ``off`` after alignment and bounds checks."""
+        """Read ``count`` elements at ``off`` after alignment and bounds checks; errors point
+        at ``field_off``, where the offending offset is stored."""
         item = np.dtype(dtype).itemsize
         limit = len(self.data) if hi is None else hi
         if off % 8:
-            raise self.fail(off, name, f"array offset {off} is not 8-byte aligned")
+            raise self.fail(field_off, name, f"array offset {off} is not 8-byte aligned")
         if off < lo or off + count * item > limit:
             raise self.fail(
-                off, name,
+                field_off, name,
                 f"array of {count * item} bytes at offset {off} lies outside [{lo}, {limit})",
             )
         arr: I64 = np.frombuffer(self.data, dtype=dtype, count=count, offset=off).astype(np.int64)
@@ -352,8 +354,9 @@ def decode(data: bytes) -> QModel:
     _require((arch is Arch.TREES) == (in_dtype is DType.NONE), 14, "header.input_dtype",
              f"input_dtype {in_dtype.name} does not match arch {arch.name}")
     r = _Reader(data)
-    lo = r.array(ranges_off, n_features, "<i4", "header.ranges_off", lo=HEADER_SIZE)
-    hi = r.array(align8(ranges_off + 4 * n_features), n_features, "<i4", "header.ranges_off")
+    lo = r.array(ranges_off, n_features, "<i4", "header.ranges_off", 32, lo=HEADER_SIZE)
+    hi = r.array(align8(ranges_off + 4 * n_features), n_features, "<i4", "header.ranges_off",
+                 32)
     bad = np.nonzero(lo > hi)[0]
     _require(not bad.size, ranges_off + 4 * int(bad[0]) if bad.size else 0,
              f"ranges.lo[{int(bad[0]) if bad.size else 0}]", "declared range has lo > hi")
@@ -364,9 +367,10 @@ def decode(data: bytes) -> QModel:
     else:
         m_off = align8(affine_off + 4 * n_features)
         s_off = align8(m_off + 4 * n_features)
-        spec.c = r.array(affine_off, n_features, "<i4", "header.affine_off", lo=HEADER_SIZE)
-        spec.m = r.array(m_off, n_features, "<i4", "header.affine_off")
-        spec.s = r.array(s_off, n_features, "u1", "header.affine_off")
+        spec.c = r.array(affine_off, n_features, "<i4", "header.affine_off", 36,
+                         lo=HEADER_SIZE)
+        spec.m = r.array(m_off, n_features, "<i4", "header.affine_off", 36)
+        spec.s = r.array(s_off, n_features, "u1", "header.affine_off", 36)
         _require(in_dtype.qmin <= input_zp <= in_dtype.qmax, 24, "header.input_zp",
                  f"input_zp {input_zp} outside {in_dtype.name}")
         for j in range(n_features):
@@ -474,7 +478,7 @@ class _OpCtx:
 
     def arr(self, slot: int, count: int, dtype: str) -> I64:
         return self.r.array(self.offs[slot], count, dtype, f"{self.name}.off[{slot}]",
-                            lo=self.pay_lo, hi=self.pay_hi)
+                            self.base + 40 + 4 * slot, lo=self.pay_lo, hi=self.pay_hi)
 
     def unused(self, first: int) -> None:
         for s in range(first, OP_SLOTS):

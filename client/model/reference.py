@@ -218,10 +218,15 @@ def execute(model: QModel, x_fx: NDArray[np.integer], *, validate: bool = True) 
 
 
 def features_to_q16(x: NDArray[np.floating]) -> I64:
-    """Client-side conversion floor(x * 65536 + 0.5); raises if a value leaves i32."""
-    from .quantize import to_q16
-
-    return to_q16(np.asarray(x, dtype=np.float64))
+    """Client-side conversion floor(x * 65536 + 0.5); raises ValueError if a value leaves i32
+    (|x| >= 32768) or is not finite."""
+    v = np.floor(np.asarray(x, dtype=np.float64) * 65536.0 + 0.5)
+    bad = np.argwhere(~np.isfinite(v) | (v < -(2.0**31)) | (v > 2.0**31 - 1))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(f"feature at index {where} = {np.asarray(x)[where]!r} does not fit in "
+                         "i32 Q16.16 (|x| must be < 32768 and finite)")
+    return v.astype(np.int64)
 
 
 def clip_to_range(model: QModel, x_fx: I64) -> I64:

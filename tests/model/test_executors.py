@@ -130,3 +130,11 @@ def test_golden_set_covers_every_op_kind_and_layout() -> None:
     assert required <= ops
     total = sum(p.stat().st_size for p in GOLDEN.iterdir())
     assert total < 1_000_000
+
+
+def test_features_outside_q16_are_a_client_error() -> None:
+    from client.model import features_to_q16
+
+    assert features_to_q16(np.array([[1.5, -2.0]])).tolist() == [[98304, -131072]]
+    with pytest.raises(ValueError, match=r"index \(0, 1\) = .*40000"):
+        features_to_q16(np.array([[1.0, 40000.0]]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, getcontext
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from client.model import fixedpoint as fx
@@ -20,6 +20,7 @@ def test_softmax_table_is_round_of_exact_powers() -> None:
     assert list(fx.SOFTMAX_P) == exact
 
 
+@settings(deadline=None)
 @given(st.integers(-(1 << 62), (1 << 62) - 1), st.integers(1, 62))
 def test_rshift_round_is_round_half_up(v: int, s: int) -> None:
     import math
@@ -30,6 +31,7 @@ def test_rshift_round_is_round_half_up(v: int, s: int) -> None:
     assert int(ref.rshift_round(np.array([v], dtype=np.int64), s)[0]) == expected
 
 
+@settings(deadline=None)
 @given(st.integers(0, (1 << 32) - 1))
 def test_exp2_table_interpolation_is_close_to_exp2(a: int) -> None:
     got = fx.exp2_neg_q30(a)
@@ -43,6 +45,7 @@ def test_exp2_table_interpolation_is_close_to_exp2(a: int) -> None:
     assert int(ref.exp2_neg_q30(np.array([a], dtype=np.uint64))[0]) == got
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(-(1 << 31), (1 << 31) - 1), min_size=1, max_size=12),
        st.integers(1, (1 << 32) - 1), st.integers(0, 63))
 def test_softmax_q16_sums_to_one_and_numpy_matches(x: list[int], k: int, k_shift: int) -> None:
@@ -62,6 +65,7 @@ def test_argmax_first_takes_the_first_maximum() -> None:
     assert out.tolist() == [[1, 3]]
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(-32768, 32767), min_size=1, max_size=20))
 def test_lut16_interpolates_between_entries(qs: list[int]) -> None:
     table = [int(v) for v in np.linspace(-30000, 30000, 513).round()]
@@ -71,6 +75,7 @@ def test_lut16_interpolates_between_entries(qs: list[int]) -> None:
         assert min(table[idx], table[idx + 1]) <= y <= max(table[idx], table[idx + 1])
 
 
+@settings(deadline=None)
 @given(st.floats(-32767.0, 32767.0, allow_nan=False))
 def test_float_to_q16_matches_vectorised(x: float) -> None:
     assert fx.float_to_q16(x) == int(ref.features_to_q16(np.array([x]))[0])

@@ -205,13 +205,18 @@ def test_bad_lut_kind(neural: bytes) -> None:
 def test_misaligned_array(neural: bytes) -> None:
     slot = _u32(neural, 40) + 40 + 4  # op[0].off[1]: the bias
     bias_off = _u32(neural, slot) + 4
-    _fails(_patch(neural, slot, "<I", bias_off), bias_off, "op[0].off[1]", "not 8-byte aligned")
+    _fails(_patch(neural, slot, "<I", bias_off), slot, "op[0].off[1]",
+           f"array offset {bias_off} is not 8-byte aligned")
 
 
 def test_out_of_bounds_array(neural: bytes) -> None:
     slot = _u32(neural, 40) + 40 + 8  # op[0].off[2]: the multipliers
     far = ((len(neural) + 7) & ~7) + 64
-    _fails(_patch(neural, slot, "<I", far), far, "op[0].off[2]", "lies outside")
+    _fails(_patch(neural, slot, "<I", far), slot, "op[0].off[2]", f"at offset {far} lies outside")
+
+
+def test_misaligned_ranges(neural: bytes) -> None:
+    _fails(_patch(neural, 32, "<I", 68), 32, "header.ranges_off", "not 8-byte aligned")
 
 
 def test_out_of_bounds_op_table(neural: bytes) -> None:
@@ -300,3 +305,28 @@ def test_golden_files_decode_and_re_encode_identically() -> None:
         assert encode(model) == data, path.name
         if isinstance(model.ops[0], QDense | QTrees):
             assert payload_bytes(model) > 0
+
+
+_GOLDEN_FILES = sorted(Path(__file__).resolve().parent.parent.joinpath("golden").glob("*.mlag"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(which=st.integers(0, len(_GOLDEN_FILES) - 1),
+       flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1,
+                      max_size=3),
+       cut=st.none() | st.integers(0, 1 << 20))
+def test_corrupted_files_fail_only_with_model_format_errors(
+    which: int, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    data = bytearray(_GOLDEN_FILES[which].read_bytes())
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    if cut is not None:
+        data = data[: cut % len(data)]
+    try:
+        model = decode(bytes(data))
+    except ModelFormatError as err:
+        assert 0 <= err.offset <= len(data) and err.field
+        return
+    # Whatever is accepted is canonical: it re-encodes to the same bytes.
+    assert encode(model) == bytes(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -29,6 +29,7 @@ weights = hnp.arrays(
 )
 
 
+@settings(deadline=None)
 @given(weights, dtypes)
 def test_weights_stay_symmetric_and_within_half_a_step(w: np.ndarray, dtype: DType) -> None:
     q, scale = quantize_weights(w, dtype)
@@ -39,6 +40,7 @@ def test_weights_stay_symmetric_and_within_half_a_step(w: np.ndarray, dtype: DTy
     assert np.all(err <= scale[:, None] / 2 + 1e-12)
 
 
+@settings(deadline=None)
 @given(weights, dtypes, st.integers(0, 2**31))
 def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType, seed: int
                                                     ) -> None:
@@ -54,6 +56,7 @@ def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType,
         assert np.all(np.abs(acc) <= bound)
 
 
+@settings(deadline=None)
 @given(st.lists(st.floats(1e-9, 1e3), min_size=1, max_size=16),
        st.lists(st.integers(1, 2**49), min_size=16, max_size=16))
 def test_requant_multipliers_respect_the_product_limit(real: list[float], bounds: list[int]
@@ -91,6 +94,7 @@ def test_compile_refuses_a_fan_in_that_could_overflow() -> None:
         compile_model(model, calib, 16)
 
 
+@settings(deadline=None)
 @given(st.lists(st.floats(2.0**-40, 2.0**28) | st.just(0.0), min_size=1, max_size=8))
 def test_input_affine_precision(factors: list[float]) -> None:
     f = np.asarray(factors)
@@ -105,6 +109,7 @@ def test_input_affine_refuses_a_factor_beyond_q16_resolution() -> None:
         choose_input_affine(np.array([1.0, 2.0**31]))
 
 
+@settings(deadline=None)
 @given(st.floats(2.0**-24, 1e3))
 def test_softmax_k_is_precise_and_fits_u32(scale: float) -> None:
     import math
@@ -120,6 +125,7 @@ def test_softmax_k_refuses_a_scale_the_gap_shortcut_would_break() -> None:
         choose_softmax_k(1e-12)
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**31), dtypes)
 def test_folded_bias_fits_i32_even_with_large_bias(seed: int, dtype: DType) -> None:
     rng = np.random.default_rng(seed)
