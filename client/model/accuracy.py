@@ -287,9 +287,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _handler(args: argparse.Namespace, ctx: Any) -> int:
+    """CLI entry (``python -m client accuracy``): the work is synchronous and needs no chain."""
+    return _run(args)
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``accuracy [--json]`` to an argparse sub-parser set; the handler is ``args.func``
-    (returns the exit code)."""
+    """Add ``accuracy [--json]`` to an argparse sub-parser set.  Follows the CLI convention
+    (``args.handler`` is ``async def (args, ctx) -> int``); ``args.func(args)`` is the same
+    command without a context, for synchronous callers."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "accuracy", help="quantized vs float accuracy on the bundled datasets",
         description=__doc__.splitlines()[0] if __doc__ else None,
@@ -299,7 +305,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    choices=list(CLASSIFICATION_DATASETS))
     p.add_argument("--models", nargs="+", default=list(CLASSIFIERS), choices=list(CLASSIFIERS))
     p.add_argument("--no-regression", action="store_true", help="skip the diabetes regressors")
-    p.set_defaults(func=_run)
+    # url/keypair: what the CLI context reads; this command never connects to a chain.
+    p.set_defaults(func=_run, handler=_handler, url="embedded", keypair=None)
     return p
 
 

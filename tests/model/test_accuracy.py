@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 
 import pytest
@@ -37,6 +38,8 @@ def test_register_adds_the_accuracy_command(capsys: pytest.CaptureFixture[str]) 
                               "--no-regression"])
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
+    assert asyncio.run(args.handler(args, None)) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == out["rows"]
     assert out["iris_mlp_int8_payload_bytes"] < 200
     assert [r["precision"] for r in out["rows"]] == ["int8", "int16"]
     assert all(r["meets_targets"] for r in out["rows"])
