@@ -40,6 +40,19 @@ RPC_PAYER_LAMPORTS: Final = 100 * 10**9
 over_rpc_backends = pytest.mark.parametrize("rpc_endpoint", RPC_BACKENDS, indirect=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the validator it runs on, so ``-m "not test_validator"`` works."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        backends = names & set(RPC_BACKENDS)
+        if "rpc_endpoint" in names:
+            callspec = getattr(item, "callspec", None)
+            params = callspec.params if callspec is not None else {}
+            backends.add(params.get("rpc_endpoint", "surfpool"))
+        for backend in sorted(backends):
+            item.add_marker(backend)
+
+
 @dataclass(frozen=True)
 class ValidatorEndpoint:
     name: str

@@ -62,6 +62,7 @@ from client.chain.errors import (
 )
 
 if TYPE_CHECKING:
+    from client.chain.base import Chain
     from client.chain.loader import DeployResult
 
 __all__ = [
@@ -650,6 +651,12 @@ class RpcChain:
             error=message,
             slot=int(tx["slot"]) if tx.get("slot") is not None else status.get("slot"),
         )
+
+
+if TYPE_CHECKING:
+
+    def _implements_chain(chain: RpcChain) -> Chain:  # mypy checks RpcChain against Chain
+        return chain
 
 
 def _sign(
