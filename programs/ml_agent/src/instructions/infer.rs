@@ -117,7 +117,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let confidence = result.confidence as u32;
     ret_words[0] = ((result.class as u64) << 32) as i64;
     ret_words[1] = (confidence as u64 | ((n as u64) << 32)) as i64;
-    ret_words[2..2 + n].copy_from_slice(result.outputs);
+    for (o, v) in ret_words[2..2 + n].iter_mut().zip(result.outputs) {
+        *o = *v;
+    }
     // SAFETY: the words are initialized and outlive `bytes`; u8 has no alignment needs.
     let bytes =
         unsafe { core::slice::from_raw_parts(ret_words.as_ptr() as *const u8, 8 * (n + 2)) };

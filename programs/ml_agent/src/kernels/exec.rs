@@ -72,26 +72,43 @@ struct Quantize<'a> {
     q: &'a mut [i64],
 }
 
-/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`; an out-of-range shift
-/// is reported as `false`.
+/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`; false when a shift is
+/// outside 1..=62.
+///
+/// Two passes over few pointers each (products, then shift/offset/clamp): one pass over all five
+/// arrays did not fit BPF's registers and reloaded pointers and constants every iteration.
 #[inline(never)]
 fn quantize(w: &mut Quantize) -> bool {
     let n = w.f.len();
     let a = w.affine;
-    let (c, m, s, q) = (&a.c[..n], &a.m[..n], &a.s[..n], &mut w.q[..n]);
-    let mut ok = true;
-    for j in 0..n {
-        let sh = s[j] as u32;
-        // A shift of 0 would shift by -1; the format allows 1..=62.
-        ok &= sh.wrapping_sub(1) < 62;
-        let d = (w.f[j] as i64).wrapping_sub(c[j] as i64);
-        let t = d
-            .wrapping_mul(m[j] as i64)
-            .wrapping_add(1i64 << (sh.wrapping_sub(1) & 63))
-            >> (sh & 63);
-        q[j] = clamp(a.zp.wrapping_add(t), a.qmin, a.qmax);
+    assert!(a.c.len() >= n && a.m.len() >= n && a.s.len() >= n && w.q.len() >= n);
+    // SAFETY: every pointer walks n elements of an array of at least n (asserted).
+    unsafe {
+        let (mut f, mut c, mut m, mut q) =
+            (w.f.as_ptr(), a.c.as_ptr(), a.m.as_ptr(), w.q.as_mut_ptr());
+        let end = q.add(n);
+        while q < end {
+            *q = (*f as i64).wrapping_sub(*c as i64).wrapping_mul(*m as i64);
+            f = f.add(1);
+            c = c.add(1);
+            m = m.add(1);
+            q = q.add(1);
+        }
+        let (zp, qmin, qmax) = (a.zp, a.qmin, a.qmax);
+        let (mut s, mut q) = (a.s.as_ptr(), w.q.as_mut_ptr());
+        while q < end {
+            let sh = (*s as u32).wrapping_sub(1);
+            // A shift of 0 would shift by -1; the format allows 1..=62.
+            if sh >= 62 {
+                return false;
+            }
+            // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1: no rounding constant to keep live.
+            *q = clamp(zp.wrapping_add((*q >> sh).wrapping_add(1) >> 1), qmin, qmax);
+            s = s.add(1);
+            q = q.add(1);
+        }
     }
-    ok
+    true
 }
 
 /// Range-check the features; write them to `x` as i64 (the raw-feature ops read them there).
@@ -115,9 +132,6 @@ fn widen(f: &[i32], x: &mut [i64]) {
 }
 
 /// Run `model` on `features` (n_features little-endian i32 Q16.16 values).
-///
-/// Always inlined: it takes five arguments plus a hidden return pointer, one more than the BPF
-/// backend can pass to an outlined call.
 #[inline(always)]
 pub fn run<'s, O: Observer>(
     model: &ModelView,
@@ -125,6 +139,42 @@ pub fn run<'s, O: Observer>(
     scratch: &mut Scratch<'s>,
     obs: &mut O,
 ) -> Result<Inference<'s>, ExecError> {
+    let mut req = Request {
+        model,
+        features,
+        scratch,
+        obs,
+        class: 0,
+        confidence: 0,
+        outputs: &[],
+    };
+    forward(&mut req)?;
+    Ok(Inference {
+        class: req.class,
+        confidence: req.confidence,
+        outputs: req.outputs,
+    })
+}
+
+/// A forward pass's inputs and results in one struct, so `forward` runs out of line (its own
+/// registers, one pointer argument, an 8-byte result) instead of inside the instruction's large
+/// function, where its loop state lived on the stack.
+pub struct Request<'r, 's, O> {
+    pub model: &'r ModelView<'r>,
+    pub features: &'r [u8],
+    pub scratch: &'r mut Scratch<'s>,
+    pub obs: &'r mut O,
+    pub class: u32,
+    pub confidence: i64,
+    pub outputs: &'s [i64],
+}
+
+#[inline(never)]
+pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), ExecError> {
+    let model = req.model;
+    let features = req.features;
+    let scratch = &mut *req.scratch;
+    let obs = &mut *req.obs;
     let n = model.n_features;
     if features.len() != 4 * n {
         return Err(ExecError::FeatureCount);
@@ -160,7 +210,11 @@ pub fn run<'s, O: Observer>(
     // The raw features, kept aside when the ops start from the quantized input.
     let mut raw: &'s [i64] = &[];
     check_features(f, lo, hi)?;
-    widen(f, &mut x[..n]);
+    // The raw features as i64: the input of raw-feature ops, and the outputs of a model that is a
+    // lone ARGMAX.
+    if dtype == DTYPE_NONE || model.n_ops == 1 {
+        widen(f, &mut x[..n]);
+    }
     if dtype == DTYPE_NONE {
         obs.inputs(None);
         (cur, spare, range) = (x, a, (i32::MIN as i64, i32::MAX as i64));
@@ -205,7 +259,8 @@ pub fn run<'s, O: Observer>(
         let mut step = Step {
             model,
             op,
-            x: &cur[..width],
+            index: i,
+            x: &mut cur[..width],
             // +1: room for a PACKED layer's padding row (max_width + 1 words each).
             y: &mut spare[..n_out + 1],
         };
@@ -223,22 +278,19 @@ pub fn run<'s, O: Observer>(
             } else {
                 cur
             };
-            return Ok(Inference {
-                class,
-                confidence,
-                outputs: &outputs[..width],
-            });
+            req.class = class;
+            req.confidence = confidence;
+            req.outputs = &outputs[..width];
+            return Ok(());
         }
         run_op(&mut step, &mut range)?;
         obs.op(i, &spare[..n_out]);
         core::mem::swap(&mut cur, &mut spare);
         width = n_out;
     }
-    Ok(Inference {
-        class: 0,
-        confidence: 0,
-        outputs: &cur[..width],
-    })
+    let outputs: &'s [i64] = cur;
+    req.outputs = &outputs[..width];
+    Ok(())
 }
 
 /// Every op but ARGMAX; updates `range`, the bounds of the values the op wrote.
@@ -269,7 +321,9 @@ fn run_op(s: &mut Step, range: &mut (i64, i64)) -> Result<(), ExecError> {
 struct Step<'m, 'b> {
     model: &'b ModelView<'m>,
     op: &'m OpRecord,
-    x: &'b [i64],
+    index: usize,
+    /// The op's input; only TREES modifies it (in place, as the last reader).
+    x: &'b mut [i64],
     /// `n_out + 1` words.
     y: &'b mut [i64],
 }
@@ -299,7 +353,7 @@ fn mv_compact_i16(m: &mut MatVec<i16>) {
 
 /// DENSE: matrix-vector product in the op's layout, then requantization.
 fn dense(s: &mut Step) -> Result<(), ExecError> {
-    let (model, op, x) = (s.model, s.op, s.x);
+    let (model, op, x) = (s.model, s.op, &*s.x);
     let acc = &mut *s.y;
     let n_in = x.len();
     let n_out = op.n_out as usize;
@@ -374,7 +428,7 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
 
 /// LUT: the input must lie in the table's dtype range, which keeps indices inside the table.
 fn lut(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
-    let (model, op, x) = (s.model, s.op, s.x);
+    let (model, op, x) = (s.model, s.op, &*s.x);
     let (qmin, qmax) = dtype_range(op.dtype)?;
     if op.n_out as usize != x.len() || range.0 < qmin || range.1 > qmax {
         return Err(ExecError::Model(Why::LutInput));
@@ -399,7 +453,7 @@ fn lut(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
 
 /// SOFTMAX (mode 1: binary, the logits are `[0, z]`).
 fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
-    let (op, x) = (s.op, s.x);
+    let (op, x) = (s.op, &*s.x);
     let y = &mut s.y[..op.n_out as usize];
     let binary = match op.mode {
         0 => false,
@@ -419,7 +473,10 @@ fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
         if y.len() != x.len() {
             return Err(ExecError::Model(Why::SoftmaxWidth));
         }
-        y.copy_from_slice(x);
+        // An element loop: copy_from_slice becomes a ~40-CU memcpy call for a few words.
+        for (o, v) in y.iter_mut().zip(x) {
+            *o = *v;
+        }
     }
     softmax(y, op.p0, op.shift as u32);
     Ok(())
@@ -428,7 +485,7 @@ fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
 /// ARGMAX: writes `[class, confidence]`.
 #[inline(never)]
 fn argmax_op(s: &mut Step) -> Result<(), ExecError> {
-    let (op, x) = (s.op, s.x);
+    let (op, x) = (s.op, &*s.x);
     let mode = match (op.mode, op.p0) {
         (0, _) => ConfMode::None,
         (1, _) => ConfMode::Prob,
@@ -445,7 +502,17 @@ fn argmax_op(s: &mut Step) -> Result<(), ExecError> {
 }
 
 fn trees(s: &mut Step) -> Result<(), ExecError> {
-    let (model, op, x) = (s.model, s.op, s.x);
+    let (model, op) = (s.model, s.op);
+    // The format allows TREES only as op 0, whose input (raw Q16.16 features, or a quantized
+    // input) fits in i32: shifting it into the high half for the walk is exact, and nothing
+    // reads the input after this op.
+    if s.index != 0 {
+        return Err(ExecError::Model(Why::TreesParams));
+    }
+    for v in s.x.iter_mut() {
+        *v = ((*v as u32 as u64) << 32) as i64;
+    }
+    let x = &*s.x;
     let n_out = op.n_out as usize;
     let y = &mut s.y[..n_out];
     let (n_trees, n_nodes, n_leaves) = (op.p0 as usize, op.p1 as usize, op.p2 as usize);

@@ -46,12 +46,16 @@ pub struct Requant<'a> {
 }
 
 /// `acc[i] = clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)` in place.
+///
+/// `rshift_round(v, s)` is computed as `((v >> (s - 1)) + 1) >> 1`, which keeps no rounding
+/// constant live. With `v = q * 2^(s-1) + r` both are `floor((q + 1) / 2)`, for every `v` where
+/// `v + 2^(s-1)` does not overflow, which the compiler's `A * M < 2^62` bound guarantees.
 #[inline(never)]
 pub fn requantize(acc: &mut [i64], r: &Requant) {
     let n = acc.len();
     assert!(r.bias.len() >= n && r.mult.len() >= n);
-    let round = 1i64 << (r.shift - 1);
-    let shift = r.shift;
+    let s1 = r.shift - 1;
+    let (zp, lo, hi) = (r.zp, r.lo, r.hi);
     let mut ap = acc.as_mut_ptr();
     let mut bp = r.bias.as_ptr();
     let mut mp = r.mult.as_ptr();
@@ -60,11 +64,14 @@ pub fn requantize(acc: &mut [i64], r: &Requant) {
         let end = ap.add(n);
         while ap < end {
             let v = (*ap).wrapping_add(*bp as i64).wrapping_mul(*mp as i64);
-            *ap = clamp(
-                r.zp.wrapping_add(v.wrapping_add(round) >> shift),
-                r.lo,
-                r.hi,
-            );
+            let y = zp.wrapping_add(((v >> s1).wrapping_add(1)) >> 1);
+            *ap = if y < lo {
+                lo
+            } else if y > hi {
+                hi
+            } else {
+                y
+            };
             ap = ap.add(1);
             bp = bp.add(1);
             mp = mp.add(1);
@@ -83,6 +90,33 @@ mod tests {
         assert_eq!(rshift_round(-6, 2), -1); // -1.5 -> -1
         assert_eq!(rshift_round(7, 2), 2); // 1.75 -> 2
         assert_eq!(rshift_round(i64::MAX >> 1, 62), 1);
+    }
+
+    #[test]
+    fn shift_then_halve_equals_rshift_round() {
+        for s in 1..=62u32 {
+            for v in [
+                0i64,
+                1,
+                -1,
+                2,
+                -2,
+                3,
+                -3,
+                1 << 40,
+                -(1 << 40) - 1,
+                i64::MAX >> 2,
+                i64::MIN >> 2,
+            ] {
+                for d in -3i64..=3 {
+                    let v = v.wrapping_add(d << (s - 1));
+                    if v.checked_add(1 << (s - 1)).is_none() {
+                        continue; // outside the domain the compiler's bound guarantees
+                    }
+                    assert_eq!(((v >> (s - 1)) + 1) >> 1, rshift_round(v, s), "v={v} s={s}");
+                }
+            }
+        }
     }
 
     #[test]

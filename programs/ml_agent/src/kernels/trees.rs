@@ -43,63 +43,102 @@ pub struct Trees<'a> {
     pub base: &'a [i32],
 }
 
-/// Leaf row reached by the tree rooted at `root`.
+/// Leaf row reached by the tree rooted at `root`, or `usize::MAX` when the structure is bad
+/// (the caller reports it; keeping error values out of the loop keeps it in registers).
+///
+/// `xs` holds the features shifted into the high half (`x << 32`): a zero-extending 32-bit load
+/// of the threshold shifted the same way compares correctly in one instruction where a sign
+/// extension takes two.
 ///
 /// # Safety
-/// `x` must point to `n_features` readable values.
+/// `nodes` must point to `n_nodes` nodes and `xs` to `n_features` values.
 #[inline(always)]
 unsafe fn find_leaf(
-    nodes: &[Node],
-    root: u32,
-    x: *const i64,
+    nodes: *const Node,
+    n_nodes: usize,
+    root: usize,
+    xs: *const i64,
     n_features: usize,
-    max_depth: u32,
-) -> Result<u32, ExecError> {
-    let n_nodes = nodes.len();
-    let base = nodes.as_ptr();
-    let mut node = root as usize;
+    max_depth: usize,
+) -> usize {
+    let mut node = root;
     let mut moves = max_depth;
     loop {
         if node >= n_nodes {
-            return Err(ExecError::Model(Why::TreeNode));
+            return usize::MAX;
         }
-        let p = &*base.add(node);
+        let p = &*nodes.add(node);
         let f = p.feature as usize;
         if f >= n_features {
-            if p.feature != LEAF {
-                return Err(ExecError::Model(Why::TreeFeature));
-            }
-            return Ok(p.left);
+            return if p.feature == LEAF {
+                p.left as usize
+            } else {
+                usize::MAX
+            };
         }
         if moves == 0 {
-            return Err(ExecError::Model(Why::TreeDepth));
+            return usize::MAX;
         }
         moves -= 1;
-        node = if *x.add(f) <= p.threshold as i64 {
-            p.left
-        } else {
-            p.right
-        } as usize;
+        let t = ((p.threshold as u32 as u64) << 32) as i64;
+        node = if *xs.add(f) <= t { p.left } else { p.right } as usize;
     }
 }
 
-/// Run every tree on the raw features `x` and write the `out.len()` outputs.
+/// Why the walk from `root` failed: the slow path, run only once a walk has failed. (Not
+/// `#[cold]`: sbpf-linker 0.1.9 leaves calls into `.text.unlikely` unresolved, `call -1`, which the
+/// VM rejects as an unsupported instruction.)
 #[inline(never)]
-pub fn run_trees(t: &Trees, x: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
+fn diagnose(t: &Trees, root: usize, xs: &[i64], n_leaves: usize) -> ExecError {
+    let mut node = root;
+    let mut moves = t.max_depth;
+    let why = loop {
+        let Some(p) = t.nodes.get(node) else {
+            break Why::TreeNode;
+        };
+        let f = p.feature as usize;
+        if f >= xs.len() {
+            if p.feature != LEAF {
+                break Why::TreeFeature;
+            }
+            break if (p.left as usize) < n_leaves {
+                Why::TreesParams
+            } else {
+                Why::TreeLeaf
+            };
+        }
+        if moves == 0 {
+            break Why::TreeDepth;
+        }
+        moves -= 1;
+        let t = ((p.threshold as u32 as u64) << 32) as i64;
+        node = if xs[f] <= t { p.left } else { p.right } as usize;
+    };
+    ExecError::Model(why)
+}
+
+/// Run every tree on the features and write the `out.len()` outputs. `xs` holds the raw Q16.16
+/// features shifted left by 32 (see `find_leaf`).
+#[inline(never)]
+pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
     let n_out = out.len();
-    let n_features = x.len();
-    let xp = x.as_ptr();
+    let (nodes, n_nodes) = (t.nodes.as_ptr(), t.nodes.len());
+    let (xp, n_features) = (xs.as_ptr(), xs.len());
+    let depth = t.max_depth as usize;
     match t.mode {
         TreeMode::Proba => {
-            out.fill(0);
+            for o in out.iter_mut() {
+                *o = 0;
+            }
             let n_leaves = t.leaves.len() / n_out;
             for root in t.roots {
-                // SAFETY: x holds n_features values.
-                let row = unsafe { find_leaf(t.nodes, *root, xp, n_features, t.max_depth)? };
-                if row as usize >= n_leaves {
-                    return Err(ExecError::Model(Why::TreeLeaf));
+                // SAFETY: nodes/xs bound the walk (see find_leaf).
+                let row =
+                    unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
+                if row >= n_leaves {
+                    return Err(diagnose(t, *root as usize, xs, n_leaves));
                 }
-                let probs = &t.leaves[row as usize * n_out..][..n_out];
+                let probs = &t.leaves[row * n_out..][..n_out];
                 for (o, p) in out.iter_mut().zip(probs) {
                     *o += *p as i64;
                 }
@@ -113,15 +152,21 @@ pub fn run_trees(t: &Trees, x: &[i64], out: &mut [i64]) -> Result<(), ExecError>
                 *o = *b as i64;
             }
             let n_leaves = t.leaves.len();
+            let leaves = t.leaves.as_ptr();
+            let op = out.as_mut_ptr();
             let mut k = 0usize;
             for root in t.roots {
-                // SAFETY: x holds n_features values.
-                let row = unsafe { find_leaf(t.nodes, *root, xp, n_features, t.max_depth)? };
-                if row as usize >= n_leaves {
-                    return Err(ExecError::Model(Why::TreeLeaf));
+                // SAFETY: as above.
+                let row =
+                    unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
+                if row >= n_leaves {
+                    return Err(diagnose(t, *root as usize, xs, n_leaves));
                 }
-                let v = t.leaves[row as usize] as i32 as i64;
-                out[k] = out[k].wrapping_add(v);
+                // SAFETY: row < n_leaves and k < n_out.
+                unsafe {
+                    let o = op.add(k);
+                    *o = (*o).wrapping_add(*leaves.add(row) as i32 as i64);
+                }
                 k += 1;
                 if k == n_out {
                     k = 0;
@@ -146,6 +191,10 @@ mod tests {
         }
     }
 
+    fn sh(x: &[i64]) -> std::vec::Vec<i64> {
+        x.iter().map(|v| v << 32).collect()
+    }
+
     fn leaf(row: u32) -> Node {
         node(LEAF, 0, row, 0)
     }
@@ -164,9 +213,9 @@ mod tests {
             base: &[1000, 2000],
         };
         let mut out = [0i64; 2];
-        run_trees(&t, &[10], &mut out).unwrap();
+        run_trees(&t, &sh(&[10]), &mut out).unwrap();
         assert_eq!(out, [1005, 2100]);
-        run_trees(&t, &[11], &mut out).unwrap();
+        run_trees(&t, &sh(&[11]), &mut out).unwrap();
         assert_eq!(out, [993, 2100]);
     }
 
@@ -183,24 +232,24 @@ mod tests {
             base: &[],
         };
         let mut out = [0i64; 2];
-        run_trees(&t, &[0, -4], &mut out).unwrap();
+        run_trees(&t, &sh(&[0, -4]), &mut out).unwrap();
         assert_eq!(out, [131072, 0]);
-        run_trees(&t, &[0, -3], &mut out).unwrap();
+        run_trees(&t, &sh(&[0, -3]), &mut out).unwrap();
         assert_eq!(out, [131072, 0]);
-        run_trees(&t, &[0, -2], &mut out).unwrap();
+        run_trees(&t, &sh(&[0, -2]), &mut out).unwrap();
         assert_eq!(out, [32768, 98304]);
 
         t.max_depth = 0;
-        assert!(run_trees(&t, &[0, 0], &mut out).is_err());
+        assert!(run_trees(&t, &sh(&[0, 0]), &mut out).is_err());
         let cyclic = [node(0, 0, 0, 0)];
         t.nodes = &cyclic;
         t.max_depth = 40;
-        assert!(run_trees(&t, &[0, 0], &mut out).is_err());
+        assert!(run_trees(&t, &sh(&[0, 0]), &mut out).is_err());
         let wild = [node(0, 0, 9, 9)];
         t.nodes = &wild;
-        assert!(run_trees(&t, &[0, 0], &mut out).is_err());
+        assert!(run_trees(&t, &sh(&[0, 0]), &mut out).is_err());
         let bad_leaf = [leaf(2)];
         t.nodes = &bad_leaf;
-        assert!(run_trees(&t, &[0, 0], &mut out).is_err());
+        assert!(run_trees(&t, &sh(&[0, 0]), &mut out).is_err());
     }
 }
