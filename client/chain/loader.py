@@ -184,7 +184,7 @@ def extend_program_checked(
 
 
 def extend_program(program: Pubkey, payer: Pubkey, additional_bytes: int) -> Instruction:
-    """The unchecked variant, for runtimes that predate ``ExtendProgramChecked``."""
+    """The unchecked variant, for runtimes without ``ExtendProgramChecked`` enabled."""
     return Instruction(
         LOADER_ID,
         _tag(_TAG_EXTEND_PROGRAM) + struct.pack("<I", additional_bytes),
@@ -323,8 +323,9 @@ async def deploy_program(
             result = await _deploy_new(chain, program, buffer.pubkey(), payer, max_len)
         else:
             if len(elf) > existing.capacity:
-                await _extend(chain, program_id, payer, len(elf) - existing.capacity)
-                transactions += 1
+                transactions += await _extend(
+                    chain, program_id, payer, len(elf) - existing.capacity
+                )
             result = await chain.send(
                 [upgrade(program_id, buffer.pubkey(), payer.pubkey(), payer.pubkey())], payer
             )
@@ -434,18 +435,22 @@ async def _deploy_new(
     )
 
 
-async def _extend(chain: LoaderChain, program_id: Pubkey, payer: Keypair, missing: int) -> None:
+async def _extend(chain: LoaderChain, program_id: Pubkey, payer: Keypair, missing: int) -> int:
+    """Grow ProgramData by at least ``missing`` bytes; returns the transactions sent."""
     extra = max(missing, _MIN_EXTEND_BYTES)
     try:
         await chain.send(
             [extend_program_checked(program_id, payer.pubkey(), payer.pubkey(), extra)], payer
         )
     except TransactionFailed as exc:
-        # Runtimes before ExtendProgramChecked reject its tag as invalid instruction data.
+        # Where ExtendProgramChecked is not enabled (older runtimes, or its feature gate off as
+        # on Surfpool 1.5.0) the loader rejects its tag as invalid instruction data.
         if "InvalidInstructionData" not in (exc.result.error or ""):
             raise
         log.info("ExtendProgramChecked unsupported by this runtime; using ExtendProgram")
         await chain.send([extend_program(program_id, payer.pubkey(), extra)], payer)
+        return 2
+    return 1
 
 
 async def _close_buffer_quietly(chain: LoaderChain, buffer: Pubkey, payer: Keypair) -> None:
