@@ -7,10 +7,12 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
 
+from client.chain import surfpool as surfpool_module
 from client.chain.errors import RpcUnavailable, ValidatorNotInstalled, ValidatorStartError
 from client.chain.rpc import RpcChain
 from client.chain.surfpool import LAUNCHER, REPO_ROOT, Surfpool
@@ -109,3 +111,12 @@ async def test_keeps_answering_past_a_thousand_slots() -> None:
             wallet = Keypair().pubkey()
             await chain.airdrop(wallet, 10**9)
             assert await chain.get_balance(wallet) == 10**9
+
+
+async def test_missing_addon_says_to_run_setup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(surfpool_module, "_ADDON_DIR", tmp_path / "node_modules" / "absent")
+    with pytest.raises(ValidatorNotInstalled, match=r"not installed.*scripts/setup\.sh.*npm ci"):
+        async with Surfpool.start():
+            pytest.fail("must not start without the addon")
