@@ -15,7 +15,7 @@ use super::model::{
 use super::scratch::Scratch;
 use super::softmax::{argmax, confidence, softmax, ConfMode};
 use super::sparse::{sparse, SparseRows};
-use super::trees::{run_trees, Node, TreeMode, Trees};
+use super::trees::{diagnose, run_trees, Node, TreeMode, Trees};
 use super::{ExecError, Why};
 
 /// Hooks for tracing a forward pass (host golden tests) or metering it (the `infer` CU log).
@@ -538,5 +538,5 @@ fn trees(s: &mut Step) -> Result<(), ExecError> {
         leaves,
         base,
     };
-    run_trees(&t, x, y)
+    run_trees(&t, x, y).map_err(|_| diagnose(&t, x, n_out))
 }

@@ -85,40 +85,50 @@ unsafe fn find_leaf(
     }
 }
 
-/// Why the walk from `root` failed: the slow path, run only once a walk has failed. (Not
-/// `#[cold]`: sbpf-linker 0.1.9 leaves calls into `.text.unlikely` unresolved, `call -1`, which the
-/// VM rejects as an unsupported instruction.)
+/// Why a walk failed: the slow path, run by the caller only after `run_trees` failed, so the
+/// hot loop carries no diagnostic state. (Not `#[cold]`: sbpf-linker 0.1.9 leaves calls into
+/// `.text.unlikely` unresolved, `call -1`, which the VM rejects as an unsupported instruction.)
 #[inline(never)]
-fn diagnose(t: &Trees, root: usize, xs: &[i64], n_leaves: usize) -> ExecError {
-    let mut node = root;
-    let mut moves = t.max_depth;
-    let why = loop {
-        let Some(p) = t.nodes.get(node) else {
-            break Why::TreeNode;
-        };
-        let f = p.feature as usize;
-        if f >= xs.len() {
-            if p.feature != LEAF {
-                break Why::TreeFeature;
-            }
-            break if (p.left as usize) < n_leaves {
-                Why::TreesParams
-            } else {
-                Why::TreeLeaf
-            };
-        }
-        if moves == 0 {
-            break Why::TreeDepth;
-        }
-        moves -= 1;
-        let t = ((p.threshold as u32 as u64) << 32) as i64;
-        node = if xs[f] <= t { p.left } else { p.right } as usize;
+pub fn diagnose(t: &Trees, xs: &[i64], n_out: usize) -> ExecError {
+    let n_leaves = match t.mode {
+        TreeMode::Proba => t.leaves.len() / n_out.max(1),
+        TreeMode::Value => t.leaves.len(),
     };
-    ExecError::Model(why)
+    for root in t.roots {
+        let mut node = *root as usize;
+        let mut moves = t.max_depth;
+        let why = loop {
+            let Some(p) = t.nodes.get(node) else {
+                break Some(Why::TreeNode);
+            };
+            let f = p.feature as usize;
+            if f >= xs.len() {
+                if p.feature != LEAF {
+                    break Some(Why::TreeFeature);
+                }
+                break if (p.left as usize) < n_leaves {
+                    None
+                } else {
+                    Some(Why::TreeLeaf)
+                };
+            }
+            if moves == 0 {
+                break Some(Why::TreeDepth);
+            }
+            moves -= 1;
+            let t = ((p.threshold as u32 as u64) << 32) as i64;
+            node = if xs[f] <= t { p.left } else { p.right } as usize;
+        };
+        if let Some(why) = why {
+            return ExecError::Model(why);
+        }
+    }
+    ExecError::Model(Why::TreesParams)
 }
 
 /// Run every tree on the features and write the `out.len()` outputs. `xs` holds the raw Q16.16
-/// features shifted left by 32 (see `find_leaf`).
+/// features shifted left by 32 (see `find_leaf`). A bad structure fails with a generic reason;
+/// `diagnose` names the real one.
 #[inline(never)]
 pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
     let n_out = out.len();
@@ -136,7 +146,7 @@ pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError
                 let row =
                     unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
                 if row >= n_leaves {
-                    return Err(diagnose(t, *root as usize, xs, n_leaves));
+                    return Err(ExecError::Model(Why::TreeNode));
                 }
                 let probs = &t.leaves[row * n_out..][..n_out];
                 for (o, p) in out.iter_mut().zip(probs) {
@@ -160,7 +170,7 @@ pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError
                 let row =
                     unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
                 if row >= n_leaves {
-                    return Err(diagnose(t, *root as usize, xs, n_leaves));
+                    return Err(ExecError::Model(Why::TreeNode));
                 }
                 // SAFETY: row < n_leaves and k < n_out.
                 unsafe {
