@@ -55,10 +55,11 @@ done
 
 # --- Surfpool (npm) ---------------------------------------------------------------------------
 command -v node >/dev/null || die "node not found (Node.js >= 18 is needed to run Surfpool)"
-if [ -f node_modules/@solana/surfpool-linux-x64-gnu/package.json ]; then
-  step "Surfpool present"
+if [ -f node_modules/@solana/surfpool-linux-x64-gnu/package.json ] \
+   && [ -f node_modules/@anchor-lang/core/package.json ]; then
+  step "npm packages present (Surfpool, @anchor-lang/core)"
 else
-  step "installing Surfpool from npm (package-lock.json)"
+  step "installing Surfpool and @anchor-lang/core from npm (package-lock.json)"
   npm ci --no-audit --no-fund >&2 || die "npm ci failed"
 fi
 
