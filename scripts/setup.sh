@@ -39,14 +39,16 @@ mkdir -p "$ML_AGENT_CACHE/llvm22"
 ln -sf "$llvm_so" "$ML_AGENT_CACHE/llvm22/libLLVM.so.22.1"
 
 # --- sbpf-linker ------------------------------------------------------------------------------
-if sbpf-linker --version 2>/dev/null | grep -q "0\.1\.9"; then
+# `sbpf-linker --version` prints the version through its error path and exits 1.
+linker_version() { { sbpf-linker --version 2>&1 || true; } | head -n1; }
+if linker_version | grep -q "^sbpf-linker 0\.1\.9"; then
   step "sbpf-linker 0.1.9 present"
 else
   step "building sbpf-linker 0.1.9 from crates.io (about 2 minutes)"
   RUSTC="$ML_AGENT_RUSTC" "$ML_AGENT_CARGO" install sbpf-linker --version 0.1.9 --locked \
     --root "$ML_AGENT_CACHE/tools" >&2 || die "cargo install sbpf-linker failed"
 fi
-sbpf-linker --version >/dev/null || die "sbpf-linker does not run"
+linker_version | grep -q "^sbpf-linker 0\.1\.9" || die "sbpf-linker 0.1.9 does not run (got: $(linker_version))"
 
 # --- host Rust tools for tests (rustfmt, clippy) ----------------------------------------------
 for t in "cargo fmt" "cargo clippy"; do
