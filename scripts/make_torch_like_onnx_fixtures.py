@@ -42,10 +42,17 @@ def build(name: str, weights: list[np.ndarray], biases: list[np.ndarray], act: s
         inits.append(numpy_helper.from_array(b.astype(np.float32), f"{idx}.bias"))
         last = i == len(weights) - 1
         out = "output" if last else f"/{idx}/Gemm_output_0"
-        nodes.append(helper.make_node(
-            "Gemm", [cur, f"{idx}.weight", f"{idx}.bias"], [out], name=f"/{idx}/Gemm",
-            alpha=1.0, beta=1.0, transB=1,
-        ))
+        nodes.append(
+            helper.make_node(
+                "Gemm",
+                [cur, f"{idx}.weight", f"{idx}.bias"],
+                [out],
+                name=f"/{idx}/Gemm",
+                alpha=1.0,
+                beta=1.0,
+                transB=1,
+            )
+        )
         cur = out
         if not last:
             act_out = f"/{idx + 1}/{act}_output_0"
@@ -54,13 +61,18 @@ def build(name: str, weights: list[np.ndarray], biases: list[np.ndarray], act: s
     n_in = weights[0].shape[0]
     n_out = weights[-1].shape[1]
     graph = helper.make_graph(
-        nodes, "main_graph",
+        nodes,
+        "main_graph",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n_in])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", n_out])],
         inits,
     )
-    model = helper.make_model(graph, producer_name="pytorch", producer_version="2.5.0",
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        graph,
+        producer_name="pytorch",
+        producer_version="2.5.0",
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -77,12 +89,17 @@ def main() -> None:
     for name, (hidden, act) in ARCHS.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mlp = MLPClassifier(hidden, activation=_SKLEARN_ACT[act], max_iter=3000,
-                                random_state=0).fit(x, y)
+            mlp = MLPClassifier(
+                hidden, activation=_SKLEARN_ACT[act], max_iter=3000, random_state=0
+            ).fit(x, y)
         data = build(name, mlp.coefs_, mlp.intercepts_, act)
         (OUT / f"{name}.onnx").write_bytes(data)
-        manifest[name] = {"hidden": list(hidden), "activation": act, "bytes": len(data),
-                          "made_by": "scripts/make_torch_like_onnx_fixtures.py"}
+        manifest[name] = {
+            "hidden": list(hidden),
+            "activation": act,
+            "bytes": len(data),
+            "made_by": "scripts/make_torch_like_onnx_fixtures.py",
+        }
     (OUT / "torch_fixtures.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

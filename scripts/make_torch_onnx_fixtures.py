@@ -58,19 +58,26 @@ def main() -> None:
             opt.step()
         model.eval()
         path = OUT / f"{name}.onnx"
-        kwargs = {"input_names": ["input"], "output_names": ["output"],
-                  "dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}},
-                  "opset_version": 17}
+        kwargs = {
+            "input_names": ["input"],
+            "output_names": ["output"],
+            "dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}},
+            "opset_version": 17,
+        }
         try:
             # The TorchScript exporter emits Gemm(transB=1); torch >= 2.9 defaults to dynamo.
             torch.onnx.export(model, (x[:1],), str(path), dynamo=False, **kwargs)
         except TypeError:  # torch < 2.5 has no `dynamo` argument
             torch.onnx.export(model, (x[:1],), str(path), **kwargs)
         acc = float((model(x).argmax(1) == y).float().mean())
-        manifest[name] = {"hidden": list(hidden), "activation": act, "bytes": path.stat().st_size,
-                          "train_accuracy": round(acc, 4),
-                          "made_by": "scripts/make_torch_onnx_fixtures.py",
-                          "torch": torch.__version__}
+        manifest[name] = {
+            "hidden": list(hidden),
+            "activation": act,
+            "bytes": path.stat().st_size,
+            "train_accuracy": round(acc, 4),
+            "made_by": "scripts/make_torch_onnx_fixtures.py",
+            "torch": torch.__version__,
+        }
     (OUT / "torch_fixtures.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))
 

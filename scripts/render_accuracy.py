@@ -130,10 +130,18 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     x = list(range(len(rows)))
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(12, len(rows) * 0.55), 8), sharex=True)
     width = 0.4
-    ax1.bar([i - width / 2 for i in x], [100 * r["float_accuracy"] for r in rows], width,
-            label="float accuracy")
-    ax1.bar([i + width / 2 for i in x], [100 * r["quant_accuracy"] for r in rows], width,
-            label="quantized accuracy")
+    ax1.bar(
+        [i - width / 2 for i in x],
+        [100 * r["float_accuracy"] for r in rows],
+        width,
+        label="float accuracy",
+    )
+    ax1.bar(
+        [i + width / 2 for i in x],
+        [100 * r["quant_accuracy"] for r in rows],
+        width,
+        label="quantized accuracy",
+    )
     ax1.set_ylabel("test accuracy (%)")
     ax1.set_ylim(80, 100.5)
     ax1.legend(loc="lower left")

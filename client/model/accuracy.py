@@ -28,10 +28,21 @@ from .reference import clip_to_range, execute, features_to_q16, out_of_range
 SEED = 0
 CLASSIFICATION_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 CLASSIFIERS = ("decision_tree", "random_forest", "gradient_boosting", "mlp", "logistic_regression")
-REGRESSORS = ("linear_regression", "mlp_regressor", "decision_tree_regressor",
-              "random_forest_regressor", "gradient_boosting_regressor")
-TREE_MODELS = {"decision_tree", "random_forest", "gradient_boosting", "decision_tree_regressor",
-               "random_forest_regressor", "gradient_boosting_regressor"}
+REGRESSORS = (
+    "linear_regression",
+    "mlp_regressor",
+    "decision_tree_regressor",
+    "random_forest_regressor",
+    "gradient_boosting_regressor",
+)
+TREE_MODELS = {
+    "decision_tree",
+    "random_forest",
+    "gradient_boosting",
+    "decision_tree_regressor",
+    "random_forest_regressor",
+    "gradient_boosting_regressor",
+}
 # Trees read raw Q16.16 features: weight precision does not apply to them.
 TREE_PRECISION = "q16.16"
 TARGET_AGREEMENT = 0.99
@@ -56,8 +67,10 @@ class AccuracyRow:
 
     @property
     def meets_targets(self) -> bool:
-        return (self.agreement >= TARGET_AGREEMENT
-                and self.drop_pp <= TARGET_DROP_PP[self.precision] + 1e-9)
+        return (
+            self.agreement >= TARGET_AGREEMENT
+            and self.drop_pp <= TARGET_DROP_PP[self.precision] + 1e-9
+        )
 
 
 @dataclass(frozen=True)
@@ -98,8 +111,10 @@ def _load(name: str) -> tuple[NDArray[np.float64], NDArray[Any]]:
     from sklearn import datasets
 
     loaders: dict[str, Callable[..., Any]] = {
-        "iris": datasets.load_iris, "wine": datasets.load_wine,
-        "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
         "diabetes": datasets.load_diabetes,
     }
     if name not in loaders:
@@ -126,17 +141,23 @@ def make_estimator(model: str, dataset: str) -> Any:
         "decision_tree": lambda: DecisionTreeClassifier(random_state=SEED),
         "random_forest": lambda: RandomForestClassifier(100, random_state=SEED),
         "gradient_boosting": lambda: GradientBoostingClassifier(random_state=SEED),
-        "mlp": lambda: make_pipeline(StandardScaler(), MLPClassifier(
-            hidden, max_iter=2000, random_state=SEED)),
-        "logistic_regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(
-            max_iter=5000)),
+        "mlp": lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden, max_iter=2000, random_state=SEED)
+        ),
+        "logistic_regression": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=5000)
+        ),
         "linear_regression": LinearRegression,
-        "mlp_regressor": lambda: make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=
-            (32,), max_iter=5000, learning_rate_init=0.01, random_state=SEED)),
-        "decision_tree_regressor": lambda: DecisionTreeRegressor(max_depth=6,
-                                                                 random_state=SEED),
-        "random_forest_regressor": lambda: RandomForestRegressor(100, max_depth=8,
-                                                                 random_state=SEED),
+        "mlp_regressor": lambda: make_pipeline(
+            StandardScaler(),
+            MLPRegressor(
+                hidden_layer_sizes=(32,), max_iter=5000, learning_rate_init=0.01, random_state=SEED
+            ),
+        ),
+        "decision_tree_regressor": lambda: DecisionTreeRegressor(max_depth=6, random_state=SEED),
+        "random_forest_regressor": lambda: RandomForestRegressor(
+            100, max_depth=8, random_state=SEED
+        ),
         "gradient_boosting_regressor": lambda: GradientBoostingRegressor(random_state=SEED),
     }
     if model not in factories:
@@ -156,8 +177,9 @@ def _split(dataset: str, stratify: bool) -> _Split:
     from sklearn.model_selection import train_test_split
 
     x, y = _load(dataset)
-    a, b, c, d = train_test_split(x, y, test_size=0.3, random_state=SEED,
-                                  stratify=y if stratify else None)
+    a, b, c, d = train_test_split(
+        x, y, test_size=0.3, random_state=SEED, stratify=y if stratify else None
+    )
     return _Split(a, b, c, d)
 
 
@@ -168,16 +190,16 @@ def _precisions(model: str, precisions: Sequence[int]) -> list[int | None]:
 def _quantized_run(
     fm: Any, split: _Split, dataset: str, precision: int | None
 ) -> tuple[Any, Any, int]:
-    qm = compile_model(fm, split.x_train, precision or 8,
-                       input_range=NATURAL_RANGE.get(dataset))
+    qm = compile_model(fm, split.x_train, precision or 8, input_range=NATURAL_RANGE.get(dataset))
     x_fx = features_to_q16(split.x_test)
     n_clipped = int(out_of_range(qm.input, x_fx).any(axis=1).sum())
     trace = execute(qm, clip_to_range(qm, x_fx))
     return qm, trace, n_clipped
 
 
-def evaluate_classifier(dataset: str, model: str, precisions: Sequence[int] = (8, 16)
-                        ) -> list[AccuracyRow]:
+def evaluate_classifier(
+    dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+) -> list[AccuracyRow]:
     split = _split(dataset, stratify=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -191,15 +213,21 @@ def evaluate_classifier(dataset: str, model: str, precisions: Sequence[int] = (8
     for precision in _precisions(model, precisions):
         qm, trace, n_clipped = _quantized_run(fm, split, dataset, precision)
         quant_acc = float((trace.classes == y_idx).mean())
-        rows.append(AccuracyRow(
-            dataset=dataset, model=model,
-            precision=TREE_PRECISION if precision is None else f"int{precision}",
-            float_accuracy=float_acc, quant_accuracy=quant_acc,
-            agreement=float((trace.classes == float_pred).mean()),
-            drop_pp=100.0 * (float_acc - quant_acc),
-            model_bytes=len(encode(qm)), payload_bytes=payload_bytes(qm),
-            n_test=int(split.x_test.shape[0]), n_clipped=n_clipped,
-        ))
+        rows.append(
+            AccuracyRow(
+                dataset=dataset,
+                model=model,
+                precision=TREE_PRECISION if precision is None else f"int{precision}",
+                float_accuracy=float_acc,
+                quant_accuracy=quant_acc,
+                agreement=float((trace.classes == float_pred).mean()),
+                drop_pp=100.0 * (float_acc - quant_acc),
+                model_bytes=len(encode(qm)),
+                payload_bytes=payload_bytes(qm),
+                n_test=int(split.x_test.shape[0]),
+                n_clipped=n_clipped,
+            )
+        )
     return rows
 
 
@@ -207,8 +235,9 @@ def _r2(y: NDArray[np.float64], pred: NDArray[np.float64]) -> float:
     return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 
 
-def evaluate_regressor(dataset: str, model: str, precisions: Sequence[int] = (8, 16)
-                       ) -> list[RegressionRow]:
+def evaluate_regressor(
+    dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+) -> list[RegressionRow]:
     split = _split(dataset, stratify=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -219,16 +248,23 @@ def evaluate_regressor(dataset: str, model: str, precisions: Sequence[int] = (8,
     rows = []
     for precision in _precisions(model, precisions):
         qm, trace, n_clipped = _quantized_run(fm, split, dataset, precision)
-        quant_pred = trace.outputs[:, 0].astype(np.float64) * 2.0 ** -qm.out_frac_bits
+        quant_pred = trace.outputs[:, 0].astype(np.float64) * 2.0**-qm.out_frac_bits
         diff = np.abs(quant_pred - float_pred)
-        rows.append(RegressionRow(
-            dataset=dataset, model=model,
-            precision=TREE_PRECISION if precision is None else f"int{precision}",
-            float_r2=_r2(y, float_pred), quant_r2=_r2(y, quant_pred),
-            mean_abs_diff=float(diff.mean()), max_abs_diff=float(diff.max()),
-            model_bytes=len(encode(qm)), payload_bytes=payload_bytes(qm),
-            n_test=int(y.shape[0]), n_clipped=n_clipped,
-        ))
+        rows.append(
+            RegressionRow(
+                dataset=dataset,
+                model=model,
+                precision=TREE_PRECISION if precision is None else f"int{precision}",
+                float_r2=_r2(y, float_pred),
+                quant_r2=_r2(y, quant_pred),
+                mean_abs_diff=float(diff.mean()),
+                max_abs_diff=float(diff.max()),
+                model_bytes=len(encode(qm)),
+                payload_bytes=payload_bytes(qm),
+                n_test=int(y.shape[0]),
+                n_clipped=n_clipped,
+            )
+        )
     return rows
 
 
@@ -242,12 +278,18 @@ def accuracy_report(
     """Train, compile and score every (dataset, model type, precision) combination."""
     start = time.perf_counter()
     rows = [row for d in datasets for m in models for row in evaluate_classifier(d, m, precisions)]
-    reg = ([row for m in REGRESSORS for row in evaluate_regressor("diabetes", m, precisions)]
-           if regression else [])
-    iris = next((r for r in rows if r.dataset == "iris" and r.model == "mlp"
-                 and r.precision == "int8"), None)
+    reg = (
+        [row for m in REGRESSORS for row in evaluate_regressor("diabetes", m, precisions)]
+        if regression
+        else []
+    )
+    iris = next(
+        (r for r in rows if r.dataset == "iris" and r.model == "mlp" and r.precision == "int8"),
+        None,
+    )
     return AccuracyReport(
-        rows=rows, regression=reg,
+        rows=rows,
+        regression=reg,
         iris_mlp_int8_payload_bytes=iris.payload_bytes if iris else 0,
         iris_mlp_int8_file_bytes=iris.model_bytes if iris else 0,
         seconds=time.perf_counter() - start,
@@ -255,8 +297,10 @@ def accuracy_report(
 
 
 def format_table(report: AccuracyReport) -> str:
-    head = (f"{'dataset':<14}{'model':<22}{'prec':<8}{'float':>7}{'quant':>7}{'agree':>8}"
-            f"{'drop pp':>9}{'bytes':>9}{'payload':>9}{'clip':>6}  ok")
+    head = (
+        f"{'dataset':<14}{'model':<22}{'prec':<8}{'float':>7}{'quant':>7}{'agree':>8}"
+        f"{'drop pp':>9}{'bytes':>9}{'payload':>9}{'clip':>6}  ok"
+    )
     lines = [head, "-" * len(head)]
     for r in report.rows:
         lines.append(
@@ -265,16 +309,22 @@ def format_table(report: AccuracyReport) -> str:
             f"{r.payload_bytes:>9}{r.n_clipped:>6}  {'yes' if r.meets_targets else 'NO'}"
         )
     if report.regression:
-        lines += ["", f"{'dataset':<14}{'model':<30}{'prec':<8}{'R2 float':>9}{'R2 quant':>9}"
-                      f"{'mean|d|':>9}{'max|d|':>9}{'bytes':>9}"]
+        lines += [
+            "",
+            f"{'dataset':<14}{'model':<30}{'prec':<8}{'R2 float':>9}{'R2 quant':>9}"
+            f"{'mean|d|':>9}{'max|d|':>9}{'bytes':>9}",
+        ]
         for g in report.regression:
             lines.append(
                 f"{g.dataset:<14}{g.model:<30}{g.precision:<8}{g.float_r2:>9.4f}"
                 f"{g.quant_r2:>9.4f}{g.mean_abs_diff:>9.3f}{g.max_abs_diff:>9.3f}"
                 f"{g.model_bytes:>9}"
             )
-    lines += ["", f"iris 4-8-3 MLP at INT8: {report.iris_mlp_int8_payload_bytes} payload bytes, "
-                  f"{report.iris_mlp_int8_file_bytes} file bytes"]
+    lines += [
+        "",
+        f"iris 4-8-3 MLP at INT8: {report.iris_mlp_int8_payload_bytes} payload bytes, "
+        f"{report.iris_mlp_int8_file_bytes} file bytes",
+    ]
     return "\n".join(lines)
 
 
@@ -297,12 +347,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     (``args.handler`` is ``async def (args, ctx) -> int``); ``args.func(args)`` is the same
     command without a context, for synchronous callers."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "accuracy", help="quantized vs float accuracy on the bundled datasets",
+        "accuracy",
+        help="quantized vs float accuracy on the bundled datasets",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--datasets", nargs="+", default=list(CLASSIFICATION_DATASETS),
-                   choices=list(CLASSIFICATION_DATASETS))
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        default=list(CLASSIFICATION_DATASETS),
+        choices=list(CLASSIFICATION_DATASETS),
+    )
     p.add_argument("--models", nargs="+", default=list(CLASSIFIERS), choices=list(CLASSIFIERS))
     p.add_argument("--no-regression", action="store_true", help="skip the diabetes regressors")
     # url/keypair: what the CLI context reads; this command never connects to a chain.

@@ -162,9 +162,7 @@ def _declared_range(
 # ---------------------------------------------------------------- neural networks
 
 
-def _input_affine(
-    calib: F64, lo: I64, hi: I64, dtype: DType
-) -> tuple[InputSpec, F64, F64]:
+def _input_affine(calib: F64, lo: I64, hi: I64, dtype: DType) -> tuple[InputSpec, F64, F64]:
     """Per-feature affine q = clamp(zp + rshift_round((x - c) * m, s)).
 
     Returns the spec plus the *realised* real offset and step of each feature, so the first
@@ -189,8 +187,7 @@ def _input_affine(
     c = to_q16(np.where(live, cmin - dtype.qmin * sc, cmin))
     m, s = choose_input_affine(np.where(live, 1.0 / (65536.0 * sc), 0.0))
     offset = c / 65536.0
-    step = np.where(m != 0, np.exp2(s.astype(np.float64)) / (np.where(m != 0, m, 1) * 65536.0),
-                    0.0)
+    step = np.where(m != 0, np.exp2(s.astype(np.float64)) / (np.where(m != 0, m, 1) * 65536.0), 0.0)
     spec = InputSpec(lo=lo, hi=hi, dtype=dtype, zp=0, c=c, m=m, s=s)
     return spec, offset, step
 
@@ -224,9 +221,7 @@ def _layer_groups(model: FloatModel) -> list[tuple[DenseLayer, ActivationLayer |
     return groups
 
 
-def _lut_table(
-    act: ActivationLayer, q_in: ActQuant, q_out: ActQuant, dtype: DType
-) -> I64:
+def _lut_table(act: ActivationLayer, q_in: ActQuant, q_out: ActQuant, dtype: DType) -> I64:
     if dtype is DType.I8:
         qs = np.arange(-128, 128, dtype=np.int64)
     else:
@@ -244,9 +239,7 @@ def _lut_output(kind: Activation, dtype: DType) -> ActQuant:
     return ActQuant(scale=1.0 / levels, zp=dtype.qmin, dtype=dtype)
 
 
-def _choose_layout(
-    weight: I64, bound: I64, opts: CompileOptions, name: str
-) -> Layout:
+def _choose_layout(weight: I64, bound: I64, opts: CompileOptions, name: str) -> Layout:
     n_out, n_in = weight.shape
     packed_ok = opts.dtype is DType.I8 and int(bound.max()) < PACKED_LIMIT
     sparse_ok = n_in <= 1 << 16
@@ -343,8 +336,15 @@ def _compile_neural(
         layout = _choose_layout(wq, bound, opts, name)
         ops.append(
             QDense(
-                dtype=dtype, layout=layout, weight=wq, bias=bias, multiplier=mult, shift=shift,
-                zp_out=q_out.zp, lo=lo_c, hi=hi_c,
+                dtype=dtype,
+                layout=layout,
+                weight=wq,
+                bias=bias,
+                multiplier=mult,
+                shift=shift,
+                zp_out=q_out.zp,
+                lo=lo_c,
+                hi=hi_c,
             )
         )
         q_in = q_out
@@ -353,8 +353,10 @@ def _compile_neural(
             lut_out = _lut_output(act.kind, dtype)
             ops.append(
                 QLut(
-                    dtype=dtype, kind=_LUT_KIND[act.kind],
-                    table=_lut_table(act, q_out, lut_out, dtype), n=dense.n_out,
+                    dtype=dtype,
+                    kind=_LUT_KIND[act.kind],
+                    table=_lut_table(act, q_out, lut_out, dtype),
+                    n=dense.n_out,
                 )
             )
             q_in = lut_out
@@ -363,8 +365,13 @@ def _compile_neural(
     task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
     ops.extend(_classifier_head(model, n_last, last_scale))
     return QModel(
-        arch=Arch.NEURAL, task=task, input=spec, ops=ops, n_classes=model.n_classes,
-        labels=model.labels, out_frac_bits=out_frac_bits if task is Task.REGRESSION else 0,
+        arch=Arch.NEURAL,
+        task=task,
+        input=spec,
+        ops=ops,
+        n_classes=model.n_classes,
+        labels=model.labels,
+        out_frac_bits=out_frac_bits if task is Task.REGRESSION else 0,
         name=model.name,
     )
 
@@ -445,18 +452,28 @@ def _compile_trees(model: FloatModel, lo: I64, hi: I64) -> QModel:
                 f"VALUE ensembles need a multiple of n_outputs={ens.n_outputs} trees"
             )
     trees = QTrees(
-        mode=mode, n_features=model.n_features, n_out=ens.n_outputs, max_depth=max_depth,
+        mode=mode,
+        n_features=model.n_features,
+        n_out=ens.n_outputs,
+        max_depth=max_depth,
         roots=np.asarray(roots, dtype=np.int64),
         feature=np.concatenate(feats).astype(np.int64),
         threshold=np.concatenate(thrs).astype(np.int64),
         left=np.concatenate(lefts).astype(np.int64),
         right=np.concatenate(rights).astype(np.int64),
-        leaves=leaves, base=base,
+        leaves=leaves,
+        base=base,
     )
     ops = [trees, *_classifier_head(model, ens.n_outputs, scale)]
     return QModel(
-        arch=Arch.TREES, task=task, input=spec, ops=ops, n_classes=model.n_classes,
-        labels=model.labels, out_frac_bits=out_frac_bits, name=model.name,
+        arch=Arch.TREES,
+        task=task,
+        input=spec,
+        ops=ops,
+        n_classes=model.n_classes,
+        labels=model.labels,
+        out_frac_bits=out_frac_bits,
+        name=model.name,
     )
 
 

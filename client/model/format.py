@@ -53,22 +53,62 @@ assert HEADER_STRUCT.size == HEADER_SIZE and OP_STRUCT.size == OP_SIZE
 
 # (name, struct offset) of every header field, for error messages.
 HEADER_FIELDS = (
-    ("magic", 0), ("version", 4), ("header_size", 6), ("file_len", 8), ("arch", 12),
-    ("task", 13), ("input_dtype", 14), ("scaling", 15), ("n_features", 16), ("n_outputs", 18),
-    ("n_classes", 20), ("n_ops", 22), ("input_zp", 24), ("label_kind", 28),
-    ("out_frac_bits", 29), ("reserved0", 30), ("ranges_off", 32), ("affine_off", 36),
-    ("ops_off", 40), ("payload_off", 44), ("payload_len", 48), ("labels_off", 52),
-    ("labels_len", 56), ("reserved1", 60),
+    ("magic", 0),
+    ("version", 4),
+    ("header_size", 6),
+    ("file_len", 8),
+    ("arch", 12),
+    ("task", 13),
+    ("input_dtype", 14),
+    ("scaling", 15),
+    ("n_features", 16),
+    ("n_outputs", 18),
+    ("n_classes", 20),
+    ("n_ops", 22),
+    ("input_zp", 24),
+    ("label_kind", 28),
+    ("out_frac_bits", 29),
+    ("reserved0", 30),
+    ("ranges_off", 32),
+    ("affine_off", 36),
+    ("ops_off", 40),
+    ("payload_off", 44),
+    ("payload_len", 48),
+    ("labels_off", 52),
+    ("labels_len", 56),
+    ("reserved1", 60),
 )
 OP_FIELDS = (
-    ("kind", 0), ("dtype", 1), ("layout", 2), ("mode", 3), ("n_in", 4), ("n_out", 8),
-    ("p0", 12), ("p1", 16), ("p2", 20), ("shift", 24), ("reserved", 25), ("p3", 26),
-    ("zp", 28), ("lo", 32), ("hi", 36), ("off[0]", 40), ("off[1]", 44), ("off[2]", 48),
-    ("off[3]", 52), ("off[4]", 56), ("off[5]", 60),
+    ("kind", 0),
+    ("dtype", 1),
+    ("layout", 2),
+    ("mode", 3),
+    ("n_in", 4),
+    ("n_out", 8),
+    ("p0", 12),
+    ("p1", 16),
+    ("p2", 20),
+    ("shift", 24),
+    ("reserved", 25),
+    ("p3", 26),
+    ("zp", 28),
+    ("lo", 32),
+    ("hi", 36),
+    ("off[0]", 40),
+    ("off[1]", 44),
+    ("off[2]", 48),
+    ("off[3]", 52),
+    ("off[4]", 56),
+    ("off[5]", 60),
 )
 NODE_DTYPE = np.dtype(
-    [("threshold", "<i4"), ("feature", "<u2"), ("reserved", "<u2"), ("left", "<u4"),
-     ("right", "<u4")]
+    [
+        ("threshold", "<i4"),
+        ("feature", "<u2"),
+        ("reserved", "<u2"),
+        ("left", "<u4"),
+        ("right", "<u4"),
+    ]
 )
 
 
@@ -125,8 +165,12 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
             return [(packed_encode(op.weight), "<i8", "weights"), *tail]
         sp = sparse_encode(op.weight)
         vdt = "i1" if op.dtype is DType.I8 else "<i2"
-        return [(sp.row_ptr, "<u4", "row_ptr"), (sp.idx, "<u2", "indices"),
-                (sp.val, vdt, "values"), *tail]
+        return [
+            (sp.row_ptr, "<u4", "row_ptr"),
+            (sp.idx, "<u2", "indices"),
+            (sp.val, vdt, "values"),
+            *tail,
+        ]
     if isinstance(op, QLut):
         return [(op.table, "i1" if op.dtype is DType.I8 else "<i2", "table")]
     if isinstance(op, QTrees):
@@ -214,10 +258,30 @@ def encode_with_spans(model: QModel) -> Encoded:
     for i, rec in enumerate(records):
         w.buf[ops_off + i * OP_SIZE : ops_off + (i + 1) * OP_SIZE] = rec
     header = HEADER_STRUCT.pack(
-        MAGIC, VERSION, HEADER_SIZE, len(w.buf), model.arch, model.task, spec.dtype,
-        spec.scaling, n, model.n_outputs, model.n_classes, len(model.ops), spec.zp,
-        model.label_kind, model.out_frac_bits, 0, ranges_off, affine_off, ops_off, payload_off,
-        payload_len, labels_off, labels_len, 0,
+        MAGIC,
+        VERSION,
+        HEADER_SIZE,
+        len(w.buf),
+        model.arch,
+        model.task,
+        spec.dtype,
+        spec.scaling,
+        n,
+        model.n_outputs,
+        model.n_classes,
+        len(model.ops),
+        spec.zp,
+        model.label_kind,
+        model.out_frac_bits,
+        0,
+        ranges_off,
+        affine_off,
+        ops_off,
+        payload_off,
+        payload_len,
+        labels_off,
+        labels_len,
+        0,
     )
     w.buf[:HEADER_SIZE] = header
     # Placeholder spans ("header", "op[i]") give way to one span per field.
@@ -268,8 +332,9 @@ def chunk_hashes(data: bytes, chunk_size: int) -> list[bytes]:
     """SHA-256 of each ``chunk_size`` slice of the file (the last one may be shorter)."""
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    return [hashlib.sha256(data[i : i + chunk_size]).digest() for i in range(0, len(data),
-                                                                            chunk_size)]
+    return [
+        hashlib.sha256(data[i : i + chunk_size]).digest() for i in range(0, len(data), chunk_size)
+    ]
 
 
 def payload_bytes(model: QModel) -> int:
@@ -288,7 +353,14 @@ class _Reader:
         return ModelFormatError(offset, name, message)
 
     def array(
-        self, off: int, count: int, dtype: str, name: str, field_off: int, *, lo: int = 0,
+        self,
+        off: int,
+        count: int,
+        dtype: str,
+        name: str,
+        field_off: int,
+        *,
+        lo: int = 0,
         hi: int | None = None,
     ) -> I64:
         """Read ``count`` elements at ``off`` after alignment and bounds checks; errors point
@@ -299,7 +371,8 @@ class _Reader:
             raise self.fail(field_off, name, f"array offset {off} is not 8-byte aligned")
         if off < lo or off + count * item > limit:
             raise self.fail(
-                field_off, name,
+                field_off,
+                name,
                 f"array of {count * item} bytes at offset {off} lies outside [{lo}, {limit})",
             )
         arr: I64 = np.frombuffer(self.data, dtype=dtype, count=count, offset=off).astype(np.int64)
@@ -328,18 +401,57 @@ def decode(data: bytes) -> QModel:
             len(data), "header", f"truncated: {len(data)} bytes, the header alone needs 64"
         )
     h = HEADER_STRUCT.unpack_from(data, 0)
-    (magic, version, header_size, file_len, arch_v, task_v, dtype_v, scaling_v, n_features,
-     n_outputs, n_classes, n_ops, input_zp, label_kind_v, out_frac_bits, reserved0, ranges_off,
-     affine_off, ops_off, payload_off, payload_len, labels_off, labels_len, reserved1) = h
+    (
+        magic,
+        version,
+        header_size,
+        file_len,
+        arch_v,
+        task_v,
+        dtype_v,
+        scaling_v,
+        n_features,
+        n_outputs,
+        n_classes,
+        n_ops,
+        input_zp,
+        label_kind_v,
+        out_frac_bits,
+        reserved0,
+        ranges_off,
+        affine_off,
+        ops_off,
+        payload_off,
+        payload_len,
+        labels_off,
+        labels_len,
+        reserved1,
+    ) = h
     _require(magic == MAGIC, 0, "header.magic", f"bad magic {magic!r}, expected {MAGIC!r}")
-    _require(version == VERSION, 4, "header.version",
-             f"version {version} is not supported (this reader handles version {VERSION})")
-    _require(header_size == HEADER_SIZE, 6, "header.header_size",
-             f"header_size {header_size}, expected {HEADER_SIZE}")
-    _require(file_len <= len(data), len(data), "header.file_len",
-             f"truncated: header says {file_len} bytes, file has {len(data)}")
-    _require(file_len == len(data), file_len, "trailing bytes",
-             f"{len(data) - file_len} bytes after the declared end of file")
+    _require(
+        version == VERSION,
+        4,
+        "header.version",
+        f"version {version} is not supported (this reader handles version {VERSION})",
+    )
+    _require(
+        header_size == HEADER_SIZE,
+        6,
+        "header.header_size",
+        f"header_size {header_size}, expected {HEADER_SIZE}",
+    )
+    _require(
+        file_len <= len(data),
+        len(data),
+        "header.file_len",
+        f"truncated: header says {file_len} bytes, file has {len(data)}",
+    )
+    _require(
+        file_len == len(data),
+        file_len,
+        "trailing bytes",
+        f"{len(data) - file_len} bytes after the declared end of file",
+    )
     arch = _enum(Arch, arch_v, 12, "header.arch")
     task = _enum(Task, task_v, 13, "header.task")
     in_dtype = _enum(DType, dtype_v, 14, "header.input_dtype")
@@ -351,15 +463,22 @@ def decode(data: bytes) -> QModel:
     _require(reserved1 == 0, 60, "header.reserved1", "reserved field must be 0")
     _require(n_features > 0, 16, "header.n_features", "a model needs at least one feature")
     _require(n_ops > 0, 22, "header.n_ops", "a model needs at least one op")
-    _require((arch is Arch.TREES) == (in_dtype is DType.NONE), 14, "header.input_dtype",
-             f"input_dtype {in_dtype.name} does not match arch {arch.name}")
+    _require(
+        (arch is Arch.TREES) == (in_dtype is DType.NONE),
+        14,
+        "header.input_dtype",
+        f"input_dtype {in_dtype.name} does not match arch {arch.name}",
+    )
     r = _Reader(data)
     lo = r.array(ranges_off, n_features, "<i4", "header.ranges_off", 32, lo=HEADER_SIZE)
-    hi = r.array(align8(ranges_off + 4 * n_features), n_features, "<i4", "header.ranges_off",
-                 32)
+    hi = r.array(align8(ranges_off + 4 * n_features), n_features, "<i4", "header.ranges_off", 32)
     bad = np.nonzero(lo > hi)[0]
-    _require(not bad.size, ranges_off + 4 * int(bad[0]) if bad.size else 0,
-             f"ranges.lo[{int(bad[0]) if bad.size else 0}]", "declared range has lo > hi")
+    _require(
+        not bad.size,
+        ranges_off + 4 * int(bad[0]) if bad.size else 0,
+        f"ranges.lo[{int(bad[0]) if bad.size else 0}]",
+        "declared range has lo > hi",
+    )
     spec = InputSpec(lo=lo, hi=hi, dtype=in_dtype, zp=input_zp, scaling=scaling)
     if in_dtype is DType.NONE:
         _require(affine_off == 0, 36, "header.affine_off", "raw-feature models have no affine")
@@ -367,25 +486,40 @@ def decode(data: bytes) -> QModel:
     else:
         m_off = align8(affine_off + 4 * n_features)
         s_off = align8(m_off + 4 * n_features)
-        spec.c = r.array(affine_off, n_features, "<i4", "header.affine_off", 36,
-                         lo=HEADER_SIZE)
+        spec.c = r.array(affine_off, n_features, "<i4", "header.affine_off", 36, lo=HEADER_SIZE)
         spec.m = r.array(m_off, n_features, "<i4", "header.affine_off", 36)
         spec.s = r.array(s_off, n_features, "u1", "header.affine_off", 36)
-        _require(in_dtype.qmin <= input_zp <= in_dtype.qmax, 24, "header.input_zp",
-                 f"input_zp {input_zp} outside {in_dtype.name}")
+        _require(
+            in_dtype.qmin <= input_zp <= in_dtype.qmax,
+            24,
+            "header.input_zp",
+            f"input_zp {input_zp} outside {in_dtype.name}",
+        )
         for j in range(n_features):
-            _require(1 <= spec.s[j] <= 62, s_off + j, f"affine.s[{j}]",
-                     f"shift {int(spec.s[j])} outside 1..62")
-            _require(abs(int(spec.m[j])) < 1 << 30, m_off + 4 * j,
-                     f"affine.m[{j}]", "|m| must be < 2^30")
+            _require(
+                1 <= spec.s[j] <= 62,
+                s_off + j,
+                f"affine.s[{j}]",
+                f"shift {int(spec.s[j])} outside 1..62",
+            )
+            _require(
+                abs(int(spec.m[j])) < 1 << 30, m_off + 4 * j, f"affine.m[{j}]", "|m| must be < 2^30"
+            )
     _require(ops_off % 8 == 0, 40, "header.ops_off", f"op table offset {ops_off} not aligned")
-    _require(HEADER_SIZE <= ops_off and ops_off + n_ops * OP_SIZE <= file_len, 40,
-             "header.ops_off", f"op table at {ops_off} ({n_ops} ops) lies outside the file")
+    _require(
+        HEADER_SIZE <= ops_off and ops_off + n_ops * OP_SIZE <= file_len,
+        40,
+        "header.ops_off",
+        f"op table at {ops_off} ({n_ops} ops) lies outside the file",
+    )
     _require(payload_off % 8 == 0, 44, "header.payload_off", "payload offset not aligned")
-    _require(ops_off + n_ops * OP_SIZE <= payload_off and payload_off + payload_len <= file_len,
-             44, "header.payload_off",
-             f"payload [{payload_off}, {payload_off + payload_len}) lies outside the file or "
-             "overlaps the op table")
+    _require(
+        ops_off + n_ops * OP_SIZE <= payload_off and payload_off + payload_len <= file_len,
+        44,
+        "header.payload_off",
+        f"payload [{payload_off}, {payload_off + payload_len}) lies outside the file or "
+        "overlaps the op table",
+    )
     pay_lo, pay_hi = payload_off, payload_off + payload_len
     ops: list[QOp] = []
     width = n_features
@@ -395,26 +529,57 @@ def decode(data: bytes) -> QModel:
         if isinstance(op, QArgmax):
             _require(i == n_ops - 1, base, f"op[{i}].kind", "ARGMAX must be the last op")
         if isinstance(op, QTrees):
-            _require(i == 0 and arch is Arch.TREES, base, f"op[{i}].kind",
-                     "TREES must be the first op of a TREES model")
+            _require(
+                i == 0 and arch is Arch.TREES,
+                base,
+                f"op[{i}].kind",
+                "TREES must be the first op of a TREES model",
+            )
         elif i == 0:
-            _require(arch is Arch.NEURAL, base, f"op[{i}].kind",
-                     "a TREES model must start with a TREES op")
+            _require(
+                arch is Arch.NEURAL,
+                base,
+                f"op[{i}].kind",
+                "a TREES model must start with a TREES op",
+            )
         ops.append(op)
         width = op_n_out(op)
     is_cls = isinstance(ops[-1], QArgmax)
-    _require(is_cls == (task is Task.CLASSIFICATION), 13, "header.task",
-             f"task {task.name} does not match the last op")
+    _require(
+        is_cls == (task is Task.CLASSIFICATION),
+        13,
+        "header.task",
+        f"task {task.name} does not match the last op",
+    )
     labels = _decode_labels(data, label_kind, labels_off, labels_len, pay_hi, file_len)
-    _require(len(labels) in (0, n_classes), labels_off, "header.labels_len",
-             f"{len(labels)} labels for {n_classes} classes")
-    model = QModel(arch=arch, task=task, input=spec, ops=ops, n_classes=n_classes,
-                   labels=labels, out_frac_bits=out_frac_bits)
-    _require(model.n_outputs == n_outputs, 18, "header.n_outputs",
-             f"n_outputs {n_outputs}, the ops produce {model.n_outputs}")
+    _require(
+        len(labels) in (0, n_classes),
+        labels_off,
+        "header.labels_len",
+        f"{len(labels)} labels for {n_classes} classes",
+    )
+    model = QModel(
+        arch=arch,
+        task=task,
+        input=spec,
+        ops=ops,
+        n_classes=n_classes,
+        labels=labels,
+        out_frac_bits=out_frac_bits,
+    )
+    _require(
+        model.n_outputs == n_outputs,
+        18,
+        "header.n_outputs",
+        f"n_outputs {n_outputs}, the ops produce {model.n_outputs}",
+    )
     if is_cls:
-        _require(n_classes == ops[-1].n_in, 20, "header.n_classes",  # type: ignore[union-attr]
-                 f"n_classes {n_classes} does not match the ARGMAX width")
+        _require(
+            n_classes == ops[-1].n_in,
+            20,
+            "header.n_classes",  # type: ignore[union-attr]
+            f"n_classes {n_classes} does not match the ARGMAX width",
+        )
     else:
         _require(n_classes == 0, 20, "header.n_classes", "regression models have no classes")
     _require_canonical(model, data)
@@ -431,9 +596,12 @@ def _require_canonical(model: QModel, data: bytes) -> None:
     b = np.frombuffer(data[: len(enc.data)], dtype=np.uint8)
     diff = np.nonzero(a != b)[0]
     off = int(diff[0]) if diff.size else min(len(data), len(enc.data))
-    raise ModelFormatError(off, enc.field_at(off),
-                           "non-canonical layout: sections or arrays are not where v1 puts "
-                           "them, or padding is not zero")
+    raise ModelFormatError(
+        off,
+        enc.field_at(off),
+        "non-canonical layout: sections or arrays are not where v1 puts "
+        "them, or padding is not zero",
+    )
 
 
 def _decode_labels(
@@ -442,8 +610,12 @@ def _decode_labels(
     if kind is LabelKind.NONE:
         _require(off == 0 and length == 0, 52, "header.labels_off", "label_kind NONE, labels set")
         return ()
-    _require(off >= pay_hi and off + length <= file_len, 52, "header.labels_off",
-             f"labels [{off}, {off + length}) lie outside the file or inside the payload")
+    _require(
+        off >= pay_hi and off + length <= file_len,
+        52,
+        "header.labels_off",
+        f"labels [{off}, {off + length}) lie outside the file or inside the payload",
+    )
     out: list[int | str] = []
     pos = off
     end = off + length
@@ -459,8 +631,9 @@ def _decode_labels(
             try:
                 out.append(int(text))
             except ValueError:
-                raise ModelFormatError(pos + 2, f"labels[{len(out)}]",
-                                       f"INT label {text!r} is not an integer") from None
+                raise ModelFormatError(
+                    pos + 2, f"labels[{len(out)}]", f"INT label {text!r} is not an integer"
+                ) from None
         else:
             out.append(text)
         pos += 2 + n
@@ -477,27 +650,64 @@ class _OpCtx:
     pay_hi: int
 
     def arr(self, slot: int, count: int, dtype: str) -> I64:
-        return self.r.array(self.offs[slot], count, dtype, f"{self.name}.off[{slot}]",
-                            self.base + 40 + 4 * slot, lo=self.pay_lo, hi=self.pay_hi)
+        return self.r.array(
+            self.offs[slot],
+            count,
+            dtype,
+            f"{self.name}.off[{slot}]",
+            self.base + 40 + 4 * slot,
+            lo=self.pay_lo,
+            hi=self.pay_hi,
+        )
 
     def unused(self, first: int) -> None:
         for s in range(first, OP_SLOTS):
-            _require(self.offs[s] == 0, self.base + 40 + 4 * s, f"{self.name}.off[{s}]",
-                     "unused slot must be 0")
+            _require(
+                self.offs[s] == 0,
+                self.base + 40 + 4 * s,
+                f"{self.name}.off[{s}]",
+                "unused slot must be 0",
+            )
 
 
 def _decode_op(
-    r: _Reader, i: int, base: int, width: int, in_dtype: DType, n_features: int,
-    pay_lo: int, pay_hi: int,
+    r: _Reader,
+    i: int,
+    base: int,
+    width: int,
+    in_dtype: DType,
+    n_features: int,
+    pay_lo: int,
+    pay_hi: int,
 ) -> QOp:
     f = OP_STRUCT.unpack_from(r.data, base)
-    (kind_v, dtype_v, layout_v, mode_v, n_in, n_out, p0, p1, p2, shift, reserved, p3, zp, lo,
-     hi, *offs) = f
+    (
+        kind_v,
+        dtype_v,
+        layout_v,
+        mode_v,
+        n_in,
+        n_out,
+        p0,
+        p1,
+        p2,
+        shift,
+        reserved,
+        p3,
+        zp,
+        lo,
+        hi,
+        *offs,
+    ) = f
     name = f"op[{i}]"
     kind = _enum(OpKind, kind_v, base, f"{name}.kind")
     _require(reserved == 0, base + 25, f"{name}.reserved", "reserved field must be 0")
-    _require(n_in == width, base + 4, f"{name}.n_in",
-             f"n_in {n_in}, but the previous stage produces {width}")
+    _require(
+        n_in == width,
+        base + 4,
+        f"{name}.n_in",
+        f"n_in {n_in}, but the previous stage produces {width}",
+    )
 
     ctx = _OpCtx(r, name, base, list(offs), pay_lo, pay_hi)
     arr = ctx.arr
@@ -510,8 +720,12 @@ def _decode_op(
         dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
         layout = _enum(Layout, layout_v, base + 2, f"{name}.layout")
         assert isinstance(dtype, DType) and isinstance(layout, Layout)
-        _require(dtype is in_dtype, base + 1, f"{name}.dtype",
-                 f"dense dtype {dtype.name} differs from input_dtype {in_dtype.name}")
+        _require(
+            dtype is in_dtype,
+            base + 1,
+            f"{name}.dtype",
+            f"dense dtype {dtype.name} differs from input_dtype {in_dtype.name}",
+        )
         _require(layout is not Layout.NONE, base + 2, f"{name}.layout", "dense needs a layout")
         _require(n_out > 0, base + 8, f"{name}.n_out", "n_out must be positive")
         _require(1 <= shift <= 62, base + 24, f"{name}.shift", f"shift {shift} outside 1..62")
@@ -534,22 +748,43 @@ def _decode_op(
                 lo_l = ((words & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
                 hi_l = (words - lo_l) >> 32
                 ok = (np.abs(lo_l) <= 128) & (hi_l >= -128) & (hi_l <= 127) & (lo_l <= 127)
-                _require(bool(ok.all()), offs[0], f"{name}.weights",
-                         "packed word does not hold two int8 lanes")
+                _require(
+                    bool(ok.all()),
+                    offs[0],
+                    f"{name}.weights",
+                    "packed word does not hold two int8 lanes",
+                )
                 weight = np.stack([lo_l, hi_l], axis=1).reshape(-1, n_in)
                 if n_out % 2:
-                    _require(not weight[-1].any(), offs[0], f"{name}.weights",
-                             "padding row of an odd PACKED layer must be zero")
+                    _require(
+                        not weight[-1].any(),
+                        offs[0],
+                        f"{name}.weights",
+                        "padding row of an odd PACKED layer must be zero",
+                    )
                 weight = weight[:n_out]
             slots = 1
         bias = arr(slots, n_out, "<i4")
         mult = arr(slots + 1, n_out, "<u4")
         bad = np.nonzero((mult == 0) | (mult >= 1 << 31))[0]
-        _require(not bad.size, offs[slots + 1], f"{name}.multiplier",
-                 f"multiplier of channel {int(bad[0]) if bad.size else 0} not in 1..2^31-1")
+        _require(
+            not bad.size,
+            offs[slots + 1],
+            f"{name}.multiplier",
+            f"multiplier of channel {int(bad[0]) if bad.size else 0} not in 1..2^31-1",
+        )
         unused(slots + 2)
-        return QDense(dtype=dtype, layout=layout, weight=weight, bias=bias, multiplier=mult,
-                      shift=shift, zp_out=zp, lo=lo, hi=hi)
+        return QDense(
+            dtype=dtype,
+            layout=layout,
+            weight=weight,
+            bias=bias,
+            multiplier=mult,
+            shift=shift,
+            zp_out=zp,
+            lo=lo,
+            hi=hi,
+        )
     zero(layout_v == 0, 2, "layout")
     zero(zp == 0 and lo == 0 and hi == 0, 28, "zp")
     if kind is OpKind.LUT:
@@ -578,8 +813,9 @@ def _decode_op(
         assert isinstance(mode, ConfMode)
         _require(n_out == 2, base + 8, f"{name}.n_out", "ARGMAX outputs [class, confidence]")
         _require(n_in >= 1, base + 4, f"{name}.n_in", "ARGMAX needs an input")
-        _require(mode is not ConfMode.DIV or p0 >= 1, base + 12, f"{name}.p0",
-                 "DIV needs divisor >= 1")
+        _require(
+            mode is not ConfMode.DIV or p0 >= 1, base + 12, f"{name}.p0", "DIV needs divisor >= 1"
+        )
         zero(p1 == p2 == p3 == shift == 0, 16, "p1")
         unused(0)
         return QArgmax(n_in=n_in, mode=mode, divisor=p0)
@@ -589,33 +825,55 @@ def _decode_op(
 def _decode_sparse(ctx: _OpCtx, n_in: int, n_out: int, nnz: int, dtype: DType) -> I64:
     arr, name, base = ctx.arr, ctx.name, ctx.base
     row_ptr = arr(0, n_out + 1, "<u4")
-    _require(row_ptr[0] == 0 and row_ptr[-1] == nnz and bool(np.all(np.diff(row_ptr) >= 0)),
-             base + 12, f"{name}.row_ptr", "row offsets must rise from 0 to nnz (p0)")
+    _require(
+        row_ptr[0] == 0 and row_ptr[-1] == nnz and bool(np.all(np.diff(row_ptr) >= 0)),
+        base + 12,
+        f"{name}.row_ptr",
+        "row offsets must rise from 0 to nnz (p0)",
+    )
     idx = arr(1, nnz, "<u2")
     val = arr(2, nnz, "i1" if dtype is DType.I8 else "<i2")
     weight = np.zeros((n_out, n_in), dtype=np.int64)
     for row in range(n_out):
         cols = idx[row_ptr[row] : row_ptr[row + 1]]
-        _require(bool(np.all(cols < n_in)) and bool(np.all(np.diff(cols) > 0)),
-                 ctx.offs[1] + 2 * int(row_ptr[row]), f"{name}.indices",
-                 f"row {row}: indices must ascend strictly below n_in")
+        _require(
+            bool(np.all(cols < n_in)) and bool(np.all(np.diff(cols) > 0)),
+            ctx.offs[1] + 2 * int(row_ptr[row]),
+            f"{name}.indices",
+            f"row {row}: indices must ascend strictly below n_in",
+        )
         weight[row, cols] = val[row_ptr[row] : row_ptr[row + 1]]
     zeros = np.nonzero(val == 0)[0]
-    _require(not zeros.size, ctx.offs[2] + dtype.nbytes * int(zeros[0]) if zeros.size else 0,
-             f"{name}.values", "stored values must be nonzero")
+    _require(
+        not zeros.size,
+        ctx.offs[2] + dtype.nbytes * int(zeros[0]) if zeros.size else 0,
+        f"{name}.values",
+        "stored values must be nonzero",
+    )
     return weight
 
 
 def _decode_trees(
-    ctx: _OpCtx, mode_v: int, n_features: int, n_out: int, n_trees: int, n_nodes: int,
-    n_leaves: int, max_depth: int, shift: int,
+    ctx: _OpCtx,
+    mode_v: int,
+    n_features: int,
+    n_out: int,
+    n_trees: int,
+    n_nodes: int,
+    n_leaves: int,
+    max_depth: int,
+    shift: int,
 ) -> QTrees:
     arr, unused, name, base, offs = ctx.arr, ctx.unused, ctx.name, ctx.base, ctx.offs
     mode = _enum(TreeMode, mode_v, base + 3, f"{name}.mode")
     assert isinstance(mode, TreeMode)
     _require(shift == 0, base + 24, f"{name}.shift", "must be 0 for TREES")
-    _require(n_trees >= 1 and n_nodes >= n_trees and n_leaves >= n_trees, base + 12,
-             f"{name}.p0", "need >= 1 tree, a node and a leaf per tree")
+    _require(
+        n_trees >= 1 and n_nodes >= n_trees and n_leaves >= n_trees,
+        base + 12,
+        f"{name}.p0",
+        "need >= 1 tree, a node and a leaf per tree",
+    )
     _require(n_out >= 1, base + 8, f"{name}.n_out", "TREES needs outputs")
     roots = arr(0, n_trees, "<u4")
     raw = arr(1, n_nodes * NODE_SIZE, "u1").astype(np.uint8).tobytes()
@@ -623,13 +881,18 @@ def _decode_trees(
     width = n_out if mode is TreeMode.PROBA else 1
     leaves = arr(2, n_leaves * width, "<u4" if mode is TreeMode.PROBA else "<i4")
     if mode is TreeMode.VALUE:
-        _require(n_trees % n_out == 0, base + 12, f"{name}.p0",
-                 "VALUE trees must be a multiple of n_out")
+        _require(
+            n_trees % n_out == 0, base + 12, f"{name}.p0", "VALUE trees must be a multiple of n_out"
+        )
         base_v = arr(3, n_out, "<i4")
         unused(4)
     else:
-        _require(bool(np.all(leaves <= 65536)), offs[2], f"{name}.leaves",
-                 "PROBA leaf entries must be <= 65536")
+        _require(
+            bool(np.all(leaves <= 65536)),
+            offs[2],
+            f"{name}.leaves",
+            "PROBA leaf entries must be <= 65536",
+        )
         base_v = np.zeros(n_out, dtype=np.int64)
         unused(3)
     feature = nodes["feature"].astype(np.int64)
@@ -637,33 +900,70 @@ def _decode_trees(
     left = nodes["left"].astype(np.int64)
     right = nodes["right"].astype(np.int64)
     ends = np.append(roots[1:], n_nodes)
-    _require(roots[0] == 0 and bool(np.all(ends > roots)), offs[0], f"{name}.roots",
-             "tree roots must start at 0 and strictly ascend below n_nodes")
+    _require(
+        roots[0] == 0 and bool(np.all(ends > roots)),
+        offs[0],
+        f"{name}.roots",
+        "tree roots must start at 0 and strictly ascend below n_nodes",
+    )
     depth = np.zeros(n_nodes, dtype=np.int64)
     for t in range(n_trees):
         for k in range(int(roots[t]), int(ends[t])):
             off = offs[1] + k * NODE_SIZE
-            _require(nodes["reserved"][k] == 0, off + 6, f"{name}.nodes[{k}].reserved",
-                     "must be 0")
+            _require(nodes["reserved"][k] == 0, off + 6, f"{name}.nodes[{k}].reserved", "must be 0")
             if feature[k] == LEAF:
-                _require(left[k] < n_leaves and right[k] == 0 and thr[k] == 0, off + 8,
-                         f"{name}.nodes[{k}].left", "leaf needs left < n_leaves, right 0, "
-                         "threshold 0")
+                _require(
+                    left[k] < n_leaves and right[k] == 0 and thr[k] == 0,
+                    off + 8,
+                    f"{name}.nodes[{k}].left",
+                    "leaf needs left < n_leaves, right 0, threshold 0",
+                )
                 continue
-            _require(feature[k] < n_features, off + 4, f"{name}.nodes[{k}].feature",
-                     f"feature {int(feature[k])} >= n_features {n_features}")
+            _require(
+                feature[k] < n_features,
+                off + 4,
+                f"{name}.nodes[{k}].feature",
+                f"feature {int(feature[k])} >= n_features {n_features}",
+            )
             for child, coff, cname in ((left[k], 8, "left"), (right[k], 12, "right")):
-                _require(k < child < ends[t], off + coff, f"{name}.nodes[{k}].{cname}",
-                         f"child {int(child)} must lie in ({k}, {int(ends[t])})")
+                _require(
+                    k < child < ends[t],
+                    off + coff,
+                    f"{name}.nodes[{k}].{cname}",
+                    f"child {int(child)} must lie in ({k}, {int(ends[t])})",
+                )
                 depth[child] = depth[k] + 1
-                _require(depth[child] <= max_depth, off + coff, f"{name}.nodes[{k}].{cname}",
-                         f"tree deeper than max_depth {max_depth}")
-    return QTrees(mode=mode, n_features=n_features, n_out=n_out, max_depth=max_depth,
-                  roots=roots, feature=feature, threshold=thr, left=left, right=right,
-                  leaves=leaves.reshape(n_leaves, width), base=base_v)
+                _require(
+                    depth[child] <= max_depth,
+                    off + coff,
+                    f"{name}.nodes[{k}].{cname}",
+                    f"tree deeper than max_depth {max_depth}",
+                )
+    return QTrees(
+        mode=mode,
+        n_features=n_features,
+        n_out=n_out,
+        max_depth=max_depth,
+        roots=roots,
+        feature=feature,
+        threshold=thr,
+        left=left,
+        right=right,
+        leaves=leaves.reshape(n_leaves, width),
+        base=base_v,
+    )
 
 
 __all__ = [
-    "HEADER_SIZE", "OP_SIZE", "Encoded", "chunk_hashes", "decode", "encode",
-    "encode_with_spans", "load", "model_sha256", "payload_bytes", "save",
+    "HEADER_SIZE",
+    "OP_SIZE",
+    "Encoded",
+    "chunk_hashes",
+    "decode",
+    "encode",
+    "encode_with_spans",
+    "load",
+    "model_sha256",
+    "payload_bytes",
+    "save",
 ]

@@ -42,8 +42,12 @@ class GoldenModel:
 def _data(name: str) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     from sklearn import datasets
 
-    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
-              "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}
+    loader = {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+    }
     x, y = loader[name](return_X_y=True)
     return np.asarray(x, dtype=np.float64), np.asarray(y)
 
@@ -60,16 +64,17 @@ def _iris_mlp(hidden: int, activation: str) -> FloatModel:
     from sklearn.preprocessing import StandardScaler
 
     x, y = _data("iris")
-    est = make_pipeline(StandardScaler(), MLPClassifier((hidden,), activation=activation,
-                                                        max_iter=2000, random_state=SEED))
+    est = make_pipeline(
+        StandardScaler(),
+        MLPClassifier((hidden,), activation=activation, max_iter=2000, random_state=SEED),
+    )
     return import_sklearn(_fit(est, x, y))
 
 
 def _swap_activation(model: FloatModel, act: ActivationLayer) -> FloatModel:
     """Same weights, another activation: a kernel test vector, not a trained model."""
     layers = tuple(act if isinstance(layer, ActivationLayer) else layer for layer in model.layers)
-    return FloatModel(model.n_features, layers, model.head, model.labels, model.scaling,
-                      model.name)
+    return FloatModel(model.n_features, layers, model.head, model.labels, model.scaling, model.name)
 
 
 def _pruned_wine_mlp() -> FloatModel:
@@ -78,16 +83,20 @@ def _pruned_wine_mlp() -> FloatModel:
     from sklearn.preprocessing import StandardScaler
 
     x, y = _data("wine")
-    est = _fit(make_pipeline(StandardScaler(), MLPClassifier((12,), max_iter=2000,
-                                                             random_state=SEED)), x, y)
+    est = _fit(
+        make_pipeline(StandardScaler(), MLPClassifier((12,), max_iter=2000, random_state=SEED)),
+        x,
+        y,
+    )
     fm = import_sklearn(est)
     first = fm.layers[0]
     assert isinstance(first, DenseLayer)
     # Magnitude pruning: keep the largest 20% of first-layer weights.
     cut = np.quantile(np.abs(first.weight), 0.8)
     pruned = DenseLayer(np.where(np.abs(first.weight) >= cut, first.weight, 0.0), first.bias)
-    return FloatModel(fm.n_features, (pruned, *fm.layers[1:]), fm.head, fm.labels, fm.scaling,
-                      fm.name)
+    return FloatModel(
+        fm.n_features, (pruned, *fm.layers[1:]), fm.head, fm.labels, fm.scaling, fm.name
+    )
 
 
 def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str, Any]]]:
@@ -106,6 +115,7 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
         def build() -> FloatModel:
             x, y = _data(data)
             return import_sklearn(_fit(est, x, y))
+
         return build
 
     def act(kind: Activation, alpha: float = 0.2, beta: float = 0.5) -> Callable[[], FloatModel]:
@@ -113,49 +123,139 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
 
     relu = lambda: _iris_mlp(8, "relu")  # noqa: E731
     return [
-        ("mlp_int8_compact", "iris 4-8-3 ReLU MLP, INT8, COMPACT", "iris", relu,
-         {"precision": 8, "layout": Layout.COMPACT}),
-        ("mlp_int8_packed", "iris 4-8-3 ReLU MLP, INT8, PACKED", "iris", relu,
-         {"precision": 8, "layout": Layout.PACKED}),
+        (
+            "mlp_int8_compact",
+            "iris 4-8-3 ReLU MLP, INT8, COMPACT",
+            "iris",
+            relu,
+            {"precision": 8, "layout": Layout.COMPACT},
+        ),
+        (
+            "mlp_int8_packed",
+            "iris 4-8-3 ReLU MLP, INT8, PACKED",
+            "iris",
+            relu,
+            {"precision": 8, "layout": Layout.PACKED},
+        ),
         ("mlp_int16", "iris 4-8-3 ReLU MLP, INT16, COMPACT", "iris", relu, {"precision": 16}),
-        ("mlp_int8_sparse", "wine 13-12-3 MLP with 80% of layer 0 pruned, INT8, SPARSE layer 0",
-         "wine", _pruned_wine_mlp, {"precision": 8}),
-        ("mlp_int16_sparse", "the pruned wine MLP at INT16, SPARSE layer 0", "wine",
-         _pruned_wine_mlp, {"precision": 16}),
-        ("sigmoid_int8", "iris 4-6-3 MLP with a sigmoid LUT, INT8", "iris",
-         act(Activation.SIGMOID), {"precision": 8}),
-        ("sigmoid_int16", "iris 4-6-3 MLP with a sigmoid LUT, INT16", "iris",
-         act(Activation.SIGMOID), {"precision": 16}),
-        ("tanh_int8", "iris 4-6-3 MLP with a tanh LUT, INT8", "iris", act(Activation.TANH),
-         {"precision": 8}),
-        ("tanh_int16", "iris 4-6-3 MLP with a tanh LUT, INT16", "iris", act(Activation.TANH),
-         {"precision": 16}),
-        ("hard_sigmoid_int8", "iris 4-6-3 MLP with a hard-sigmoid LUT, INT8", "iris",
-         act(Activation.HARD_SIGMOID), {"precision": 8}),
-        ("hard_sigmoid_int16", "iris 4-6-3 MLP with a hard-sigmoid LUT (torch 1/6, 0.5), INT16",
-         "iris", act(Activation.HARD_SIGMOID, 1 / 6, 0.5), {"precision": 16}),
-        ("logistic_binary_int8", "breast-cancer logistic regression: binary softmax over [0, z]",
-         "breast_cancer",
-         sk(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "breast_cancer"),
-         {"precision": 8}),
-        ("linear_regression_int16", "diabetes linear regression (regression output 2^-F)",
-         "diabetes", sk(LinearRegression(), "diabetes"), {"precision": 16}),
-        ("decision_tree", "iris decision tree, depth 4", "iris",
-         sk(DecisionTreeClassifier(max_depth=4, random_state=SEED), "iris"), {}),
-        ("rf_classifier", "iris random forest, 5 trees of depth 3 (PROBA + DIV)", "iris",
-         sk(RandomForestClassifier(5, max_depth=3, random_state=SEED), "iris"), {}),
-        ("rf_regressor", "diabetes random forest regressor, 5 trees of depth 3", "diabetes",
-         sk(RandomForestRegressor(5, max_depth=3, random_state=SEED), "diabetes"), {}),
-        ("gb_binary", "breast-cancer gradient boosting, 5 trees of depth 2 (binary softmax)",
-         "breast_cancer",
-         sk(GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=SEED),
-            "breast_cancer"), {}),
-        ("gb_multiclass", "iris gradient boosting, 4 rounds x 3 classes of depth 2", "iris",
-         sk(GradientBoostingClassifier(n_estimators=4, max_depth=2, random_state=SEED), "iris"),
-         {}),
-        ("gb_regressor", "diabetes gradient boosting regressor, 5 trees of depth 2", "diabetes",
-         sk(GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=SEED),
-            "diabetes"), {}),
+        (
+            "mlp_int8_sparse",
+            "wine 13-12-3 MLP with 80% of layer 0 pruned, INT8, SPARSE layer 0",
+            "wine",
+            _pruned_wine_mlp,
+            {"precision": 8},
+        ),
+        (
+            "mlp_int16_sparse",
+            "the pruned wine MLP at INT16, SPARSE layer 0",
+            "wine",
+            _pruned_wine_mlp,
+            {"precision": 16},
+        ),
+        (
+            "sigmoid_int8",
+            "iris 4-6-3 MLP with a sigmoid LUT, INT8",
+            "iris",
+            act(Activation.SIGMOID),
+            {"precision": 8},
+        ),
+        (
+            "sigmoid_int16",
+            "iris 4-6-3 MLP with a sigmoid LUT, INT16",
+            "iris",
+            act(Activation.SIGMOID),
+            {"precision": 16},
+        ),
+        (
+            "tanh_int8",
+            "iris 4-6-3 MLP with a tanh LUT, INT8",
+            "iris",
+            act(Activation.TANH),
+            {"precision": 8},
+        ),
+        (
+            "tanh_int16",
+            "iris 4-6-3 MLP with a tanh LUT, INT16",
+            "iris",
+            act(Activation.TANH),
+            {"precision": 16},
+        ),
+        (
+            "hard_sigmoid_int8",
+            "iris 4-6-3 MLP with a hard-sigmoid LUT, INT8",
+            "iris",
+            act(Activation.HARD_SIGMOID),
+            {"precision": 8},
+        ),
+        (
+            "hard_sigmoid_int16",
+            "iris 4-6-3 MLP with a hard-sigmoid LUT (torch 1/6, 0.5), INT16",
+            "iris",
+            act(Activation.HARD_SIGMOID, 1 / 6, 0.5),
+            {"precision": 16},
+        ),
+        (
+            "logistic_binary_int8",
+            "breast-cancer logistic regression: binary softmax over [0, z]",
+            "breast_cancer",
+            sk(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "breast_cancer"),
+            {"precision": 8},
+        ),
+        (
+            "linear_regression_int16",
+            "diabetes linear regression (regression output 2^-F)",
+            "diabetes",
+            sk(LinearRegression(), "diabetes"),
+            {"precision": 16},
+        ),
+        (
+            "decision_tree",
+            "iris decision tree, depth 4",
+            "iris",
+            sk(DecisionTreeClassifier(max_depth=4, random_state=SEED), "iris"),
+            {},
+        ),
+        (
+            "rf_classifier",
+            "iris random forest, 5 trees of depth 3 (PROBA + DIV)",
+            "iris",
+            sk(RandomForestClassifier(5, max_depth=3, random_state=SEED), "iris"),
+            {},
+        ),
+        (
+            "rf_regressor",
+            "diabetes random forest regressor, 5 trees of depth 3",
+            "diabetes",
+            sk(RandomForestRegressor(5, max_depth=3, random_state=SEED), "diabetes"),
+            {},
+        ),
+        (
+            "gb_binary",
+            "breast-cancer gradient boosting, 5 trees of depth 2 (binary softmax)",
+            "breast_cancer",
+            sk(
+                GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=SEED),
+                "breast_cancer",
+            ),
+            {},
+        ),
+        (
+            "gb_multiclass",
+            "iris gradient boosting, 4 rounds x 3 classes of depth 2",
+            "iris",
+            sk(GradientBoostingClassifier(n_estimators=4, max_depth=2, random_state=SEED), "iris"),
+            {},
+        ),
+        (
+            "gb_regressor",
+            "diabetes gradient boosting regressor, 5 trees of depth 2",
+            "diabetes",
+            sk(
+                GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=SEED),
+                "diabetes",
+            ),
+            {},
+        ),
     ]
 
 
@@ -176,8 +276,11 @@ def edge_cases(model: QModel, samples: I64) -> list[tuple[str, I64]]:
     """Named feature vectors: samples, range corners, zeros, saturation, exact thresholds."""
     lo, hi = model.input.lo, model.input.hi
     cases = [(f"sample_{i}", s) for i, s in enumerate(samples)]
-    cases += [("range_lo", lo.copy()), ("range_hi", hi.copy()),
-              ("range_mixed", np.where(np.arange(lo.size) % 2 == 0, lo, hi))]
+    cases += [
+        ("range_lo", lo.copy()),
+        ("range_hi", hi.copy()),
+        ("range_mixed", np.where(np.arange(lo.size) % 2 == 0, lo, hi)),
+    ]
     zero = np.zeros_like(lo)
     if np.all((lo <= 0) & (hi >= 0)):
         cases.append(("all_zero", zero))
@@ -225,8 +328,10 @@ def golden_document(g: GoldenModel) -> tuple[bytes, dict[str, Any]]:
         cases.append(case)
     lo, hi = g.model.input.lo, g.model.input.hi
     rejects = []
-    for label, j, val in (("below_lo", 0, int(lo[0]) - 1), ("above_hi", lo.size - 1,
-                                                              int(hi[-1]) + 1)):
+    for label, j, val in (
+        ("below_lo", 0, int(lo[0]) - 1),
+        ("above_hi", lo.size - 1, int(hi[-1]) + 1),
+    ):
         if not -(1 << 31) <= val < 1 << 31:
             continue
         x = g.samples[0].copy()
@@ -235,8 +340,9 @@ def golden_document(g: GoldenModel) -> tuple[bytes, dict[str, Any]]:
     outside = np.nonzero((lo > 0) | (hi < 0))[0]
     if outside.size:
         # All-zero input lies outside the declared range: the chain must reject it.
-        rejects.append({"name": "all_zero", "features_fx": [0] * lo.size,
-                        "feature": int(outside[0])})
+        rejects.append(
+            {"name": "all_zero", "features_fx": [0] * lo.size, "feature": int(outside[0])}
+        )
     doc = {
         "model": g.name,
         "file": f"{g.name}.mlag",
@@ -260,8 +366,11 @@ def write_golden(out: Path) -> list[str]:
         (out / f"{g.name}.mlag").write_bytes(data)
         (out / f"{g.name}.json").write_text(json.dumps(doc, separators=(",", ":")) + "\n")
         names.append(g.name)
-    index = {"format_version": 1, "models": names,
-             "note": "written by python -m client.model.golden; see docs/model-format.md"}
+    index = {
+        "format_version": 1,
+        "models": names,
+        "note": "written by python -m client.model.golden; see docs/model-format.md",
+    }
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     return names
 

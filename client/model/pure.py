@@ -75,8 +75,10 @@ class PureModel:
             m_off = _a8(self.affine_off + 4 * n)
             m = self._ints("i", m_off, n)
             s = self._ints("B", _a8(m_off + 4 * n), n)
-            v = [clamp(self.input_zp + rshift_round((v[j] - c[j]) * m[j], s[j]), qmin, qmax)
-                 for j in range(n)]
+            v = [
+                clamp(self.input_zp + rshift_round((v[j] - c[j]) * m[j], s[j]), qmin, qmax)
+                for j in range(n)
+            ]
             input_q = list(v)
         layers: list[list[int]] = []
         prev: list[int] = v
@@ -118,8 +120,10 @@ class PureModel:
             idx = self._ints("H", offs[1], nnz)
             val = self._ints("b" if dtype == I8 else "h", offs[2], nnz)
             bias_off, mult_off = offs[3], offs[4]
-            acc = [sum(val[k] * q[idx[k]] for k in range(row_ptr[i], row_ptr[i + 1]))
-                   for i in range(n_out)]
+            acc = [
+                sum(val[k] * q[idx[k]] for k in range(row_ptr[i], row_ptr[i + 1]))
+                for i in range(n_out)
+            ]
         elif layout == PACKED:
             pairs = (n_out + 1) // 2
             words = self._ints("q", offs[0], pairs * n_in)
@@ -139,8 +143,10 @@ class PureModel:
             bias_off, mult_off = offs[1], offs[2]
         bias = self._ints("i", bias_off, n_out)
         mult = self._ints("I", mult_off, n_out)
-        return [clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)
-                for i in range(n_out)]
+        return [
+            clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)
+            for i in range(n_out)
+        ]
 
     def _trees(self, rec: tuple[int, ...], x: Sequence[int]) -> list[int]:
         mode, n_out, n_trees, _, _, _, _, max_depth = rec[3], *rec[5:11], rec[11]

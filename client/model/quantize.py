@@ -94,8 +94,9 @@ def quantize_dense(
         over = np.abs(folded) > I32_MAX * 0.999
         if not over.any():
             break
-        w_scale = np.where(over, w_scale * np.maximum(np.abs(folded) / (I32_MAX * 0.5), 2.0),
-                           w_scale)
+        w_scale = np.where(
+            over, w_scale * np.maximum(np.abs(folded) / (I32_MAX * 0.5), 2.0), w_scale
+        )
         wq = np.clip(np.rint(weight / w_scale[:, None]), -qmax, qmax).astype(np.int64)
     out = np.rint(bias / (in_scale * w_scale)).astype(np.int64) - in_zp * wq.sum(axis=1)
     check_bias(out, layer)

@@ -224,8 +224,10 @@ def features_to_q16(x: NDArray[np.floating]) -> I64:
     bad = np.argwhere(~np.isfinite(v) | (v < -(2.0**31)) | (v > 2.0**31 - 1))
     if bad.size:
         where = tuple(int(i) for i in bad[0])
-        raise ValueError(f"feature at index {where} = {np.asarray(x)[where]!r} does not fit in "
-                         "i32 Q16.16 (|x| must be < 32768 and finite)")
+        raise ValueError(
+            f"feature at index {where} = {np.asarray(x)[where]!r} does not fit in "
+            "i32 Q16.16 (|x| must be < 32768 and finite)"
+        )
     return v.astype(np.int64)
 
 

@@ -25,9 +25,13 @@ from client.model.ir import (
 def dataset(name: str) -> tuple[NDArray[np.float64], NDArray[Any]]:
     from sklearn import datasets
 
-    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine,
-              "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits,
-              "diabetes": datasets.load_diabetes}[name]
+    loader = {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+        "diabetes": datasets.load_diabetes,
+    }[name]
     x, y = loader(return_X_y=True)
     return np.asarray(x, dtype=np.float64), np.asarray(y)
 
@@ -59,8 +63,9 @@ def random_dense_model(
     return FloatModel(sizes[0], tuple(layers), head, labels)
 
 
-def random_tree(rng: np.random.Generator, n_features: int, depth: int, width: int,
-                proba: bool) -> Tree:
+def random_tree(
+    rng: np.random.Generator, n_features: int, depth: int, width: int, proba: bool
+) -> Tree:
     feature: list[int] = []
     threshold: list[float] = []
     left: list[int] = []
@@ -86,20 +91,25 @@ def random_tree(rng: np.random.Generator, n_features: int, depth: int, width: in
         return idx
 
     grow(0)
-    return Tree(np.asarray(feature), np.asarray(threshold), np.asarray(left),
-                np.asarray(right), np.vstack(value))
+    return Tree(
+        np.asarray(feature),
+        np.asarray(threshold),
+        np.asarray(left),
+        np.asarray(right),
+        np.vstack(value),
+    )
 
 
-def random_tree_model(seed: int, n_features: int, n_trees: int, mode: TreeMode,
-                      n_out: int) -> FloatModel:
+def random_tree_model(
+    seed: int, n_features: int, n_trees: int, mode: TreeMode, n_out: int
+) -> FloatModel:
     rng = np.random.default_rng(seed)
     proba = mode is TreeMode.PROBA
     width = n_out if proba else 1
     trees = tuple(random_tree(rng, n_features, 4, width, proba) for _ in range(n_trees))
     if proba:
         ens = TreeEnsemble(trees, mode, n_out, np.zeros(n_out))
-        return FloatModel(n_features, (ens,), Head.VOTE, tuple(range(n_out)),
-                          vote_divisor=n_trees)
+        return FloatModel(n_features, (ens,), Head.VOTE, tuple(range(n_out)), vote_divisor=n_trees)
     ens = TreeEnsemble(trees, mode, n_out, rng.normal(0, 1, n_out))
     head = Head.NONE if n_out == 1 else Head.SOFTMAX
     labels = tuple(range(n_out)) if head is Head.SOFTMAX else ()

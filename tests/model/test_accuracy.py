@@ -12,11 +12,18 @@ from client.model import accuracy
 
 
 def test_iris_report_meets_targets_and_payload_budget() -> None:
-    rows = [r for m in ("mlp", "logistic_regression", "decision_tree")
-            for r in accuracy.evaluate_classifier("iris", m)]
+    rows = [
+        r
+        for m in ("mlp", "logistic_regression", "decision_tree")
+        for r in accuracy.evaluate_classifier("iris", m)
+    ]
     assert {(r.model, r.precision) for r in rows} == {
-        ("mlp", "int8"), ("mlp", "int16"), ("logistic_regression", "int8"),
-        ("logistic_regression", "int16"), ("decision_tree", accuracy.TREE_PRECISION)}
+        ("mlp", "int8"),
+        ("mlp", "int16"),
+        ("logistic_regression", "int8"),
+        ("logistic_regression", "int16"),
+        ("decision_tree", accuracy.TREE_PRECISION),
+    }
     for row in rows:
         assert row.meets_targets, row
         assert 0 < row.payload_bytes < row.model_bytes
@@ -34,8 +41,9 @@ def test_register_adds_the_accuracy_command(capsys: pytest.CaptureFixture[str]) 
     parser = argparse.ArgumentParser(prog="client")
     sub = parser.add_subparsers(dest="command", required=True)
     accuracy.register(sub)
-    args = parser.parse_args(["accuracy", "--json", "--datasets", "iris", "--models", "mlp",
-                              "--no-regression"])
+    args = parser.parse_args(
+        ["accuracy", "--json", "--datasets", "iris", "--models", "mlp", "--no-regression"]
+    )
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert asyncio.run(args.handler(args, None)) == 0

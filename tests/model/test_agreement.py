@@ -28,19 +28,21 @@ def _estimator(kind: str) -> Any:
         "decision_tree": lambda: DecisionTreeClassifier(random_state=0),
         "random_forest": lambda: RandomForestClassifier(20, random_state=0),
         "gradient_boosting": lambda: GradientBoostingClassifier(n_estimators=20, random_state=0),
-        "mlp": lambda: make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=1000,
-                                                                     random_state=0)),
-        "logistic_regression": lambda: make_pipeline(StandardScaler(),
-                                                     LogisticRegression(max_iter=1000)),
+        "mlp": lambda: make_pipeline(
+            StandardScaler(), MLPClassifier((16,), max_iter=1000, random_state=0)
+        ),
+        "logistic_regression": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=1000)
+        ),
     }[kind]()
 
 
 @pytest.mark.parametrize("precision", [8, 16])
-@pytest.mark.parametrize("kind", ["decision_tree", "random_forest", "gradient_boosting", "mlp",
-                                  "logistic_regression"])
+@pytest.mark.parametrize(
+    "kind", ["decision_tree", "random_forest", "gradient_boosting", "mlp", "logistic_regression"]
+)
 @pytest.mark.parametrize("data", ["wine", "breast_cancer"])
-def test_quantized_agrees_with_float(data: str, kind: str, precision: int
-                                                       ) -> None:
+def test_quantized_agrees_with_float(data: str, kind: str, precision: int) -> None:
     from sklearn.model_selection import train_test_split
 
     x, y = dataset(data)

@@ -34,17 +34,25 @@ def _pure_matches_numpy(data: bytes, x: np.ndarray) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**31), sizes=st.lists(st.integers(1, 8), min_size=2, max_size=4),
-       act=st.sampled_from([None, *Activation]), precision=st.sampled_from([8, 16]),
-       layout=st.sampled_from([Layout.COMPACT, Layout.PACKED, Layout.SPARSE]))
-def test_pure_python_agrees_with_numpy_on_networks(seed: int, sizes: list[int],
-                                                   act: Activation | None, precision: int,
-                                                   layout: Layout) -> None:
+@given(
+    seed=st.integers(0, 2**31),
+    sizes=st.lists(st.integers(1, 8), min_size=2, max_size=4),
+    act=st.sampled_from([None, *Activation]),
+    precision=st.sampled_from([8, 16]),
+    layout=st.sampled_from([Layout.COMPACT, Layout.PACKED, Layout.SPARSE]),
+)
+def test_pure_python_agrees_with_numpy_on_networks(
+    seed: int, sizes: list[int], act: Activation | None, precision: int, layout: Layout
+) -> None:
     sizes = [*sizes[:-1], max(sizes[-1], 2)]
     fm = random_dense_model(seed, sizes, act, Head.SOFTMAX)
     rng = np.random.default_rng(seed)
-    model = compile_model(fm, rng.normal(0, 1, (32, sizes[0])), precision,
-                          layout=None if precision == 16 and layout is Layout.PACKED else layout)
+    model = compile_model(
+        fm,
+        rng.normal(0, 1, (32, sizes[0])),
+        precision,
+        layout=None if precision == 16 and layout is Layout.PACKED else layout,
+    )
     # Inputs across the whole declared range, including both ends (saturation).
     x = rng.integers(model.input.lo, model.input.hi + 1, (12, model.n_features))
     x[0], x[1] = model.input.lo, model.input.hi
@@ -52,8 +60,7 @@ def test_pure_python_agrees_with_numpy_on_networks(seed: int, sizes: list[int],
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31), mode=st.sampled_from(list(TreeMode)),
-       n_out=st.integers(1, 3))
+@given(seed=st.integers(0, 2**31), mode=st.sampled_from(list(TreeMode)), n_out=st.integers(1, 3))
 def test_pure_python_agrees_with_numpy_on_trees(seed: int, mode: TreeMode, n_out: int) -> None:
     n_out = max(n_out, 2) if mode is TreeMode.PROBA else n_out
     fm = random_tree_model(seed, 4, 3 * n_out, mode, n_out)
@@ -65,8 +72,7 @@ def test_pure_python_agrees_with_numpy_on_trees(seed: int, mode: TreeMode, n_out
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), n_in=st.integers(1, 20), n_out=st.integers(1, 9))
-def test_all_int8_layouts_compute_the_same_accumulators(seed: int, n_in: int, n_out: int
-                                                        ) -> None:
+def test_all_int8_layouts_compute_the_same_accumulators(seed: int, n_in: int, n_out: int) -> None:
     rng = np.random.default_rng(seed)
     w = rng.integers(-127, 128, (n_out, n_in))
     w[rng.random(w.shape) < 0.5] = 0
@@ -97,8 +103,9 @@ def _golden_docs() -> list[Path]:
     return sorted(GOLDEN.glob("*.json"))
 
 
-@pytest.mark.parametrize("doc_path", [p for p in _golden_docs() if p.name != "index.json"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "doc_path", [p for p in _golden_docs() if p.name != "index.json"], ids=lambda p: p.stem
+)
 def test_golden_vectors_match_both_executors(doc_path: Path) -> None:
     doc = json.loads(doc_path.read_text())
     data = (GOLDEN / doc["file"]).read_bytes()
@@ -121,12 +128,31 @@ def test_golden_vectors_match_both_executors(doc_path: Path) -> None:
 
 
 def test_golden_set_covers_every_op_kind_and_layout() -> None:
-    ops = {op for p in _golden_docs() if p.name != "index.json"
-           for op in json.loads(p.read_text())["ops"]}
-    required = {"DENSE/COMPACT/I8", "DENSE/PACKED/I8", "DENSE/COMPACT/I16", "DENSE/SPARSE/I8",
-                "DENSE/SPARSE/I16", "LUT/SIGMOID/I8", "LUT/SIGMOID/I16", "LUT/TANH/I8",
-                "LUT/TANH/I16", "LUT/HARD_SIGMOID/I8", "LUT/HARD_SIGMOID/I16", "SOFTMAX",
-                "SOFTMAX/BINARY", "ARGMAX/PROB", "ARGMAX/DIV", "TREES/PROBA", "TREES/VALUE"}
+    ops = {
+        op
+        for p in _golden_docs()
+        if p.name != "index.json"
+        for op in json.loads(p.read_text())["ops"]
+    }
+    required = {
+        "DENSE/COMPACT/I8",
+        "DENSE/PACKED/I8",
+        "DENSE/COMPACT/I16",
+        "DENSE/SPARSE/I8",
+        "DENSE/SPARSE/I16",
+        "LUT/SIGMOID/I8",
+        "LUT/SIGMOID/I16",
+        "LUT/TANH/I8",
+        "LUT/TANH/I16",
+        "LUT/HARD_SIGMOID/I8",
+        "LUT/HARD_SIGMOID/I16",
+        "SOFTMAX",
+        "SOFTMAX/BINARY",
+        "ARGMAX/PROB",
+        "ARGMAX/DIV",
+        "TREES/PROBA",
+        "TREES/VALUE",
+    }
     assert required <= ops
     total = sum(p.stat().st_size for p in GOLDEN.iterdir())
     assert total < 1_000_000

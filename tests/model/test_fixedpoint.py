@@ -15,8 +15,9 @@ from client.model.qmodel import ConfMode, QArgmax, QSoftmax
 
 def test_softmax_table_is_round_of_exact_powers() -> None:
     getcontext().prec = 60
-    exact = [int((Decimal(2) ** (Decimal(30) - Decimal(k) / 16)).to_integral_value())
-             for k in range(17)]
+    exact = [
+        int((Decimal(2) ** (Decimal(30) - Decimal(k) / 16)).to_integral_value()) for k in range(17)
+    ]
     assert list(fx.SOFTMAX_P) == exact
 
 
@@ -46,8 +47,11 @@ def test_exp2_table_interpolation_is_close_to_exp2(a: int) -> None:
 
 
 @settings(deadline=None)
-@given(st.lists(st.integers(-(1 << 31), (1 << 31) - 1), min_size=1, max_size=12),
-       st.integers(1, (1 << 32) - 1), st.integers(0, 63))
+@given(
+    st.lists(st.integers(-(1 << 31), (1 << 31) - 1), min_size=1, max_size=12),
+    st.integers(1, (1 << 32) - 1),
+    st.integers(0, 63),
+)
 def test_softmax_q16_sums_to_one_and_numpy_matches(x: list[int], k: int, k_shift: int) -> None:
     p = fx.softmax_q16(x, k, k_shift)
     assert all(0 <= v <= 65536 for v in p)

@@ -28,8 +28,14 @@ from tests.model.helpers import random_dense_model, random_tree_model
 LAYOUTS = [Layout.COMPACT, Layout.PACKED, Layout.SPARSE, None]
 
 
-def _dense(seed: int, sizes: list[int], act: Activation | None, head: Head, precision: int,
-           layout: Layout | None) -> QModel:
+def _dense(
+    seed: int,
+    sizes: list[int],
+    act: Activation | None,
+    head: Head,
+    precision: int,
+    layout: Layout | None,
+) -> QModel:
     fm = random_dense_model(seed, sizes, act, head)
     calib = np.random.default_rng(seed).normal(0, 1, (32, sizes[0]))
     if precision == 16 and layout is Layout.PACKED:
@@ -54,8 +60,14 @@ def _assert_same_behaviour(a: QModel, b: QModel, seed: int) -> None:
     precision=st.sampled_from([8, 16]),
     layout=st.sampled_from(LAYOUTS),
 )
-def test_dense_models_round_trip(seed: int, sizes: list[int], act: Activation | None,
-                                 head: Head, precision: int, layout: Layout | None) -> None:
+def test_dense_models_round_trip(
+    seed: int,
+    sizes: list[int],
+    act: Activation | None,
+    head: Head,
+    precision: int,
+    layout: Layout | None,
+) -> None:
     if head is Head.LOGISTIC:
         sizes = [*sizes[:-1], 1]
     elif head is Head.SOFTMAX:
@@ -69,10 +81,16 @@ def test_dense_models_round_trip(seed: int, sizes: list[int], act: Activation | 
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31), n_features=st.integers(1, 6), n_trees=st.integers(1, 5),
-       mode=st.sampled_from(list(TreeMode)), n_out=st.integers(1, 3))
-def test_tree_models_round_trip(seed: int, n_features: int, n_trees: int, mode: TreeMode,
-                                n_out: int) -> None:
+@given(
+    seed=st.integers(0, 2**31),
+    n_features=st.integers(1, 6),
+    n_trees=st.integers(1, 5),
+    mode=st.sampled_from(list(TreeMode)),
+    n_out=st.integers(1, 3),
+)
+def test_tree_models_round_trip(
+    seed: int, n_features: int, n_trees: int, mode: TreeMode, n_out: int
+) -> None:
     if mode is TreeMode.PROBA:
         n_out = max(n_out, 2)
     n_trees = n_trees * n_out if mode is TreeMode.VALUE else n_trees
@@ -89,8 +107,9 @@ def test_every_array_is_8_byte_aligned_and_inside_the_payload() -> None:
     model = _dense(1, [5, 7, 3], Activation.TANH, Head.SOFTMAX, 8, Layout.SPARSE)
     enc = encode_with_spans(model)
     pay_off, pay_len = struct.unpack_from("<II", enc.data, 44)
-    arrays = [(s, e, n) for s, e, n in enc.spans if n.startswith("op[") and "." in n
-              and s >= pay_off]
+    arrays = [
+        (s, e, n) for s, e, n in enc.spans if n.startswith("op[") and "." in n and s >= pay_off
+    ]
     assert arrays, "the model has payload arrays"
     for start, end, name in arrays:
         assert start % 8 == 0, name
@@ -175,10 +194,16 @@ def test_bad_header_size(neural: bytes) -> None:
     _fails(_patch(neural, 6, "<H", 72), 6, "header.header_size", "expected 64")
 
 
-@pytest.mark.parametrize(("offset", "field"), [(12, "header.arch"), (13, "header.task"),
-                                               (14, "header.input_dtype"),
-                                               (15, "header.scaling"),
-                                               (28, "header.label_kind")])
+@pytest.mark.parametrize(
+    ("offset", "field"),
+    [
+        (12, "header.arch"),
+        (13, "header.task"),
+        (14, "header.input_dtype"),
+        (15, "header.scaling"),
+        (28, "header.label_kind"),
+    ],
+)
 def test_bad_header_enums(neural: bytes, offset: int, field: str) -> None:
     _fails(_patch(neural, offset, "<B", 9), offset, field, "bad enum value 9")
 
@@ -205,8 +230,12 @@ def test_bad_lut_kind(neural: bytes) -> None:
 def test_misaligned_array(neural: bytes) -> None:
     slot = _u32(neural, 40) + 40 + 4  # op[0].off[1]: the bias
     bias_off = _u32(neural, slot) + 4
-    _fails(_patch(neural, slot, "<I", bias_off), slot, "op[0].off[1]",
-           f"array offset {bias_off} is not 8-byte aligned")
+    _fails(
+        _patch(neural, slot, "<I", bias_off),
+        slot,
+        "op[0].off[1]",
+        f"array offset {bias_off} is not 8-byte aligned",
+    )
 
 
 def test_out_of_bounds_array(neural: bytes) -> None:
@@ -257,8 +286,12 @@ def test_nonzero_padding_is_not_canonical(neural: bytes) -> None:
 
 def test_sparse_index_out_of_range(sparse: bytes) -> None:
     idx_off = _u32(sparse, _u32(sparse, 40) + 44)
-    _fails(_patch(sparse, idx_off, "<H", 999), idx_off, "op[0].indices",
-           "indices must ascend strictly below n_in")
+    _fails(
+        _patch(sparse, idx_off, "<H", 999),
+        idx_off,
+        "op[0].indices",
+        "indices must ascend strictly below n_in",
+    )
 
 
 def test_sparse_row_pointer(sparse: bytes) -> None:
@@ -270,21 +303,33 @@ def test_sparse_row_pointer(sparse: bytes) -> None:
 def test_tree_child_pointing_backwards(trees: bytes) -> None:
     nodes = _u32(trees, _u32(trees, 40) + 44)
     # Node 0 is the root; its left child must come after it.
-    _fails(_patch(trees, nodes + 8, "<I", 0), nodes + 8, "op[0].nodes[0].left",
-           "child 0 must lie in (0,")
+    _fails(
+        _patch(trees, nodes + 8, "<I", 0),
+        nodes + 8,
+        "op[0].nodes[0].left",
+        "child 0 must lie in (0,",
+    )
 
 
 def test_tree_feature_out_of_range(trees: bytes) -> None:
     nodes = _u32(trees, _u32(trees, 40) + 44)
-    _fails(_patch(trees, nodes + 4, "<H", 7), nodes + 4, "op[0].nodes[0].feature",
-           "feature 7 >= n_features 3")
+    _fails(
+        _patch(trees, nodes + 4, "<H", 7),
+        nodes + 4,
+        "op[0].nodes[0].feature",
+        "feature 7 >= n_features 3",
+    )
 
 
 def test_tree_depth_limit(trees: bytes) -> None:
     ops = _u32(trees, 40)
     nodes = _u32(trees, ops + 44)
-    _fails(_patch(trees, ops + 26, "<H", 0), nodes + 8, "op[0].nodes[0].left",
-           "deeper than max_depth 0")
+    _fails(
+        _patch(trees, ops + 26, "<H", 0),
+        nodes + 8,
+        "op[0].nodes[0].left",
+        "deeper than max_depth 0",
+    )
 
 
 def test_bad_label_utf8(neural: bytes) -> None:
@@ -311,10 +356,11 @@ _GOLDEN_FILES = sorted(Path(__file__).resolve().parent.parent.joinpath("golden")
 
 
 @settings(max_examples=300, deadline=None)
-@given(which=st.integers(0, len(_GOLDEN_FILES) - 1),
-       flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1,
-                      max_size=3),
-       cut=st.none() | st.integers(0, 1 << 20))
+@given(
+    which=st.integers(0, len(_GOLDEN_FILES) - 1),
+    flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=3),
+    cut=st.none() | st.integers(0, 1 << 20),
+)
 def test_corrupted_files_fail_only_with_model_format_errors(
     which: int, flips: list[tuple[int, int]], cut: int | None
 ) -> None:

@@ -63,10 +63,15 @@ def _quantize(path: Path, tmp_path: Path, fmt: str) -> Path:
 
     out = tmp_path / f"{path.stem}_{fmt}.onnx"
     qdq = fmt == "qdq"
-    quantize_static(str(path), str(out), Reader(),
-                    quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
-                    per_channel=True, weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QInt8 if qdq else QuantType.QUInt8)
+    quantize_static(
+        str(path),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        activation_type=QuantType.QInt8 if qdq else QuantType.QUInt8,
+    )
     return out
 
 
@@ -80,8 +85,10 @@ def test_onnxruntime_int8_graphs(name: str, fmt: str, tmp_path: Path) -> None:
     fm = import_onnx(qpath, task="classification")
     if name == "torch_mlp_relu":
         # onnxruntime deleted the Relu node; the importer restores it from the zero point.
-        assert any(isinstance(layer, ActivationLayer) and layer.kind is Activation.RELU
-                   for layer in fm.layers)
+        assert any(
+            isinstance(layer, ActivationLayer) and layer.kind is Activation.RELU
+            for layer in fm.layers
+        )
     want = _run(qpath, x)[0].argmax(axis=1)
     assert (fm.forward(x).classes == want).mean() >= 0.99
     got = execute(compile_model(fm, x, 8), features_to_q16(x)).classes
@@ -92,8 +99,12 @@ def _graph(nodes: list[Any], inits: list[Any], n_in: int, n_out: int) -> bytes:
     from onnx import TensorProto, helper
 
     g = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])], inits)
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])],
+        inits,
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
@@ -105,13 +116,18 @@ def test_matmul_add_hardsigmoid_softmax_graph() -> None:
     rng = np.random.default_rng(0)
     w1, b1 = rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=6).astype(np.float32)
     w2 = rng.normal(size=(6, 3)).astype(np.float32)
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
-             helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
-             helper.make_node("HardSigmoid", ["hb"], ["a"], name="hs", alpha=0.25, beta=0.4),
-             helper.make_node("MatMul", ["a", "w2"], ["z"], name="mm2"),
-             helper.make_node("Softmax", ["z"], ["y"], name="sm", axis=1)]
-    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
-             numpy_helper.from_array(w2, "w2")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
+        helper.make_node("HardSigmoid", ["hb"], ["a"], name="hs", alpha=0.25, beta=0.4),
+        helper.make_node("MatMul", ["a", "w2"], ["z"], name="mm2"),
+        helper.make_node("Softmax", ["z"], ["y"], name="sm", axis=1),
+    ]
+    inits = [
+        numpy_helper.from_array(w1, "w1"),
+        numpy_helper.from_array(b1, "b1"),
+        numpy_helper.from_array(w2, "w2"),
+    ]
     data = _graph(nodes, inits, 4, 3)
     fm = import_onnx(data)
     assert fm.head is Head.SOFTMAX
@@ -127,10 +143,14 @@ def test_matmul_add_hardsigmoid_softmax_graph() -> None:
 def test_unsupported_op_names_the_op_and_node() -> None:
     from onnx import helper, numpy_helper
 
-    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="fc", transB=1),
-             helper.make_node("LeakyRelu", ["h"], ["y"], name="my_leaky")]
-    inits = [numpy_helper.from_array(np.ones((2, 3), np.float32), "w"),
-             numpy_helper.from_array(np.zeros(2, np.float32), "b")]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="fc", transB=1),
+        helper.make_node("LeakyRelu", ["h"], ["y"], name="my_leaky"),
+    ]
+    inits = [
+        numpy_helper.from_array(np.ones((2, 3), np.float32), "w"),
+        numpy_helper.from_array(np.zeros(2, np.float32), "b"),
+    ]
     with pytest.raises(UnsupportedModelError, match=r"unsupported op LeakyRelu .*'my_leaky'"):
         import_onnx(_graph(nodes, inits, 3, 2))
 
@@ -151,17 +171,25 @@ def _skl2onnx(est: Any, x: np.ndarray) -> bytes:
     return bytes(to_onnx(est, x[:1], options=options).SerializeToString())
 
 
-@pytest.mark.parametrize(("kind", "data", "head"), [
-    ("rf", "iris", Head.VOTE), ("rf", "breast_cancer", Head.VOTE),
-    ("gb", "iris", Head.SOFTMAX), ("gb", "breast_cancer", Head.LOGISTIC),
-])
+@pytest.mark.parametrize(
+    ("kind", "data", "head"),
+    [
+        ("rf", "iris", Head.VOTE),
+        ("rf", "breast_cancer", Head.VOTE),
+        ("gb", "iris", Head.SOFTMAX),
+        ("gb", "breast_cancer", Head.LOGISTIC),
+    ],
+)
 def test_skl2onnx_tree_ensemble_classifiers(kind: str, data: str, head: Head) -> None:
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
     x, y = dataset(data)
     x = x.astype(np.float32)
-    est = (RandomForestClassifier(8, max_depth=4, random_state=0) if kind == "rf"
-           else GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0))
+    est = (
+        RandomForestClassifier(8, max_depth=4, random_state=0)
+        if kind == "rf"
+        else GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0)
+    )
     blob = _skl2onnx(fit(est, x, y), x)
     fm = import_onnx(blob)
     assert fm.head is head
@@ -177,8 +205,11 @@ def test_skl2onnx_tree_ensemble_regressors(kind: str) -> None:
 
     x, y = dataset("diabetes")
     x = x.astype(np.float32)
-    est = (RandomForestRegressor(5, max_depth=4, random_state=0) if kind == "rf"
-           else GradientBoostingRegressor(n_estimators=10, random_state=0))
+    est = (
+        RandomForestRegressor(5, max_depth=4, random_state=0)
+        if kind == "rf"
+        else GradientBoostingRegressor(n_estimators=10, random_state=0)
+    )
     blob = _skl2onnx(fit(est, x, y), x)
     fm = import_onnx(blob)
     want = _run(blob, x)[0][:, 0]
@@ -198,13 +229,19 @@ def test_qlinear_matmul_and_add_graph(tmp_path: Path) -> None:
     )
 
     rng = np.random.default_rng(0)
-    arrays = {"w1": rng.normal(size=(4, 6)), "b1": rng.normal(size=6),
-              "w2": rng.normal(size=(6, 3)), "b2": rng.normal(size=3)}
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
-             helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
-             helper.make_node("Relu", ["hb"], ["r"], name="relu1"),
-             helper.make_node("MatMul", ["r", "w2"], ["z"], name="mm2"),
-             helper.make_node("Add", ["z", "b2"], ["y"], name="add2")]
+    arrays = {
+        "w1": rng.normal(size=(4, 6)),
+        "b1": rng.normal(size=6),
+        "w2": rng.normal(size=(6, 3)),
+        "b2": rng.normal(size=3),
+    }
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
+        helper.make_node("Relu", ["hb"], ["r"], name="relu1"),
+        helper.make_node("MatMul", ["r", "w2"], ["z"], name="mm2"),
+        helper.make_node("Add", ["z", "b2"], ["y"], name="add2"),
+    ]
     inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
     src = tmp_path / "mm.onnx"
     src.write_bytes(_graph(nodes, inits, 4, 3))
@@ -218,8 +255,14 @@ def test_qlinear_matmul_and_add_graph(tmp_path: Path) -> None:
             return next(self.batches, None)
 
     dst = tmp_path / "mm_q.onnx"
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QOperator,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantize_static(
+        str(src),
+        str(dst),
+        Reader(),
+        quant_format=QuantFormat.QOperator,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
     assert {"QLinearMatMul", "QLinearAdd"} <= {n.op_type for n in onnx.load(dst).graph.node}
     fm = import_onnx(dst, labels=["a", "b", "c"])
     assert fm.head is Head.SOFTMAX and fm.labels == ("a", "b", "c")

@@ -59,15 +59,17 @@ def test_random_forest_classifier() -> None:
 def test_gradient_boosting_classifier_binary() -> None:
     from sklearn.ensemble import GradientBoostingClassifier
 
-    _check_classifier(GradientBoostingClassifier(n_estimators=10, random_state=0),
-                      "breast_cancer", Head.LOGISTIC)
+    _check_classifier(
+        GradientBoostingClassifier(n_estimators=10, random_state=0), "breast_cancer", Head.LOGISTIC
+    )
 
 
 def test_gradient_boosting_classifier_multiclass() -> None:
     from sklearn.ensemble import GradientBoostingClassifier
 
-    _check_classifier(GradientBoostingClassifier(n_estimators=10, random_state=0), "iris",
-                      Head.SOFTMAX)
+    _check_classifier(
+        GradientBoostingClassifier(n_estimators=10, random_state=0), "iris", Head.SOFTMAX
+    )
 
 
 def test_mlp_classifier_in_a_scaling_pipeline() -> None:
@@ -75,8 +77,11 @@ def test_mlp_classifier_in_a_scaling_pipeline() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    est = make_pipeline(StandardScaler(), MinMaxScaler(),
-                        MLPClassifier((10,), activation="tanh", max_iter=500, random_state=0))
+    est = make_pipeline(
+        StandardScaler(),
+        MinMaxScaler(),
+        MLPClassifier((10,), activation="tanh", max_iter=500, random_state=0),
+    )
     _check_classifier(est, "iris", Head.SOFTMAX)
 
 
@@ -85,8 +90,9 @@ def test_mlp_classifier_binary_int16() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    est = make_pipeline(StandardScaler(), MLPClassifier((8,), activation="logistic",
-                                                        max_iter=500, random_state=0))
+    est = make_pipeline(
+        StandardScaler(), MLPClassifier((8,), activation="logistic", max_iter=500, random_state=0)
+    )
     _check_classifier(est, "breast_cancer", Head.LOGISTIC, precision=16)
 
 
@@ -95,8 +101,9 @@ def test_logistic_regression_multiclass() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_classifier(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-                      "wine", Head.SOFTMAX)
+    _check_classifier(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "wine", Head.SOFTMAX
+    )
 
 
 def test_logistic_regression_binary_without_scaling() -> None:
@@ -116,8 +123,12 @@ def test_mlp_regressor() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    est = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16,), max_iter=300,
-                                                       learning_rate_init=0.01, random_state=0))
+    est = make_pipeline(
+        StandardScaler(),
+        MLPRegressor(
+            hidden_layer_sizes=(16,), max_iter=300, learning_rate_init=0.01, random_state=0
+        ),
+    )
     _check_regressor(est, tolerance=1.0)
 
 

@@ -24,7 +24,8 @@ from client.model.quantize import (
 
 dtypes = st.sampled_from([DType.I8, DType.I16])
 weights = hnp.arrays(
-    np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+    np.float64,
+    hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
     elements=st.floats(-100, 100, allow_nan=False, width=32),
 )
 
@@ -42,8 +43,7 @@ def test_weights_stay_symmetric_and_within_half_a_step(w: np.ndarray, dtype: DTy
 
 @settings(deadline=None)
 @given(weights, dtypes, st.integers(0, 2**31))
-def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType, seed: int
-                                                    ) -> None:
+def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType, seed: int) -> None:
     q, _ = quantize_weights(w, dtype)
     rng = np.random.default_rng(seed)
     bias = np.asarray(rng.integers(-(2**20), 2**20, size=q.shape[0]), dtype=np.int64)
@@ -57,10 +57,13 @@ def test_accumulator_bound_holds_for_extreme_inputs(w: np.ndarray, dtype: DType,
 
 
 @settings(deadline=None)
-@given(st.lists(st.floats(1e-9, 1e3), min_size=1, max_size=16),
-       st.lists(st.integers(1, 2**49), min_size=16, max_size=16))
-def test_requant_multipliers_respect_the_product_limit(real: list[float], bounds: list[int]
-                                                       ) -> None:
+@given(
+    st.lists(st.floats(1e-9, 1e3), min_size=1, max_size=16),
+    st.lists(st.integers(1, 2**49), min_size=16, max_size=16),
+)
+def test_requant_multipliers_respect_the_product_limit(
+    real: list[float], bounds: list[int]
+) -> None:
     r = np.asarray(real)
     a = np.asarray(bounds[: len(real)], dtype=np.int64)
     spread = r.max() / r.min()

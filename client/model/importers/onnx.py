@@ -35,13 +35,29 @@ from ._chain import finish_chain
 
 F64 = NDArray[np.float64]
 
-_ACTS = {"Relu": Activation.RELU, "Sigmoid": Activation.SIGMOID, "Tanh": Activation.TANH,
-         "HardSigmoid": Activation.HARD_SIGMOID}
+_ACTS = {
+    "Relu": Activation.RELU,
+    "Sigmoid": Activation.SIGMOID,
+    "Tanh": Activation.TANH,
+    "HardSigmoid": Activation.HARD_SIGMOID,
+}
 _NOOPS = {"Identity", "Flatten", "Dropout"}
 _TREE_OPS = {"TreeEnsembleClassifier", "TreeEnsembleRegressor"}
 # Nodes skl2onnx appends after a tree ensemble to reshape its outputs.
-_TREE_TAIL_OPS = {"Identity", "ZipMap", "Cast", "Reshape", "ArgMax", "ArrayFeatureExtractor",
-                  "Normalizer", "Concat", "Sub", "Mul", "Sigmoid", "Softmax"}
+_TREE_TAIL_OPS = {
+    "Identity",
+    "ZipMap",
+    "Cast",
+    "Reshape",
+    "ArgMax",
+    "ArrayFeatureExtractor",
+    "Normalizer",
+    "Concat",
+    "Sub",
+    "Mul",
+    "Sigmoid",
+    "Softmax",
+}
 
 
 @dataclass
@@ -138,9 +154,7 @@ def import_onnx(
 # ---------------------------------------------------------------- dense graphs
 
 
-def _dequantize(
-    graph: Any, consts: dict[str, NDArray[Any]]
-) -> tuple[list[_FNode], dict[str, str]]:
+def _dequantize(graph: Any, consts: dict[str, NDArray[Any]]) -> tuple[list[_FNode], dict[str, str]]:
     """Rewrite the graph into float nodes, folding constants and QDQ/QLinear ops."""
     from onnx import numpy_helper
 
@@ -176,11 +190,16 @@ def _dequantize(
         attrs = _attrs(node)
         y = node.output[0] if node.output else ""
         if op == "Constant":
-            consts[y] = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.asarray(
-                attrs.get("value_float", attrs.get("value_floats")))
+            consts[y] = (
+                numpy_helper.to_array(attrs["value"])
+                if "value" in attrs
+                else np.asarray(attrs.get("value_float", attrs.get("value_floats")))
+            )
             continue
-        if ins and all(i in consts or i == "" for i in ins) and op in (
-            "DequantizeLinear", "Identity", "Cast"
+        if (
+            ins
+            and all(i in consts or i == "" for i in ins)
+            and op in ("DequantizeLinear", "Identity", "Cast")
         ):
             if op == "DequantizeLinear":
                 zp = consts.get(ins[2]) if len(ins) > 2 and ins[2] else None
@@ -203,18 +222,31 @@ def _dequantize(
                 alias[y] = ins[0]
             continue
         if op == "QGemm":
-            b = _dequant(const(ins[3], node), const(ins[4], node),
-                         consts.get(ins[5]) if len(ins) > 5 and ins[5] else None,
-                         0 if attrs.get("transB", 0) else 1)
+            b = _dequant(
+                const(ins[3], node),
+                const(ins[4], node),
+                consts.get(ins[5]) if len(ins) > 5 and ins[5] else None,
+                0 if attrs.get("transB", 0) else 1,
+            )
             a_scale = float(const(ins[1], node))
             c = None
             if len(ins) > 6 and ins[6]:
                 bias_scale = a_scale * np.asarray(const(ins[4], node), dtype=np.float64)
                 c = const(ins[6], node).astype(np.float64) * bias_scale
-            g = _FNode("Gemm", node.name, [ins[0], "", ""], y,
-                       {"alpha": attrs.get("alpha", 1.0), "beta": 1.0,
-                        "transA": attrs.get("transA", 0), "transB": attrs.get("transB", 0),
-                        "B": b, "C": c})
+            g = _FNode(
+                "Gemm",
+                node.name,
+                [ins[0], "", ""],
+                y,
+                {
+                    "alpha": attrs.get("alpha", 1.0),
+                    "beta": 1.0,
+                    "transA": attrs.get("transA", 0),
+                    "transB": attrs.get("transB", 0),
+                    "B": b,
+                    "C": c,
+                },
+            )
             emit_requant(node, y, consts.get(ins[8]) if len(ins) > 8 and ins[8] else None, g)
             continue
         if op == "QLinearMatMul":
@@ -259,8 +291,10 @@ def _import_chain(
             break
         if len(nxt) > 1:
             names = ", ".join(f"{n.op} {n.name!r}" for n in nxt)
-            raise UnsupportedModelError(f"tensor {cur!r} feeds several nodes ({names}); only "
-                                        "single-path graphs are supported")
+            raise UnsupportedModelError(
+                f"tensor {cur!r} feeds several nodes ({names}); only "
+                "single-path graphs are supported"
+            )
         node = nxt[0]
         label = f"{node.op} node {node.name!r}"
         if head is not Head.NONE:
@@ -273,21 +307,30 @@ def _import_chain(
             bias = _bias_operand(node, consts, label)
             last = layers[-1] if layers else None
             if not isinstance(last, DenseLayer):
-                raise UnsupportedModelError(f"{label}: Add is only supported as a bias after "
-                                            "Gemm/MatMul")
+                raise UnsupportedModelError(
+                    f"{label}: Add is only supported as a bias after Gemm/MatMul"
+                )
             layers[-1] = DenseLayer(last.weight, last.bias + np.broadcast_to(bias, last.bias.shape))
         elif node.op in _ACTS:
             if not layers:
-                raise UnsupportedModelError(f"{label}: an activation before the first dense "
-                                            "layer is not supported")
+                raise UnsupportedModelError(
+                    f"{label}: an activation before the first dense layer is not supported"
+                )
             prev = layers[-1]
-            if isinstance(prev, ActivationLayer) and node.op == "Relu" and prev.kind in (
-                Activation.RELU, Activation.SIGMOID, Activation.HARD_SIGMOID
+            if (
+                isinstance(prev, ActivationLayer)
+                and node.op == "Relu"
+                and prev.kind in (Activation.RELU, Activation.SIGMOID, Activation.HARD_SIGMOID)
             ):
                 pass  # clamp at 0 after a non-negative activation changes nothing
             else:
-                layers.append(ActivationLayer(_ACTS[node.op], float(node.attrs.get("alpha", 0.2)),
-                                              float(node.attrs.get("beta", 0.5))))
+                layers.append(
+                    ActivationLayer(
+                        _ACTS[node.op],
+                        float(node.attrs.get("alpha", 0.2)),
+                        float(node.attrs.get("beta", 0.5)),
+                    )
+                )
         elif node.op == "Softmax":
             axis = int(node.attrs.get("axis", -1))
             if axis not in (-1, 1):
@@ -299,8 +342,9 @@ def _import_chain(
             raise UnsupportedModelError(f"unsupported op {node.op} (node {node.name!r})")
         cur = node.output
     if cur not in outputs:
-        raise UnsupportedModelError(f"the chain from the input ends at {cur!r}, which is not the "
-                                    f"graph output {outputs}")
+        raise UnsupportedModelError(
+            f"the chain from the input ends at {cur!r}, which is not the graph output {outputs}"
+        )
     if not layers:
         raise UnsupportedModelError("the graph has no Gemm/MatMul layer")
     return finish_chain(layers, head, width, n_features, labels, task, model_name, "onnx")
@@ -318,8 +362,9 @@ def _input_width(graph: Any, x: str) -> int:
     raise UnsupportedModelError(f"graph input {x!r} not found")
 
 
-def _operand(node: _FNode, key: str, idx: int, consts: dict[str, NDArray[Any]],
-             label: str) -> NDArray[Any] | None:
+def _operand(
+    node: _FNode, key: str, idx: int, consts: dict[str, NDArray[Any]], label: str
+) -> NDArray[Any] | None:
     if key in node.attrs and isinstance(node.attrs[key], np.ndarray | type(None)):
         return node.attrs[key]
     if len(node.inputs) <= idx or not node.inputs[idx]:
@@ -341,15 +386,21 @@ def _dense(node: _FNode, consts: dict[str, NDArray[Any]], label: str, width: int
         w = b if int(node.attrs.get("transB", 0)) else b.T
         w = w * float(node.attrs.get("alpha", 1.0))
         c = _operand(node, "C", 2, consts, label)
-        bias = np.zeros(w.shape[0]) if c is None else np.broadcast_to(
-            np.asarray(c, dtype=np.float64).reshape(-1) * float(node.attrs.get("beta", 1.0)),
-            (w.shape[0],)).copy()
+        bias = (
+            np.zeros(w.shape[0])
+            if c is None
+            else np.broadcast_to(
+                np.asarray(c, dtype=np.float64).reshape(-1) * float(node.attrs.get("beta", 1.0)),
+                (w.shape[0],),
+            ).copy()
+        )
     else:
         w = b.T
         bias = np.zeros(w.shape[0])
     if w.shape[1] != width:
-        raise UnsupportedModelError(f"{label}: weight expects {w.shape[1]} inputs, the previous "
-                                    f"layer produces {width}")
+        raise UnsupportedModelError(
+            f"{label}: weight expects {w.shape[1]} inputs, the previous layer produces {width}"
+        )
     return DenseLayer(np.ascontiguousarray(w), bias)
 
 
@@ -372,8 +423,9 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
     label = _node_label(node)
     for other in graph.node:
         if other is not node and other.op_type not in _TREE_TAIL_OPS:
-            raise UnsupportedModelError(f"unsupported op {other.op_type} (node {other.name!r}) "
-                                        "next to a tree ensemble")
+            raise UnsupportedModelError(
+                f"unsupported op {other.op_type} (node {other.name!r}) next to a tree ensemble"
+            )
     a = _attrs(node)
     n_features = _input_width(graph, x)
     if "nodes_values_as_tensor" in a and "nodes_values" not in a:
@@ -391,8 +443,9 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
     k_ids = a[f"{prefix}_ids"]
     wts = a[f"{prefix}_weights"]
     if is_cls:
-        labels: tuple[int | str, ...] = tuple(a.get("classlabels_int64s") or
-                                              a.get("classlabels_strings") or ())
+        labels: tuple[int | str, ...] = tuple(
+            a.get("classlabels_int64s") or a.get("classlabels_strings") or ()
+        )
         n_out = len(labels)
     else:
         labels = ()
@@ -406,8 +459,10 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
     for t, nd, k, wv in zip(t_ids, n_ids, k_ids, wts, strict=True):
         vec = leaf_vals.setdefault((int(t), int(nd)), np.zeros(width))
         vec[0 if binary_single else int(k)] += float(wv)
-    per_tree_targets = [sorted({int(k) for t, k in zip(t_ids, k_ids, strict=True) if t == tid})
-                        for tid in sorted(struct)]
+    per_tree_targets = [
+        sorted({int(k) for t, k in zip(t_ids, k_ids, strict=True) if t == tid})
+        for tid in sorted(struct)
+    ]
     if not is_cls:
         agg = a.get("aggregate_function", "SUM")
         if agg not in ("SUM", "AVERAGE"):
@@ -416,8 +471,7 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
         if post != "NONE":
             raise UnsupportedModelError(f"{label}: regressor post_transform {post} unsupported")
         tree_list = [_build_tree(struct[t], leaf_vals, t, 1, factor) for t in sorted(struct)]
-        ens = TreeEnsemble(tuple(tree_list), TreeMode.VALUE, 1,
-                           base if base.size else np.zeros(1))
+        ens = TreeEnsemble(tuple(tree_list), TreeMode.VALUE, 1, base if base.size else np.zeros(1))
         return FloatModel(n_features, (ens,), Head.NONE, name=model_name, source="onnx")
     if post == "NONE":
         if binary_single:
@@ -425,29 +479,32 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
             share = 1.0 / n_trees
             for key, vec in list(leaf_vals.items()):
                 if not -1e-6 <= vec[0] <= share + 1e-6:
-                    raise UnsupportedModelError(f"{label}: binary leaf weight {vec[0]} is not a "
-                                                "probability share")
+                    raise UnsupportedModelError(
+                        f"{label}: binary leaf weight {vec[0]} is not a probability share"
+                    )
                 leaf_vals[key] = np.array([max(share - vec[0], 0.0), vec[0]])
         tree_list = [_build_tree(struct[t], leaf_vals, t, n_out, 1.0) for t in sorted(struct)]
         vals = np.vstack([tr.value for tr in tree_list])
         if vals.min() < -1e-9 or vals.max() > 1 + 1e-9:
-            raise UnsupportedModelError(f"{label}: post_transform NONE with weights outside "
-                                        "[0, 1] is not supported")
+            raise UnsupportedModelError(
+                f"{label}: post_transform NONE with weights outside [0, 1] is not supported"
+            )
         ens = TreeEnsemble(tuple(tree_list), TreeMode.PROBA, n_out, np.zeros(n_out))
-        return FloatModel(n_features, (ens,), Head.VOTE, labels, name=model_name,
-                          source="onnx")
+        return FloatModel(n_features, (ens,), Head.VOTE, labels, name=model_name, source="onnx")
     if post == "LOGISTIC" and binary_single:
         tree_list = [_build_tree(struct[t], leaf_vals, t, 1, 1.0) for t in sorted(struct)]
-        ens = TreeEnsemble(tuple(tree_list), TreeMode.VALUE, 1,
-                           base[:1] if base.size else np.zeros(1))
-        return FloatModel(n_features, (ens,), Head.LOGISTIC, labels, name=model_name,
-                          source="onnx")
+        ens = TreeEnsemble(
+            tuple(tree_list), TreeMode.VALUE, 1, base[:1] if base.size else np.zeros(1)
+        )
+        return FloatModel(n_features, (ens,), Head.LOGISTIC, labels, name=model_name, source="onnx")
     if post == "SOFTMAX" and not binary_single:
         order: list[list[int]] = [[] for _ in range(n_out)]
         for tid, targets in zip(sorted(struct), per_tree_targets, strict=True):
             if len(targets) != 1:
-                raise UnsupportedModelError(f"{label}: tree {tid} feeds classes {targets}; "
-                                            "SOFTMAX ensembles need one class per tree")
+                raise UnsupportedModelError(
+                    f"{label}: tree {tid} feeds classes {targets}; "
+                    "SOFTMAX ensembles need one class per tree"
+                )
             order[targets[0]].append(tid)
         if len({len(o) for o in order}) != 1:
             raise UnsupportedModelError(f"{label}: classes have different tree counts")
@@ -456,12 +513,14 @@ def _import_trees(graph: Any, trees: list[Any], x: str, model_name: str) -> Floa
             for k in range(n_out):
                 tid = order[k][i]
                 tree_list.append(_build_tree(struct[tid], leaf_vals, tid, n_out, 1.0, column=k))
-        ens = TreeEnsemble(tuple(tree_list), TreeMode.VALUE, n_out,
-                           base if base.size else np.zeros(n_out))
-        return FloatModel(n_features, (ens,), Head.SOFTMAX, labels, name=model_name,
-                          source="onnx")
-    raise UnsupportedModelError(f"{label}: post_transform {post} with {len(used)} scored "
-                                f"classes of {n_out} is not supported")
+        ens = TreeEnsemble(
+            tuple(tree_list), TreeMode.VALUE, n_out, base if base.size else np.zeros(n_out)
+        )
+        return FloatModel(n_features, (ens,), Head.SOFTMAX, labels, name=model_name, source="onnx")
+    raise UnsupportedModelError(
+        f"{label}: post_transform {post} with {len(used)} scored "
+        f"classes of {n_out} is not supported"
+    )
 
 
 @dataclass
@@ -476,8 +535,14 @@ class _RawNode:
 def _tree_structs(a: dict[str, Any], label: str) -> dict[int, dict[int, _RawNode]]:
     out: dict[int, dict[int, _RawNode]] = {}
     for t, nd, f, v, mode, tr, fa in zip(
-        a["nodes_treeids"], a["nodes_nodeids"], a["nodes_featureids"], a["nodes_values"],
-        a["nodes_modes"], a["nodes_truenodeids"], a["nodes_falsenodeids"], strict=True,
+        a["nodes_treeids"],
+        a["nodes_nodeids"],
+        a["nodes_featureids"],
+        a["nodes_values"],
+        a["nodes_modes"],
+        a["nodes_truenodeids"],
+        a["nodes_falsenodeids"],
+        strict=True,
     ):
         if mode not in ("LEAF", "BRANCH_LEQ", "BRANCH_LT", "BRANCH_GT", "BRANCH_GTE"):
             raise UnsupportedModelError(f"{label}: node mode {mode} is not supported")
@@ -486,8 +551,12 @@ def _tree_structs(a: dict[str, Any], label: str) -> dict[int, dict[int, _RawNode
 
 
 def _build_tree(
-    nodes: dict[int, _RawNode], leaf_vals: dict[tuple[int, int], F64], tid: int, width: int,
-    factor: float, column: int | None = None,
+    nodes: dict[int, _RawNode],
+    leaf_vals: dict[tuple[int, int], F64],
+    tid: int,
+    width: int,
+    factor: float,
+    column: int | None = None,
 ) -> Tree:
     """Re-number a tree in pre-order so children follow parents, and express every branch
     as ``x <= t`` (go to ``left``)."""

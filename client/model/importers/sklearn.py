@@ -107,8 +107,14 @@ def import_sklearn(estimator: Any, *, name: str | None = None) -> FloatModel:
     if scaling is None:
         return model
     return FloatModel(
-        n_features=model.n_features, layers=model.layers, head=model.head, labels=model.labels,
-        scaling=scaling, name=model.name, vote_divisor=model.vote_divisor, source=model.source,
+        n_features=model.n_features,
+        layers=model.layers,
+        head=model.head,
+        labels=model.labels,
+        scaling=scaling,
+        name=model.name,
+        vote_divisor=model.vote_divisor,
+        source=model.source,
     )
 
 
@@ -119,8 +125,12 @@ def _convert(est: Any, name: str) -> FloatModel:
     n = int(est.n_features_in_)
     src = f"sklearn.{kind}"
     if kind == "DecisionTreeClassifier":
-        ens = TreeEnsemble((_tree(est, proba=True),), TreeMode.PROBA, len(est.classes_),
-                           np.zeros(len(est.classes_)))
+        ens = TreeEnsemble(
+            (_tree(est, proba=True),),
+            TreeMode.PROBA,
+            len(est.classes_),
+            np.zeros(len(est.classes_)),
+        )
         return FloatModel(n, (ens,), Head.VOTE, _labels(est.classes_), name=name, source=src)
     if kind == "DecisionTreeRegressor":
         ens = TreeEnsemble((_tree(est, proba=False),), TreeMode.VALUE, 1, np.zeros(1))
@@ -129,14 +139,22 @@ def _convert(est: Any, name: str) -> FloatModel:
         trees = tuple(_tree(t, proba=True) for t in est.estimators_)
         k = len(est.classes_)
         ens = TreeEnsemble(trees, TreeMode.PROBA, k, np.zeros(k))
-        return FloatModel(n, (ens,), Head.VOTE, _labels(est.classes_), name=name,
-                          vote_divisor=len(trees), source=src)
+        return FloatModel(
+            n,
+            (ens,),
+            Head.VOTE,
+            _labels(est.classes_),
+            name=name,
+            vote_divisor=len(trees),
+            source=src,
+        )
     if kind in ("RandomForestRegressor", "ExtraTreesRegressor"):
         if getattr(est, "n_outputs_", 1) != 1:
             raise UnsupportedModelError(f"{kind}: multi-output regression is not supported")
         # The average becomes a sum of pre-divided leaves: no division on chain.
-        trees = tuple(_tree(t, proba=False, factor=1.0 / len(est.estimators_))
-                      for t in est.estimators_)
+        trees = tuple(
+            _tree(t, proba=False, factor=1.0 / len(est.estimators_)) for t in est.estimators_
+        )
         ens = TreeEnsemble(trees, TreeMode.VALUE, 1, np.zeros(1))
         return FloatModel(n, (ens,), Head.NONE, name=name, source=src)
     if kind in ("GradientBoostingClassifier", "GradientBoostingRegressor"):
@@ -152,8 +170,11 @@ def _gradient_boosting(est: Any, n: int, name: str, src: str) -> FloatModel:
     stages = est.estimators_  # (n_iter, K) of DecisionTreeRegressor
     k = stages.shape[1]
     lr = float(est.learning_rate)
-    trees = tuple(_tree(stages[i, j], proba=False, factor=lr)
-                  for i in range(stages.shape[0]) for j in range(k))
+    trees = tuple(
+        _tree(stages[i, j], proba=False, factor=lr)
+        for i in range(stages.shape[0])
+        for j in range(k)
+    )
     # The initial raw score is whatever the init estimator adds: recover it through the public
     # API as decision_function (or predict) minus the trees' contribution at one point.
     x0 = np.zeros((1, n))
@@ -178,19 +199,22 @@ def _mlp(est: Any, n: int, name: str, src: str) -> FloatModel:
     layers: list[Layer] = []
     n_layers = len(est.coefs_)
     for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_, strict=True)):
-        layers.append(DenseLayer(np.asarray(w, dtype=np.float64).T.copy(),
-                                 np.asarray(b, dtype=np.float64)))
+        layers.append(
+            DenseLayer(np.asarray(w, dtype=np.float64).T.copy(), np.asarray(b, dtype=np.float64))
+        )
         if i < n_layers - 1 and act != "identity":
             layers.append(ActivationLayer(_MLP_ACT[act]))
     out_act = est.out_activation_
     if out_act == "identity":
         return FloatModel(n, tuple(layers), Head.NONE, name=name, source=src)
     if out_act == "logistic" and len(est.classes_) == 2:
-        return FloatModel(n, tuple(layers), Head.LOGISTIC, _labels(est.classes_), name=name,
-                          source=src)
+        return FloatModel(
+            n, tuple(layers), Head.LOGISTIC, _labels(est.classes_), name=name, source=src
+        )
     if out_act == "softmax":
-        return FloatModel(n, tuple(layers), Head.SOFTMAX, _labels(est.classes_), name=name,
-                          source=src)
+        return FloatModel(
+            n, tuple(layers), Head.SOFTMAX, _labels(est.classes_), name=name, source=src
+        )
     raise UnsupportedModelError(f"MLP output activation {out_act!r} (multilabel?) unsupported")
 
 

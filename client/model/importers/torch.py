@@ -31,9 +31,7 @@ def import_torch(
     import torch  # noqa: F401  (fail early with ImportError when torch is absent)
 
     if type(module).__name__ != "Sequential":
-        raise UnsupportedModelError(
-            f"only nn.Sequential is supported, got {type(module).__name__}"
-        )
+        raise UnsupportedModelError(f"only nn.Sequential is supported, got {type(module).__name__}")
     layers: list[Layer] = []
     head = Head.NONE
     width = 0
@@ -45,8 +43,11 @@ def import_torch(
             raise UnsupportedModelError(f"{label} after the final Softmax is not supported")
         if kind == "Linear":
             w = sub.weight.detach().cpu().double().numpy()
-            b = (sub.bias.detach().cpu().double().numpy() if sub.bias is not None
-                 else np.zeros(w.shape[0]))
+            b = (
+                sub.bias.detach().cpu().double().numpy()
+                if sub.bias is not None
+                else np.zeros(w.shape[0])
+            )
             if layers and w.shape[1] != width:
                 raise UnsupportedModelError(f"{label}: expects {w.shape[1]} inputs, got {width}")
             if not layers:
