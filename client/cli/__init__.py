@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "client.cli.registry",
     "client.model.accuracy",
     "client.cli.inference",
+    "client.cli.bot",
 ]
 
 
