@@ -12,7 +12,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from ..program import decode_account
-from .layout import MODEL_STATUS, MODEL_WEIGHTS_LEN, VERSION_STATUS, ZERO_HASH
+from .layout import MODEL_PAGE_LEN, MODEL_STATUS, MODEL_WEIGHTS_LEN, VERSION_STATUS, ZERO_HASH
 
 _NONE = Pubkey.default()
 
@@ -210,3 +210,44 @@ class VersionInfo:
 
     def missing(self) -> list[int]:
         return [i for i, w in enumerate(self.written) if not w]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """A `ModelPage` upload staging account."""
+
+    address: Pubkey
+    weights: Pubkey
+    authority: Pubkey
+    model_size: int
+    chunk_size: int
+    page_index: int
+    first_chunk: int
+    chunk_count: int
+    written_mask: int
+    lamports: int
+
+    @classmethod
+    def decode(cls, address: Pubkey, data: bytes, lamports: int) -> PageInfo:
+        name, f = decode_account(data[:MODEL_PAGE_LEN])
+        if name != "ModelPage":
+            raise ValueError(f"{address} is a {name} account, not a ModelPage")
+        return cls(
+            address,
+            f.weights,
+            f.authority,
+            f.model_size,
+            f.chunk_size,
+            f.page_index,
+            f.first_chunk,
+            f.chunk_count,
+            f.written,
+            lamports,
+        )
+
+    def written(self, chunk: int) -> bool:
+        return bool(self.written_mask >> (chunk - self.first_chunk) & 1)
+
+    @property
+    def complete(self) -> bool:
+        return self.written_mask == (1 << self.chunk_count) - 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
 
 from ..program import PROGRAM_ID, build_ix
 from .accounts import ArchSummary
-from .layout import ModelHashes, WeightsLayout
+from .layout import ModelHashes, PageLayout, WeightsLayout, page_address
 
 
 def version_params(
@@ -59,22 +59,42 @@ def create_version(
     )
 
 
-def declare_chunk_hashes(
-    authority: Pubkey, weights: Pubkey, start: int, hashes: list[bytes]
+def open_page(
+    authority: Pubkey, weights: Pubkey, page: PageLayout, layout: WeightsLayout, hashes: list[bytes]
 ) -> Instruction:
+    """Create upload page `page.index` of `weights`, declaring its chunks' SHA-256s."""
     return build_ix(
-        "declare_chunk_hashes",
-        {"start": start, "hashes": hashes},
-        {"authority": authority, "weights": weights},
+        "open_page",
+        {
+            "weights": weights,
+            "page_index": page.index,
+            "model_size": layout.model_size,
+            "chunk_size": layout.chunk_size,
+            "hashes": hashes[page.first_chunk : page.first_chunk + page.chunk_count],
+        },
+        {"authority": authority, "page": page_address(weights, authority, page.index)},
     )
 
 
-def write_chunk(authority: Pubkey, weights: Pubkey, index: int, data: bytes) -> Instruction:
+def write_chunk(authority: Pubkey, page: Pubkey, index: int, data: bytes) -> Instruction:
     return build_ix(
         "write_chunk",
         {"index": index, "data": data},
-        {"authority": authority, "weights": weights},
+        {"authority": authority, "page": page},
     )
+
+
+def commit_pages(authority: Pubkey, weights: Pubkey, pages: list[Pubkey]) -> Instruction:
+    return build_ix(
+        "commit_pages",
+        {},
+        {"authority": authority, "weights": weights},
+        remaining=[AccountMeta(p, is_signer=False, is_writable=True) for p in pages],
+    )
+
+
+def close_page(authority: Pubkey, page: Pubkey) -> Instruction:
+    return build_ix("close_page", {}, {"authority": authority, "page": page})
 
 
 def finalize_version(authority: Pubkey, model: Pubkey, weights: Pubkey) -> Instruction:

@@ -24,15 +24,35 @@ MAX_CHUNK_SIZE: Final = 1012
 MIN_CHUNK_SIZE: Final = 256
 # finalize_version recomputes the whole-file SHA-256 on chain up to this size.
 FILE_HASH_MAX_BYTES: Final = 2 * 1024 * 1024
-# Chunk hashes per declare_chunk_hashes transaction.
-MAX_HASHES_PER_DECLARE: Final = 31
-# Fixed parts of the two accounts (discriminator included).
+# Upload pages (PDAs created by CPI, so at most 10 KiB) hold this many chunks.
+PAGE_SEED: Final = b"page"
+PAGE_CHUNKS: Final = 9
+# commit_pages takes at most this many pages: the program's entrypoint parses 16 accounts and
+# silently drops the rest (two are the authority and the weights).
+MAX_PAGES_PER_COMMIT: Final = 14
+# Fixed parts of the accounts (discriminator included).
 MODEL_HEADER_LEN: Final = 320
 MODEL_WEIGHTS_LEN: Final = 224
+MODEL_PAGE_LEN: Final = 104
 ZERO_HASH: Final = bytes(32)
 
 MODEL_STATUS: Final = {0: "uploading", 1: "ready", 2: "frozen", 3: "closed"}
 VERSION_STATUS: Final = {0: "uploading", 1: "finalized", 2: "active", 3: "retired", 4: "closed"}
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """Chunks `first_chunk .. first_chunk + chunk_count` staged in one upload page."""
+
+    index: int
+    first_chunk: int
+    chunk_count: int
+    data_len: int
+    space: int
+
+    @property
+    def chunks(self) -> range:
+        return range(self.first_chunk, self.first_chunk + self.chunk_count)
 
 
 @dataclass(frozen=True)
@@ -70,10 +90,35 @@ class WeightsLayout:
     def chunk_len(self, index: int) -> int:
         return min(self.chunk_size, self.model_size - index * self.chunk_size)
 
+    @property
+    def page_count(self) -> int:
+        return -(-self.chunk_count // PAGE_CHUNKS)
+
+    def page(self, index: int) -> PageLayout:
+        if not 0 <= index < self.page_count:
+            raise IndexError(f"page {index} of {self.page_count}")
+        first = index * PAGE_CHUNKS
+        count = min(PAGE_CHUNKS, self.chunk_count - first)
+        start = first * self.chunk_size
+        data_len = min(self.model_size, start + count * self.chunk_size) - start
+        return PageLayout(index, first, count, data_len, MODEL_PAGE_LEN + 32 * count + data_len)
+
+    @staticmethod
+    def page_of(chunk: int) -> int:
+        return chunk // PAGE_CHUNKS
+
 
 def model_address(creator: Pubkey, model_id: int, program_id: Pubkey = PROGRAM_ID) -> Pubkey:
     """The header PDA: ["model", creator, model_id as u64 LE]."""
     return find_pda([MODEL_SEED, bytes(creator), model_id.to_bytes(8, "little")], program_id)[0]
+
+
+def page_address(
+    weights: Pubkey, authority: Pubkey, index: int, program_id: Pubkey = PROGRAM_ID
+) -> Pubkey:
+    """An upload page PDA: ["page", weights, authority, index as u32 LE]."""
+    seeds = [PAGE_SEED, bytes(weights), bytes(authority), index.to_bytes(4, "little")]
+    return find_pda(seeds, program_id)[0]
 
 
 def default_model_id(model_sha256: bytes) -> int:

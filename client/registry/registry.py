@@ -17,12 +17,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from solders.compute_budget import set_compute_unit_limit
-from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from solders.transaction import Transaction
 
 from ..chain.base import Chain, ChainError, TxResult
 from ..program import PROGRAM_ID, coder, parse_events
@@ -31,7 +28,6 @@ from .accounts import ArchSummary, ModelInfo, VersionInfo
 from .layout import (
     FILE_HASH_MAX_BYTES,
     MAX_CHUNK_SIZE,
-    MAX_HASHES_PER_DECLARE,
     MODEL_HEADER_LEN,
     MODEL_WEIGHTS_LEN,
     ModelHashes,
@@ -40,11 +36,9 @@ from .layout import (
     chunk_root,
     default_model_id,
     model_address,
+    page_address,
 )
-from .upload import ProgressFn, TxStats, Uploader
-
-PACKET_DATA_SIZE = 1232
-MAX_COMPUTE_UNITS = 1_400_000
+from .upload import ProgressFn, TxStats, Uploader, fits, pack
 
 
 class RegistryError(ChainError):
@@ -306,13 +300,14 @@ class ModelRegistry:
             rent += await self.chain.minimum_balance_for_rent_exemption(MODEL_HEADER_LEN)
         else:
             ixs.append(ix.create_version(me, address, weights.pubkey(), params))
-        n = min(layout.chunk_count, MAX_HASHES_PER_DECLARE)
-        while n > 0:
-            declare = ix.declare_chunk_hashes(me, weights.pubkey(), 0, hashes.chunk_hashes[:n])
-            if self._fits([*ixs, declare], [weights]):
-                ixs.append(declare)
+        # Open as many upload pages as still fit: a tiny model needs no separate page transaction.
+        for index in range(layout.page_count):
+            page = ix.open_page(
+                me, weights.pubkey(), layout.page(index), layout, hashes.chunk_hashes
+            )
+            if not fits([*ixs, page], self.authority, [weights]):
                 break
-            n -= 1
+            ixs.append(page)
         result = await self.chain.send(ixs, self.authority, [weights])
         stats.add("create", result, signers=2)
         return weights.pubkey(), rent
@@ -328,6 +323,13 @@ class ModelRegistry:
         *,
         activate: bool,
     ) -> VersionInfo:
+        me = self.authority.pubkey()
+        tail: list[Instruction] = [ix.finalize_version(me, address, weights)]
+        if activate:
+            header = await self.fetch_model(address)
+            assert header is not None
+            tail.append(ix.activate_version(me, address, weights, header.active_weights))
+        hashed = layout.model_size if layout.model_size <= FILE_HASH_MAX_BYTES else 0
         uploader = Uploader(
             self.chain,
             self.authority,
@@ -338,36 +340,23 @@ class ModelRegistry:
             stats,
             concurrency=self.concurrency,
             progress=self.progress,
+            # ~0.5 CU per hashed byte (file and hash table) plus fixed costs, with headroom.
+            tail=tail,
+            tail_units=40_000 + hashed // 2 + hashed // 20 + 16 * layout.chunk_count,
         )
         version = await uploader.run()
-        me = self.authority.pubkey()
-        ixs: list[Instruction] = []
-        if version.status == "uploading":
-            hashed = layout.model_size if layout.model_size <= FILE_HASH_MAX_BYTES else 0
-            # ~0.5 CU per hashed byte (file and hash table) plus fixed costs, with headroom.
-            units = 40_000 + hashed // 2 + 16 * layout.chunk_count + hashed // 20
-            ixs += [
-                set_compute_unit_limit(min(units, MAX_COMPUTE_UNITS)),
-                ix.finalize_version(me, address, weights),
-            ]
-        if activate and version.status in ("uploading", "finalized"):
+        if activate and version.status == "finalized":
+            # Finalized earlier without activation (or by an interrupted run): activate now.
             header = await self.fetch_model(address)
             assert header is not None
-            ixs.append(ix.activate_version(me, address, weights, header.active_weights))
-        if ixs:
-            result = await self.chain.send(ixs, self.authority)
-            stats.add("finalize", result)
+            result = await self.chain.send(
+                [ix.activate_version(me, address, weights, header.active_weights)], self.authority
+            )
+            stats.add("activate", result)
             refreshed = await self.fetch_version(weights)
             assert refreshed is not None
             version = refreshed
         return version
-
-    def _fits(self, instructions: Sequence[Instruction], signers: Sequence[Keypair]) -> bool:
-        payer = self.authority
-        tx = Transaction.new_signed_with_payer(
-            list(instructions), payer.pubkey(), [payer, *signers], Hash.default()
-        )
-        return len(bytes(tx)) <= PACKET_DATA_SIZE
 
     # ------------------------------------------------------------------ verify
 
@@ -471,12 +460,28 @@ class ModelRegistry:
         )
 
     async def close_version(self, weights: Pubkey) -> int:
-        """Close a non-active version; returns the lamports returned to the authority."""
+        """Close a non-active version and any upload pages of it this authority left open;
+        returns the lamports returned to the authority."""
         v = await self.fetch_version(weights)
         if v is None:
             raise RegistryError(f"weights account {weights} does not exist")
+        lamports = await self.close_pages(v)
         result = await self._send([ix.close_version(self.authority.pubkey(), v.model, weights)])
-        return _lamports_from_events(result, "VersionClosed")
+        return lamports + _lamports_from_events(result, "VersionClosed")
+
+    async def close_pages(self, version: VersionInfo) -> int:
+        """Close this authority's uncommitted upload pages of `version` (their addresses derive
+        from the version and the authority, so none can be missed); returns the lamports."""
+        me = self.authority.pubkey()
+        layout = WeightsLayout.for_model(version.model_size, version.chunk_size)
+        keys = [page_address(version.address, me, i) for i in range(layout.page_count)]
+        found = await self.chain.get_multiple_accounts(keys)
+        open_pages = [k for k, acc in zip(keys, found, strict=True) if acc is not None]
+        lamports = 0
+        for group in pack([ix.close_page(me, k) for k in open_pages], self.authority):
+            result = await self._send(group)
+            lamports += _lamports_from_events(result, "PageClosed")
+        return lamports
 
     async def close_model(self, model: Pubkey, retired: Sequence[Pubkey] | None = None) -> int:
         """Close a model: its retired versions (`retired`, or found via getProgramAccounts),
@@ -500,6 +505,10 @@ class ModelRegistry:
                     [ix.close_version(me, model, w) for w in retired[i : i + 8]]
                 )
                 lamports += _lamports_from_events(result, "VersionClosed")
+        if header.staged_weights is not None:
+            staged = await self.fetch_version(header.staged_weights)
+            if staged is not None:
+                lamports += await self.close_pages(staged)
         result = await self._send(
             [ix.close_model(me, model, header.active_weights, header.staged_weights)]
         )

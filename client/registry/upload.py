@@ -1,13 +1,18 @@
-"""Pipelined, resumable chunk upload.
+"""Pipelined, resumable chunk upload through staging pages.
 
-The chain is the upload's only state: each round reads which chunk hashes are declared and which
-chunks are written (the weights account's table and bitmap), then sends just the rest. A killed
-or failed upload therefore resumes by running the same code again, and rewriting a chunk that
-did land after all is harmless (the program treats an identical rewrite as a no-op).
+The chain is the upload's only state. Each round reads which chunks the weights account already
+holds (its bitmap) and, for the pages still needed, which page accounts exist and which of their
+chunks are written; then it opens the missing pages (declaring their chunks' hashes), writes the
+missing chunks, and commits the complete pages into the weights account. A killed or failed
+upload therefore resumes by running the same code again, and rewriting a chunk that did land
+after all is harmless (the program treats an identical rewrite as a no-op).
 
-Sending goes through `Chain.send_many` where the backend has it (JSON-RPC: bounded concurrency,
-rebroadcast of the same signed transaction until its blockhash expires, re-signing after
-expiry, retries with backoff on transport errors); the in-process SVM sends one by one.
+Writes go to 10 KiB pages, never to the weights account: a validator charges every transaction
+that touches (even reads) a large account in proportion to its size, so only the few commit
+transactions touch it. Sending goes through `Chain.send_many` where the backend has it
+(JSON-RPC: bounded concurrency, rebroadcast of the same signed transaction until its blockhash
+expires, re-signing after expiry, retries with backoff on transport errors); the in-process SVM
+sends one by one.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from solders.compute_budget import set_compute_unit_limit
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.transaction import Transaction
 
 from ..chain.base import Chain, ChainError, TransactionFailed, TxResult
 from . import instructions as ix
-from .accounts import VersionInfo
-from .layout import MAX_HASHES_PER_DECLARE, ModelHashes, WeightsLayout
+from .accounts import PageInfo, VersionInfo
+from .layout import MAX_PAGES_PER_COMMIT, ModelHashes, PageLayout, WeightsLayout, page_address
 from .progress import UploadProgress
 
 log = logging.getLogger(__name__)
@@ -33,6 +41,10 @@ log = logging.getLogger(__name__)
 SendItem = tuple[Sequence[Instruction], Sequence[Keypair]]
 ProgressFn = Callable[[UploadProgress], None]
 LAMPORTS_PER_SIGNATURE = 5000
+PACKET_DATA_SIZE = 1232
+MAX_COMPUTE_UNITS = 1_400_000
+# Compute units per committed page (hash-table merge, memcpy, close), with headroom.
+COMMIT_UNITS_PER_PAGE = 6_000
 
 
 class UploadIncomplete(ChainError):
@@ -60,6 +72,30 @@ class TxStats:
         return len(self.compute_units.get(kind, []))
 
 
+def fits(instructions: Sequence[Instruction], payer: Keypair, signers: Sequence[Keypair]) -> bool:
+    """Whether a transaction of these instructions fits the 1,232-byte packet."""
+    tx = Transaction.new_signed_with_payer(
+        list(instructions), payer.pubkey(), [payer, *signers], Hash.default()
+    )
+    return len(bytes(tx)) <= PACKET_DATA_SIZE
+
+
+def pack(
+    instructions: Sequence[Instruction], payer: Keypair, prefix: Sequence[Instruction] = ()
+) -> list[list[Instruction]]:
+    """Greedily group instructions into as few transactions as fit (each starting `prefix`)."""
+    groups: list[list[Instruction]] = []
+    current: list[Instruction] = []
+    for instruction in instructions:
+        if current and not fits([*prefix, *current, instruction], payer, ()):
+            groups.append([*prefix, *current])
+            current = []
+        current.append(instruction)
+    if current:
+        groups.append([*prefix, *current])
+    return groups
+
+
 async def send_all(
     chain: Chain,
     payer: Keypair,
@@ -83,24 +119,11 @@ async def send_all(
     return out
 
 
-def declare_runs(indices: list[int], max_per_tx: int = MAX_HASHES_PER_DECLARE) -> list[range]:
-    """Split sorted chunk indices into consecutive runs of at most `max_per_tx`."""
-    runs: list[range] = []
-    start = prev = -2
-    for i in indices:
-        if i == prev + 1 and i - start < max_per_tx:
-            prev = i
-            continue
-        if start >= 0:
-            runs.append(range(start, prev + 1))
-        start = prev = i
-    if start >= 0:
-        runs.append(range(start, prev + 1))
-    return runs
-
-
 @dataclass
 class Uploader:
+    """Uploads one version. `tail` (finalize, activate...) rides in the last commit transaction
+    when it fits, so the large weights account is touched as few times as possible."""
+
     chain: Chain
     authority: Keypair
     weights: Pubkey
@@ -111,6 +134,19 @@ class Uploader:
     concurrency: int = 32
     progress: ProgressFn | None = None
     max_rounds: int = 6
+    tail: list[Instruction] = field(default_factory=list)
+    tail_units: int = 0
+    tail_sent: bool = False
+
+    @property
+    def me(self) -> Pubkey:
+        return self.authority.pubkey()
+
+    def page_key(self, index: int) -> Pubkey:
+        return page_address(self.weights, self.me, index)
+
+    def open_page_ix(self, page: PageLayout) -> Instruction:
+        return ix.open_page(self.me, self.weights, page, self.layout, self.hashes.chunk_hashes)
 
     async def fetch(self) -> VersionInfo:
         acc = await self.chain.get_account(self.weights)
@@ -119,27 +155,20 @@ class Uploader:
         return VersionInfo.decode(self.weights, bytes(acc.data), acc.lamports, len(acc.data))
 
     async def run(self) -> VersionInfo:
-        """Declare every missing chunk hash, then write every missing chunk; repeat until the
-        chain shows none missing. Program errors abort at once; transport errors retry."""
+        """Open, write and commit until the weights account holds every chunk. Program errors
+        abort at once; transport errors retry from the chain's state."""
         for attempt in range(self.max_rounds):
             v = await self.fetch()
             if v.status != "uploading":
                 return v
-            undeclared, missing = v.undeclared(), v.missing()
-            if not undeclared and not missing:
-                return v
+            missing = v.missing()
+            if not missing:
+                await self._commit([])  # nothing to commit; still send the tail
+                return await self.fetch()
             if attempt:
-                log.info(
-                    "upload round %d: %d hashes and %d chunks still missing",
-                    attempt + 1,
-                    len(undeclared),
-                    len(missing),
-                )
+                log.info("upload round %d: %d chunks still missing", attempt + 1, len(missing))
             try:
-                if undeclared:
-                    await self._declare(undeclared)
-                if missing:
-                    await self._write(missing)
+                await self._round(missing)
             except TransactionFailed:
                 raise
             except ChainError as e:
@@ -148,40 +177,100 @@ class Uploader:
                 )
                 await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
         v = await self.fetch()
-        if v.undeclared() or v.missing():
+        if v.status == "uploading" and v.missing():
             raise UploadIncomplete(
                 f"{len(v.missing())} of {v.chunk_count} chunks still missing after "
                 f"{self.max_rounds} rounds; rerun the same command to resume"
             )
         return v
 
-    async def _declare(self, undeclared: list[int]) -> None:
-        me = self.authority.pubkey()
-        runs = declare_runs(undeclared)
-        items: list[SendItem] = [
-            (
-                [
-                    ix.declare_chunk_hashes(
-                        me, self.weights, r.start, [self.hashes.chunk_hashes[i] for i in r]
-                    )
-                ],
-                [],
+    async def _round(self, missing: list[int]) -> None:
+        needed = sorted({WeightsLayout.page_of(i) for i in missing})
+        keys = [self.page_key(p) for p in needed]
+        accounts = await self.chain.get_multiple_accounts(keys)
+        pages: dict[int, PageInfo | None] = {}
+        for p, key, acc in zip(needed, keys, accounts, strict=True):
+            pages[p] = None if acc is None else PageInfo.decode(key, bytes(acc.data), acc.lamports)
+
+        to_open = [self.layout.page(p) for p in needed if pages[p] is None]
+        if to_open:
+            groups = pack([self.open_page_ix(p) for p in to_open], self.authority)
+            await self._send(
+                "pages", [(g, []) for g in groups], [32 * len(g) for g in groups], "open"
             )
-            for r in runs
-        ]
-        await self._send("hashes", items, [32 * len(r) for r in runs])
 
-    async def _write(self, missing: list[int]) -> None:
-        me = self.authority.pubkey()
+        writes: list[int] = []
+        for p in needed:
+            info = pages[p]
+            writes += [c for c in self.layout.page(p).chunks if info is None or not info.written(c)]
+        if writes:
+            items: list[SendItem] = [
+                (
+                    [
+                        ix.write_chunk(
+                            self.me, self.page_key(WeightsLayout.page_of(c)), c, self._chunk(c)
+                        )
+                    ],
+                    [],
+                )
+                for c in writes
+            ]
+            await self._send("chunks", items, [self.layout.chunk_len(c) for c in writes], "write")
+        await self._commit(needed)
+
+    def _chunk(self, index: int) -> bytes:
         cs = self.layout.chunk_size
-        items: list[SendItem] = [
-            ([ix.write_chunk(me, self.weights, i, self.data[i * cs : (i + 1) * cs])], [])
-            for i in missing
-        ]
-        await self._send("chunks", items, [self.layout.chunk_len(i) for i in missing])
+        return self.data[index * cs : (index + 1) * cs]
 
-    async def _send(self, phase: str, items: list[SendItem], sizes: list[int]) -> None:
-        kind = "declare" if phase == "hashes" else "write"
+    async def _commit(self, pages: list[int]) -> None:
+        """Commit `pages` in as few transactions as fit; the tail joins the last one."""
+        keys = [self.page_key(p) for p in pages]
+        limit = [set_compute_unit_limit(MAX_COMPUTE_UNITS)]
+        batches: list[list[Pubkey]] = []
+        for key in keys:
+            if (
+                batches
+                and len(batches[-1]) < MAX_PAGES_PER_COMMIT
+                and fits(
+                    [*limit, ix.commit_pages(self.me, self.weights, [*batches[-1], key])],
+                    self.authority,
+                    (),
+                )
+            ):
+                batches[-1].append(key)
+            else:
+                batches.append([key])
+        txs: list[list[Instruction]] = [
+            [
+                set_compute_unit_limit(COMMIT_UNITS_PER_PAGE * len(b) + 20_000),
+                ix.commit_pages(self.me, self.weights, b),
+            ]
+            for b in batches
+        ]
+        if self.tail and not self.tail_sent:
+            units = self.tail_units + (COMMIT_UNITS_PER_PAGE * len(batches[-1]) if batches else 0)
+            last = (
+                [set_compute_unit_limit(min(units, MAX_COMPUTE_UNITS)), *txs[-1][1:]] if txs else []
+            )
+            if txs and fits([*last, *self.tail], self.authority, ()):
+                txs[-1] = [*last, *self.tail]
+            else:
+                txs.append(
+                    [set_compute_unit_limit(min(self.tail_units, MAX_COMPUTE_UNITS)), *self.tail]
+                )
+        if not txs:
+            return
+        # Commits all lock the weights account, so they land one after another anyway; the tail
+        # must come after every other commit.
+        head, last_tx = txs[:-1], txs[-1]
+        if head:
+            await self._send("commit", [(t, []) for t in head], [0] * len(head), "commit")
+        result = await self.chain.send(last_tx, self.authority)
+        self.stats.add("finalize" if self.tail and not self.tail_sent else "commit", result)
+        if self.tail:
+            self.tail_sent = True
+
+    async def _send(self, phase: str, items: list[SendItem], sizes: list[int], kind: str) -> None:
         started = time.monotonic()
         total_bytes = sum(sizes)
         done = 0

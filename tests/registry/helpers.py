@@ -21,7 +21,13 @@ from client.chain.litesvm import LiteSvmChain
 from client.program import error_name
 from client.registry import ArchSummary
 from client.registry import instructions as ix
-from client.registry.layout import ModelHashes, WeightsLayout, model_address
+from client.registry.layout import (
+    PAGE_CHUNKS,
+    ModelHashes,
+    WeightsLayout,
+    model_address,
+    page_address,
+)
 
 
 def model_bytes(size: int, seed: int = 0) -> bytes:
@@ -117,25 +123,48 @@ class Upload:
             await self.create_ixs(new_model=new_model), self.authority, [self.weights_kp]
         )
 
-    def declare_ix(self, start: int = 0, count: int | None = None) -> Instruction:
-        hashes = self.hashes.chunk_hashes[start : None if count is None else start + count]
-        return ix.declare_chunk_hashes(self.me, self.weights, start, hashes)
+    def page_key(self, page: int) -> Pubkey:
+        return page_address(self.weights, self.me, page)
+
+    def open_ix(self, page: int, hashes: list[bytes] | None = None) -> Instruction:
+        return ix.open_page(
+            self.me,
+            self.weights,
+            self.layout.page(page),
+            self.layout,
+            self.hashes.chunk_hashes if hashes is None else hashes,
+        )
+
+    async def open_all(self) -> None:
+        for p in range(self.layout.page_count):
+            await self.chain.send([self.open_ix(p)], self.authority)
 
     def chunk(self, i: int) -> bytes:
         return self.data[i * self.chunk_size : (i + 1) * self.chunk_size]
 
-    def write_ix(self, i: int, data: bytes | None = None) -> Instruction:
-        return ix.write_chunk(self.me, self.weights, i, self.chunk(i) if data is None else data)
-
-    async def declare_all(self) -> None:
-        for start in range(0, self.layout.chunk_count, 31):
-            await self.chain.send([self.declare_ix(start, 31)], self.authority)
+    def write_ix(self, i: int, data: bytes | None = None, page: int | None = None) -> Instruction:
+        key = self.page_key(i // PAGE_CHUNKS if page is None else page)
+        return ix.write_chunk(self.me, key, i, self.chunk(i) if data is None else data)
 
     async def write_all(self, indices: Sequence[int] | None = None) -> list[TxResult]:
         out = []
         for i in range(self.layout.chunk_count) if indices is None else indices:
             out.append(await self.chain.send([self.write_ix(i)], self.authority))
         return out
+
+    def commit_ix(self, pages: Sequence[int]) -> Instruction:
+        return ix.commit_pages(self.me, self.weights, [self.page_key(p) for p in pages])
+
+    async def commit_all(self) -> None:
+        pages = list(range(self.layout.page_count))
+        for start in range(0, len(pages), 14):
+            await self.chain.send([self.commit_ix(pages[start : start + 14])], self.authority)
+
+    async def upload(self) -> None:
+        """Open every page, write every chunk, commit every page."""
+        await self.open_all()
+        await self.write_all()
+        await self.commit_all()
 
     def finalize_ix(self) -> Instruction:
         return ix.finalize_version(self.me, self.model, self.weights)
@@ -146,8 +175,7 @@ class Upload:
     async def run(self, *, new_model: bool = True, previous: Pubkey | None = None) -> None:
         """Create, upload, finalize and activate."""
         await self.create(new_model=new_model)
-        await self.declare_all()
-        await self.write_all()
+        await self.upload()
         await self.chain.send([self.finalize_ix(), self.activate_ix(previous)], self.authority)
 
 

@@ -13,8 +13,12 @@ from solders.transaction import Transaction
 from client.chain.litesvm import LiteSvmChain
 from client.program import parse_events
 from client.registry import ModelRegistry
-from client.registry.layout import FILE_HASH_MAX_BYTES, MAX_CHUNK_SIZE, WeightsLayout
-from client.registry.upload import declare_runs
+from client.registry.layout import (
+    FILE_HASH_MAX_BYTES,
+    MAX_CHUNK_SIZE,
+    WeightsLayout,
+    page_address,
+)
 
 from .helpers import Upload, funded, model_bytes, set_account_data
 
@@ -32,11 +36,18 @@ async def test_deploy_uploads_finalizes_activates_and_verifies(
     assert (d.bytes, d.version) == (size, 1)
     layout = WeightsLayout.for_model(size)
     assert d.chunks == layout.chunk_count
-    # create (+ as many hashes as fit) | remaining hash batches | one write per chunk |
-    # finalize+activate.
-    hash_txs = len(declare_runs(list(range(layout.chunk_count)))) if size > 20 * 1012 else 0
-    assert d.transactions <= 1 + hash_txs + layout.chunk_count + 1
+    # create (+ the first pages) | two page openings per transaction | one write per chunk |
+    # commits of 14 pages, the last one with finalize+activate.
+    pages = layout.page_count
+    assert d.transactions <= 1 + -(-pages // 2) + layout.chunk_count + -(-pages // 14)
     assert d.file_hash_verified_on_chain
+    # Every page was committed and closed: only the weights and header hold rent.
+    assert (
+        await registry.chain.get_multiple_accounts(
+            [page_address(d.weights, registry.authority.pubkey(), p) for p in range(pages)]
+        )
+        == [None] * pages
+    )
 
     info = await registry.fetch_model(d.model)
     assert info is not None and info.status == "ready"
@@ -51,7 +62,7 @@ async def test_deploy_uploads_finalizes_activates_and_verifies(
 
 async def test_tiny_model_takes_three_transactions(registry: ModelRegistry) -> None:
     d = await registry.deploy(b"tiny model")
-    assert d.transactions == 3  # create+declare, write, finalize+activate
+    assert d.transactions == 3  # create+open page, write, commit+finalize+activate
     assert d.fee_lamports == 4 * 5000  # the create transaction has two signatures
 
 
@@ -66,15 +77,18 @@ async def test_deploy_twice_is_idempotent(registry: ModelRegistry) -> None:
 async def test_interrupted_upload_resumes_from_chain_state(
     svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
 ) -> None:
-    data = model_bytes(40_000, seed=3)
+    data = model_bytes(40_000, seed=3)  # 40 chunks in 5 pages
     u = Upload(svm, payer, data, model_id=11)
     await u.create()
-    await svm.send([u.declare_ix(0, 10)], payer)
-    await u.write_all([0, 3, 4, 9])
+    await u.open_all()
+    await u.write_all(range(18))  # pages 0 and 1 complete
+    await svm.send([u.commit_ix([0])], payer)  # page 0 committed, page 1 not yet
+    await u.write_all([18, 20, 39])  # page 2 and 4 partly written
     d = await registry.deploy(data, model_id=11)
     assert d.resumed and d.verified and d.weights == u.weights
-    # Only what was missing was sent: 40 chunks - 4 written, and 30 of 40 hashes.
-    assert d.transactions == 36 + 1 + 1
+    # Only what was missing was sent: 40 - 21 chunks, then 4 pages in one commit transaction
+    # with finalize+activate; no page needed opening.
+    assert d.transactions == 19 + 1
     assert d.rent_lamports == 0
 
 
@@ -83,14 +97,20 @@ async def test_rewriting_a_chunk_with_the_same_bytes_is_harmless(
 ) -> None:
     u = Upload(svm, payer, model_bytes(3000))
     await u.create()
-    await u.declare_all()
+    await u.open_all()
     first = await svm.send([u.write_ix(1)], payer)
     again = await svm.send([u.write_ix(1)], payer)
     for r in (first, again):
         (e,) = parse_events(r.logs)
-        assert (e.name, e.data.index, e.data.chunks_written) == ("ChunkWritten", 1, 1)
-    # Re-declaring identical hashes is a no-op too.
-    await svm.send([u.declare_ix(0)], payer)
+        assert (e.name, e.data.index, e.data.page_written) == ("ChunkWritten", 1, 0b10)
+    # Committing a page again (reopened with the same hashes and bytes) changes nothing.
+    await u.write_all([0, 2])
+    await svm.send([u.commit_ix([0])], payer)
+    await svm.send([u.open_ix(0)], payer)
+    await u.write_all([0, 1, 2])
+    res = await svm.send([u.commit_ix([0]), u.finalize_ix()], payer)
+    names = [e.name for e in parse_events(res.logs)]
+    assert names == ["PagesCommitted", "VersionFinalized"]
 
 
 async def test_new_version_uploads_while_old_serves_then_activates(
@@ -100,8 +120,9 @@ async def test_new_version_uploads_while_old_serves_then_activates(
     v1 = await registry.deploy(v1_data, model_id=5)
     v2 = Upload(svm, payer, v2_data, model_id=5)
     await v2.create(new_model=False)
-    await v2.declare_all()
-    await v2.write_all(range(10))
+    await v2.open_all()
+    await v2.write_all(range(18))
+    await svm.send([v2.commit_ix([0, 1])], payer)
 
     async def served() -> bytes:
         info = await registry.fetch_model(v1.model)
@@ -116,8 +137,8 @@ async def test_new_version_uploads_while_old_serves_then_activates(
     assert await served() == v1_data
     info = await registry.fetch_model(v1.model)
     assert info is not None and (info.staged_weights, info.staged_version) == (v2.weights, 2)
-    await v2.write_all(range(10, v2.layout.chunk_count))
-    await svm.send([v2.finalize_ix()], payer)
+    await v2.write_all(range(18, v2.layout.chunk_count))
+    await svm.send([v2.commit_ix([2]), v2.finalize_ix()], payer)
     assert await served() == v1_data  # finalized but not active: still v1
 
     res = await svm.send([v2.activate_ix(previous=v1.weights)], payer)
@@ -159,11 +180,14 @@ async def test_close_returns_all_rent_to_the_authority(
 async def test_close_version_of_a_staged_upload(
     svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
 ) -> None:
-    u = Upload(svm, payer, model_bytes(5000), model_id=4)
+    u = Upload(svm, payer, model_bytes(20_000), model_id=4)  # 20 chunks, 3 pages
     await u.create()
-    weights_rent = (await svm.get_account(u.weights)).lamports  # type: ignore[union-attr]
+    await svm.send([u.open_ix(0), u.open_ix(2)], payer)
+    held = [await svm.get_account(k) for k in (u.weights, u.page_key(0), u.page_key(2))]
     returned = await registry.close_version(u.weights)
-    assert returned == weights_rent
+    # The version's open pages are found (their addresses derive from it) and closed too.
+    assert returned == sum(a.lamports for a in held if a is not None)
+    assert await svm.get_account(u.page_key(0)) is None
     info = await registry.fetch_model(u.model)
     assert info is not None and info.staged_weights is None and info.live_versions == 0
     # With nothing staged, a new version can be uploaded into the same model.
@@ -179,7 +203,6 @@ async def test_two_step_authority_transfer(
     # A staged upload moves to the new authority with the model.
     u = Upload(svm, payer, model_bytes(4000, 9), model_id=1)
     await u.create(new_model=False)
-    await svm.send([u.declare_ix(0, 1)], payer)
     res = await registry.propose_authority(d.model, new.pubkey())
     assert [e.name for e in parse_events(res.logs)] == ["AuthorityProposed"]
     info = await registry.fetch_model(d.model)
@@ -262,8 +285,9 @@ async def test_compute_budget_per_byte(svm: LiteSvmChain, payer: Keypair) -> Non
     size = FILE_HASH_MAX_BYTES // 2
     u = Upload(svm, payer, model_bytes(size))
     await u.create()
-    await u.declare_all()
+    await u.open_all()
     writes = await u.write_all()
+    await u.commit_all()
     full = max(r.compute_units for r in writes)
     assert full <= 1300, full
     fin = await svm.send([set_compute_unit_limit(1_400_000), u.finalize_ix()], payer)

@@ -12,26 +12,27 @@ from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 
 from client.chain.litesvm import LiteSvmChain
-from client.program import PROGRAM_ID, idl_json
+from client.program import PROGRAM_ID, build_ix, idl_json
 from client.registry import instructions as ix
-from client.registry.layout import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from client.registry.layout import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, PageLayout
 
 from .helpers import Upload, expect_error, funded, model_bytes, unsigned
 
-DATA = model_bytes(5 * 1012 + 100)  # 6 chunks, the last one short
+DATA = model_bytes(5 * 1012 + 100)  # 6 chunks in one page, the last one short
 
 
 @pytest.fixture
 async def created(svm: LiteSvmChain, payer: Keypair) -> Upload:
-    """A model whose version 1 is created, nothing declared or written."""
+    """A model whose version 1 is created, nothing uploaded yet."""
     u = Upload(svm, payer, DATA)
     await u.create()
     return u
 
 
 @pytest.fixture
-async def declared(created: Upload) -> Upload:
-    await created.declare_all()
+async def opened(created: Upload) -> Upload:
+    """... with its (single) upload page open."""
+    await created.open_all()
     return created
 
 
@@ -43,7 +44,7 @@ async def active(svm: LiteSvmChain, payer: Keypair) -> Upload:
     return u
 
 
-def test_every_program_error_is_in_the_idl() -> None:
+def test_every_registry_error_is_in_the_idl() -> None:
     names = {e["name"] for e in idl_json()["errors"]}
     assert {
         "WrongAuthority",
@@ -54,26 +55,44 @@ def test_every_program_error_is_in_the_idl() -> None:
         "ChunksMissing",
         "ModelAlreadyExists",
         "WeightsAlreadyInitialized",
+        "PageAlreadyOpen",
+        "PageIncomplete",
+        "PageMismatch",
     } <= names
 
 
 # ---------------------------------------------------------------- signer, owner, type
 
 
-async def test_write_needs_the_authority_signature(svm: LiteSvmChain, declared: Upload) -> None:
+async def test_write_needs_the_authority_signature(svm: LiteSvmChain, opened: Upload) -> None:
     # Someone else pays and signs; the authority's key is in the instruction but unsigned.
     other = funded(svm)
-    await expect_error(
-        svm, [unsigned(declared.write_ix(0), declared.me)], other, "ConstraintSigner"
-    )
+    await expect_error(svm, [unsigned(opened.write_ix(0), opened.me)], other, "ConstraintSigner")
+    await opened.write_all()
+    await expect_error(svm, [unsigned(opened.commit_ix([0]), opened.me)], other, "ConstraintSigner")
 
 
-async def test_write_by_another_signer_is_rejected(svm: LiteSvmChain, declared: Upload) -> None:
+async def test_upload_by_another_signer_is_rejected(svm: LiteSvmChain, opened: Upload) -> None:
     other = funded(svm)
-    forged = ix.write_chunk(other.pubkey(), declared.weights, 0, declared.chunk(0))
-    await expect_error(svm, [forged], other, "WrongAuthority")
-    forged = ix.declare_chunk_hashes(other.pubkey(), declared.weights, 0, [b"\x01" * 32])
-    await expect_error(svm, [forged], other, "WrongAuthority")
+    me = other.pubkey()
+    page = opened.page_key(0)
+    await expect_error(svm, [ix.write_chunk(me, page, 0, opened.chunk(0))], other, "WrongAuthority")
+    await expect_error(svm, [ix.close_page(me, page)], other, "WrongAuthority")
+    await opened.write_all()
+    await expect_error(svm, [ix.commit_pages(me, opened.weights, [page])], other, "WrongAuthority")
+
+
+async def test_someone_elses_page_cannot_be_committed(
+    svm: LiteSvmChain, payer: Keypair, created: Upload
+) -> None:
+    # Another signer opens and fills a page for my version: its address is bound to them, and
+    # my commit refuses it.
+    other = funded(svm)
+    squat = Upload(svm, other, DATA, weights_kp=created.weights_kp)
+    await squat.open_all()
+    await squat.write_all()
+    commit = ix.commit_pages(payer.pubkey(), created.weights, [squat.page_key(0)])
+    await expect_error(svm, [commit], payer, "WrongAuthority")
 
 
 async def test_lifecycle_by_another_signer_is_rejected(svm: LiteSvmChain, active: Upload) -> None:
@@ -85,6 +104,7 @@ async def test_lifecycle_by_another_signer_is_rejected(svm: LiteSvmChain, active
         ix.close_model(me, model, active.weights, None),
         ix.close_version(me, model, active.weights),
         ix.activate_version(me, model, active.weights, None),
+        ix.finalize_version(me, model, active.weights),
     ):
         await expect_error(svm, [bad], other, "WrongAuthority")
     v2 = Upload(svm, other, DATA, model_id=active.model_id)
@@ -93,15 +113,22 @@ async def test_lifecycle_by_another_signer_is_rejected(svm: LiteSvmChain, active
     await expect_error(svm, [create, claim], other, "WrongAuthority", [v2.weights_kp])
 
 
-async def test_weights_owned_by_another_program(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
+async def test_accounts_owned_by_another_program(
+    svm: LiteSvmChain, payer: Keypair, opened: Upload
 ) -> None:
+    await opened.write_all()
     fake = Pubkey.new_unique()
-    acc = await svm.get_account(declared.weights)
-    assert acc is not None
-    svm.svm.set_account(fake, Account(acc.lamports, bytes(acc.data), SYSTEM_PROGRAM_ID, False, 0))
-    write = ix.write_chunk(payer.pubkey(), fake, 0, declared.chunk(0))
-    await expect_error(svm, [write], payer, "AccountOwnedByWrongProgram")
+    for source in (opened.weights, opened.page_key(0)):
+        acc = await svm.get_account(source)
+        assert acc is not None
+        svm.svm.set_account(
+            fake, Account(acc.lamports, bytes(acc.data), SYSTEM_PROGRAM_ID, False, 0)
+        )
+        if source == opened.weights:
+            bad = ix.commit_pages(payer.pubkey(), fake, [opened.page_key(0)])
+        else:
+            bad = ix.write_chunk(payer.pubkey(), fake, 0, opened.chunk(0))
+        await expect_error(svm, [bad], payer, "AccountOwnedByWrongProgram")
 
 
 async def test_weights_created_for_another_owner_cannot_be_claimed(
@@ -109,29 +136,31 @@ async def test_weights_created_for_another_owner_cannot_be_claimed(
 ) -> None:
     u = Upload(svm, payer, DATA)
     create, claim = await u.create_ixs()
-    metas = list(create.accounts)
     data = bytearray(bytes(create.data))
     data[20:52] = bytes(SYSTEM_PROGRAM_ID)  # CreateAccount's owner field
-    create = Instruction(create.program_id, bytes(data), metas)
+    create = Instruction(create.program_id, bytes(data), list(create.accounts))
     await expect_error(svm, [create, claim], payer, "AccountOwnedByWrongProgram", [u.weights_kp])
 
 
 async def test_wrong_account_type_is_rejected(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
+    svm: LiteSvmChain, payer: Keypair, opened: Upload
 ) -> None:
-    # The header where a weights account belongs, and a weights account for a header.
-    write = ix.write_chunk(payer.pubkey(), declared.model, 0, declared.chunk(0))
-    await expect_error(svm, [write], payer, "AccountDiscriminatorMismatch")
-    freeze = ix.freeze_model(payer.pubkey(), declared.weights)
-    await expect_error(svm, [freeze], payer, "AccountDiscriminatorMismatch")
+    me = payer.pubkey()
+    for bad in (
+        ix.write_chunk(me, opened.model, 0, opened.chunk(0)),  # header as a page
+        ix.write_chunk(me, opened.weights, 0, opened.chunk(0)),  # weights as a page
+        ix.commit_pages(me, opened.model, [opened.page_key(0)]),  # header as weights
+        ix.freeze_model(me, opened.weights),  # weights as a header
+    ):
+        await expect_error(svm, [bad], payer, "AccountDiscriminatorMismatch")
 
 
 async def test_weights_of_another_model_are_rejected(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
+    svm: LiteSvmChain, payer: Keypair, opened: Upload
 ) -> None:
     other = Upload(svm, payer, DATA, model_id=99)
     await other.run()
-    finalize = ix.finalize_version(payer.pubkey(), other.model, declared.weights)
+    finalize = ix.finalize_version(payer.pubkey(), other.model, opened.weights)
     await expect_error(svm, [finalize], payer, "WeightsModelMismatch")
 
 
@@ -202,90 +231,137 @@ async def test_create_version_while_one_is_staged(
     )
 
 
-# ---------------------------------------------------------------- hashes and chunks
+# ---------------------------------------------------------------- pages, hashes and chunks
 
 
-async def test_chunk_index_out_of_range(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
+async def test_opening_a_page_twice(svm: LiteSvmChain, payer: Keypair, opened: Upload) -> None:
+    await expect_error(svm, [opened.open_ix(0)], payer, "PageAlreadyOpen")
+
+
+async def test_page_not_at_its_pda(svm: LiteSvmChain, payer: Keypair, created: Upload) -> None:
+    open_ = created.open_ix(0)
+    metas = list(open_.accounts)
+    metas[1] = AccountMeta(Pubkey.new_unique(), False, True)
+    bad = Instruction(open_.program_id, open_.data, metas)
+    await expect_error(svm, [bad], payer, "ConstraintSeeds")
+
+
+async def test_page_index_out_of_range(svm: LiteSvmChain, payer: Keypair, created: Upload) -> None:
+    beyond = PageLayout(1, 9, 1, 100, 0)  # the model has one page
+    bad = ix.open_page(payer.pubkey(), created.weights, beyond, created.layout, [b"\x01" * 32] * 10)
+    await expect_error(svm, [bad], payer, "ChunkIndexOutOfRange")
+
+
+@pytest.mark.parametrize("hashes", [[b"\x01" * 32] * 5, [b"\x01" * 32] * 7, [bytes(32)] * 6])
+async def test_page_needs_one_nonzero_hash_per_chunk(
+    svm: LiteSvmChain, payer: Keypair, created: Upload, hashes: list[bytes]
 ) -> None:
-    await expect_error(
-        svm, [declared.write_ix(6, declared.chunk(0))], payer, "ChunkIndexOutOfRange"
-    )
-    await expect_error(
-        svm,
-        [ix.declare_chunk_hashes(payer.pubkey(), declared.weights, 5, [b"\x01" * 32] * 2)],
-        payer,
-        "ChunkIndexOutOfRange",
-    )
+    # Six chunks need exactly six hashes, none all-zero (the "undeclared" marker).
+    args = {
+        "weights": created.weights,
+        "page_index": 0,
+        "model_size": len(DATA),
+        "chunk_size": 1012,
+        "hashes": hashes,
+    }
+    bad = build_ix("open_page", args, {"authority": payer.pubkey(), "page": created.page_key(0)})
+    await expect_error(svm, [bad], payer, "InvalidArgument")
+
+
+async def test_chunk_index_out_of_range(svm: LiteSvmChain, payer: Keypair) -> None:
+    u = Upload(svm, payer, model_bytes(12 * 1012))  # two pages
+    await u.create()
+    await u.open_all()
+    # Chunk 9 belongs to page 1, not page 0; chunk 12 does not exist.
+    await expect_error(svm, [u.write_ix(9, page=0)], payer, "ChunkIndexOutOfRange")
+    await expect_error(svm, [u.write_ix(12, u.chunk(0), page=1)], payer, "ChunkIndexOutOfRange")
 
 
 @pytest.mark.parametrize(("index", "length"), [(0, 1011), (0, 1013), (5, 99), (5, 101), (2, 0)])
 async def test_bad_chunk_length(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload, index: int, length: int
+    svm: LiteSvmChain, payer: Keypair, opened: Upload, index: int, length: int
 ) -> None:
-    await expect_error(svm, [declared.write_ix(index, bytes(length))], payer, "BadChunkLength")
+    await expect_error(svm, [opened.write_ix(index, bytes(length))], payer, "BadChunkLength")
 
 
-async def test_chunk_hash_mismatch(svm: LiteSvmChain, payer: Keypair, declared: Upload) -> None:
-    tampered = bytearray(declared.chunk(2))
+async def test_chunk_hash_mismatch(svm: LiteSvmChain, payer: Keypair, opened: Upload) -> None:
+    tampered = bytearray(opened.chunk(2))
     tampered[100] ^= 0xFF
-    await expect_error(svm, [declared.write_ix(2, bytes(tampered))], payer, "ChunkHashMismatch")
+    await expect_error(svm, [opened.write_ix(2, bytes(tampered))], payer, "ChunkHashMismatch")
     # The right chunk in the wrong slot also fails its slot's declared hash.
-    await expect_error(svm, [declared.write_ix(1, declared.chunk(2))], payer, "ChunkHashMismatch")
+    await expect_error(svm, [opened.write_ix(1, opened.chunk(2))], payer, "ChunkHashMismatch")
 
 
-async def test_write_before_its_hash_is_declared(
-    svm: LiteSvmChain, payer: Keypair, created: Upload
+async def test_commit_with_a_conflicting_hash(
+    svm: LiteSvmChain, payer: Keypair, opened: Upload
 ) -> None:
-    await svm.send([created.declare_ix(0, 2)], payer)
-    await expect_error(svm, [created.write_ix(2)], payer, "ChunkHashNotDeclared")
+    await opened.write_all()
+    await svm.send([opened.commit_ix([0])], payer)
+    # Reopen page 0 declaring other content for chunk 3, write that content, commit: refused.
+    other = bytearray(opened.data)
+    other[3 * 1012] ^= 1
+    liar = Upload(svm, payer, bytes(other), weights_kp=opened.weights_kp)
+    await svm.send([liar.open_ix(0)], payer)
+    await liar.write_all()
+    await expect_error(svm, [liar.commit_ix([0])], payer, "ChunkHashConflict")
 
 
-async def test_redeclaring_a_different_hash(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
+async def test_commit_an_incomplete_page(svm: LiteSvmChain, payer: Keypair, opened: Upload) -> None:
+    await opened.write_all([0, 1, 2, 3, 5])
+    await expect_error(svm, [opened.commit_ix([0])], payer, "PageIncomplete")
+
+
+async def test_commit_a_page_of_another_version(
+    svm: LiteSvmChain, payer: Keypair, opened: Upload
 ) -> None:
-    hashes = [*declared.hashes.chunk_hashes[:2], b"\x07" * 32]
-    redeclare = ix.declare_chunk_hashes(payer.pubkey(), declared.weights, 0, hashes)
-    await expect_error(svm, [redeclare], payer, "ChunkHashConflict")
-
-
-@pytest.mark.parametrize("hashes", [[], [bytes(32)]])
-async def test_empty_or_zero_hash_declarations(
-    svm: LiteSvmChain, payer: Keypair, created: Upload, hashes: list[bytes]
-) -> None:
-    bad = ix.declare_chunk_hashes(payer.pubkey(), created.weights, 0, hashes)
-    await expect_error(svm, [bad], payer, "InvalidArgument")
+    other = Upload(svm, payer, DATA, model_id=99)
+    await other.create()
+    await other.open_all()
+    await other.write_all()
+    commit = ix.commit_pages(payer.pubkey(), opened.weights, [other.page_key(0)])
+    await expect_error(svm, [commit], payer, "PageMismatch")
+    # A page of this version, opened with other sizes.
+    resized = Upload(svm, payer, DATA + b"x", weights_kp=opened.weights_kp)
+    await svm.send([ix.close_page(payer.pubkey(), opened.page_key(0))], payer)
+    await svm.send([resized.open_ix(0)], payer)
+    await resized.write_all()
+    await expect_error(svm, [resized.commit_ix([0])], payer, "PageMismatch")
 
 
 async def test_writing_after_finalize(svm: LiteSvmChain, payer: Keypair, active: Upload) -> None:
-    await expect_error(svm, [active.write_ix(0)], payer, "UploadFinalized")
-    await expect_error(svm, [active.declare_ix(0, 1)], payer, "UploadFinalized")
+    # A page can be refilled, but nothing reaches a finalized version.
+    await svm.send([active.open_ix(0)], payer)
+    await active.write_all()
+    await expect_error(svm, [active.commit_ix([0])], payer, "UploadFinalized")
     await expect_error(svm, [active.finalize_ix()], payer, "UploadFinalized")
+    # Once closed, a page takes no writes at all.
+    await svm.send([ix.close_page(payer.pubkey(), active.page_key(0))], payer)
+    await expect_error(svm, [active.write_ix(0)], payer, "AccountNotInitialized")
 
 
 # ---------------------------------------------------------------- finalize
 
 
-async def test_finalize_with_chunks_missing(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
-) -> None:
-    await declared.write_all([0, 1, 2, 3, 5])
-    await expect_error(svm, [declared.finalize_ix()], payer, "ChunksMissing")
+async def test_finalize_with_chunks_missing(svm: LiteSvmChain, payer: Keypair) -> None:
+    u = Upload(svm, payer, model_bytes(12 * 1012))  # two pages
+    await u.create()
+    await u.open_all()
+    await u.write_all(range(9))
+    await svm.send([u.commit_ix([0])], payer)
+    await expect_error(svm, [u.finalize_ix()], payer, "ChunksMissing")
 
 
 async def test_finalize_with_a_wrong_chunk_root(svm: LiteSvmChain, payer: Keypair) -> None:
     u = Upload(svm, payer, DATA, root=b"\x01" * 32)
     await u.create()
-    await u.declare_all()
-    await u.write_all()
+    await u.upload()
     await expect_error(svm, [u.finalize_ix()], payer, "ChunkRootMismatch")
 
 
 async def test_finalize_with_a_wrong_file_hash(svm: LiteSvmChain, payer: Keypair) -> None:
     u = Upload(svm, payer, DATA, sha256=b"\x02" * 32)
     await u.create()
-    await u.declare_all()
-    await u.write_all()
+    await u.upload()
     await expect_error(
         svm, [set_compute_unit_limit(400_000), u.finalize_ix()], payer, "ModelHashMismatch"
     )
@@ -294,11 +370,10 @@ async def test_finalize_with_a_wrong_file_hash(svm: LiteSvmChain, payer: Keypair
 # ---------------------------------------------------------------- activate, freeze, authority
 
 
-async def test_activate_before_finalize(
-    svm: LiteSvmChain, payer: Keypair, declared: Upload
-) -> None:
-    await declared.write_all()
-    await expect_error(svm, [declared.activate_ix()], payer, "VersionNotFinalized")
+async def test_activate_before_finalize(svm: LiteSvmChain, payer: Keypair, opened: Upload) -> None:
+    await opened.write_all()
+    await opened.commit_all()
+    await expect_error(svm, [opened.activate_ix()], payer, "VersionNotFinalized")
 
 
 async def test_activate_something_not_staged(
@@ -312,8 +387,7 @@ async def test_activate_without_retiring_the_active_version(
 ) -> None:
     v2 = Upload(svm, payer, model_bytes(3000, 2), model_id=active.model_id)
     await v2.create(new_model=False)
-    await v2.declare_all()
-    await v2.write_all()
+    await v2.upload()
     await svm.send([v2.finalize_ix()], payer)
     await expect_error(svm, [v2.activate_ix(previous=None)], payer, "NotActiveVersion")
     await expect_error(

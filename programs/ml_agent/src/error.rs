@@ -52,7 +52,7 @@ errors! {
     /// Instruction data has the right discriminator but a bad argument value.
     InvalidArgument = 6001 => "An instruction argument is out of its allowed range",
     // Model registry (instructions/registry).
-    /// The signer is not the model's (or the version's) authority.
+    /// The signer is not the model's (or the version's, or the page's) authority.
     WrongAuthority = 6002 => "The signer is not the model's authority",
     /// `accept_authority` signed by someone other than the proposed authority.
     NotPendingAuthority = 6003 => "The signer is not the proposed new authority",
@@ -68,19 +68,20 @@ errors! {
     BadModelSize = 6008 => "Model size must be between 1 byte and what fits in a 10 MiB account",
     /// Chunk size outside [256, 1012].
     BadChunkSize = 6009 => "Chunk size must be between 256 and 1012 bytes",
-    /// Chunk index (or hash range) past the last chunk.
+    /// Chunk or page index past the last one, or a chunk written to another chunk's page.
     ChunkIndexOutOfRange = 6010 => "Chunk index is out of range",
     /// A chunk's length differs from the chunk size (or the last chunk's remainder).
     BadChunkLength = 6011 => "Chunk length does not match the declared chunk size",
-    /// `write_chunk` before that chunk's SHA-256 was declared.
-    ChunkHashNotDeclared = 6012 => "The chunk's SHA-256 has not been declared yet",
+    /// `open_page` on a page that is already open (chunk hashes are declared when a page opens,
+    /// so the former "hash not declared" case cannot arise; its code is reused).
+    PageAlreadyOpen = 6012 => "This upload page is already open",
     /// The chunk's SHA-256 differs from the declared one.
     ChunkHashMismatch = 6013 => "The chunk's SHA-256 does not match the declared hash",
-    /// Re-declaring a chunk hash with a different value.
+    /// A committed page declares a different hash than the version has for that chunk.
     ChunkHashConflict = 6014 => "A different SHA-256 is already declared for this chunk",
-    /// Declaring, writing or finalizing a version that is no longer uploading.
+    /// Committing pages into, or finalizing, a version that is no longer uploading.
     UploadFinalized = 6015 => "The version is finalized: its bytes and hashes can no longer change",
-    /// `finalize_version` with chunks not yet written.
+    /// `finalize_version` with chunks not yet committed.
     ChunksMissing = 6016 => "Some chunks have not been written",
     /// The declared per-chunk hashes do not hash to the declared root.
     ChunkRootMismatch = 6017 => "The chunk hashes do not match the declared chunk root",
@@ -112,6 +113,11 @@ errors! {
     /// The model file is malformed or uses something the kernels cannot execute (the log says
     /// what).
     UnsupportedModel = 6030 => "The model cannot be executed by this program's kernels",
+    // Model registry, upload pages (instructions/registry).
+    /// `commit_pages` with a page whose chunks are not all written.
+    PageIncomplete = 6031 => "The upload page has chunks not yet written",
+    /// A page opened for another version, or with other model or chunk sizes.
+    PageMismatch = 6032 => "The upload page does not belong to this version",
 }
 
 impl From<MlAgentError> for ProgramError {

@@ -17,8 +17,10 @@ pub const EVENTS: &[&TypeSpec] = &[
     &crate::instructions::ping::PINGED,
     &reg::create_model::MODEL_CREATED,
     &reg::create_model::VERSION_CREATED,
-    &reg::declare_chunk_hashes::CHUNK_HASHES_DECLARED,
+    &reg::open_page::PAGE_OPENED,
     &reg::write_chunk::CHUNK_WRITTEN,
+    &reg::commit_pages::PAGES_COMMITTED,
+    &reg::close_page::PAGE_CLOSED,
     &reg::finalize_version::VERSION_FINALIZED,
     &reg::activate_version::VERSION_ACTIVATED,
     &reg::freeze_model::MODEL_FROZEN,
@@ -263,7 +265,7 @@ mod tests {
 
     #[test]
     fn registry_layouts_match_their_specs() {
-        use crate::state::model::{ArchSummary, ModelHeader, ModelWeights};
+        use crate::state::model::{ArchSummary, ModelHeader, ModelPage, ModelWeights};
         use core::mem::offset_of;
         let sum = |s: &TypeSpec| 8 + s.fields.iter().map(|f| size_of(&f.ty)).sum::<usize>();
         assert_eq!(ModelHeader::LEN, sum(&ModelHeader::SPEC));
@@ -328,8 +330,24 @@ mod tests {
             file_hash_verified,
             padding
         );
+        at!(
+            ModelPage,
+            ModelPage::SPEC,
+            weights,
+            authority,
+            model_size,
+            page_index,
+            chunk_size,
+            first_chunk,
+            chunk_count,
+            written,
+            bump,
+            padding
+        );
+        assert_eq!(ModelPage::LEN, sum(&ModelPage::SPEC));
         assert_eq!(ModelHeader::LEN % 8, 0);
         assert_eq!(ModelWeights::LEN % 8, 0);
+        assert_eq!(ModelPage::LEN % 8, 0);
     }
 
     #[test]

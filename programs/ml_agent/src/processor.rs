@@ -10,7 +10,9 @@ const PING: [u8; 8] = instructions::ping::SPEC.discriminator;
 const INFER: [u8; 8] = instructions::infer::SPEC.discriminator;
 const CREATE_MODEL: [u8; 8] = reg::create_model::SPEC.discriminator;
 const CREATE_VERSION: [u8; 8] = reg::create_version::SPEC.discriminator;
-const DECLARE_CHUNK_HASHES: [u8; 8] = reg::declare_chunk_hashes::SPEC.discriminator;
+const OPEN_PAGE: [u8; 8] = reg::open_page::SPEC.discriminator;
+const COMMIT_PAGES: [u8; 8] = reg::commit_pages::SPEC.discriminator;
+const CLOSE_PAGE: [u8; 8] = reg::close_page::SPEC.discriminator;
 const WRITE_CHUNK: [u8; 8] = reg::write_chunk::SPEC.discriminator;
 const FINALIZE_VERSION: [u8; 8] = reg::finalize_version::SPEC.discriminator;
 const ACTIVATE_VERSION: [u8; 8] = reg::activate_version::SPEC.discriminator;
@@ -42,7 +44,9 @@ pub fn process_instruction(
         PING => instructions::ping::process(program_id, accounts, rest),
         // The upload hot path first.
         WRITE_CHUNK => reg::write_chunk::process(program_id, accounts, rest),
-        DECLARE_CHUNK_HASHES => reg::declare_chunk_hashes::process(program_id, accounts, rest),
+        OPEN_PAGE => reg::open_page::process(program_id, accounts, rest),
+        COMMIT_PAGES => reg::commit_pages::process(program_id, accounts, rest),
+        CLOSE_PAGE => reg::close_page::process(program_id, accounts, rest),
         CREATE_MODEL => reg::create_model::process(program_id, accounts, rest),
         CREATE_VERSION => reg::create_version::process(program_id, accounts, rest),
         FINALIZE_VERSION => reg::finalize_version::process(program_id, accounts, rest),

@@ -10,4 +10,5 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &ping::PingRecord::SPEC,
     &model::ModelHeader::SPEC,
     &model::ModelWeights::SPEC,
+    &model::ModelPage::SPEC,
 ];

@@ -8,6 +8,12 @@
 //!   of every chunk (32 bytes each), then the written-chunk bitmap, then the model bytes at an
 //!   8-byte-aligned offset (`data_offset`). The hash table and bitmap live here rather than in the
 //!   header because a PDA created by CPI can only be 10 KiB, and they scale with the model.
+//! * `ModelPage` (PDA `["page", weights, authority, page_index as u32 LE]`, <= 10 KiB, created by
+//!   `open_page`, closed by `commit_pages`): staging for `PAGE_CHUNKS` consecutive chunks and
+//!   their declared hashes. Chunks are written and hash-checked into pages, never directly into
+//!   the weights account: every transaction that touches a large account pays for it in
+//!   proportion to its size (loaded-data cost on mainnet, ~0.2 s per MiB on Surfpool), so the
+//!   ~1,000 writes of a 1 MiB model touch 10 KiB pages and only a few commits touch the weights.
 //!
 //! Both structs are `repr(C)` with explicit padding so the bytes after the 8-byte discriminator are
 //! exactly the borsh encoding the IDL declares; `account_layouts_match_their_specs` checks it.
@@ -35,8 +41,16 @@ pub const MIN_CHUNK_SIZE: u32 = 256;
 /// Models up to this size get their whole-file SHA-256 recomputed on chain by
 /// `finalize_version` (0.5 CU/byte: ~1.1M CU at the limit, under the 1.4M per transaction).
 pub const FILE_HASH_MAX_BYTES: u64 = 2 * 1024 * 1024;
-/// Hashes per `declare_chunk_hashes` transaction (same packet budget as `MAX_CHUNK_SIZE`).
-pub const MAX_HASHES_PER_DECLARE: usize = 31;
+/// Seed prefix of page PDAs.
+pub const PAGE_SEED: &[u8] = b"page";
+/// Chunks per page: the most whose data and hashes fit the 10 KiB an account created by CPI
+/// may have (104 + 9 x (32 + 1,012) = 9,500 bytes).
+pub const PAGE_CHUNKS: u32 = 9;
+/// Largest account a CPI may create (`MAX_PERMITTED_DATA_INCREASE`).
+pub const MAX_PAGE_SPACE: usize = 10 * 1024;
+/// Pages one `commit_pages` can take: the entrypoint parses 16 accounts (lib.rs) and silently
+/// drops the rest, and the instruction needs two of them for the authority and the weights.
+pub const MAX_PAGES_PER_COMMIT: usize = 14;
 
 /// `ModelHeader::status`.
 #[repr(u8)]
@@ -150,6 +164,8 @@ impl VersionParams {
 /// Where everything sits in a weights account of a given model size and chunk size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WeightsLayout {
+    pub model_size: u64,
+    pub chunk_size: u32,
     pub chunk_count: u32,
     pub table_offset: usize,
     pub bitmap_offset: usize,
@@ -157,6 +173,8 @@ pub struct WeightsLayout {
     pub data_offset: usize,
     /// Exact account size the client must allocate.
     pub space: usize,
+    /// Staging pages of `PAGE_CHUNKS` chunks the upload goes through.
+    pub page_count: u32,
 }
 
 impl WeightsLayout {
@@ -178,13 +196,60 @@ impl WeightsLayout {
             return Err(MlAgentError::BadModelSize);
         }
         Ok(WeightsLayout {
+            model_size,
+            chunk_size,
             chunk_count: chunk_count as u32,
             table_offset,
             bitmap_offset,
             data_offset,
             space,
+            page_count: (chunk_count as u32).div_ceil(PAGE_CHUNKS),
         })
     }
+
+    /// Byte offset of chunk `index` in the model.
+    #[inline(always)]
+    pub fn chunk_offset(&self, index: u32) -> usize {
+        index as usize * self.chunk_size as usize
+    }
+
+    /// Bytes of chunk `index` (< chunk_count); only the last chunk may be short.
+    #[inline(always)]
+    pub fn chunk_len(&self, index: u32) -> usize {
+        let rest = self.model_size as usize - self.chunk_offset(index);
+        rest.min(self.chunk_size as usize)
+    }
+
+    /// The page holding chunks `page_index * PAGE_CHUNKS ..`, or None past the last one.
+    pub fn page(&self, page_index: u32) -> Option<PageLayout> {
+        if page_index >= self.page_count {
+            return None;
+        }
+        let first_chunk = page_index * PAGE_CHUNKS;
+        let chunk_count = (self.chunk_count - first_chunk).min(PAGE_CHUNKS);
+        let start = self.chunk_offset(first_chunk);
+        let end =
+            (start + chunk_count as usize * self.chunk_size as usize).min(self.model_size as usize);
+        Some(PageLayout {
+            first_chunk,
+            chunk_count,
+            data_offset: ModelPage::LEN + 32 * chunk_count as usize,
+            data_len: end - start,
+            space: ModelPage::LEN + 32 * chunk_count as usize + (end - start),
+        })
+    }
+}
+
+/// Where a page sits in the model and how its account is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageLayout {
+    pub first_chunk: u32,
+    pub chunk_count: u32,
+    /// Offset of the page's model bytes in its account (after the fixed part and the hashes).
+    pub data_offset: usize,
+    /// Bytes of model data the page holds.
+    pub data_len: usize,
+    pub space: usize,
 }
 
 /// The model header PDA.
@@ -378,18 +443,6 @@ impl ModelWeights {
             data,
         })
     }
-
-    /// Length of chunk `index` (the last one may be short). `index` must be < chunk_count.
-    #[inline(always)]
-    pub fn chunk_len(&self, index: u32) -> usize {
-        let start = index as u64 * self.chunk_size as u64;
-        let rest = self.model_size - start;
-        if rest < self.chunk_size as u64 {
-            rest as usize
-        } else {
-            self.chunk_size as usize
-        }
-    }
 }
 
 /// A weights account split into its regions (all borrowed from the account data, no copies).
@@ -417,6 +470,88 @@ impl WeightsView<'_> {
         let at = 32 * index as usize;
         &self.table[at..at + 32]
     }
+}
+
+/// A staging page: `chunk_count` declared hashes, then that many chunks of model data.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ModelPage {
+    pub discriminator: [u8; 8],
+    /// The weights account (version) the page is for.
+    pub weights: [u8; 32],
+    /// Who opened it: the only signer that may write, commit or close it.
+    pub authority: [u8; 32],
+    /// The version's declared sizes, re-checked against the weights account at commit.
+    pub model_size: u64,
+    pub page_index: u32,
+    pub chunk_size: u32,
+    pub first_chunk: u32,
+    pub chunk_count: u32,
+    /// Bit i set once chunk `first_chunk + i` is written and verified.
+    pub written: u32,
+    pub bump: u8,
+    pub padding: [u8; 3],
+}
+
+impl ModelPage {
+    pub const LEN: usize = core::mem::size_of::<ModelPage>();
+
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "ModelPage",
+        "Upload staging for PAGE_CHUNKS chunks (PDA [\"page\", weights, authority, page_index \
+         LE]): this fixed part, chunk_count x 32-byte declared SHA-256s, then the chunks.",
+        &[
+            field("weights", Ty::Pubkey),
+            field("authority", Ty::Pubkey),
+            field("model_size", Ty::U64),
+            field("page_index", Ty::U32),
+            field("chunk_size", Ty::U32),
+            field("first_chunk", Ty::U32),
+            field("chunk_count", Ty::U32),
+            field("written", Ty::U32),
+            field("bump", Ty::U8),
+            field("padding", Ty::Array(&Ty::U8, 3)),
+        ],
+    );
+
+    /// Validate `acc` as a page whose stored layout fits its length, and view it.
+    ///
+    /// # Safety
+    /// No other reference to `acc`'s data may be live while the result is used.
+    #[inline(always)]
+    pub unsafe fn load<'a>(
+        acc: &AccountView,
+        program_id: &Address,
+    ) -> Result<PageView<'a>, MlAgentError> {
+        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
+        let base = acc.data_ptr() as *mut u8;
+        let fixed = &mut *(base as *mut ModelPage);
+        let count = fixed.chunk_count as usize;
+        if count == 0 || count > PAGE_CHUNKS as usize {
+            return Err(MlAgentError::AccountDidNotDeserialize);
+        }
+        let hashes = core::slice::from_raw_parts_mut(base.add(Self::LEN), 32 * count);
+        let data_at = Self::LEN + 32 * count;
+        let data = core::slice::from_raw_parts_mut(base.add(data_at), acc.data_len() - data_at);
+        Ok(PageView {
+            fixed,
+            hashes,
+            data,
+        })
+    }
+
+    /// Mask with one bit per chunk of the page.
+    #[inline(always)]
+    pub fn full_mask(&self) -> u32 {
+        (1u32 << self.chunk_count) - 1
+    }
+}
+
+/// A page split into its regions (borrowed from the account data).
+pub struct PageView<'a> {
+    pub fixed: &'a mut ModelPage,
+    pub hashes: &'a mut [u8],
+    pub data: &'a mut [u8],
 }
 
 /// The active version of a model, validated for reading.
@@ -613,13 +748,34 @@ mod tests {
     fn write_chunk_fills_a_packet() {
         let sigs = 1 + 64;
         let header = 3;
-        let keys = 1 + 3 * 32; // authority (payer), weights, program
+        let keys = 1 + 3 * 32; // authority (payer), page, program
         let blockhash = 32;
         let ix_framing = 1 + 1 + 1 + 2 + 2; // ix count, program idx, account count+idx, data len
         let data = 8 + 4 + 4 + MAX_CHUNK_SIZE as usize; // disc, index, bytes length, chunk
         assert_eq!(sigs + header + keys + blockhash + ix_framing + data, 1232);
-        let declare = 8 + 4 + 4 + 32 * MAX_HASHES_PER_DECLARE;
-        assert!(sigs + header + keys + blockhash + ix_framing + declare <= 1232);
-        assert!(declare + 32 > data);
+    }
+
+    #[test]
+    fn pages_fit_a_cpi_created_account() {
+        let l = WeightsLayout::new(1 << 20, MAX_CHUNK_SIZE).unwrap();
+        let full = l.page(0).unwrap();
+        assert_eq!((full.first_chunk, full.chunk_count), (0, PAGE_CHUNKS));
+        assert_eq!(
+            full.data_len,
+            PAGE_CHUNKS as usize * MAX_CHUNK_SIZE as usize
+        );
+        assert!(full.space <= MAX_PAGE_SPACE);
+        assert_eq!(full.data_offset % 8, 0);
+        // One more chunk would not fit.
+        assert!(full.space + 32 + MAX_CHUNK_SIZE as usize > MAX_PAGE_SPACE);
+        let last = l.page(l.page_count - 1).unwrap();
+        let covered = (l.page_count - 1) as usize * full.data_len + last.data_len;
+        assert_eq!(covered, 1 << 20);
+        assert_eq!(last.first_chunk + last.chunk_count, l.chunk_count);
+        assert!(l.page(l.page_count).is_none());
+        assert_eq!(
+            l.chunk_len(l.chunk_count - 1),
+            (1 << 20) % MAX_CHUNK_SIZE as usize
+        );
     }
 }

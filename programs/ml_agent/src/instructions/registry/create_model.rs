@@ -3,12 +3,9 @@
 //! The client creates `weights` with the system program (owner = this program, exact size from
 //! the declared layout) in the same transaction; this instruction claims it.
 
-use pinocchio::{
-    cpi::{Seed, Signer},
-    AccountView, Address, ProgramResult,
-};
+use pinocchio::{cpi::Seed, AccountView, Address, ProgramResult};
 
-use super::{claim_weights, Claim, ZERO};
+use super::{claim_weights, create_pda, Claim, NewPda, ZERO};
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
@@ -108,7 +105,22 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         },
     )?;
 
-    create_pda(program_id, authority, model, &id_bytes, bump)?;
+    let bump_seed = [bump];
+    let seeds = [
+        Seed::from(MODEL_SEED),
+        Seed::from(authority.address().as_ref()),
+        Seed::from(id_bytes.as_ref()),
+        Seed::from(&bump_seed),
+    ];
+    create_pda(
+        program_id,
+        authority,
+        model,
+        &NewPda {
+            seeds: &seeds,
+            space: ModelHeader::LEN,
+        },
+    )?;
 
     // SAFETY: just created with ModelHeader::LEN zeroed bytes; no other borrow is live.
     let h = unsafe { &mut *(model.data_ptr() as *mut ModelHeader) };
@@ -148,55 +160,6 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         .u64(slot);
     emit(w.finish());
     emit_version_created(model.address(), weights, 1)
-}
-
-/// Create the header PDA. Someone may have sent lamports to its address beforehand (which makes
-/// `CreateAccount` fail); then top up, allocate and assign instead, so nobody can block an id.
-fn create_pda(
-    program_id: &Address,
-    payer: &AccountView,
-    pda: &AccountView,
-    id_bytes: &[u8; 8],
-    bump: u8,
-) -> ProgramResult {
-    let bump_seed = [bump];
-    let seeds = [
-        Seed::from(MODEL_SEED),
-        Seed::from(payer.address().as_ref()),
-        Seed::from(id_bytes.as_ref()),
-        Seed::from(&bump_seed),
-    ];
-    let signer = [Signer::from(&seeds)];
-    let needed = crate::rent::minimum_balance(ModelHeader::LEN)?;
-    let have = pda.lamports();
-    if have == 0 {
-        return pinocchio_system::instructions::CreateAccount {
-            from: payer,
-            to: pda,
-            lamports: needed,
-            space: ModelHeader::LEN as u64,
-            owner: program_id,
-        }
-        .invoke_signed(&signer);
-    }
-    if have < needed {
-        pinocchio_system::instructions::Transfer {
-            from: payer,
-            to: pda,
-            lamports: needed - have,
-        }
-        .invoke()?;
-    }
-    pinocchio_system::instructions::Allocate {
-        account: pda,
-        space: ModelHeader::LEN as u64,
-    }
-    .invoke_signed(&signer)?;
-    pinocchio_system::instructions::Assign {
-        account: pda,
-        owner: program_id,
-    }
-    .invoke_signed(&signer)
 }
 
 /// Shared with `create_version`: announce the claimed weights account.

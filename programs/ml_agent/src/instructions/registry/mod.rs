@@ -2,26 +2,30 @@
 //! freezing, two-step authority transfer and rent-returning close. See docs/model-registry.md.
 //!
 //! Lifecycle of a version (`ModelWeights::status`):
-//! `create_model`/`create_version` (Uploading) → `declare_chunk_hashes` + `write_chunk` (any
-//! order, idempotent) → `finalize_version` (Finalized) → `activate_version` (Active; the previous
-//! active one becomes Retired) → `close_version` / `close_model`.
+//! `create_model`/`create_version` (Uploading) → `open_page` (declares chunk hashes) +
+//! `write_chunk` (any order, idempotent) → `commit_pages` → `finalize_version` (Finalized) →
+//! `activate_version` (Active; the previous active one becomes Retired) → `close_version` /
+//! `close_model`. `close_page` discards an uncommitted page.
 
 pub mod accept_authority;
 pub mod activate_version;
 pub mod close_model;
+pub mod close_page;
 pub mod close_version;
+pub mod commit_pages;
 pub mod create_model;
 pub mod create_version;
-pub mod declare_chunk_hashes;
 pub mod finalize_version;
 pub mod freeze_model;
+pub mod open_page;
 pub mod propose_authority;
 pub mod write_chunk;
 
 use pinocchio::{
+    cpi::{Seed, Signer},
     error::ProgramError,
     sysvars::{clock::Clock, Sysvar},
-    AccountView, Address,
+    AccountView, Address, ProgramResult,
 };
 
 use crate::checks;
@@ -151,4 +155,70 @@ pub(crate) unsafe fn load_weights_of<'a>(
         return Err(MlAgentError::WeightsModelMismatch);
     }
     Ok(w)
+}
+
+pub(crate) struct NewPda<'a> {
+    pub seeds: &'a [Seed<'a>],
+    pub space: usize,
+}
+
+/// Create a program-owned PDA of `space` bytes paid by `payer`. Anyone can send lamports to a
+/// PDA's address beforehand, which makes `CreateAccount` fail; then top up, allocate and assign
+/// instead, so nobody can block a model id or an upload page that way.
+///
+/// (`seeds` and `space` travel in `NewPda`: a slice is two registers, and the BPF backend
+/// rejects calls with more than five.)
+pub(crate) fn create_pda(
+    program_id: &Address,
+    payer: &AccountView,
+    pda: &AccountView,
+    new: &NewPda,
+) -> ProgramResult {
+    let space = new.space;
+    let signer = [Signer::from(new.seeds)];
+    let needed = crate::rent::minimum_balance(space)?;
+    let have = pda.lamports();
+    if have == 0 {
+        return pinocchio_system::instructions::CreateAccount {
+            from: payer,
+            to: pda,
+            lamports: needed,
+            space: space as u64,
+            owner: program_id,
+        }
+        .invoke_signed(&signer);
+    }
+    if have < needed {
+        pinocchio_system::instructions::Transfer {
+            from: payer,
+            to: pda,
+            lamports: needed - have,
+        }
+        .invoke()?;
+    }
+    pinocchio_system::instructions::Allocate {
+        account: pda,
+        space: space as u64,
+    }
+    .invoke_signed(&signer)?;
+    pinocchio_system::instructions::Assign {
+        account: pda,
+        owner: program_id,
+    }
+    .invoke_signed(&signer)
+}
+
+/// `dst.copy_from_slice(src)` through the `sol_memcpy_` syscall: 10 CU per KB-sized chunk, where
+/// the compiled byte loop costs ~0.6 CU per byte (more than hashing it).
+#[inline(always)]
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    assert!(dst.len() == src.len());
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: equal lengths (checked above); instruction data, pages and the weights account
+    // never overlap.
+    unsafe {
+        pinocchio::syscalls::sol_memcpy_(dst.as_mut_ptr(), src.as_ptr(), src.len() as u64);
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    dst.copy_from_slice(src);
 }

@@ -1,27 +1,31 @@
-//! `write_chunk(index, data)`: verify one chunk against its declared SHA-256 and copy it in.
+//! `write_chunk(index, data)`: verify one chunk against its declared SHA-256 and store it in its
+//! upload page.
 //!
-//! The hot path of an upload (one per ~1 KB), so it takes only the two accounts it needs —
-//! every extra account key costs 32 bytes of payload in a 1,232-byte packet — and hashes the
-//! instruction data in place with one `sol_sha256` call. Rewriting a chunk with the same bytes
-//! is a no-op apart from the copy (its bit is already set), so rebroadcasts and resumed uploads
-//! are harmless.
+//! The hot path of an upload (one per ~1 KB), so it takes only the two accounts it needs — every
+//! extra account key costs 32 bytes of payload in a 1,232-byte packet — and both are small: the
+//! page, not the weights account (see `state::model`). The instruction data is hashed in place
+//! with one `sol_sha256` call. Rewriting a chunk with the same bytes is a no-op apart from the
+//! copy, so rebroadcasts and resumed uploads are harmless.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
+use super::copy;
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::hash::sha256v;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
-use crate::state::model::{ModelWeights, VersionStatus};
+use crate::state::model::ModelPage;
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "write_chunk",
-    "Write chunk `index` of an uploading version after checking its length and SHA-256.",
+    "Write chunk `index` into its upload page after checking its length and SHA-256.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("weights").mutable(),
+        AccountSpec::new("page")
+            .mutable()
+            .docs("The open page holding chunk `index`."),
     ],
     &[field("index", Ty::U32), field("data", Ty::Bytes)],
     None,
@@ -29,17 +33,16 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
 
 pub const CHUNK_WRITTEN: TypeSpec = TypeSpec::event(
     "ChunkWritten",
-    "A chunk was verified and stored (also emitted for an identical rewrite).",
+    "A chunk was verified and stored in its page (also emitted for an identical rewrite).",
     &[
         field("weights", Ty::Pubkey),
         field("index", Ty::U32),
-        field("chunks_written", Ty::U32),
-        field("chunk_count", Ty::U32),
+        field("page_written", Ty::U32),
     ],
 );
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
-    let [authority, weights, ..] = accounts else {
+    let [authority, page, ..] = accounts else {
         return Err(MlAgentError::AccountNotEnoughKeys.into());
     };
     let mut args = ArgReader::new(data);
@@ -48,56 +51,32 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     args.finish()?;
 
     checks::signer(authority)?;
-    checks::writable(weights)?;
-    // SAFETY: only view of the weights account in this instruction.
-    let mut w = unsafe { ModelWeights::load(weights, program_id)? };
-    if w.fixed.authority != authority.address().to_bytes() {
+    checks::writable(page)?;
+    // SAFETY: only view of the page in this instruction.
+    let p = unsafe { ModelPage::load(page, program_id)? };
+    let f = &mut *p.fixed;
+    if f.authority != authority.address().to_bytes() {
         return Err(MlAgentError::WrongAuthority.into());
     }
-    if w.fixed.status != VersionStatus::Uploading as u8 {
-        return Err(MlAgentError::UploadFinalized.into());
-    }
-    if index >= w.fixed.chunk_count {
+    let local = index.wrapping_sub(f.first_chunk);
+    if index < f.first_chunk || local >= f.chunk_count {
         return Err(MlAgentError::ChunkIndexOutOfRange.into());
     }
-    if chunk.len() != w.fixed.chunk_len(index) {
+    let offset = local as usize * f.chunk_size as usize;
+    let expected = (p.data.len() - offset).min(f.chunk_size as usize);
+    if chunk.len() != expected {
         return Err(MlAgentError::BadChunkLength.into());
     }
-    let declared = w.declared_hash(index);
-    if declared == [0u8; 32] {
-        return Err(MlAgentError::ChunkHashNotDeclared.into());
-    }
-    if sha256v(&[chunk]) != *declared {
+    let at = 32 * local as usize;
+    if sha256v(&[chunk]) != p.hashes[at..at + 32] {
         return Err(MlAgentError::ChunkHashMismatch.into());
     }
-
-    let at = index as usize * w.fixed.chunk_size as usize;
-    copy(&mut w.data[at..at + chunk.len()], chunk);
-    if !w.is_written(index) {
-        w.mark_written(index);
-        w.fixed.chunks_written += 1;
-    }
+    copy(&mut p.data[offset..offset + chunk.len()], chunk);
+    f.written |= 1 << local;
 
     let mut buf = [0u8; 56];
     let mut e = BorshWriter::event(&CHUNK_WRITTEN, &mut buf);
-    e.bytes(weights.address().as_ref())
-        .u32(index)
-        .u32(w.fixed.chunks_written)
-        .u32(w.fixed.chunk_count);
+    e.bytes(&f.weights).u32(index).u32(f.written);
     emit(e.finish());
     Ok(())
-}
-
-/// `dst.copy_from_slice(src)` through the `sol_memcpy_` syscall: 10 CU for a full chunk, where
-/// the compiled byte loop costs ~0.6 CU per byte (more than the SHA-256 itself).
-#[inline(always)]
-fn copy(dst: &mut [u8], src: &[u8]) {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: equal lengths (the caller slices `dst` to `src.len()`); the instruction data and
-    // the account data never overlap.
-    unsafe {
-        pinocchio::syscalls::sol_memcpy_(dst.as_mut_ptr(), src.as_ptr(), src.len() as u64);
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    dst.copy_from_slice(src);
 }
