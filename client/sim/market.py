@@ -133,6 +133,17 @@ class MarketSimulator:
     def stop(self) -> None:
         self._stop.set()
 
+    async def step(self) -> Fill | None:
+        """Advance one tick by hand (trade toward the next price); None at the path's end."""
+        if self.tick >= len(self.path):
+            return None
+        target = self.path[self.tick]
+        fill = await self.market.trade_toward(target)
+        if self.publisher is not None:
+            await self.publisher.publish(target)
+        self.tick += 1
+        return fill
+
     async def run(self) -> SimulatorReport:
         trades = 0
         worst = 0.0
