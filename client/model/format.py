@@ -575,9 +575,9 @@ def decode(data: bytes) -> QModel:
     )
     if is_cls:
         _require(
-            n_classes == ops[-1].n_in,
+            n_classes == ops[-1].n_in,  # type: ignore[union-attr]
             20,
-            "header.n_classes",  # type: ignore[union-attr]
+            "header.n_classes",
             f"n_classes {n_classes} does not match the ARGMAX width",
         )
     else:
