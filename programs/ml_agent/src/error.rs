@@ -113,6 +113,31 @@ errors! {
     /// The model file is malformed or uses something the kernels cannot execute (the log says
     /// what).
     UnsupportedModel = 6030 => "The model cannot be executed by this program's kernels",
+    // Market and trading agent (instructions/market, instructions/agent).
+    /// A swap's output below `min_out`, or a liquidity change outside its bounds.
+    SlippageExceeded = 6033 => "The trade would execute outside the caller's price bound",
+    /// An empty pool side, or an output that would drain a reserve.
+    InsufficientLiquidity = 6034 => "The pool does not have enough liquidity",
+    /// `publish_price` signed by someone other than the feed's publisher.
+    NotPublisher = 6035 => "The signer is not the price feed's publisher",
+    /// An agent instruction signed by someone other than the agent's authority.
+    NotAgentAuthority = 6036 => "The signer is not the agent's authority",
+    /// `agent_step` with a step number other than the agent's counter (replayed or duplicate).
+    StepMismatch = 6037 => "The step number does not match the agent's step counter",
+    /// A model that is not a 3-class classifier over exactly the agent's features.
+    FeatureSpecMismatch = 6038 => "The model's inputs or classes do not match the agent's feature spec",
+    /// An unknown feature kind or parameter, or an empty or too long spec.
+    BadFeatureSpec = 6039 => "The feature spec is invalid",
+    /// The price account is not the agent's source (address, kind or Pyth feed id).
+    PriceSourceMismatch = 6040 => "The price account is not the agent's price source",
+    /// A Pyth price update that is only partially verified.
+    PythNotFullyVerified = 6041 => "The Pyth price update is not fully verified",
+    /// Model accounts missing, extra, or not the agent's models in order.
+    ModelSetMismatch = 6042 => "The model accounts do not match the agent's models",
+    /// A pinned version's weights account is another version, another model's, or not finalized.
+    PinnedVersionMismatch = 6043 => "The weights account is not the pinned version of the model",
+    /// A vault, pool, mint or LP mint account other than the one recorded at creation.
+    WrongVault = 6044 => "The account is not the pool's or agent's recorded vault, mint or pool",
     // Model registry, upload pages (instructions/registry).
     /// `commit_pages` with a page whose chunks are not all written.
     PageIncomplete = 6031 => "The upload page has chunks not yet written",

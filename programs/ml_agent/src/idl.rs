@@ -29,6 +29,12 @@ pub const EVENTS: &[&TypeSpec] = &[
     &reg::close_version::VERSION_CLOSED,
     &reg::close_model::MODEL_CLOSED,
     &crate::instructions::infer::INFERENCE,
+    &crate::instructions::market::pool::POOL_CREATED,
+    &crate::instructions::market::pool::LIQUIDITY_CHANGED,
+    &crate::instructions::market::pool::SWAPPED,
+    &crate::instructions::agent::create::AGENT_CREATED,
+    &crate::instructions::agent::step::DECISION,
+    &crate::instructions::agent::step::TRADE,
 ];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).
@@ -36,6 +42,9 @@ pub const TYPES: &[&TypeSpec] = &[
     &crate::state::model::ArchSummary::SPEC,
     &crate::state::model::VersionParams::SPEC,
     &crate::instructions::infer::INFERENCE_RESULT,
+    &crate::state::agent::RiskParams::SPEC,
+    &crate::state::agent::DecisionRecord::SPEC,
+    &crate::instructions::agent::create::AGENT_SETUP,
 ];
 
 fn esc(s: &str) -> String {
@@ -248,6 +257,7 @@ mod tests {
                 let spec = TYPES.iter().find(|s| s.name == *name).unwrap();
                 spec.fields.iter().map(|f| size_of(&f.ty)).sum()
             }
+            Ty::Array(inner, n) => size_of(inner) * n,
             t => t.fixed_size().unwrap(),
         }
     }
@@ -348,6 +358,51 @@ mod tests {
         assert_eq!(ModelHeader::LEN % 8, 0);
         assert_eq!(ModelWeights::LEN % 8, 0);
         assert_eq!(ModelPage::LEN % 8, 0);
+    }
+
+    #[test]
+    fn market_and_agent_layouts_match_their_specs() {
+        use crate::state::agent::{Agent, DecisionRecord, RiskParams};
+        use crate::state::pool::{Pool, PriceFeed};
+        use core::mem::offset_of;
+        let sum = |s: &TypeSpec| 8 + s.fields.iter().map(|f| size_of(&f.ty)).sum::<usize>();
+        assert_eq!(Pool::LEN, sum(&Pool::SPEC));
+        assert_eq!(PriceFeed::LEN, sum(&PriceFeed::SPEC));
+        assert_eq!(Agent::LEN, sum(&Agent::SPEC));
+        assert_eq!(RiskParams::LEN, size_of(&Ty::Defined("RiskParams")));
+        assert_eq!(
+            core::mem::size_of::<DecisionRecord>(),
+            size_of(&Ty::Defined("DecisionRecord"))
+        );
+        macro_rules! at {
+            ($t:ty, $spec:expr, $($f:ident),*) => {$(
+                assert_eq!(offset_of!($t, $f), offset_of_field(&$spec, stringify!($f)),
+                    "{}::{}", stringify!($t), stringify!($f));
+            )*};
+        }
+        at!(Pool, Pool::SPEC, mint_a, vault_b, creator, fee_bps, lp_bump, padding);
+        at!(PriceFeed, PriceFeed::SPEC, price, conf, publish_slot, publish_time, exponent, bump);
+        at!(
+            Agent,
+            Agent::SPEC,
+            authority,
+            models,
+            agent_id,
+            step,
+            last_price_slot,
+            risk,
+            model_versions,
+            model_weights,
+            features,
+            exponent,
+            n_features,
+            padding,
+            history,
+            log
+        );
+        assert_eq!(Agent::LEN % 8, 0);
+        // A CPI-created account is at most 10 KiB.
+        const { assert!(Agent::LEN <= 10 * 1024) };
     }
 
     #[test]

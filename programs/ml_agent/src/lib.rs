@@ -11,15 +11,19 @@ pub mod args;
 pub mod checks;
 pub mod error;
 pub mod events;
+pub mod features;
 pub mod hash;
 pub mod instructions;
 pub mod interface;
 pub mod kernels;
 pub mod math;
+pub mod oracle;
 pub mod processor;
 pub mod rent;
 pub mod sha256_const;
 pub mod state;
+pub mod token;
+pub mod wide;
 
 #[cfg(not(target_arch = "bpf"))]
 pub mod idl;

@@ -5,7 +5,21 @@ use pinocchio::{AccountView, Address, ProgramResult};
 use crate::error::MlAgentError;
 use crate::instructions;
 use crate::instructions::registry as reg;
+use crate::instructions::{agent, market};
 
+const AGENT_STEP: [u8; 8] = agent::step::AGENT_STEP.discriminator;
+const CREATE_POOL: [u8; 8] = market::pool::CREATE_POOL.discriminator;
+const ADD_LIQUIDITY: [u8; 8] = market::pool::ADD_LIQUIDITY.discriminator;
+const REMOVE_LIQUIDITY: [u8; 8] = market::pool::REMOVE_LIQUIDITY.discriminator;
+const SWAP: [u8; 8] = market::pool::SWAP.discriminator;
+const CREATE_PRICE_FEED: [u8; 8] = market::feed::CREATE_PRICE_FEED.discriminator;
+const PUBLISH_PRICE: [u8; 8] = market::feed::PUBLISH_PRICE.discriminator;
+const CREATE_AGENT: [u8; 8] = agent::create::CREATE_AGENT.discriminator;
+const CONFIGURE_AGENT: [u8; 8] = agent::create::CONFIGURE_AGENT.discriminator;
+const PAUSE_AGENT: [u8; 8] = agent::admin::PAUSE_AGENT.discriminator;
+const RESUME_AGENT: [u8; 8] = agent::admin::RESUME_AGENT.discriminator;
+const DEPOSIT: [u8; 8] = agent::admin::DEPOSIT.discriminator;
+const WITHDRAW: [u8; 8] = agent::admin::WITHDRAW.discriminator;
 const PING: [u8; 8] = instructions::ping::SPEC.discriminator;
 const INFER: [u8; 8] = instructions::infer::SPEC.discriminator;
 const CREATE_MODEL: [u8; 8] = reg::create_model::SPEC.discriminator;
@@ -56,6 +70,20 @@ pub fn process_instruction(
         ACCEPT_AUTHORITY => reg::accept_authority::process(program_id, accounts, rest),
         CLOSE_VERSION => reg::close_version::process(program_id, accounts, rest),
         CLOSE_MODEL => reg::close_model::process(program_id, accounts, rest),
+        // Market and trading agents.
+        AGENT_STEP => agent::step::agent_step(program_id, accounts, rest),
+        SWAP => market::pool::swap(program_id, accounts, rest),
+        PUBLISH_PRICE => market::feed::publish_price(program_id, accounts, rest),
+        CREATE_POOL => market::pool::create_pool(program_id, accounts, rest),
+        ADD_LIQUIDITY => market::pool::add_liquidity(program_id, accounts, rest),
+        REMOVE_LIQUIDITY => market::pool::remove_liquidity(program_id, accounts, rest),
+        CREATE_PRICE_FEED => market::feed::create_price_feed(program_id, accounts, rest),
+        CREATE_AGENT => agent::create::create_agent(program_id, accounts, rest),
+        CONFIGURE_AGENT => agent::create::configure_agent(program_id, accounts, rest),
+        PAUSE_AGENT => agent::admin::pause_agent(program_id, accounts, rest),
+        RESUME_AGENT => agent::admin::resume_agent(program_id, accounts, rest),
+        DEPOSIT => agent::admin::deposit(program_id, accounts, rest),
+        WITHDRAW => agent::admin::withdraw(program_id, accounts, rest),
         _ => Err(MlAgentError::InstructionFallbackNotFound.into()),
     }
 }

@@ -1,6 +1,8 @@
 //! One module per instruction; each starts with its checks and declares its IDL spec.
 
+pub mod agent;
 pub mod infer;
+pub mod market;
 pub mod ping;
 pub mod registry;
 
@@ -23,4 +25,17 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &registry::accept_authority::SPEC,
     &registry::close_version::SPEC,
     &registry::close_model::SPEC,
+    &market::pool::CREATE_POOL,
+    &market::pool::ADD_LIQUIDITY,
+    &market::pool::REMOVE_LIQUIDITY,
+    &market::pool::SWAP,
+    &market::feed::CREATE_PRICE_FEED,
+    &market::feed::PUBLISH_PRICE,
+    &agent::create::CREATE_AGENT,
+    &agent::create::CONFIGURE_AGENT,
+    &agent::admin::PAUSE_AGENT,
+    &agent::admin::RESUME_AGENT,
+    &agent::admin::DEPOSIT,
+    &agent::admin::WITHDRAW,
+    &agent::step::AGENT_STEP,
 ];

@@ -1,7 +1,9 @@
 //! Zero-copy views of the program's accounts.
 
+pub mod agent;
 pub mod model;
 pub mod ping;
+pub mod pool;
 
 use crate::interface::TypeSpec;
 
@@ -11,4 +13,7 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &model::ModelHeader::SPEC,
     &model::ModelWeights::SPEC,
     &model::ModelPage::SPEC,
+    &pool::Pool::SPEC,
+    &pool::PriceFeed::SPEC,
+    &agent::Agent::SPEC,
 ];

@@ -1,0 +1,39 @@
+"""Trading agent SDK: the agent client, the bit-exact feature twin, the decision twin and the
+offline replay."""
+
+from .client import (
+    SOURCE_FEED,
+    SOURCE_POOL,
+    SOURCE_PYTH,
+    AgentClient,
+    AgentState,
+    Decision,
+    ModelSlot,
+    StepResult,
+    agent_address,
+    agent_vault,
+)
+from .decide import Risk
+from .features import Feature, FeatureSpec, compute, training_rows
+from .replay import AgentReplay, Observation, ReplayDecision
+
+__all__ = [
+    "SOURCE_FEED",
+    "SOURCE_POOL",
+    "SOURCE_PYTH",
+    "AgentClient",
+    "AgentReplay",
+    "AgentState",
+    "Decision",
+    "Feature",
+    "FeatureSpec",
+    "ModelSlot",
+    "Observation",
+    "ReplayDecision",
+    "Risk",
+    "StepResult",
+    "agent_address",
+    "agent_vault",
+    "compute",
+    "training_rows",
+]

@@ -1,0 +1,432 @@
+"""Async agent client: create/configure/pause/resume/deposit/withdraw, the `agent_step` crank,
+and reading the agent (state, decision log export)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from ..chain.base import Chain, ChainError, TxResult
+from ..program import PROGRAM_ID, build_ix, decode_account, find_pda, parse_events
+from ..registry.accounts import ModelInfo
+from .decide import ACTION_NAMES, REASON_NAMES, Risk
+from .features import FeatureSpec
+
+SOURCE_POOL, SOURCE_FEED, SOURCE_PYTH = 0, 1, 2
+SOURCE_NAMES = {SOURCE_POOL: "pool", SOURCE_FEED: "feed", SOURCE_PYTH: "pyth"}
+STEP_CU_LIMIT = 200_000
+
+
+def agent_address(authority: Pubkey, agent_id: int) -> Pubkey:
+    return find_pda([b"agent", bytes(authority), struct.pack("<Q", agent_id)])[0]
+
+
+def agent_vault(agent: Pubkey, mint: Pubkey) -> Pubkey:
+    return find_pda([b"agent_vault", bytes(agent), bytes(mint)])[0]
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """One model of the agent: its header, a pinned version (0 = follow the active one) and its
+    vote weight."""
+
+    model: Pubkey
+    version: int = 0
+    weight: int = 1
+    # The pinned version's weights account (weights accounts are not PDAs, so the client must
+    # know it; the program checks it is that version of that model).
+    weights: Pubkey | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: int
+    slot: int
+    price: int
+    action: str
+    reason: str
+    class_id: int
+    confidence_q16: int
+    features: tuple[int, ...]
+    amount_in: int
+    amount_out: int
+
+
+@dataclass(frozen=True)
+class StepResult:
+    decision: Decision
+    traded: bool
+    compute_units: int
+    signature: str | None
+
+
+@dataclass
+class AgentState:
+    address: Pubkey
+    authority: Pubkey
+    pool: Pubkey
+    price_source: Pubkey
+    source: str
+    vault_a: Pubkey
+    vault_b: Pubkey
+    models: list[ModelSlot]
+    spec: FeatureSpec
+    risk: Risk
+    step: int
+    paused: bool
+    trades: int
+    buys: int
+    sells: int
+    quote_spent: int
+    quote_received: int
+    base_bought: int
+    base_sold: int
+    turnover_today: int
+    last_price: int
+    history: list[int]
+    log: list[Decision] = field(default_factory=list)
+
+    @property
+    def cash_pnl(self) -> int:
+        """Quote received minus quote spent (mark the base position to market separately)."""
+        return self.quote_received - self.quote_spent
+
+
+def _class(d: Any) -> int:
+    """anchorpy renames the `class` field (a Python keyword) to `class_`."""
+    value: Any = d.class_ if hasattr(d, "class_") else getattr(d, "class")
+    return int(value)
+
+
+def decision_from_event(d: Any) -> Decision:
+    n = int(d.n_features)
+    return Decision(
+        int(d.step),
+        int(d.slot),
+        int(d.price),
+        ACTION_NAMES[int(d.action)],
+        REASON_NAMES[int(d.reason)],
+        _class(d),
+        int(d.confidence_q16),
+        tuple(int(v) for v in list(d.features)[:n]),
+        int(d.amount_in),
+        int(d.amount_out),
+    )
+
+
+def _risk(r: Any) -> Risk:
+    return Risk(
+        r.trade_size,
+        r.max_position,
+        r.max_trade,
+        r.max_turnover_per_day,
+        r.min_slots_between_trades,
+        r.max_price_age,
+        r.threshold_q16,
+        r.max_conf_bps,
+        r.slippage_bps,
+    )
+
+
+def decode_agent(address: Pubkey, data: bytes) -> AgentState:
+    name, a = decode_account(data)
+    if name != "Agent":
+        raise ChainError(f"{address} is a {name}, not an Agent")
+    n = int(a.n_models)
+    models = [
+        ModelSlot(a.models[i], int(a.model_versions[i]), int(a.model_weights[i])) for i in range(n)
+    ]
+    hist_len, head = int(a.hist_len), int(a.hist_head)
+    history = [int(a.history[(head - hist_len + i) % 64]) for i in range(hist_len)]
+    log_len, lhead = int(a.log_len), int(a.log_head)
+    log = []
+    for i in range(log_len):
+        r = a.log[(lhead - log_len + i) % 32]
+        log.append(
+            Decision(
+                int(r.step),
+                int(r.slot),
+                int(r.price),
+                ACTION_NAMES[int(r.action)],
+                REASON_NAMES[int(r.reason)],
+                _class(r),
+                int(r.confidence_q16),
+                tuple(int(v) for v in list(r.features)[: int(r.n_features)]),
+                int(r.amount_in),
+                int(r.amount_out),
+            )
+        )
+    return AgentState(
+        address,
+        a.authority,
+        a.pool,
+        a.price_source,
+        SOURCE_NAMES.get(int(a.source_kind), "?"),
+        a.vault_a,
+        a.vault_b,
+        models,
+        FeatureSpec.decode(list(a.features), int(a.n_features)),
+        _risk(a.risk),
+        int(a.step),
+        bool(a.paused),
+        int(a.trades),
+        int(a.buys),
+        int(a.sells),
+        int(a.quote_spent),
+        int(a.quote_received),
+        int(a.base_bought),
+        int(a.base_sold),
+        int(a.turnover_today),
+        int(a.last_price),
+        history,
+        log,
+    )
+
+
+@dataclass
+class AgentClient:
+    chain: Chain
+    payer: Keypair
+    # Weights accounts of pinned versions, learnt from `create` (or registered by the caller).
+    pinned: dict[tuple[Pubkey, int], Pubkey] = field(default_factory=dict)
+
+    async def _model_metas(self, models: Sequence[ModelSlot]) -> list[AccountMeta]:
+        """(header, weights) per model: the active weights, or the pinned version's."""
+        metas: list[AccountMeta] = []
+        for m in models:
+            acc = await self.chain.get_account(m.model)
+            if acc is None:
+                raise ChainError(f"model {m.model} does not exist")
+            info = ModelInfo.decode(m.model, bytes(acc.data), acc.lamports)
+            if m.version == 0:
+                if info.active_weights is None:
+                    raise ChainError(f"model {m.model} has no active version")
+                weights = info.active_weights
+            else:
+                found = m.weights or self.pinned.get((m.model, m.version))
+                if found is None:
+                    raise ChainError(
+                        f"model {m.model} is pinned to version {m.version}: "
+                        "pass its weights account"
+                    )
+                weights = found
+            metas += [AccountMeta(m.model, False, False), AccountMeta(weights, False, False)]
+        return metas
+
+    async def create(
+        self,
+        *,
+        agent_id: int,
+        pool: Pubkey,
+        models: Sequence[ModelSlot],
+        spec: FeatureSpec,
+        risk: Risk,
+        source: int = SOURCE_POOL,
+        price_source: Pubkey | None = None,
+        pyth_feed_id: bytes = bytes(32),
+        authority: Keypair | None = None,
+    ) -> Pubkey:
+        auth = authority or self.payer
+        agent = agent_address(auth.pubkey(), agent_id)
+        for m in models:
+            if m.version and m.weights is not None:
+                self.pinned[(m.model, m.version)] = m.weights
+        pacc = await self.chain.get_account(pool)
+        if pacc is None:
+            raise ChainError(f"pool {pool} does not exist")
+        _, p = decode_account(bytes(pacc.data))
+        versions = [m.version for m in models] + [0] * (4 - len(models))
+        weights = [m.weight for m in models] + [0] * (4 - len(models))
+        setup = {
+            "source_kind": source,
+            "n_features": len(spec),
+            "features": spec.encode(),
+            "n_models": len(models),
+            "model_versions": versions,
+            "model_weights": weights,
+            "pyth_feed_id": list(pyth_feed_id),
+            "risk": risk.to_idl(),
+        }
+        ix = build_ix(
+            "create_agent",
+            {"agent_id": agent_id, "setup": setup},
+            {
+                "authority": auth.pubkey(),
+                "agent": agent,
+                "pool": pool,
+                "mint_a": p.mint_a,
+                "mint_b": p.mint_b,
+                "vault_a": agent_vault(agent, p.mint_a),
+                "vault_b": agent_vault(agent, p.mint_b),
+                "price_source": price_source or pool,
+            },
+            remaining=await self._model_metas(models),
+        )
+        await self.chain.send([set_compute_unit_limit(400_000), ix], self.payer, [auth])
+        return agent
+
+    async def state(self, agent: Pubkey) -> AgentState:
+        acc = await self.chain.get_account(agent)
+        if acc is None or acc.owner != PROGRAM_ID:
+            raise ChainError(f"{agent} is not an agent of this program")
+        return decode_agent(agent, bytes(acc.data))
+
+    async def step_instruction(
+        self,
+        agent: Pubkey,
+        *,
+        expected_step: int | None = None,
+        price_account: Pubkey | None = None,
+    ) -> Instruction:
+        st = await self.state(agent)
+        pacc = await self.chain.get_account(st.pool)
+        if pacc is None:
+            raise ChainError(f"pool {st.pool} is missing")
+        _, p = decode_account(bytes(pacc.data))
+        price = price_account or (st.price_source if st.source != "pyth" else None)
+        if price is None:
+            raise ChainError("a Pyth agent needs the price update account (price_account)")
+        return build_ix(
+            "agent_step",
+            {"expected_step": st.step if expected_step is None else expected_step},
+            {
+                "agent": agent,
+                "pool": st.pool,
+                "pool_vault_a": p.vault_a,
+                "pool_vault_b": p.vault_b,
+                "vault_a": st.vault_a,
+                "vault_b": st.vault_b,
+                "price_source": price,
+            },
+            remaining=await self._model_metas(st.models),
+        )
+
+    async def step(
+        self,
+        agent: Pubkey,
+        *,
+        expected_step: int | None = None,
+        price_account: Pubkey | None = None,
+        check: bool = True,
+    ) -> StepResult | TxResult:
+        """Crank once; returns the decision (or the failed TxResult when not `check`)."""
+        ix = await self.step_instruction(
+            agent, expected_step=expected_step, price_account=price_account
+        )
+        res = await self.chain.send(
+            [set_compute_unit_limit(STEP_CU_LIMIT), ix], self.payer, check=check
+        )
+        if not res.ok:
+            return res
+        events = parse_events(res.logs)
+        decisions = [decision_from_event(e.data) for e in events if e.name == "Decision"]
+        if len(decisions) != 1:
+            raise ChainError("agent_step emitted no Decision event")
+        traded = any(e.name == "Trade" for e in events)
+        sig = str(res.signature) if res.signature is not None else None
+        return StepResult(decisions[0], traded, res.compute_units, sig)
+
+    async def _authority_ix(self, name: str, agent: Pubkey, authority: Keypair | None) -> TxResult:
+        auth = authority or self.payer
+        ix = build_ix(name, {}, {"authority": auth.pubkey(), "agent": agent})
+        return await self.chain.send([ix], self.payer, [auth])
+
+    async def pause(self, agent: Pubkey, authority: Keypair | None = None) -> TxResult:
+        return await self._authority_ix("pause_agent", agent, authority)
+
+    async def resume(self, agent: Pubkey, authority: Keypair | None = None) -> TxResult:
+        return await self._authority_ix("resume_agent", agent, authority)
+
+    async def configure(
+        self, agent: Pubkey, risk: Risk, authority: Keypair | None = None
+    ) -> TxResult:
+        auth = authority or self.payer
+        ix = build_ix(
+            "configure_agent", {"risk": risk.to_idl()}, {"authority": auth.pubkey(), "agent": agent}
+        )
+        return await self.chain.send([ix], self.payer, [auth])
+
+    async def _funds(
+        self,
+        name: str,
+        agent: Pubkey,
+        user_a: Pubkey,
+        user_b: Pubkey,
+        amount_a: int,
+        amount_b: int,
+        authority: Keypair | None,
+        vaults: tuple[Pubkey, Pubkey] | None,
+        check: bool,
+    ) -> TxResult:
+        auth = authority or self.payer
+        st = await self.state(agent)
+        va, vb = vaults or (st.vault_a, st.vault_b)
+        ix = build_ix(
+            name,
+            {"amount_a": amount_a, "amount_b": amount_b},
+            {
+                "authority": auth.pubkey(),
+                "agent": agent,
+                "vault_a": va,
+                "vault_b": vb,
+                "user_a": user_a,
+                "user_b": user_b,
+            },
+        )
+        return await self.chain.send([ix], self.payer, [auth], check=check)
+
+    async def deposit(
+        self,
+        agent: Pubkey,
+        user_a: Pubkey,
+        user_b: Pubkey,
+        *,
+        amount_a: int = 0,
+        amount_b: int = 0,
+        authority: Keypair | None = None,
+    ) -> TxResult:
+        return await self._funds(
+            "deposit", agent, user_a, user_b, amount_a, amount_b, authority, None, True
+        )
+
+    async def withdraw(
+        self,
+        agent: Pubkey,
+        user_a: Pubkey,
+        user_b: Pubkey,
+        *,
+        amount_a: int = 0,
+        amount_b: int = 0,
+        authority: Keypair | None = None,
+        vaults: tuple[Pubkey, Pubkey] | None = None,
+        check: bool = True,
+    ) -> TxResult:
+        return await self._funds(
+            "withdraw", agent, user_a, user_b, amount_a, amount_b, authority, vaults, check
+        )
+
+    async def export_log(self, agent: Pubkey) -> list[dict[str, Any]]:
+        """The on-chain decision log (last 32 steps) as rows for retraining."""
+        st = await self.state(agent)
+        return [
+            {
+                "step": d.step,
+                "slot": d.slot,
+                "price": d.price,
+                "features": list(d.features),
+                "action": d.action,
+                "reason": d.reason,
+                "class": d.class_id,
+                "confidence_q16": d.confidence_q16,
+                "amount_in": d.amount_in,
+                "amount_out": d.amount_out,
+            }
+            for d in st.log
+        ]

@@ -1,0 +1,148 @@
+"""Python twin of the agent's vote, decision and risk logic (`instructions/agent/step.rs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SELL, HOLD, BUY = 0, 1, 2
+ACTION_NAMES = {SELL: "sell", HOLD: "hold", BUY: "buy"}
+
+TRADED = 0
+R_HOLD = 1
+LOW_CONFIDENCE = 2
+RISK_LIMIT = 3
+COOLDOWN = 4
+STALE_PRICE = 5
+PAUSED = 6
+WARMUP = 7
+PRICE_UNCERTAIN = 8
+SLIPPAGE = 9
+REASON_NAMES = {
+    TRADED: "traded",
+    R_HOLD: "hold",
+    LOW_CONFIDENCE: "low_confidence",
+    RISK_LIMIT: "risk_limit",
+    COOLDOWN: "cooldown",
+    STALE_PRICE: "stale_price",
+    PAUSED: "paused",
+    WARMUP: "warmup",
+    PRICE_UNCERTAIN: "price_uncertain",
+    SLIPPAGE: "slippage",
+}
+U64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Risk:
+    trade_size: int
+    max_position: int
+    max_trade: int
+    max_turnover_per_day: int
+    min_slots_between_trades: int = 0
+    max_price_age: int = 100
+    threshold_q16: int = 0
+    max_conf_bps: int = 100
+    slippage_bps: int = 100
+
+    def to_idl(self) -> dict[str, object]:
+        return {
+            "trade_size": self.trade_size,
+            "max_position": self.max_position,
+            "max_trade": self.max_trade,
+            "max_turnover_per_day": self.max_turnover_per_day,
+            "min_slots_between_trades": self.min_slots_between_trades,
+            "max_price_age": self.max_price_age,
+            "threshold_q16": self.threshold_q16,
+            "max_conf_bps": self.max_conf_bps,
+            "slippage_bps": self.slippage_bps,
+            "padding": [0] * 6,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    reason: int
+    amount_in: int = 0
+    amount_out: int = 0
+    value: int = 0
+
+
+def swap_out(r_in: int, r_out: int, amount_in: int, fee_bps: int) -> int | None:
+    x = amount_in * (10_000 - fee_bps) // 10_000
+    den = r_in + x
+    if den > U64_MAX or den == 0:
+        return None
+    out = r_out * x // den
+    return out if out <= U64_MAX else None
+
+
+def _mdf(a: int, b: int, d: int) -> int | None:
+    if d == 0:
+        return None
+    q = a * b // d
+    return q if q <= U64_MAX else None
+
+
+def vote(classes: Sequence[int], confs: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
+    score = [0, 0, 0]
+    for c, conf, w in zip(classes, confs, weights, strict=True):
+        score[min(c, 2)] += w * conf
+    total = sum(weights)
+    best = max(score)
+    cls = HOLD if score.count(best) > 1 else score.index(best)
+    return cls, (score[cls] // total if total else 0)
+
+
+@dataclass
+class Book:
+    """The agent state the decision reads."""
+
+    trades: int = 0
+    last_trade_slot: int = 0
+    turnover_today: int = 0
+
+
+def decide(
+    risk: Risk,
+    book: Book,
+    *,
+    action: int,
+    confidence: int,
+    reserve_a: int,
+    reserve_b: int,
+    base_balance: int,
+    quote_balance: int,
+    fee_bps: int,
+    slot: int,
+) -> Plan:
+    if action == HOLD:
+        return Plan(R_HOLD)
+    if confidence < risk.threshold_q16:
+        return Plan(LOW_CONFIDENCE)
+    if book.trades > 0 and slot < min(
+        book.last_trade_slot + risk.min_slots_between_trades, U64_MAX
+    ):
+        return Plan(COOLDOWN)
+    ra, rb = reserve_a, reserve_b
+    if ra == 0 or rb == 0:
+        return Plan(RISK_LIMIT)
+    if action == BUY:
+        x = min(risk.trade_size, quote_balance)
+        out = swap_out(rb, ra, x, fee_bps) or 0
+        value, spot = x, _mdf(x, ra, rb) or 0
+    else:
+        want = _mdf(risk.trade_size, ra, rb)
+        x = min(U64_MAX if want is None else want, base_balance)
+        out = swap_out(ra, rb, x, fee_bps) or 0
+        value, spot = out, _mdf(x, rb, ra) or 0
+    if x == 0 or out == 0 or value > risk.max_trade:
+        return Plan(RISK_LIMIT)
+    if action == BUY and base_balance + out > risk.max_position:
+        return Plan(RISK_LIMIT)
+    if book.turnover_today + value > risk.max_turnover_per_day:
+        return Plan(RISK_LIMIT)
+    min_out = -(-spot * (10_000 - risk.slippage_bps) // 10_000)
+    if out < min_out:
+        return Plan(SLIPPAGE)
+    return Plan(TRADED, x, out, value)

@@ -1,0 +1,150 @@
+"""Offline replay of an agent: the same prices through the feature twin, the reference executor
+and the decision/risk twin. Its decisions must equal the chain's `Decision` events step by step
+(tests/agent/test_replay.py checks it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model.qmodel import QModel
+from ..model.reference import execute
+from .decide import (
+    BUY,
+    HOLD,
+    PAUSED,
+    SELL,
+    TRADED,
+    WARMUP,
+    Book,
+    Risk,
+    decide,
+    vote,
+)
+from .features import HISTORY, MAX_FEATURES, FeatureSpec, compute
+
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one step sees: the clock, the price (None with `no_price_reason` when the source is
+    stale or uncertain) and the pool reserves before the step."""
+
+    slot: int
+    unix_time: int
+    price: int | None
+    reserve_a: int
+    reserve_b: int
+    no_price_reason: int = 0
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class ReplayDecision:
+    step: int
+    slot: int
+    price: int
+    action: int
+    reason: int
+    class_id: int
+    confidence_q16: int
+    features: tuple[int, ...]
+    amount_in: int
+    amount_out: int
+
+
+def pool_price(reserve_a: int, reserve_b: int) -> int | None:
+    """The pool source's price, Q32 quote per base (`oracle::pool_price`)."""
+    if reserve_a == 0:
+        return None
+    p = (reserve_b << 32) // reserve_a
+    return p if 0 < p < (1 << 56) else None
+
+
+def run_models(
+    models: Sequence[tuple[QModel, int]], features: Sequence[int]
+) -> tuple[int, int, list[int], list[int]]:
+    """Each model on the features clamped to its declared range, then the weighted vote."""
+    classes: list[int] = []
+    confs: list[int] = []
+    for qm, _w in models:
+        lo, hi = qm.input.lo, qm.input.hi
+        x = [max(int(lo[j]), min(int(max(hi[j], lo[j])), int(v))) for j, v in enumerate(features)]
+        tr = execute(qm, np.asarray([x], dtype=np.int64))
+        classes.append(int(tr.classes[0]))
+        confs.append(max(0, min(65536, int(tr.confidence[0]))))
+    cls, conf = vote(classes, confs, [w for _, w in models])
+    return cls, conf, classes, confs
+
+
+@dataclass
+class AgentReplay:
+    spec: FeatureSpec
+    risk: Risk
+    models: list[tuple[QModel, int]]
+    fee_bps: int
+    base_balance: int = 0
+    quote_balance: int = 0
+    step: int = 0
+    history: list[int] = field(default_factory=list)
+    book: Book = field(default_factory=Book)
+    day: int = 0
+
+    def advance(self, obs: Observation) -> ReplayDecision:
+        day = max(obs.unix_time, 0) // DAY_SECONDS
+        if day != self.day:
+            self.day = day
+            self.book.turnover_today = 0
+        feats = [0] * MAX_FEATURES
+        price, action, cls, conf, reason, a_in, a_out = 0, HOLD, 255, 0, 0, 0, 0
+        if obs.paused:
+            reason = PAUSED
+        elif obs.price is None:
+            reason = obs.no_price_reason
+        else:
+            price = obs.price
+            self.history = [*self.history, price][-HISTORY:]
+            if len(self.history) < self.spec.lookback:
+                reason = WARMUP
+            else:
+                f = compute(
+                    self.history,
+                    self.spec,
+                    base_balance=self.base_balance,
+                    max_position=self.risk.max_position,
+                )
+                feats[: len(f)] = f
+                cls, conf, _, _ = run_models(self.models, f)
+                action = cls
+                plan = decide(
+                    self.risk,
+                    self.book,
+                    action=cls,
+                    confidence=conf,
+                    reserve_a=obs.reserve_a,
+                    reserve_b=obs.reserve_b,
+                    base_balance=self.base_balance,
+                    quote_balance=self.quote_balance,
+                    fee_bps=self.fee_bps,
+                    slot=obs.slot,
+                )
+                reason = plan.reason
+                if plan.reason == TRADED:
+                    a_in, a_out = plan.amount_in, plan.amount_out
+                    self.book.trades += 1
+                    self.book.last_trade_slot = obs.slot
+                    self.book.turnover_today += plan.value
+                    if cls == BUY:
+                        self.quote_balance -= a_in
+                        self.base_balance += a_out
+                    elif cls == SELL:
+                        self.base_balance -= a_in
+                        self.quote_balance += a_out
+        d = ReplayDecision(
+            self.step, obs.slot, price, action, reason, cls, conf, tuple(feats), a_in, a_out
+        )
+        self.step += 1
+        return d

@@ -1,0 +1,596 @@
+//! `agent_step(expected_step)`: the permissionless crank.
+//!
+//! Order of a step (the Python twin `client/agent/replay.py` follows it line by line):
+//! 1. `expected_step` must equal the agent's step counter (a replayed or duplicated crank
+//!    transaction fails with `StepMismatch` and changes nothing);
+//! 2. the UTC day rolls the turnover counter over;
+//! 3. paused -> PAUSED; otherwise read the price (owner/type/feed errors fail the transaction;
+//!    old -> STALE_PRICE, uncertain -> PRICE_UNCERTAIN, neither updates the history);
+//! 4. push the price; fewer prices than the feature spec needs -> WARMUP;
+//! 5. features on chain (`features.rs`), each model run by `kernels::exec` on them (clamped to
+//!    the model's declared range), weighted vote;
+//! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, SLIPPAGE or TRADED;
+//! 7. trade: two SPL transfers (agent PDA -> pool vault, pool PDA -> agent vault);
+//! 8. counters, decision log, `Decision` event (and `Trade` when it traded); step += 1.
+//!
+//! The crank chooses nothing: every amount comes from the agent's configuration, the vault
+//! balances and the pool reserves, so it cannot move funds except by the models' decision.
+
+use pinocchio::{
+    cpi::Signer,
+    sysvars::{clock::Clock, Sysvar},
+    AccountView, Address, ProgramResult,
+};
+
+use super::{agent_seeds, check_model, load_agent, load_model_bytes, reason, BUY, HOLD, SELL};
+use crate::args::ArgReader;
+use crate::checks;
+use crate::error::MlAgentError;
+use crate::events::{emit, BorshWriter};
+use crate::features::{compute, spec_lookback, FeatureInput};
+use crate::instructions::market::{check_vaults, load_pool, pool_pay, swap_out};
+use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::kernels::exec::{run, NoObserver};
+use crate::kernels::scratch::Scratch;
+use crate::oracle::{self, judge, QuoteLimits, Reading};
+use crate::state::agent::{
+    Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
+};
+use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
+use crate::wide::{mul_div_ceil, mul_div_floor};
+
+pub const AGENT_STEP: InstructionSpec = InstructionSpec::new(
+    "agent_step",
+    "Permissionless crank: read the price, update the history, compute the features, run the \
+     models, decide within the risk limits and trade. expected_step must equal the agent's step \
+     counter. Remaining accounts: (model header, weights) per model, in the agent's order.",
+    &[
+        AccountSpec::new("agent").mutable(),
+        AccountSpec::new("pool"),
+        AccountSpec::new("pool_vault_a").mutable(),
+        AccountSpec::new("pool_vault_b").mutable(),
+        AccountSpec::new("vault_a").mutable(),
+        AccountSpec::new("vault_b").mutable(),
+        AccountSpec::new("price_source"),
+        AccountSpec::new("token_program").address(TOKEN_PROGRAM),
+    ],
+    &[field("expected_step", Ty::U64)],
+    None,
+);
+
+pub const DECISION: TypeSpec = TypeSpec::event(
+    "Decision",
+    "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
+     0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
+     7 warmup, 8 price uncertain, 9 slippage) and the trade amounts (0 without a trade).",
+    &[
+        field("agent", Ty::Pubkey),
+        field("step", Ty::U64),
+        field("slot", Ty::U64),
+        field("price", Ty::U64),
+        field("action", Ty::U8),
+        field("reason", Ty::U8),
+        field("class", Ty::U8),
+        field("confidence_q16", Ty::U32),
+        field("n_features", Ty::U8),
+        field("features", Ty::Array(&Ty::I32, MAX_FEATURES)),
+        field("amount_in", Ty::U64),
+        field("amount_out", Ty::U64),
+    ],
+);
+
+pub const TRADE: TypeSpec = TypeSpec::event(
+    "Trade",
+    "A trade the agent made: side 0 SELL (base in) or 2 BUY (quote in); balances and reserves \
+     after it.",
+    &[
+        field("agent", Ty::Pubkey),
+        field("step", Ty::U64),
+        field("side", Ty::U8),
+        field("amount_in", Ty::U64),
+        field("amount_out", Ty::U64),
+        field("base_balance", Ty::U64),
+        field("quote_balance", Ty::U64),
+        field("reserve_a", Ty::U64),
+        field("reserve_b", Ty::U64),
+    ],
+);
+
+/// Seconds per turnover day.
+pub const DAY_SECONDS: u64 = 86_400;
+
+/// Market state a decision is sized against.
+pub struct Market {
+    pub reserve_a: u64,
+    pub reserve_b: u64,
+    pub base_balance: u64,
+    pub quote_balance: u64,
+    pub fee_bps: u16,
+    pub slot: u64,
+}
+
+/// What to do: the reason, and for TRADED the amounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub reason: u8,
+    pub amount_in: u64,
+    pub amount_out: u64,
+    /// Quote value of the trade (BUY: quote in; SELL: quote out).
+    pub value: u64,
+}
+
+const fn no_trade(reason: u8) -> Plan {
+    Plan {
+        reason,
+        amount_in: 0,
+        amount_out: 0,
+        value: 0,
+    }
+}
+
+/// The decision and risk logic, pure so it is unit-tested and mirrored by the Python twin.
+pub fn decide(a: &Agent, m: &Market, action: u8, confidence: u32) -> Plan {
+    let r = &a.risk;
+    if action == HOLD {
+        return no_trade(reason::HOLD);
+    }
+    if confidence < r.threshold_q16 {
+        return no_trade(reason::LOW_CONFIDENCE);
+    }
+    if a.trades > 0 && m.slot < a.last_trade_slot.saturating_add(r.min_slots_between_trades) {
+        return no_trade(reason::COOLDOWN);
+    }
+    let (ra, rb) = (m.reserve_a, m.reserve_b);
+    if ra == 0 || rb == 0 {
+        return no_trade(reason::RISK_LIMIT);
+    }
+    // Sizing: a BUY spends trade_size quote; a SELL sells trade_size of quote value at the
+    // spot price (rounded down), never more than the vault holds.
+    let (amount_in, out, value, spot) = if action == BUY {
+        let x = r.trade_size.min(m.quote_balance);
+        let out = swap_out(rb, ra, x, m.fee_bps).unwrap_or(0);
+        (x, out, x, mul_div_floor(x, ra, rb).unwrap_or(0))
+    } else {
+        let want = mul_div_floor(r.trade_size, ra, rb).unwrap_or(u64::MAX);
+        let x = want.min(m.base_balance);
+        let out = swap_out(ra, rb, x, m.fee_bps).unwrap_or(0);
+        (x, out, out, mul_div_floor(x, rb, ra).unwrap_or(0))
+    };
+    if amount_in == 0 || out == 0 || value > r.max_trade {
+        return no_trade(reason::RISK_LIMIT);
+    }
+    if action == BUY {
+        match m.base_balance.checked_add(out) {
+            Some(pos) if pos <= r.max_position => {}
+            _ => return no_trade(reason::RISK_LIMIT),
+        }
+    }
+    match a.turnover_today.checked_add(value) {
+        Some(t) if t <= r.max_turnover_per_day => {}
+        _ => return no_trade(reason::RISK_LIMIT),
+    }
+    // The output may fall short of the pre-trade spot value by at most slippage_bps (fee and
+    // price impact included); the bound is rounded up, in the agent's favour.
+    let min_out = mul_div_ceil(spot, 10_000 - r.slippage_bps as u64, 10_000).unwrap_or(u64::MAX);
+    if out < min_out {
+        return no_trade(reason::SLIPPAGE);
+    }
+    Plan {
+        reason: reason::TRADED,
+        amount_in,
+        amount_out: out,
+        value,
+    }
+}
+
+/// Weighted vote: each model adds `weight x confidence` to its class; the best class wins with
+/// confidence `score / total weight`; a tie for the best score is HOLD.
+pub fn vote(classes: &[u32], confs: &[u32], weights: &[u16]) -> (u8, u32) {
+    let mut score = [0u64; 3];
+    let mut total = 0u64;
+    for i in 0..classes.len() {
+        let c = (classes[i] as usize).min(2);
+        score[c] += weights[i] as u64 * confs[i] as u64;
+        total += weights[i] as u64;
+    }
+    let best = score[0].max(score[1]).max(score[2]);
+    let winners = score.iter().filter(|s| **s == best).count();
+    let class = if winners > 1 {
+        HOLD
+    } else {
+        score.iter().position(|s| *s == best).unwrap_or(1) as u8
+    };
+    let conf = score[class as usize].checked_div(total).unwrap_or(0) as u32;
+    (class, conf)
+}
+
+pub fn agent_step(
+    program_id: &Address,
+    accounts: &mut [AccountView],
+    data: &[u8],
+) -> ProgramResult {
+    let (fixed, models) = accounts.split_at_mut(accounts.len().min(8));
+    let [agent_acc, pool_acc, pool_va, pool_vb, vault_a, vault_b, price, token_program] = fixed
+    else {
+        return Err(MlAgentError::AccountNotEnoughKeys.into());
+    };
+    let mut args = ArgReader::new(data);
+    let expected_step = args.u64()?;
+    args.finish()?;
+
+    checks::writable(agent_acc)?;
+    // SAFETY: the only view of the agent's data in this instruction.
+    let agent = unsafe { load_agent(agent_acc, program_id)? };
+    if expected_step != agent.step {
+        return Err(MlAgentError::StepMismatch.into());
+    }
+    if pool_acc.address().to_bytes() != agent.pool {
+        return Err(MlAgentError::WrongVault.into());
+    }
+    // SAFETY: read-only view of the pool.
+    let pool = unsafe { load_pool(pool_acc, program_id)? };
+    check_vaults(pool, pool_va, pool_vb)?;
+    if vault_a.address().to_bytes() != agent.vault_a
+        || vault_b.address().to_bytes() != agent.vault_b
+    {
+        return Err(MlAgentError::WrongVault.into());
+    }
+    checks::writable(vault_a)?;
+    checks::writable(vault_b)?;
+    checks::address(token_program, &TOKEN_PROGRAM_ID)?;
+
+    let clock = Clock::get()?;
+    let now = if clock.unix_timestamp > 0 {
+        clock.unix_timestamp as u64
+    } else {
+        0
+    };
+    let day = now / DAY_SECONDS;
+    if day != agent.day {
+        agent.day = day;
+        agent.turnover_today = 0;
+    }
+    let mut rec = DecisionRecord {
+        step: agent.step,
+        slot: clock.slot,
+        action: HOLD,
+        class: 255,
+        n_features: agent.n_features,
+        ..DecisionRecord::default()
+    };
+    let (ra, rb) = (token::amount(pool_va), token::amount(pool_vb));
+    let mut traded = false;
+    if agent.paused != 0 {
+        rec.reason = reason::PAUSED;
+    } else {
+        let reading = read_price(agent, program_id, price, pool_acc, &clock, ra, rb)?;
+        match reading {
+            Reading::Stale => rec.reason = reason::STALE_PRICE,
+            Reading::Uncertain => rec.reason = reason::PRICE_UNCERTAIN,
+            Reading::Fresh(p) => {
+                agent.push_price(p);
+                agent.last_price = p;
+                agent.last_price_slot = clock.slot;
+                rec.price = p;
+                let nf = agent.n_features as usize;
+                let need = spec_lookback(&agent.features[..2 * nf]).unwrap_or(usize::MAX);
+                if (agent.hist_len as usize) < need {
+                    rec.reason = reason::WARMUP;
+                } else {
+                    let base = token::amount(vault_a);
+                    compute(
+                        &FeatureInput {
+                            agent,
+                            base_balance: base,
+                        },
+                        &mut rec.features,
+                    );
+                    let (class, conf) = infer_all(program_id, agent, models, &rec.features)?;
+                    rec.class = class;
+                    rec.action = class;
+                    rec.confidence_q16 = conf;
+                    let market = Market {
+                        reserve_a: ra,
+                        reserve_b: rb,
+                        base_balance: base,
+                        quote_balance: token::amount(vault_b),
+                        fee_bps: pool.fee_bps,
+                        slot: clock.slot,
+                    };
+                    let plan = decide(agent, &market, class, conf);
+                    rec.reason = plan.reason;
+                    if plan.reason == reason::TRADED {
+                        execute(&Execution {
+                            agent,
+                            agent_acc,
+                            pool,
+                            pool_acc,
+                            pool_va,
+                            pool_vb,
+                            vault_a,
+                            vault_b,
+                            buy: class == BUY,
+                            plan: &plan,
+                        })?;
+                        rec.amount_in = plan.amount_in;
+                        rec.amount_out = plan.amount_out;
+                        record_trade(agent, class, &plan, clock.slot)?;
+                        traded = true;
+                    }
+                }
+            }
+        }
+    }
+    agent.push_log(&rec);
+    emit_decision(agent_acc, &rec);
+    if traded {
+        emit_trade(agent_acc, &rec, &[vault_a, vault_b, pool_va, pool_vb]);
+    }
+    agent.step = agent
+        .step
+        .checked_add(1)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
+    Ok(())
+}
+
+/// Read and judge the agent's price source (inlined: seven arguments).
+#[inline(always)]
+fn read_price(
+    agent: &Agent,
+    program_id: &Address,
+    price: &AccountView,
+    pool_acc: &AccountView,
+    clock: &Clock,
+    ra: u64,
+    rb: u64,
+) -> Result<Reading, MlAgentError> {
+    let limits = |now: i64| QuoteLimits {
+        exponent: agent.exponent,
+        max_age: agent.risk.max_price_age,
+        now,
+        max_conf_bps: agent.risk.max_conf_bps,
+    };
+    match agent.source_kind {
+        SOURCE_POOL => {
+            if price.address() != pool_acc.address() {
+                return Err(MlAgentError::PriceSourceMismatch);
+            }
+            Ok(oracle::pool_price(ra, rb))
+        }
+        SOURCE_FEED => {
+            // Owner and type first: a look-alike account fails as what it is.
+            let q = oracle::read_feed(price, program_id)?;
+            if price.address().to_bytes() != agent.price_source {
+                return Err(MlAgentError::PriceSourceMismatch);
+            }
+            Ok(judge(&q, &limits(clock.slot as i64)))
+        }
+        _ => {
+            let q = oracle::read_pyth(price, &agent.pyth_feed_id)?;
+            Ok(judge(&q, &limits(clock.unix_timestamp)))
+        }
+    }
+}
+
+/// Run every model on the features (each clamped to its declared range) and vote.
+fn infer_all(
+    program_id: &Address,
+    agent: &Agent,
+    models: &[AccountView],
+    features: &[i32; MAX_FEATURES],
+) -> Result<(u8, u32), MlAgentError> {
+    let nm = agent.n_models as usize;
+    let nf = agent.n_features as usize;
+    if models.len() != 2 * nm {
+        return Err(MlAgentError::ModelSetMismatch);
+    }
+    let mut classes = [0u32; MAX_MODELS];
+    let mut confs = [0u32; MAX_MODELS];
+    for i in 0..nm {
+        let (h, w) = (&models[2 * i], &models[2 * i + 1]);
+        if h.address().to_bytes() != agent.models[i] {
+            return Err(MlAgentError::ModelSetMismatch);
+        }
+        let bytes = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
+        // An active version may have changed since creation: check it still fits.
+        let view = check_model(bytes, nf)?;
+        let (lo, hi) = view.ranges();
+        let mut x = [0i32; MAX_FEATURES];
+        for j in 0..nf {
+            x[j] = features[j].clamp(lo[j], hi[j].max(lo[j]));
+        }
+        // SAFETY: 4 * nf bytes of an i32 array; u8 has no alignment needs.
+        let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * nf) };
+        #[cfg(target_arch = "bpf")]
+        // SAFETY: models run one after another; nothing from the previous run is still used.
+        let mut scratch = unsafe { Scratch::heap() };
+        #[cfg(not(target_arch = "bpf"))]
+        let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+        #[cfg(not(target_arch = "bpf"))]
+        let mut scratch = Scratch::new(&mut arena);
+        let r = run(&view, xb, &mut scratch, &mut NoObserver)
+            .map_err(|_| MlAgentError::UnsupportedModel)?;
+        classes[i] = r.class;
+        confs[i] = r.confidence.clamp(0, 65536) as u32;
+    }
+    Ok(vote(
+        &classes[..nm],
+        &confs[..nm],
+        &agent.model_weights[..nm],
+    ))
+}
+
+struct Execution<'a> {
+    agent: &'a Agent,
+    agent_acc: &'a AccountView,
+    pool: &'a crate::state::pool::Pool,
+    pool_acc: &'a AccountView,
+    pool_va: &'a AccountView,
+    pool_vb: &'a AccountView,
+    vault_a: &'a AccountView,
+    vault_b: &'a AccountView,
+    buy: bool,
+    plan: &'a Plan,
+}
+
+/// The swap: the agent pays into the pool (agent PDA signs), the pool pays out (pool PDA signs).
+fn execute(e: &Execution) -> ProgramResult {
+    let id = e.agent.agent_id.to_le_bytes();
+    let bump = [e.agent.bump];
+    let seeds = agent_seeds(e.agent, &id, &bump);
+    let (from, into, pay_from, pay_to) = if e.buy {
+        (e.vault_b, e.pool_vb, e.pool_va, e.vault_a)
+    } else {
+        (e.vault_a, e.pool_va, e.pool_vb, e.vault_b)
+    };
+    token::transfer(
+        from,
+        into,
+        e.agent_acc,
+        e.plan.amount_in,
+        &[Signer::from(&seeds)],
+    )?;
+    pool_pay(e.pool, e.pool_acc, pay_from, pay_to, e.plan.amount_out)
+}
+
+fn record_trade(agent: &mut Agent, side: u8, plan: &Plan, slot: u64) -> Result<(), MlAgentError> {
+    let add = |a: u64, b: u64| a.checked_add(b).ok_or(MlAgentError::ArithmeticOverflow);
+    agent.trades = add(agent.trades, 1)?;
+    agent.last_trade_slot = slot;
+    agent.turnover_today = add(agent.turnover_today, plan.value)?;
+    if side == BUY {
+        agent.buys = add(agent.buys, 1)?;
+        agent.quote_spent = add(agent.quote_spent, plan.amount_in)?;
+        agent.base_bought = add(agent.base_bought, plan.amount_out)?;
+    } else if side == SELL {
+        agent.sells = add(agent.sells, 1)?;
+        agent.base_sold = add(agent.base_sold, plan.amount_in)?;
+        agent.quote_received = add(agent.quote_received, plan.amount_out)?;
+    }
+    Ok(())
+}
+
+fn emit_decision(agent_acc: &AccountView, r: &DecisionRecord) {
+    let mut buf = [0u8; 8 + 32 + 24 + 3 + 4 + 1 + 32 + 16];
+    let mut w = BorshWriter::event(&DECISION, &mut buf);
+    w.bytes(agent_acc.address().as_ref())
+        .u64(r.step)
+        .u64(r.slot)
+        .u64(r.price)
+        .u8(r.action)
+        .u8(r.reason)
+        .u8(r.class)
+        .u32(r.confidence_q16)
+        .u8(r.n_features);
+    for f in r.features {
+        w.u32(f as u32);
+    }
+    w.u64(r.amount_in).u64(r.amount_out);
+    emit(w.finish());
+}
+
+fn emit_trade(agent_acc: &AccountView, r: &DecisionRecord, acc: &[&AccountView; 4]) {
+    let mut buf = [0u8; 8 + 32 + 8 + 1 + 48];
+    let mut w = BorshWriter::event(&TRADE, &mut buf);
+    w.bytes(agent_acc.address().as_ref())
+        .u64(r.step)
+        .u8(r.action)
+        .u64(r.amount_in)
+        .u64(r.amount_out)
+        .u64(token::amount(acc[0]))
+        .u64(token::amount(acc[1]))
+        .u64(token::amount(acc[2]))
+        .u64(token::amount(acc[3]));
+    emit(w.finish());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::agent::RiskParams;
+
+    fn agent() -> std::boxed::Box<Agent> {
+        // SAFETY: plain integers; zero is valid.
+        let mut a: std::boxed::Box<Agent> = std::boxed::Box::new(unsafe { core::mem::zeroed() });
+        a.risk = RiskParams {
+            trade_size: 1_000,
+            max_position: 1_000_000,
+            max_trade: 10_000,
+            max_turnover_per_day: 100_000,
+            min_slots_between_trades: 5,
+            max_price_age: 10,
+            threshold_q16: 40_000,
+            max_conf_bps: 100,
+            slippage_bps: 100,
+            padding: [0; 6],
+        };
+        a
+    }
+
+    fn market() -> Market {
+        Market {
+            reserve_a: 1_000_000,
+            reserve_b: 1_000_000,
+            base_balance: 5_000,
+            quote_balance: 5_000,
+            fee_bps: 30,
+            slot: 100,
+        }
+    }
+
+    #[test]
+    fn every_reason() {
+        let a = agent();
+        let m = market();
+        assert_eq!(decide(&a, &m, HOLD, 65536).reason, reason::HOLD);
+        assert_eq!(decide(&a, &m, BUY, 39_999).reason, reason::LOW_CONFIDENCE);
+        let p = decide(&a, &m, BUY, 40_000);
+        assert_eq!(p.reason, reason::TRADED);
+        assert_eq!(p.amount_in, 1_000);
+        assert_eq!(
+            Some(p.amount_out),
+            swap_out(1_000_000, 1_000_000, 1_000, 30)
+        );
+        let s = decide(&a, &m, SELL, 65536);
+        assert_eq!((s.reason, s.amount_in), (reason::TRADED, 1_000));
+        let mut c = agent();
+        c.trades = 1;
+        c.last_trade_slot = 96;
+        assert_eq!(decide(&c, &m, BUY, 65536).reason, reason::COOLDOWN);
+        c.last_trade_slot = 95;
+        assert_eq!(decide(&c, &m, BUY, 65536).reason, reason::TRADED);
+        let mut r = agent();
+        r.risk.max_position = 5_500;
+        assert_eq!(decide(&r, &m, BUY, 65536).reason, reason::RISK_LIMIT);
+        let mut r = agent();
+        r.risk.max_trade = 999;
+        assert_eq!(decide(&r, &m, BUY, 65536).reason, reason::RISK_LIMIT);
+        let mut r = agent();
+        r.turnover_today = 99_500;
+        assert_eq!(decide(&r, &m, BUY, 65536).reason, reason::RISK_LIMIT);
+        let mut r = agent();
+        r.risk.slippage_bps = 10; // the 0.3 % fee alone exceeds it
+        assert_eq!(decide(&r, &m, BUY, 65536).reason, reason::SLIPPAGE);
+        let broke = Market {
+            quote_balance: 0,
+            ..market()
+        };
+        assert_eq!(decide(&a, &broke, BUY, 65536).reason, reason::RISK_LIMIT);
+    }
+
+    #[test]
+    fn weighted_vote() {
+        assert_eq!(vote(&[2], &[50_000], &[1]), (2, 50_000));
+        // 4 x 40,000 for BUY beats 1 x 65,536 + 1 x 60,000 for SELL; 3 x 40,000 does not.
+        assert_eq!(
+            vote(&[2, 0, 0], &[40_000, 65_536, 60_000], &[4, 1, 1]),
+            (2, 160_000 / 6)
+        );
+        assert_eq!(
+            vote(&[2, 0, 0], &[40_000, 65_536, 60_000], &[3, 1, 1]),
+            (0, 125_536 / 5)
+        );
+        // A tie is HOLD.
+        assert_eq!(vote(&[2, 0], &[50_000, 50_000], &[1, 1]).0, HOLD);
+    }
+}

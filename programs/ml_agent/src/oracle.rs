@@ -1,0 +1,194 @@
+//! Price sources the agent reads, each checked for owner, layout, staleness and confidence:
+//!
+//! * the pool's own spot price, `reserve_b * 2^32 / reserve_a` (quote per base, Q32);
+//! * a `PriceFeed` this program owns, written by its publisher (staleness in slots);
+//! * a Pyth `PriceUpdateV2` owned by the Pyth receiver program, at `Full` verification level,
+//!   for the configured feed id (staleness in seconds of `publish_time`).
+//!
+//! Owner, type, feed-id and exponent violations fail the transaction (the caller passed the
+//! wrong account); a price that is merely old or too uncertain is a reason not to trade, which
+//! `agent_step` records without failing.
+
+use pinocchio::{AccountView, Address};
+
+use crate::error::MlAgentError;
+use crate::features::MAX_PRICE;
+use crate::state::pool::PriceFeed;
+use crate::wide::{mul_div_floor, mul_wide};
+
+/// The Pyth Solana receiver program, `rec5EKMGg6MxZYaMdyBfgwp4d5rB9T1VQH5pJv5LtFJ`.
+pub const PYTH_RECEIVER_ID: Address = Address::new_from_array([
+    12, 183, 250, 187, 82, 247, 166, 72, 187, 91, 49, 125, 154, 1, 139, 144, 87, 203, 2, 71, 116,
+    250, 254, 1, 230, 196, 223, 152, 204, 56, 88, 129,
+]);
+/// `sha256("account:PriceUpdateV2")[..8]`.
+pub const PRICE_UPDATE_V2_DISC: [u8; 8] = [34, 241, 35, 99, 157, 126, 244, 205];
+/// Borsh `VerificationLevel::Full` (`Partial { num_signatures }` is tag 0 plus a byte).
+pub const PYTH_FULL: u8 = 1;
+/// discriminator 8, write_authority 32, verification level 1 (Full), PriceFeedMessage 84,
+/// posted_slot 8.
+pub const PRICE_UPDATE_V2_MIN_LEN: usize = 8 + 32 + 1 + 84 + 8;
+
+/// A price as the source states it: mantissa, confidence and exponent, with its age.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quote {
+    pub price: i64,
+    pub conf: u64,
+    pub exponent: i32,
+    /// Slot (PriceFeed) or unix time (Pyth) of publication.
+    pub published: i64,
+}
+
+/// What the step does with a reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    Fresh(u64),
+    Stale,
+    Uncertain,
+}
+
+#[inline(always)]
+fn le_i64(d: &[u8], at: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[at..at + 8]);
+    i64::from_le_bytes(b)
+}
+
+#[inline(always)]
+fn le_i32(d: &[u8], at: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&d[at..at + 4]);
+    i32::from_le_bytes(b)
+}
+
+/// The program's own `PriceFeed`.
+pub fn read_feed(acc: &AccountView, program_id: &Address) -> Result<Quote, MlAgentError> {
+    crate::checks::program_account(acc, program_id, &PriceFeed::SPEC, PriceFeed::LEN)?;
+    // SAFETY: checked owner, discriminator and length; read-only.
+    let f = unsafe { &*(acc.data_ptr() as *const PriceFeed) };
+    Ok(Quote {
+        price: f.price,
+        conf: f.conf,
+        exponent: f.exponent,
+        published: f.publish_slot as i64,
+    })
+}
+
+/// A Pyth `PriceUpdateV2`: owner, discriminator, Full verification, feed id.
+pub fn read_pyth(acc: &AccountView, feed_id: &[u8; 32]) -> Result<Quote, MlAgentError> {
+    if !acc.owned_by(&PYTH_RECEIVER_ID) {
+        return Err(MlAgentError::AccountOwnedByWrongProgram);
+    }
+    // SAFETY: read-only view of the account data.
+    let d = unsafe { acc.borrow_unchecked() };
+    if d.len() < 8 {
+        return Err(MlAgentError::AccountDiscriminatorNotFound);
+    }
+    if d[..8] != PRICE_UPDATE_V2_DISC {
+        return Err(MlAgentError::AccountDiscriminatorMismatch);
+    }
+    if d.len() < PRICE_UPDATE_V2_MIN_LEN {
+        return Err(MlAgentError::AccountDidNotDeserialize);
+    }
+    if d[40] != PYTH_FULL {
+        return Err(MlAgentError::PythNotFullyVerified);
+    }
+    // PriceFeedMessage starts at 41: feed_id 32, price i64, conf u64, exponent i32,
+    // publish_time i64, prev_publish_time i64, ema_price i64, ema_conf u64.
+    if d[41..73] != feed_id[..] {
+        return Err(MlAgentError::PriceSourceMismatch);
+    }
+    Ok(Quote {
+        price: le_i64(d, 73),
+        conf: le_i64(d, 81) as u64,
+        exponent: le_i32(d, 89),
+        published: le_i64(d, 93),
+    })
+}
+
+/// Limits a quote is judged against.
+pub struct QuoteLimits {
+    pub exponent: i32,
+    /// `now - published` may not exceed this (slots or seconds, like `published`).
+    pub max_age: u64,
+    pub now: i64,
+    pub max_conf_bps: u32,
+}
+
+/// Judge a quote: a non-positive or huge price, a changed exponent or too wide a confidence
+/// interval is Uncertain; an old one Stale.
+pub fn judge(q: &Quote, l: &QuoteLimits) -> Reading {
+    if q.price <= 0 || q.price as u64 >= MAX_PRICE || q.exponent != l.exponent {
+        return Reading::Uncertain;
+    }
+    // A publish time in the future counts as age 0.
+    let age = if l.now > q.published {
+        (l.now as u64).wrapping_sub(q.published as u64)
+    } else {
+        0
+    };
+    if age > l.max_age {
+        return Reading::Stale;
+    }
+    // conf / price > max_conf_bps / 10,000, compared exactly as 128-bit products.
+    if mul_wide(q.conf, 10_000) > mul_wide(q.price as u64, l.max_conf_bps as u64) {
+        return Reading::Uncertain;
+    }
+    Reading::Fresh(q.price as u64)
+}
+
+/// The pool's spot price, Q32 quote per base; Uncertain when a side is empty or out of range.
+pub fn pool_price(reserve_a: u64, reserve_b: u64) -> Reading {
+    match mul_div_floor(reserve_b, 1 << 32, reserve_a) {
+        Some(p) if p > 0 && p < MAX_PRICE => Reading::Fresh(p),
+        _ => Reading::Uncertain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyth_receiver_id_matches_its_base58() {
+        let parsed: Address = "rec5EKMGg6MxZYaMdyBfgwp4d5rB9T1VQH5pJv5LtFJ"
+            .parse()
+            .unwrap();
+        assert_eq!(parsed, PYTH_RECEIVER_ID);
+        let d = crate::sha256_const::discriminator(b"account:", b"PriceUpdateV2");
+        assert_eq!(d, PRICE_UPDATE_V2_DISC);
+    }
+
+    #[test]
+    fn judge_orders_its_checks() {
+        let l = QuoteLimits {
+            exponent: -8,
+            max_age: 10,
+            now: 100,
+            max_conf_bps: 50,
+        };
+        let q = Quote {
+            price: 1_000_000,
+            conf: 5_000,
+            exponent: -8,
+            published: 90,
+        };
+        assert_eq!(judge(&q, &l), Reading::Fresh(1_000_000));
+        assert_eq!(judge(&Quote { published: 89, ..q }, &l), Reading::Stale);
+        assert_eq!(judge(&Quote { conf: 5_001, ..q }, &l), Reading::Uncertain);
+        assert_eq!(judge(&Quote { price: 0, ..q }, &l), Reading::Uncertain);
+        assert_eq!(judge(&Quote { exponent: -6, ..q }, &l), Reading::Uncertain);
+        assert_eq!(
+            judge(
+                &Quote {
+                    published: 200,
+                    ..q
+                },
+                &l
+            ),
+            Reading::Fresh(1_000_000)
+        );
+        assert_eq!(pool_price(0, 5), Reading::Uncertain);
+        assert_eq!(pool_price(2, 1), Reading::Fresh(1 << 31));
+    }
+}

@@ -1,0 +1,77 @@
+"""The constant-product pool on LiteSVM: real SPL token movements, fees, bounds, rejections."""
+
+from __future__ import annotations
+
+import pytest
+from solders.keypair import Keypair
+
+from client.chain.base import TransactionFailed
+from client.chain.litesvm import LiteSvmChain
+from client.program import parse_events
+from tests.agent.world import RESERVE, make_world
+
+
+async def test_liquidity_and_swaps_move_tokens(svm: LiteSvmChain, payer: Keypair) -> None:
+    w = await make_world(svm, payer)
+    st = await w.market.pool(w.pool)
+    assert (st.reserve_a, st.reserve_b, st.lp_supply, st.fee_bps) == (RESERVE, RESERVE, RESERVE, 30)
+    assert await w.market.balance(w.user_lp) == RESERVE
+
+    before_a, before_b = await w.market.balance(w.user_a), await w.market.balance(w.user_b)
+    expected = w.market.quote(st, 1_000_000, a_to_b=True)
+    res = await w.market.swap(
+        w.pool, w.user_a, w.user_b, amount_in=1_000_000, min_out=expected, a_to_b=True
+    )
+    assert await w.market.balance(w.user_a) == before_a - 1_000_000
+    assert await w.market.balance(w.user_b) == before_b + expected
+    ev = next(e for e in parse_events(res.logs) if e.name == "Swapped").data
+    assert (ev.amount_out, ev.reserve_a) == (expected, RESERVE + 1_000_000)
+    after = await w.market.pool(w.pool)
+    # The fee stays in the pool: k grows.
+    assert after.reserve_a * after.reserve_b > RESERVE * RESERVE
+
+    # Proportional add (B rounded up) and remove (rounded down).
+    await w.market.add_liquidity(
+        w.pool, w.user_a, w.user_b, w.user_lp, amount_a=1_000_000, max_b=2_000_000
+    )
+    lp = await w.market.balance(w.user_lp)
+    assert lp == RESERVE + 1_000_000 * RESERVE // after.reserve_a
+    await w.market.remove_liquidity(w.pool, w.user_a, w.user_b, w.user_lp, lp=lp // 2)
+    assert await w.market.balance(w.user_lp) == lp - lp // 2
+
+
+async def test_min_out_and_bad_accounts_are_refused(svm: LiteSvmChain, payer: Keypair) -> None:
+    w = await make_world(svm, payer)
+    st = await w.market.pool(w.pool)
+    expected = w.market.quote(st, 1_000_000, a_to_b=True)
+    with pytest.raises(TransactionFailed) as e:
+        await w.market.swap(
+            w.pool, w.user_a, w.user_b, amount_in=1_000_000, min_out=expected + 1, a_to_b=True
+        )
+    assert e.value.result.custom_error == 6033  # SlippageExceeded
+    with pytest.raises(TransactionFailed) as e:
+        await w.market.add_liquidity(
+            w.pool, w.user_a, w.user_b, w.user_lp, amount_a=1_000_000, max_b=999_999
+        )
+    assert e.value.result.custom_error == 6033
+    # A swap naming another token account as the pool's vault.
+    from client.program import build_ix
+
+    ix = build_ix(
+        "swap",
+        {"amount_in": 10, "min_out": 0, "a_to_b": True},
+        {
+            "user": payer.pubkey(),
+            "pool": w.pool,
+            "vault_a": w.user_a,
+            "vault_b": st.vault_b,
+            "user_src": w.user_a,
+            "user_dst": w.user_b,
+        },
+    )
+    res = await svm.send([ix], payer, check=False)
+    assert res.custom_error == 6044  # WrongVault
+    # The same pool cannot be created twice.
+    with pytest.raises(TransactionFailed) as e:
+        await w.market.create_pool(w.mint_a, w.mint_b)
+    assert e.value.result.custom_error == 3000
