@@ -113,6 +113,11 @@ errors! {
     /// The model file is malformed or uses something the kernels cannot execute (the log says
     /// what).
     UnsupportedModel = 6030 => "The model cannot be executed by this program's kernels",
+    // Model registry, upload pages (instructions/registry).
+    /// `commit_pages` with a page whose chunks are not all written.
+    PageIncomplete = 6031 => "The upload page has chunks not yet written",
+    /// A page opened for another version, or with other model or chunk sizes.
+    PageMismatch = 6032 => "The upload page does not belong to this version",
     // Market and trading agent (instructions/market, instructions/agent).
     /// A swap's output below `min_out`, or a liquidity change outside its bounds.
     SlippageExceeded = 6033 => "The trade would execute outside the caller's price bound",
@@ -138,11 +143,6 @@ errors! {
     PinnedVersionMismatch = 6043 => "The weights account is not the pinned version of the model",
     /// A vault, pool, mint or LP mint account other than the one recorded at creation.
     WrongVault = 6044 => "The account is not the pool's or agent's recorded vault, mint or pool",
-    // Model registry, upload pages (instructions/registry).
-    /// `commit_pages` with a page whose chunks are not all written.
-    PageIncomplete = 6031 => "The upload page has chunks not yet written",
-    /// A page opened for another version, or with other model or chunk sizes.
-    PageMismatch = 6032 => "The upload page does not belong to this version",
 }
 
 impl From<MlAgentError> for ProgramError {
