@@ -35,8 +35,9 @@ pub const PROGRAM_ID: &str = "HuyAZHfebin8EpSqngy3jELk5MsgSbhNDpBTuaq9f7NE";
 
 #[cfg(all(target_arch = "bpf", not(feature = "no-entrypoint")))]
 mod entry {
-    // Accounts beyond 16 are never needed and cost stack in the entrypoint.
-    pinocchio::program_entrypoint!(crate::process_instruction, 16);
+    // 24 = create_agent's 10 fixed accounts + (header, weights) for 4 models, with room to spare.
+    // The cap only sizes the entrypoint's account array; `infer` CU is unchanged (docs/agent.md).
+    pinocchio::program_entrypoint!(crate::process_instruction, 24);
 }
 
 // Kept outside the entrypoint gate: even as a dependency the crate is also a cdylib, and a
