@@ -90,6 +90,7 @@ class BenchReport:
     timing: list[TimingRow]
     upload: Any | None = None
     notes: list[str] = field(default_factory=list)
+    agent: Any | None = None  # client/bench/agent.py: agent_step CU
 
 
 def fast_chain() -> LiteSvmChain:
@@ -340,7 +341,10 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
         for m, handle in handles:
             rows.append(await timing_row(chain, payer, m, handle, exe))
     upload = await _upload_bench(chain, payer)
-    return BenchReport(sha256_hex(read_program_so()), reports, rows, upload)
+    from .agent import run_agent_bench
+
+    agent = await run_agent_bench(chain, payer)
+    return BenchReport(sha256_hex(read_program_so()), reports, rows, upload, agent=agent)
 
 
 # ---------------------------------------------------------------- text report
@@ -385,4 +389,8 @@ def format_report(r: BenchReport) -> str:
         )
     if r.upload is not None:
         lines += ["", f"registry upload bench: {r.upload}"]
+    if r.agent is not None:
+        from .agent import format_agent_report
+
+        lines.append(format_agent_report(r.agent))
     return "\n".join(lines)
