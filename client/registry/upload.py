@@ -35,6 +35,7 @@ from . import instructions as ix
 from .accounts import PageInfo, VersionInfo
 from .layout import MAX_PAGES_PER_COMMIT, ModelHashes, PageLayout, WeightsLayout, page_address
 from .progress import UploadProgress
+from .sender import BulkSender, supports_bulk
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,25 @@ async def send_all(
     concurrency: int,
     on_result: Callable[[int, TxResult], None],
 ) -> list[TxResult]:
-    """Send independent transactions, pipelined when the backend supports it."""
+    """Send independent transactions, pipelined when the backend supports it: JSON-RPC chains
+    through the bulk sender (batched status polling, see `sender.py`), other backends with a
+    `send_many` through it, the in-process SVM one by one."""
+    if supports_bulk(chain):
+        results: dict[int, TxResult] = {}
+
+        def record(i: int, result: TxResult) -> None:
+            results[i] = result
+            on_result(i, result)
+
+        sender = BulkSender(chain, payer, window=concurrency)  # type: ignore[arg-type]
+        await sender.send(items, record)
+        return [results[i] for i in range(len(items))]
     send_many = getattr(chain, "send_many", None)
     if send_many is not None:
-        results: list[TxResult] = await send_many(
+        landed: list[TxResult] = await send_many(
             items, payer, concurrency=concurrency, on_result=on_result
         )
-        return results
+        return landed
     out: list[TxResult] = []
     for i, (instructions, signers) in enumerate(items):
         result = await chain.send(instructions, payer, signers)
