@@ -10,8 +10,10 @@ from .client import (
     Decision,
     ModelSlot,
     StepResult,
+    Valuation,
     agent_address,
     agent_vault,
+    mark_to_market,
 )
 from .decide import Risk
 from .features import Feature, FeatureSpec, compute, training_rows
@@ -32,8 +34,10 @@ __all__ = [
     "ReplayDecision",
     "Risk",
     "StepResult",
+    "Valuation",
     "agent_address",
     "agent_vault",
     "compute",
+    "mark_to_market",
     "training_rows",
 ]

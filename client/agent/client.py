@@ -99,6 +99,51 @@ class AgentState:
         return self.quote_received - self.quote_spent
 
 
+@dataclass(frozen=True)
+class Valuation:
+    """The agent marked to market at the pool's mid price (B atoms per A atom).
+
+    `position_a` is the base the agent's trades added (bought minus sold), so
+    `mark_to_market_pnl = cash_pnl + position_a * reserve_b / reserve_a` (floor) is the trading
+    PnL in B atoms independent of deposits and withdrawals; `equity_b` values the vaults.
+    """
+
+    reserve_a: int
+    reserve_b: int
+    vault_a: int
+    vault_b: int
+    position_a: int
+    cash_pnl: int
+    position_value_b: int
+    mark_to_market_pnl: int
+    equity_b: int
+
+    @property
+    def price(self) -> float:
+        return self.reserve_b / self.reserve_a if self.reserve_a else float("nan")
+
+
+def mark_to_market(
+    st: AgentState, reserve_a: int, reserve_b: int, vault_a: int, vault_b: int
+) -> Valuation:
+    """Value `st` at the pool price `reserve_b / reserve_a` (floor division, toward -inf)."""
+    if reserve_a <= 0:
+        raise ChainError(f"pool {st.pool} is empty: no price to mark the position at")
+    position = st.base_bought - st.base_sold
+    value = position * reserve_b // reserve_a
+    return Valuation(
+        reserve_a,
+        reserve_b,
+        vault_a,
+        vault_b,
+        position,
+        st.cash_pnl,
+        value,
+        st.cash_pnl + value,
+        vault_b + vault_a * reserve_b // reserve_a,
+    )
+
+
 def _class(d: Any) -> int:
     """anchorpy renames the `class` field (a Python keyword) to `class_`."""
     value: Any = d.class_ if hasattr(d, "class_") else getattr(d, "class")
@@ -277,6 +322,26 @@ class AgentClient:
         if acc is None or acc.owner != PROGRAM_ID:
             raise ChainError(f"{agent} is not an agent of this program")
         return decode_agent(agent, bytes(acc.data))
+
+    async def valuation(self, agent: Pubkey) -> Valuation:
+        """Mark the agent to market at its pool's current mid price."""
+        from ..market.client import token_amount
+
+        st = await self.state(agent)
+        pacc, va, vb = await self.chain.get_multiple_accounts([st.pool, st.vault_a, st.vault_b])
+        if pacc is None or va is None or vb is None:
+            raise ChainError(f"agent {agent}: its pool or a vault is missing")
+        _, p = decode_account(bytes(pacc.data))
+        ra, rb = await self.chain.get_multiple_accounts([p.vault_a, p.vault_b])
+        if ra is None or rb is None:
+            raise ChainError(f"pool {st.pool} is missing a vault")
+        return mark_to_market(
+            st,
+            token_amount(bytes(ra.data)),
+            token_amount(bytes(rb.data)),
+            token_amount(bytes(va.data)),
+            token_amount(bytes(vb.data)),
+        )
 
     async def step_instruction(
         self,

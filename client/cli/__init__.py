@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "client.model.accuracy",
     "client.cli.inference",
     "client.cli.bot",
+    "client.cli.market",
+    "client.cli.agent",
 ]
 
 

@@ -1,0 +1,147 @@
+"""The agent on a real validator (Surfpool over JSON-RPC): the SDK flow with a BUY and a SELL,
+a refused duplicate crank and a refused unauthorised withdraw; and the CLI end to end in
+subprocesses (the embedded chain lives in one process, so the CLI is tested against Surfpool)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from solders.keypair import Keypair
+
+from client.agent import ModelSlot, StepResult
+from client.artifacts import REPO_ROOT
+from client.bot.soak import ensure_program
+from client.chain.rpc import RpcChain
+from client.registry import ModelRegistry
+from tests.validators import ValidatorEndpoint
+
+from .world import constant_model, make_world, momentum_model
+
+pytestmark = pytest.mark.surfpool
+
+
+async def test_agent_flow_on_surfpool(rpc_chain: RpcChain, rpc_payer: Keypair) -> None:
+    await ensure_program(rpc_chain, rpc_payer)
+    w = await make_world(rpc_chain, rpc_payer)
+    model, _ = await w.deploy(momentum_model())
+    agent = await w.agent([ModelSlot(model)], 1)
+    seen: list[str] = []
+    for up in [None, None, None, None, True, True, None, False, False]:
+        if up is not None:
+            await w.move_price(up)
+        r = await w.agents.step(agent)
+        assert isinstance(r, StepResult)
+        seen.append(f"{r.decision.action}/{r.decision.reason}")
+    assert seen[0] == "hold/warmup"
+    assert "buy/traded" in seen and "sell/traded" in seen, seen
+    st = await w.agents.state(agent)
+    assert st.step == len(seen) and st.trades == st.buys + st.sells >= 2
+    v = await w.agents.valuation(agent)
+    assert v.position_a == st.base_bought - st.base_sold
+    assert v.mark_to_market_pnl == st.cash_pnl + v.position_value_b
+
+    # A duplicate crank (the step already taken) is refused with StepMismatch.
+    res = await w.agents.step(agent, expected_step=st.step - 1, check=False)
+    assert not isinstance(res, StepResult) and res.custom_error == 6037
+    # Withdraw by anyone but the authority is refused; the authority's goes through.
+    thief = Keypair()
+    await rpc_chain.airdrop(thief.pubkey(), 10**9)
+    res2 = await w.agents.withdraw(
+        agent, w.user_a, w.user_b, amount_a=1, authority=thief, check=False
+    )
+    assert res2.custom_error == 6036
+    before = await w.market.balance(w.user_b)
+    await w.agents.withdraw(agent, w.user_a, w.user_b, amount_b=7)
+    assert await w.market.balance(w.user_b) == before + 7
+
+
+async def _cli(url: str, keypair: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "client",
+        *args,
+        "--url",
+        url,
+        "--keypair",
+        str(keypair),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_market_and_agent_on_surfpool(
+    surfpool: ValidatorEndpoint, rpc_chain: RpcChain, rpc_payer: Keypair, tmp_path: Path
+) -> None:
+    await ensure_program(rpc_chain, rpc_payer)
+    key = tmp_path / "id.json"
+    key.write_text(json.dumps(list(bytes(rpc_payer))))
+    url = surfpool.rpc_url
+
+    async def ok(*args: str) -> dict[str, object]:
+        code, out, err = await _cli(url, key, *args, "--json")
+        assert code == 0, (args, err)
+        doc: dict[str, object] = json.loads(out)
+        return doc
+
+    async def refused(*args: str) -> str:
+        code, out, err = await _cli(url, key, *args)
+        assert code != 0 and err.startswith("error: "), (args, code, out, err)
+        return err
+
+    m = await ok("market", "create", "--new-mints", "--supply", "10000000000")
+    pool, ua, ub, ulp = (str(m[k]) for k in ("pool", "user_a", "user_b", "user_lp"))
+    await ok("market", "add-liquidity", pool, "--user-a", ua, "--user-b", ub, "--user-lp", ulp,
+             "--amount-a", "1000000000", "--max-b", "1000000000")  # fmt: skip
+    price = await ok("market", "price", pool)
+    assert price["reserve_a"] == price["reserve_b"] == 1_000_000_000
+    model = (await ModelRegistry(rpc_chain, rpc_payer).deploy(constant_model(2))).model
+
+    a = await ok("agent", "create", "--pool", pool, "--model", str(model), "--agent-id", "7")
+    agent = str(a["agent"])
+    await ok("agent", "deposit", agent, "--user-a", ua, "--user-b", ub,
+             "--amount-a", "10000000", "--amount-b", "10000000")  # fmt: skip
+    steps = await ok("agent", "step", agent, "--count", "5")
+    reasons = [s["reason"] for s in steps["steps"]]  # type: ignore[attr-defined]
+    assert reasons[:3] == ["warmup"] * 3 and reasons[3:] == ["traded"] * 2, reasons
+    shown = await ok("agent", "show", agent)
+    assert shown["step"] == 5 and shown["trades"] == 2 and shown["buys"] == 2
+    val = shown["valuation"]
+    assert isinstance(val, dict) and val["position_a"] > 0
+    assert val["mark_to_market_pnl"] == val["cash_pnl"] + val["position_value_b"]
+    code, out, _ = await _cli(url, key, "agent", "show", agent)
+    assert code == 0 and "marked to market" in out
+
+    await ok("agent", "export-log", agent, "--out", str(tmp_path / "log.csv"))
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [r["action"] for r in rows] == ["hold"] * 3 + ["buy"] * 2
+    assert rows[-1]["f0"] != "" and int(rows[-1]["price"]) > 0
+    await ok("agent", "export-log", agent, "--out", str(tmp_path / "log.json"))
+    doc = json.loads((tmp_path / "log.json").read_text())
+    assert len(doc["rows"]) == 5 and doc["rows"][4]["features"] == [
+        int(rows[4][f"f{i}"]) for i in range(4)
+    ]
+    await ok("agent", "pause", agent)
+    paused = await ok("agent", "step", agent)
+    assert paused["steps"][0]["reason"] == "paused"  # type: ignore[index]
+    await ok("agent", "resume", agent)
+
+    # Bad input: each refused with a message and a non-zero exit code.
+    assert "not a base58 address" in await refused("agent", "show", "nope")
+    assert "not an Agent" in await refused("agent", "show", pool)
+    assert "not an agent of this program" in await refused("agent", "show", ua)
+    assert "not a pool" in await refused("agent", "create", "--pool", ua, "--model", str(model))
+    assert "does not exist" in await refused("market", "price", str(Keypair().pubkey()))
+    assert "StepMismatch" in await refused("agent", "step", agent, "--expected-step", "0")
+    assert ".csv or .json" in await refused("agent", "export-log", agent, "--out", "x.txt")
+    code, _, err = await _cli("http://127.0.0.1:9", key, "agent", "show", agent)
+    assert code != 0 and "error:" in err
