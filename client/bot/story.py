@@ -1,4 +1,6 @@
-"""The demo's story, end to end, as one async call the CLI's ``demo`` can make.
+"""The demo's stories as async calls: ``run_market`` (the on-chain agent cranked by the bot
+while the simulator trades the on-chain pool; what ``python -m client demo`` runs) and the older
+off-chain ``run_story`` (``ping`` + ``infer`` on an in-memory pool).
 
     report = await run_story(chain, payer, steps=30)
 
@@ -13,23 +15,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from solders.keypair import Keypair
 
 from ..chain.base import Chain
+from ..chain.litesvm import LiteSvmChain
 from ..inference.model import load_model
 from ..model.compiler import compile_model
 from ..model.format import encode
 from ..model.importers import import_sklearn
 from ..registry.registry import ModelRegistry
-from ..sim.market import ConstantProductPool, MarketSimulator
+from ..sim.market import ConstantProductPool, MarketSimulator, PricePublisher
+from ..sim.onchain import OnChainPool
 from ..sim.paths import gbm, shipped_series
-from .runtime import Bot, BotConfig, BotReport
+from .agent import AgentStepProgram, VaultAudit
+from .metrics import MetricsSnapshot
+from .runtime import Bot, BotConfig, BotReport, StepRecord
 from .schedule import Schedule
 from .strategy import InferStrategy, momentum_features
+from .world import World
 
 
 @dataclass(frozen=True)
@@ -88,3 +97,61 @@ async def run_story(
     report = await bot.run(steps=steps)
     timings["bot"] = time.perf_counter() - t
     return StoryReport(str(deployed.model), len(model_bytes), accuracy, report, timings)
+
+
+# ---------------------------------------------------------------------- the on-chain agent
+
+
+@dataclass(frozen=True)
+class MarketRun:
+    bot: BotReport
+    program: AgentStepProgram
+    audit: VaultAudit
+    simulator_swaps: int
+    seconds: float
+
+
+async def run_market(
+    chain: Chain,
+    payer: Keypair,
+    world: World,
+    path: Sequence[float],
+    steps: int,
+    *,
+    ws_url: str | None = None,
+    lockstep: bool = True,
+    sim_interval: float = 0.2,
+    publisher: PricePublisher | None = None,
+    on_step: Callable[[StepRecord, MetricsSnapshot], None] | None = None,
+    config: BotConfig | None = None,
+) -> MarketRun:
+    """Crank ``world.agent`` for ``steps`` steps while the simulator walks the on-chain pool
+    along ``path`` as its own wallet.
+
+    ``lockstep``: one simulator swap before each step (and, on LiteSVM, one slot), so the run is
+    deterministic and ``backtest`` over the same path reproduces it. Otherwise the simulator is
+    a concurrent task trading every ``sim_interval`` seconds and the bot steps every slot.
+    """
+    t0 = time.perf_counter()
+    market = OnChainPool(chain, world.pool, world.sim)
+    sim = MarketSimulator(market, path, interval=sim_interval, publisher=publisher)
+
+    async def tick() -> None:
+        await sim.step()
+        if isinstance(chain, LiteSvmChain):
+            chain.warp_slots(1)
+
+    program = await AgentStepProgram.load(chain, payer, world.agent)
+    if lockstep:
+        program.before_plan = tick
+    bot_config = config or BotConfig(schedule=Schedule(every_slots=0 if lockstep else 1))
+    bot = Bot(chain, payer, program, ws_url=ws_url, config=bot_config, on_step=on_step)
+    sim_task = None if lockstep else asyncio.create_task(sim.run(), name="simulator")
+    try:
+        report = await bot.run(steps=steps, handle_signals=on_step is not None)
+    finally:
+        if sim_task is not None:
+            sim.stop()
+            await asyncio.gather(sim_task, return_exceptions=True)
+    audit = await program.audit(chain)
+    return MarketRun(report, program, audit, market.swaps, time.perf_counter() - t0)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+from solders.pubkey import Pubkey
 
 from ..bot import (
     Bot,
@@ -19,7 +22,9 @@ from ..bot import (
     StepRecord,
     configure_logging,
 )
+from ..bot.agent import AgentStepProgram, VaultAudit
 from ..bot.sender import FeePolicy
+from ..bot.steps import StepProgram
 from .context import CliContext, add_common_options, fail
 
 
@@ -29,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     run = bot_sub.add_parser("run", help="crank an agent (or the ping stand-in) for N steps")
     add_common_options(run)
-    run.add_argument("--agent", default=None, help="agent account address (issue 6 agents)")
+    run.add_argument(
+        "--agent", default=None, help="crank this agent (agent_step); default: the ping stand-in"
+    )
+    run.add_argument(
+        "--price-account", default=None, help="the Pyth price update account (Pyth agents)"
+    )
     run.add_argument("--steps", type=int, default=None, help="stop after N steps (default: ∞)")
     run.add_argument("--every-slots", type=int, default=None, help="step every N slots")
     run.add_argument("--on-price-change", action="store_true", help="step on a price change")
@@ -116,12 +126,17 @@ def summary(report: BotReport) -> str:
 async def run_bot(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.log_json:
         configure_logging(json_lines=True)
-    if args.agent is not None:
-        return fail(
-            "--agent needs the on-chain agent (agent_step), which this build does not have yet; "
-            "omit --agent to crank the ping stand-in"
-        )
     chain = await ctx.chain()
+    program: StepProgram = PingCrank(ctx.keypair)
+    agent: AgentStepProgram | None = None
+    if args.agent is not None:
+        try:
+            address = Pubkey.from_string(args.agent)
+        except ValueError:
+            return fail(f"--agent {args.agent!r} is not a base58 account address", 2)
+        price = Pubkey.from_string(args.price_account) if args.price_account else None
+        agent = await AgentStepProgram.load(chain, ctx.keypair, address, price_account=price)
+        program = agent
     embedded = ctx.cluster.embedded
     every = args.every_slots
     if every is None and not args.on_price_change:
@@ -141,7 +156,7 @@ async def run_bot(args: argparse.Namespace, ctx: CliContext) -> int:
     bot = Bot(
         chain,
         ctx.keypair,
-        PingCrank(ctx.keypair),
+        program,
         ws_url=ws_url,
         config=BotConfig(schedule=schedule, fee_policy=fee),
         on_step=progress,
@@ -149,8 +164,29 @@ async def run_bot(args: argparse.Namespace, ctx: CliContext) -> int:
     report = await bot.run(steps=args.steps, handle_signals=True)
     if progress is not None:
         progress.done()
-    ctx.emit(report, summary(report))
-    return 0
+    if agent is None:
+        ctx.emit(report, summary(report))
+        return 0
+    audit = await agent.audit(chain)
+    result = AgentRunReport(str(agent.agent), report, audit)
+    ctx.emit(result, summary(report) + "\n" + audit_line(audit))
+    return 0 if audit.ok and audit.steps_counted == report.steps_landed else 1
+
+
+@dataclass(frozen=True)
+class AgentRunReport:
+    agent: str
+    bot: BotReport
+    audit: VaultAudit
+
+
+def audit_line(a: VaultAudit) -> str:
+    verdict = "OK" if a.ok else "MISMATCH"
+    return (
+        f"audit          {verdict}: counter +{a.steps_counted}, trades seen {a.trades_seen} / "
+        f"counted {a.trades_counted}, vault A {a.base_actual} (expected {a.base_expected}), "
+        f"vault B {a.quote_actual} (expected {a.quote_expected})"
+    )
 
 
 async def run_soak_cmd(args: argparse.Namespace, ctx: CliContext) -> int:
