@@ -1,5 +1,6 @@
-"""The registry on a real validator (Surfpool over JSON-RPC): uploads of every size, the 1 MiB
-target, an uploader killed with SIGKILL and resumed, and the CLI commands end to end."""
+"""The registry on a real validator (Surfpool over JSON-RPC): uploads of several sizes (also on
+solana-test-validator when installed), 1 MiB, an uploader killed with SIGKILL and resumed, and
+the CLI commands end to end."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from client.program import PROGRAM_ID
 from client.registry import ModelRegistry, WeightsLayout
 from client.registry.accounts import PageInfo, VersionInfo
 from client.registry.layout import default_model_id, model_address, page_address
+from tests.validators import over_rpc_backends
 
 from .helpers import model_bytes
 
@@ -79,6 +81,7 @@ async def funded_keypair_file(chain: RpcChain, path: Path, sol: int = 50) -> Key
     return kp
 
 
+@over_rpc_backends  # solana-test-validator too, when installed (else skipped with the reason)
 @pytest.mark.parametrize("size", [300, 60_000])
 async def test_deploy_over_rpc(registry: ModelRegistry, size: int) -> None:
     data = model_bytes(size, seed=size + 1)
