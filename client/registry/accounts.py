@@ -167,7 +167,8 @@ class VersionInfo:
 
     @classmethod
     def decode(cls, address: Pubkey, raw: bytes, lamports: int, account_size: int) -> VersionInfo:
-        """`raw` is the account data, or a prefix of it that covers at least the bitmap."""
+        """`raw` is the account data, or a prefix of it (then the table, bitmap and data come
+        back empty or None as far as they are cut off)."""
         name, f = decode_account(raw[:MODEL_WEIGHTS_LEN])
         if name != "ModelWeights":
             raise ValueError(f"{address} is a {name} account, not a ModelWeights")
@@ -175,6 +176,10 @@ class VersionInfo:
         table = raw[MODEL_WEIGHTS_LEN : MODEL_WEIGHTS_LEN + 32 * count]
         bitmap_at = MODEL_WEIGHTS_LEN + 32 * count
         bitmap = raw[bitmap_at : bitmap_at + (count + 7) // 8]
+        if len(bitmap) < (count + 7) // 8:
+            table, bitmap, count_seen = b"", b"", 0
+        else:
+            count_seen = count
         end = f.data_offset + f.model_size
         data = bytes(raw[f.data_offset : end]) if len(raw) >= end else None
         return cls(
@@ -200,8 +205,8 @@ class VersionInfo:
             retired_slot=f.retired_slot,
             lamports=lamports,
             account_size=account_size,
-            declared_hashes=[bytes(table[32 * i : 32 * i + 32]) for i in range(count)],
-            written=[bool(bitmap[i >> 3] >> (i & 7) & 1) for i in range(count)],
+            declared_hashes=[bytes(table[32 * i : 32 * i + 32]) for i in range(count_seen)],
+            written=[bool(bitmap[i >> 3] >> (i & 7) & 1) for i in range(count_seen)],
             data=data,
         )
 

@@ -214,17 +214,25 @@ async def test_cli_commands_end_to_end(rpc_chain: RpcChain, tmp_path: Path) -> N
     code, _, err = await cli.run("close", model, keypair=heir_file)
     assert code == 1 and "ModelFrozen" in err
 
-    # A second model closes and returns its rent.
+    # A second model with two versions closes whole: the retired version is found with
+    # getProgramAccounts and closed first, and all rent comes back.
     (tmp_path / "small.bin").write_bytes(b"small model")
+    (tmp_path / "small2.bin").write_bytes(b"small model, version 2")
     code, out, err = await cli.run("deploy-model", str(tmp_path / "small.bin"), "--json")
     assert code == 0, err
     small = json.loads(out)
+    code, out, err = await cli.run(
+        "deploy-model", str(tmp_path / "small2.bin"), "--model-id", str(small["model_id"]), "--json"
+    )
+    assert code == 0, err
+    small2 = json.loads(out)
+    assert (small2["model"], small2["version"]) == (small["model"], 2)
     before = await rpc_chain.get_balance(owner.pubkey())
     code, out, err = await cli.run("close", small["model"], "--json")
     assert code == 0, err
     returned = json.loads(out)["lamports_returned"]
-    assert returned == small["rent_lamports"]
-    assert await rpc_chain.get_balance(owner.pubkey()) == before + returned - 5000
+    assert returned == small["rent_lamports"] + small2["rent_lamports"]
+    assert await rpc_chain.get_balance(owner.pubkey()) == before + returned - 2 * 5000
     code, _, err = await cli.run("inspect", small["model"])
     assert code == 1 and "does not exist" in err
 
