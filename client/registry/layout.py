@@ -27,9 +27,9 @@ FILE_HASH_MAX_BYTES: Final = 2 * 1024 * 1024
 # Upload pages (PDAs created by CPI, so at most 10 KiB) hold this many chunks.
 PAGE_SEED: Final = b"page"
 PAGE_CHUNKS: Final = 9
-# commit_pages takes at most this many pages: the program's entrypoint parses 16 accounts and
+# commit_pages takes at most this many pages: the program's entrypoint parses 24 accounts and
 # silently drops the rest (two are the authority and the weights).
-MAX_PAGES_PER_COMMIT: Final = 14
+MAX_PAGES_PER_COMMIT: Final = 22
 # Fixed parts of the accounts (discriminator included).
 MODEL_HEADER_LEN: Final = 320
 MODEL_WEIGHTS_LEN: Final = 224

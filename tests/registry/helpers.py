@@ -22,6 +22,7 @@ from client.program import error_name
 from client.registry import ArchSummary
 from client.registry import instructions as ix
 from client.registry.layout import (
+    MAX_PAGES_PER_COMMIT,
     PAGE_CHUNKS,
     ModelHashes,
     WeightsLayout,
@@ -157,8 +158,9 @@ class Upload:
 
     async def commit_all(self) -> None:
         pages = list(range(self.layout.page_count))
-        for start in range(0, len(pages), 14):
-            await self.chain.send([self.commit_ix(pages[start : start + 14])], self.authority)
+        step = MAX_PAGES_PER_COMMIT
+        for start in range(0, len(pages), step):
+            await self.chain.send([self.commit_ix(pages[start : start + step])], self.authority)
 
     async def upload(self) -> None:
         """Open every page, write every chunk, commit every page."""

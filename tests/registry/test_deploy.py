@@ -16,6 +16,7 @@ from client.registry import ModelRegistry
 from client.registry.layout import (
     FILE_HASH_MAX_BYTES,
     MAX_CHUNK_SIZE,
+    MAX_PAGES_PER_COMMIT,
     WeightsLayout,
     page_address,
 )
@@ -37,9 +38,9 @@ async def test_deploy_uploads_finalizes_activates_and_verifies(
     layout = WeightsLayout.for_model(size)
     assert d.chunks == layout.chunk_count
     # create (+ the first pages) | two page openings per transaction | one write per chunk |
-    # commits of 14 pages, the last one with finalize+activate.
+    # commits of 22 pages, the last one with finalize+activate.
     pages = layout.page_count
-    assert d.transactions <= 1 + -(-pages // 2) + layout.chunk_count + -(-pages // 14)
+    assert d.transactions <= 1 + -(-pages // 2) + layout.chunk_count + -(-pages // 22)
     assert d.file_hash_verified_on_chain
     # Every page was committed and closed: only the weights and header hold rent.
     assert (
@@ -293,3 +294,19 @@ async def test_compute_budget_per_byte(svm: LiteSvmChain, payer: Keypair) -> Non
     fin = await svm.send([set_compute_unit_limit(1_400_000), u.finalize_ix()], payer)
     # Finalize hashes the whole file and the hash table: < 0.6 CU per model byte in total.
     assert fin.compute_units / size < 0.6, fin.compute_units
+
+
+async def test_one_commit_takes_max_pages_per_commit(svm: LiteSvmChain, payer: Keypair) -> None:
+    # The entrypoint silently drops accounts past its limit; this fails if it ever parses fewer
+    # than the client packs into one commit.
+    u = Upload(svm, payer, model_bytes(MAX_PAGES_PER_COMMIT * 9 * 1012))
+    await u.create()
+    await u.open_all()
+    await u.write_all()
+    res = await svm.send([u.commit_ix(list(range(MAX_PAGES_PER_COMMIT)))], payer)
+    (e,) = parse_events(res.logs)
+    assert (e.name, e.data.pages, e.data.chunks_written) == (
+        "PagesCommitted",
+        MAX_PAGES_PER_COMMIT,
+        u.layout.chunk_count,
+    )

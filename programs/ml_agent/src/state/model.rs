@@ -48,9 +48,10 @@ pub const PAGE_SEED: &[u8] = b"page";
 pub const PAGE_CHUNKS: u32 = 9;
 /// Largest account a CPI may create (`MAX_PERMITTED_DATA_INCREASE`).
 pub const MAX_PAGE_SPACE: usize = 10 * 1024;
-/// Pages one `commit_pages` can take: the entrypoint parses 16 accounts (lib.rs) and silently
+/// Pages one `commit_pages` can take: the entrypoint parses 24 accounts (lib.rs) and silently
 /// drops the rest, and the instruction needs two of them for the authority and the weights.
-pub const MAX_PAGES_PER_COMMIT: usize = 14;
+/// (`tests/registry` commits this many in one instruction, so a smaller entrypoint fails it.)
+pub const MAX_PAGES_PER_COMMIT: usize = 22;
 
 /// `ModelHeader::status`.
 #[repr(u8)]

@@ -6,7 +6,7 @@
 //! declared must agree) and its bytes into the model region; `finalize_version` then checks the
 //! table against the declared chunk root and the bytes against the declared file hash. This is
 //! where "writing after finalize" is refused: pages can still be filled, but never committed.
-//! At most `MAX_PAGES_PER_COMMIT` pages fit one instruction (the entrypoint parses 16 accounts).
+//! At most `MAX_PAGES_PER_COMMIT` pages fit one instruction (the entrypoint parses 24 accounts).
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
