@@ -27,6 +27,8 @@ from .steps import StepMismatch, StepOutcome, StepPlan, TradeFill
 
 Q32 = 1 << 32
 SIDE_SELL, SIDE_BUY = 0, 2
+# Issue 6's budget for one model's step is 30k CU (a trade included).
+STEP_CU_FLOOR_PER_MODEL = 30_000
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class AgentStepProgram:
         self.before_plan = before_plan
         self.trades_counted_start = state.trades
         self.last_price_q32 = state.last_price
+        self.max_cu = 0
 
     @classmethod
     async def load(
@@ -180,7 +183,10 @@ class AgentStepProgram:
             self.template = ix
         except (RpcUnavailable, httpx.HTTPError):
             ix = _with_step(self.template, step)  # the accounts rarely change; the program checks
-        return StepPlan(step=step, instructions=[ix])
+        # Simulation may hold where landing trades (the price moves in between): size for the
+        # trade path, never below what a step of this agent has used so far.
+        floor = max(STEP_CU_FLOOR_PER_MODEL * len(self.state.models), self.max_cu * 5 // 4)
+        return StepPlan(step=step, instructions=[ix], min_compute_units=floor)
 
     async def outcome(self, chain: Chain, plan: StepPlan, result: TxResult) -> StepOutcome:
         events = [
@@ -213,6 +219,7 @@ class AgentStepProgram:
         ):
             raise StepMismatch(f"step {plan.step}: Trade events {trades} disagree with {d}")
         self.ledger.decisions.append(d)
+        self.max_cu = max(self.max_cu, result.compute_units)
         self.ledger.trades += trades
         if d.price:
             self.last_price_q32 = d.price

@@ -38,7 +38,7 @@ class BacktestStep:
     amount_in: int
     amount_out: int
     price: float  # pool price the agent saw (quote per base)
-    equity: float  # trading PnL so far, quote tokens, marked at the pool price after the tick
+    equity: float  # trading PnL so far, quote tokens, marked at the price the agent saw
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def backtest(
     one = 10**cfg.decimals
     records: list[BacktestStep] = []
     decisions: dict[str, int] = {}
+    mark = pool.spot()
     for tick, target in enumerate(path):
         pool.trade_toward_sync(target)
         ra, rb = pool.reserve_a, pool.reserve_b
@@ -93,10 +94,12 @@ def backtest(
             else:
                 pool.reserve_a += d.amount_in
                 pool.reserve_b -= d.amount_out
-        spot = pool.spot()
+        # Marked at the price the agent saw, as the bot's PnL is.
+        if d.price:
+            mark = d.price / Q32
         pnl = (replay.quote_balance - cfg.agent_quote) + (
             replay.base_balance - cfg.agent_base
-        ) * spot
+        ) * mark
         key = f"{ACTION_NAMES[d.action]}/{REASON_NAMES[d.reason]}"
         decisions[key] = decisions.get(key, 0) + 1
         records.append(

@@ -2,7 +2,8 @@
 
 The rule (see docs/bots.md):
 
-1. Simulate with the maximum compute limit; set the limit to the simulated units + margin.
+1. Simulate with the maximum compute limit; set the limit to the simulated units + margin
+   (at least the plan's ``min_compute_units``).
 2. Sign once. Broadcast that *same* signed transaction, rebroadcasting while polling its status
    (``RpcChain.send_transaction``). A signature can land at most once, so resending it after a
    timeout, a 5xx, a dropped connection or a node restart can never double the step.
@@ -146,7 +147,8 @@ class StepSender:
         )
         if not sim.ok:
             raise SendFailed(f"step {plan.step}: simulation failed: {sim.error}", sim)
-        return min(MAX_TX_CU, math.ceil(max(sim.compute_units, 1) * (1 + self.cu_margin)))
+        limit = math.ceil(max(sim.compute_units, 1) * (1 + self.cu_margin))
+        return min(MAX_TX_CU, max(limit, plan.min_compute_units))
 
     async def send(
         self, plan: StepPlan, counter: Callable[[], Awaitable[int]] | None = None

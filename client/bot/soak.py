@@ -1,8 +1,13 @@
-"""Crank soak under injected faults: N ping steps through a ``FaultProxy``, then an audit.
+"""Crank soak under injected faults: N steps through a ``FaultProxy``, then an audit.
 
-The audit compares three independent records: the steps the bot confirmed, the on-chain step
+``target="agent"`` cranks the on-chain agent (``agent_step``) while the simulator trades its
+pool from another wallet (directly, not through the proxy); ``"ping"`` the stand-in crank.
+
+The audit compares independent records: the steps the bot confirmed, the on-chain step
 counter, and the payer's lamports (each landed transaction costs exactly one signature fee, so
-an extra landed transaction, even a failed one, shows up as a fee the bot cannot account for).
+an extra landed transaction, even a failed one, shows up as a fee the bot cannot account for);
+for the agent also the Trade events the bot saw against the agent's trade counter, and the
+vault balances against their start plus the sum of those trades (``VaultAudit``).
 """
 
 from __future__ import annotations
@@ -14,15 +19,21 @@ from dataclasses import dataclass, field
 
 from solders.keypair import Keypair
 
+from ..agent import FeatureSpec
 from ..artifacts import program_keypair, read_program_so
 from ..chain.rpc import RpcChain
 from ..faults import FaultPlan, FaultProxy, FaultStats
 from ..program import PROGRAM_ID
+from ..sim.market import MarketSimulator
+from ..sim.onchain import OnChainPool
+from ..sim.paths import shipped_series
+from .agent import AgentStepProgram, VaultAudit
 from .feed import FeedConfig
 from .metrics import MetricsSnapshot
 from .runtime import Bot, BotConfig, StepRecord
 from .schedule import Schedule
-from .steps import PingCrank
+from .steps import PingCrank, StepProgram
+from .world import World, create_world, default_risk
 
 LAMPORTS_PER_SIGNATURE = 5000
 PING_RECORD_SIZE = 64
@@ -50,6 +61,9 @@ class SoakConfig:
     expiry_every: int | None = 400
     every_slots: int = 1
     client_timeout: float = 0.5
+    target: str = "ping"  # or "agent"
+    # Agent target: seconds between simulator swaps.
+    sim_interval: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -66,10 +80,18 @@ class SoakReport:
     seconds: float
     metrics: MetricsSnapshot
     faults: FaultStats
+    target: str = "ping"
+    vaults: VaultAudit | None = None
+    simulator_swaps: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.fees_paid == self.fees_expected
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.fees_paid == self.fees_expected
+            and (self.vaults is None or self.vaults.ok)
+        )
 
 
 async def ensure_program(chain: RpcChain, payer: Keypair) -> None:
@@ -91,11 +113,32 @@ async def run_soak(
     try:
         await direct.airdrop(payer.pubkey(), 100 * 10**9)
         await ensure_program(direct, payer)
+        world: World | None = None
+        sim: MarketSimulator | None = None
+        pool: OnChainPool | None = None
+        if config.target == "agent":
+            world = await agent_world(direct, payer)
+            pool = OnChainPool(direct, world.pool, world.sim)
+            path = shipped_series().prices.tolist()
+            # From tick 100: a stretch where the trained model buys and sells early on.
+            sim = MarketSimulator(pool, path[100:] * 10, interval=config.sim_interval)
+        elif config.target != "ping":
+            raise ValueError(f"soak target must be 'ping' or 'agent', not {config.target!r}")
         before = await direct.get_balance(payer.pubkey())
         rent = await direct.minimum_balance_for_rent_exemption(PING_RECORD_SIZE)
         async with FaultProxy(rpc_url, ws_url, config.faults) as proxy:
             chain = RpcChain(proxy.rpc_url, timeout=config.client_timeout, max_retries=3)
-            crank = PingCrank(payer)
+            crank: StepProgram
+            if world is not None:
+                # Set up directly; then crank (reads, plans, sends) through the proxy.
+                agent_program = await AgentStepProgram.load(direct, payer, world.agent)
+                agent_program.client.chain = chain
+                crank = agent_program
+                rent = 0
+            else:
+                crank = PingCrank(payer)
+            if sim is not None:
+                sim_task = asyncio.create_task(sim.run(), name="simulator")
             bot_config = BotConfig(
                 schedule=Schedule(every_slots=config.every_slots),
                 feed=FeedConfig(idle_timeout=2.0, poll_interval=0.2),
@@ -145,10 +188,16 @@ async def run_soak(
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*chaos, return_exceptions=True)
                 proxy.plan.blackhole_sends = False
+                if sim is not None:
+                    sim.stop()
+                    await asyncio.gather(sim_task, return_exceptions=True)
                 await chain.close()
             stats = proxy.stats
+        if world is not None:
+            agent_program.client.chain = direct  # the proxy's chain is closed
         end_step = await crank.read_step(direct)
         after = await direct.get_balance(payer.pubkey())
+        vaults = await agent_program.audit(direct) if world is not None else None
     finally:
         await direct.close()
     counted = report.end_step - report.start_step
@@ -166,4 +215,18 @@ async def run_soak(
         seconds=report.seconds,
         metrics=report.metrics,
         faults=stats,
+        target=config.target,
+        vaults=vaults,
+        simulator_swaps=pool.swaps if pool is not None else 0,
+    )
+
+
+async def agent_world(chain: RpcChain, payer: Keypair) -> World:
+    """A market and an agent whose model trades both ways on the shipped series."""
+    from .train import train
+
+    path = shipped_series().prices.tolist()
+    trained = train(path)
+    return await create_world(
+        chain, payer, trained.model, FeatureSpec.parse(trained.spec), default_risk()
     )

@@ -52,6 +52,9 @@ class StepPlan:
     # Set by off-chain strategies, which decide before sending; on-chain agents decide on chain.
     decision: str | None = None
     price: float | None = None
+    # A floor for the compute-unit limit: a step whose work depends on state at landing (an
+    # agent that held in simulation may trade by then) needs more than its simulation showed.
+    min_compute_units: int = 0
 
 
 @dataclass(frozen=True)

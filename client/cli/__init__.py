@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "client.model.accuracy",
     "client.cli.inference",
     "client.cli.bot",
+    "client.cli.train",
     "client.cli.market",
     "client.cli.agent",
 ]

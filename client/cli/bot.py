@@ -61,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     soak.add_argument("--seed", type=int, default=7)
     soak.add_argument("--outage-every", type=int, default=250)
     soak.add_argument("--expiry-every", type=int, default=400)
+    soak.add_argument(
+        "--agent",
+        action="store_true",
+        help="crank an on-chain agent (agent_step) on a simulated market, not the ping stand-in",
+    )
     soak.add_argument("--json", action="store_true")
     soak.add_argument("--log-json", action="store_true")
     soak.set_defaults(handler=run_soak_cmd, url="embedded", keypair=None)
@@ -202,6 +207,7 @@ async def run_soak_cmd(args: argparse.Namespace, ctx: CliContext) -> int:
         faults=plan,
         outage_every=args.outage_every or None,
         expiry_every=args.expiry_every or None,
+        target="agent" if args.agent else "ping",
     )
     progress = Progress(args.steps) if not args.json else None
     async with Surfpool.start() as sp:
@@ -226,6 +232,15 @@ async def run_soak_cmd(args: argparse.Namespace, ctx: CliContext) -> int:
             f"re-signs after expiry ({report.forced_expiries} forced), {m.ws_connects} ws "
             f"connects, {m.polls} polls",
         ]
+        + (
+            [
+                f"agent          {m.decisions} decisions, {m.trades} trades, pnl {m.pnl:+.4f}; "
+                f"simulator swaps {report.simulator_swaps}",
+                audit_line(report.vaults),
+            ]
+            if report.vaults is not None
+            else []
+        )
     )
     ctx.json = bool(args.json)
     ctx.emit(report, human)
