@@ -136,6 +136,30 @@ async def test_soak_100_steps_all_faults(surfpool: ValidatorEndpoint) -> None:
     assert report.ok, report
 
 
+async def test_agent_soak_under_faults(surfpool: ValidatorEndpoint) -> None:
+    """agent_step through RPC faults while the simulator trades the pool: counter, fees and
+    vaults (start + the Trade events the bot saw) all agree."""
+    plan = FaultPlan(
+        error_rate=0.05, timeout_rate=0.03, lost_response_rate=0.08, hold_seconds=0.6, seed=3
+    )
+    config = SoakConfig(steps=40, faults=plan, outage_every=None, expiry_every=None, target="agent")
+    report = await asyncio.wait_for(run_soak(surfpool.rpc_url, surfpool.ws_url, config), 300)
+    assert report.faults.injected > 0 and report.simulator_swaps > 0
+    assert report.vaults is not None and report.vaults.steps_counted == 40
+    assert report.metrics.decisions == 40
+    assert report.ok, report
+
+
+@pytest.mark.slow
+async def test_agent_soak_100_steps_all_faults(surfpool: ValidatorEndpoint) -> None:
+    config = SoakConfig(steps=100, outage_every=40, expiry_every=60, target="agent")
+    report = await asyncio.wait_for(run_soak(surfpool.rpc_url, surfpool.ws_url, config), 600)
+    assert report.forced_expiries == 1 and report.outages == 2 and report.metrics.resigns >= 1
+    assert report.vaults is not None and report.vaults.steps_counted == 100
+    assert report.metrics.trades == report.vaults.trades_counted > 0
+    assert report.ok, report
+
+
 def test_proxy_refuses_non_loopback() -> None:
     with pytest.raises(ValueError, match="only talks to loopback"):
         require_loopback("http://10.0.0.1:8899")
