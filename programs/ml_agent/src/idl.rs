@@ -380,8 +380,26 @@ mod tests {
                     "{}::{}", stringify!($t), stringify!($f));
             )*};
         }
-        at!(Pool, Pool::SPEC, mint_a, vault_b, creator, fee_bps, lp_bump, padding);
-        at!(PriceFeed, PriceFeed::SPEC, price, conf, publish_slot, publish_time, exponent, bump);
+        at!(
+            Pool,
+            Pool::SPEC,
+            mint_a,
+            vault_b,
+            creator,
+            fee_bps,
+            lp_bump,
+            padding
+        );
+        at!(
+            PriceFeed,
+            PriceFeed::SPEC,
+            price,
+            conf,
+            publish_slot,
+            publish_time,
+            exponent,
+            bump
+        );
         at!(
             Agent,
             Agent::SPEC,
