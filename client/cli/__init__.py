@@ -19,6 +19,7 @@ from .context import CliContext, fail
 # Modules contributing subcommands, in help order.
 COMMAND_MODULES = [
     "client.cli.demo",
+    "client.cli.compile",
     "client.cli.registry",
     "client.model.accuracy",
     "client.cli.inference",
