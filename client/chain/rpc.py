@@ -371,7 +371,7 @@ class RpcChain:
             return preflight_failure
         self._remember(tx.signatures[0])
         status = await self._confirm(signature, encoded, last_valid_block_height)
-        result = await self._transaction_result(signature, status)
+        result = await self.transaction_result(signature, status)
         if check and not result.ok:
             raise TransactionFailed(result)
         return result
@@ -610,7 +610,10 @@ class RpcChain:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll_max)
 
-    async def _transaction_result(self, signature: str, status: dict[str, Any]) -> TxResult:
+    async def transaction_result(self, signature: str, status: dict[str, Any]) -> TxResult:
+        """Logs, compute units, return data and error of a landed transaction, given its
+        `getSignatureStatuses` entry. Polls briefly: a node may report a status before it
+        serves the transaction; raises TransactionDetailsUnavailable past the timeout."""
         # getTransaction does not serve "processed"; confirmed is the closest it has.
         commitment = "confirmed" if self.commitment == "processed" else self.commitment
         loop = asyncio.get_running_loop()

@@ -38,7 +38,12 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 
 from ..chain.base import ChainError, TransactionFailed, TxResult
-from ..chain.errors import BlockhashExpired, RpcError, describe_transaction_error
+from ..chain.errors import (
+    BlockhashExpired,
+    RpcError,
+    TransactionDetailsUnavailable,
+    describe_transaction_error,
+)
 
 STATUS_BATCH = 256
 _LEVELS = {"processed": 0, "confirmed": 1, "finalized": 2}
@@ -55,6 +60,8 @@ class RawRpc(Protocol):
     async def latest_blockhash_with_expiry(self) -> tuple[Hash, int]: ...
 
     async def block_height(self) -> int: ...
+
+    async def transaction_result(self, signature: str, status: dict[str, Any]) -> TxResult: ...
 
 
 def supports_bulk(chain: object) -> bool:
@@ -206,35 +213,20 @@ class BulkSender:
         return out
 
     async def _details(self, signature: str, status: dict[str, Any]) -> TxResult:
-        """The landed transaction's logs, compute units and error (polls briefly: a node may
-        report a status before it serves the transaction)."""
-        commitment = "confirmed" if self.chain.commitment == "processed" else self.chain.commitment
-        tx = None
-        for _ in range(50):
-            tx = await self.chain.call(
-                "getTransaction",
-                [
-                    signature,
-                    {
-                        "encoding": "json",
-                        "commitment": commitment,
-                        "maxSupportedTransactionVersion": 0,
-                    },
-                ],
+        """The landed transaction's logs, compute units and error. A node that never serves
+        the details still told us the outcome in `status`, which is all an upload needs."""
+        try:
+            return await self.chain.transaction_result(signature, status)
+        except TransactionDetailsUnavailable:
+            err = status.get("err")
+            message, custom = (
+                describe_transaction_error(err, []) if err is not None else (None, None)
             )
-            if tx is not None:
-                break
-            await asyncio.sleep(0.1)
-        meta = (tx or {}).get("meta") or {}
-        logs = list(meta.get("logMessages") or [])
-        err = meta.get("err", status.get("err"))
-        message, custom = describe_transaction_error(err, logs) if err is not None else (None, None)
-        return TxResult(
-            signature=Signature.from_string(signature),
-            ok=err is None,
-            compute_units=int(meta.get("computeUnitsConsumed") or 0),
-            logs=logs,
-            custom_error=custom,
-            error=message,
-            slot=status.get("slot"),
-        )
+            return TxResult(
+                signature=Signature.from_string(signature),
+                ok=err is None,
+                compute_units=0,
+                custom_error=custom,
+                error=message,
+                slot=status.get("slot"),
+            )
