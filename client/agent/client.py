@@ -92,6 +92,17 @@ class AgentState:
     last_price: int
     history: list[int]
     log: list[Decision] = field(default_factory=list)
+    # Oracle exponent recorded at creation and B decimals minus A decimals.
+    exponent: int = 0
+    decimals_diff: int = 0
+
+    @property
+    def oracle_shift(self) -> int | None:
+        """Power of ten that turns this agent's oracle price into B atoms per A atom (the
+        `AgentReplay.oracle_shift`); None for a pool-priced agent."""
+        if self.source == "pool":
+            return None
+        return self.exponent + self.decimals_diff
 
     @property
     def cash_pnl(self) -> int:
@@ -177,6 +188,7 @@ def _risk(r: Any) -> Risk:
         r.threshold_q16,
         r.max_conf_bps,
         r.slippage_bps,
+        r.max_oracle_dev_bps,
     )
 
 
@@ -232,6 +244,8 @@ def decode_agent(address: Pubkey, data: bytes) -> AgentState:
         int(a.last_price),
         history,
         log,
+        int(a.exponent),
+        int(a.decimals_diff),
     )
 
 

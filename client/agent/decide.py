@@ -18,6 +18,7 @@ PAUSED = 6
 WARMUP = 7
 PRICE_UNCERTAIN = 8
 SLIPPAGE = 9
+ORACLE_DEVIATION = 10
 REASON_NAMES = {
     TRADED: "traded",
     R_HOLD: "hold",
@@ -29,6 +30,7 @@ REASON_NAMES = {
     WARMUP: "warmup",
     PRICE_UNCERTAIN: "price_uncertain",
     SLIPPAGE: "slippage",
+    ORACLE_DEVIATION: "oracle_deviation",
 }
 U64_MAX = 2**64 - 1
 
@@ -44,6 +46,9 @@ class Risk:
     threshold_q16: int = 0
     max_conf_bps: int = 100
     slippage_bps: int = 100
+    # Feed / Pyth agents: 1..10,000 bps between the pool spot and the oracle price (required);
+    # pool agents: 0.
+    max_oracle_dev_bps: int = 0
 
     def to_idl(self) -> dict[str, object]:
         return {
@@ -56,7 +61,8 @@ class Risk:
             "threshold_q16": self.threshold_q16,
             "max_conf_bps": self.max_conf_bps,
             "slippage_bps": self.slippage_bps,
-            "padding": [0] * 6,
+            "max_oracle_dev_bps": self.max_oracle_dev_bps,
+            "padding": [0] * 4,
         }
 
 
@@ -82,6 +88,30 @@ def _mdf(a: int, b: int, d: int) -> int | None:
         return None
     q = a * b // d
     return q if q <= U64_MAX else None
+
+
+def oracle_value(reserve_a: int, price: int, shift: int) -> tuple[int, int] | None:
+    """`reserve_a * price * 10^shift` as (floor, ceil), None when the ceiling exceeds u64
+    (`oracle::oracle_value`)."""
+    x = reserve_a * price
+    if shift >= 0:
+        v = x * 10**shift
+        return (v, v) if v <= U64_MAX else None
+    d = 10 ** (-shift)
+    lo, hi = x // d, -(-x // d)
+    return (lo, hi) if hi <= U64_MAX else None
+
+
+def within_deviation(reserve_a: int, reserve_b: int, price: int, shift: int, dev_bps: int) -> bool:
+    """The pool's spot `reserve_b / reserve_a` within `dev_bps` of the oracle price
+    `price * 10^shift` (B atoms per A atom), both ways, rounding against the trade
+    (`oracle::within_deviation`)."""
+    v = oracle_value(reserve_a, price, shift)
+    if v is None:
+        return False
+    lo, hi = v
+    spot = reserve_b * 10_000
+    return spot <= lo * (10_000 + dev_bps) and hi * max(10_000 - dev_bps, 0) <= spot
 
 
 def vote(classes: Sequence[int], confs: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
@@ -115,7 +145,11 @@ def decide(
     quote_balance: int,
     fee_bps: int,
     slot: int,
+    oracle_price: int = 0,
+    oracle_shift: int = 0,
 ) -> Plan:
+    """`oracle_price` (mantissa) and `oracle_shift` (exponent + B decimals - A decimals) for
+    feed / Pyth agents; `oracle_price=0` for a pool-priced agent (no deviation bound)."""
     if action == HOLD:
         return Plan(R_HOLD)
     if confidence < risk.threshold_q16:
@@ -142,6 +176,10 @@ def decide(
         return Plan(RISK_LIMIT)
     if book.turnover_today + value > risk.max_turnover_per_day:
         return Plan(RISK_LIMIT)
+    if oracle_price and not within_deviation(
+        ra, rb, oracle_price, oracle_shift, risk.max_oracle_dev_bps
+    ):
+        return Plan(ORACLE_DEVIATION)
     min_out = -(-spot * (10_000 - risk.slippage_bps) // 10_000)
     if out < min_out:
         return Plan(SLIPPAGE)

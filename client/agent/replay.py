@@ -92,6 +92,9 @@ class AgentReplay:
     history: list[int] = field(default_factory=list)
     book: Book = field(default_factory=Book)
     day: int = 0
+    # Feed / Pyth agents: the oracle exponent + B decimals - A decimals (`AgentState.
+    # oracle_shift`); None for a pool-priced agent, whose price is not an oracle.
+    oracle_shift: int | None = None
 
     def advance(self, obs: Observation) -> ReplayDecision:
         day = max(obs.unix_time, 0) // DAY_SECONDS
@@ -130,6 +133,8 @@ class AgentReplay:
                     quote_balance=self.quote_balance,
                     fee_bps=self.fee_bps,
                     slot=obs.slot,
+                    oracle_price=0 if self.oracle_shift is None else price,
+                    oracle_shift=self.oracle_shift or 0,
                 )
                 reason = plan.reason
                 if plan.reason == TRADED:

@@ -3,11 +3,14 @@
 python -m client agent create --pool POOL --model MODEL[:WEIGHT[:VERSION:WEIGHTS]] ... \
     [--features return:1,sma_ratio:4,volatility:3,position] [--agent-id N] \
     [--source pool|feed|pyth --price-source ADDR --pyth-feed-id HEX] [risk options]
+python -m client agent configure AGENT [risk options: only those given change]
 python -m client agent deposit|withdraw AGENT --user-a T --user-b T [--amount-a N] [--amount-b N]
 python -m client agent step AGENT [--count N] [--expected-step N] [--price-account ADDR]
 python -m client agent pause|resume|show AGENT
 python -m client agent export-log AGENT --out FILE.csv|FILE.json
 
+A feed or Pyth agent needs `--max-oracle-dev-bps N` (1..10,000): `agent_step` refuses to trade
+(`oracle_deviation`) when the pool's spot price is further than N bps from the oracle price.
 `show` marks the position to market at the pool's mid price. `export-log` writes the on-chain
 decision log (the last 32 steps: features, action, class, confidence, price, reason, amounts),
 as CSV (features as f0..fN columns, Q16.16 integers) or JSON, for retraining.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,18 @@ RISK_OPTIONS: list[tuple[str, str, int, str]] = [
     ("--max-conf-bps", "max_conf_bps", 100, "largest oracle confidence interval"),
     ("--slippage-bps", "slippage_bps", 200, "largest execution price deviation"),
 ]
+DEV_HELP = (
+    "feed/Pyth agents (required, 1..10000): largest gap between the pool's spot price and the "
+    "oracle price, in bps of the oracle price; pool agents: 0"
+)
+
+
+def check_oracle_dev(source: int, dev: int) -> None:
+    """The chain's rule (`RiskParams::valid`), with a readable error before any transaction."""
+    if source != SOURCE_POOL and not 1 <= dev <= 10_000:
+        raise ValueError("a feed or Pyth agent needs --max-oracle-dev-bps between 1 and 10000")
+    if source == SOURCE_POOL and dev != 0:
+        raise ValueError("--max-oracle-dev-bps applies to feed and Pyth agents only")
 
 
 def parse_model(text: str) -> ModelSlot:
@@ -96,8 +112,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pyth-feed-id", default=None, help="Pyth feed id, 64 hex digits")
     for opt, field, default, help_ in RISK_OPTIONS:
         p.add_argument(opt, dest=field, type=_amount, default=default, help=help_)
+    p.add_argument("--max-oracle-dev-bps", type=_amount, default=None, help=DEV_HELP)
     add_common_options(p)
     p.set_defaults(handler=create)
+
+    p = asub.add_parser("configure", help="change risk limits (authority only)")
+    p.add_argument("agent", metavar="AGENT")
+    for opt, field, _default, help_ in RISK_OPTIONS:
+        p.add_argument(opt, dest=field, type=_amount, default=None, help=help_)
+    p.add_argument("--max-oracle-dev-bps", type=_amount, default=None, help=DEV_HELP)
+    add_common_options(p)
+    p.set_defaults(handler=configure)
 
     for name, handler in (("deposit", deposit), ("withdraw", withdraw)):
         p = asub.add_parser(name, help=f"{name} tokens (authority only)")
@@ -151,7 +176,12 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
             raise ValueError("--pyth-feed-id must be hex") from None
         if len(feed_id) != 32:
             raise ValueError("--pyth-feed-id must be 32 bytes (64 hex digits)")
-    risk = Risk(**{field: getattr(args, field) for _, field, _, _ in RISK_OPTIONS})
+    dev = args.max_oracle_dev_bps if args.max_oracle_dev_bps is not None else 0
+    check_oracle_dev(source, dev)
+    risk = Risk(
+        **{field: getattr(args, field) for _, field, _, _ in RISK_OPTIONS},
+        max_oracle_dev_bps=dev,
+    )
     chain = await ctx.chain()
     await MarketClient(chain, ctx.keypair).pool(pool)  # a clear error when POOL is not a pool
     client = AgentClient(chain, ctx.keypair)
@@ -177,6 +207,22 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
         "source": st.source,
     }
     ctx.emit(out, f"agent {agent}\nvaults  {st.vault_a} (A), {st.vault_b} (B)")
+    return 0
+
+
+async def configure(args: argparse.Namespace, ctx: CliContext) -> int:
+    agent = _agent(args)
+    client = AgentClient(await ctx.chain(), ctx.keypair)
+    st = await client.state(agent)
+    fields = [f for _, f, _, _ in RISK_OPTIONS] + ["max_oracle_dev_bps"]
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if not changes:
+        raise ValueError("give at least one risk option to change")
+    risk = replace(st.risk, **changes)
+    check_oracle_dev({"pool": SOURCE_POOL}.get(st.source, SOURCE_FEED), risk.max_oracle_dev_bps)
+    res = await client.configure(agent, risk)
+    out = {"agent": str(agent), "risk": to_jsonable(risk), "signature": str(res.signature)}
+    ctx.emit(out, f"configured {agent}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
     return 0
 
 

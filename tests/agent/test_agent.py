@@ -141,7 +141,11 @@ async def test_price_feed_staleness_and_confidence(svm: LiteSvmChain, payer: Key
     feed = await w.market.create_feed(b"F" * 32, -6)
     await w.market.publish(feed, 1_000_000, 100)
     a = await w.agent(
-        [ModelSlot(buy)], 1, source=SOURCE_FEED, price_source=feed, risk=risk(max_price_age=10)
+        [ModelSlot(buy)],
+        1,
+        source=SOURCE_FEED,
+        price_source=feed,
+        risk=risk(max_price_age=10, max_oracle_dev_bps=100),
     )
     r = await step(w, a)
     assert (r.decision.reason, r.decision.price) == ("warmup", 1_000_000)
@@ -177,7 +181,7 @@ async def test_pyth_price_update_v2(svm: LiteSvmChain, payer: Keypair) -> None:
         source=SOURCE_PYTH,
         price_source=upd,
         pyth_feed_id=feed_id,
-        risk=risk(max_price_age=60),
+        risk=risk(max_price_age=60, max_oracle_dev_bps=100),
     )
     r = await step(w, a, price_account=upd)
     assert (r.decision.reason, r.decision.price) == ("warmup", 15_000_000_000)
@@ -224,7 +228,14 @@ async def test_attacks_are_refused(svm: LiteSvmChain, payer: Keypair) -> None:
     fake = Keypair().pubkey()
     svm.svm.set_account(fake, Account(acc.lamports, bytes(acc.data), Pubkey.default(), False, 0))
     with pytest.raises(TransactionFailed) as e:
-        await w.agent([ModelSlot(buy)], 2, source=SOURCE_FEED, price_source=fake, fund=False)
+        await w.agent(
+            [ModelSlot(buy)],
+            2,
+            source=SOURCE_FEED,
+            price_source=fake,
+            fund=False,
+            risk=risk(max_oracle_dev_bps=100),
+        )
     assert e.value.result.custom_error == 3007
     # A model whose inputs do not match the feature spec.
     from .world import linear_model

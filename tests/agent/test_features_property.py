@@ -60,7 +60,7 @@ class Harness:
             pool=w.pool,
             models=[ModelSlot(await self.hold_model(len(spec)))],
             spec=spec,
-            risk=risk(max_position=MAX_POSITION, max_price_age=1000),
+            risk=risk(max_position=MAX_POSITION, max_price_age=1000, max_oracle_dev_bps=100),
             source=SOURCE_FEED,
             price_source=feed,
         )

@@ -121,10 +121,12 @@ class World:
         await self.market.swap(self.pool, src, dst, amount_in=amount, min_out=0, a_to_b=not up)
 
 
-async def make_world(chain: Chain, payer: Keypair, fee_bps: int = 30) -> World:
+async def make_world(
+    chain: Chain, payer: Keypair, fee_bps: int = 30, decimals: tuple[int, int] = (6, 6)
+) -> World:
     market = MarketClient(chain, payer)
-    mint_a = await market.create_mint(6)
-    mint_b = await market.create_mint(6)
+    mint_a = await market.create_mint(decimals[0])
+    mint_b = await market.create_mint(decimals[1])
     pool = await market.create_pool(mint_a, mint_b, fee_bps=fee_bps)
     st = await market.pool(pool)
     user_a = await market.create_token_account(mint_a, payer.pubkey())

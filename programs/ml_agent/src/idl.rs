@@ -414,7 +414,7 @@ mod tests {
             features,
             exponent,
             n_features,
-            padding,
+            decimals_diff,
             history,
             log
         );

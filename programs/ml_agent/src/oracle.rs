@@ -13,8 +13,9 @@ use pinocchio::{AccountView, Address};
 
 use crate::error::MlAgentError;
 use crate::features::MAX_PRICE;
+use crate::math::mul_u64;
 use crate::state::pool::PriceFeed;
-use crate::wide::{mul_div_floor, mul_wide};
+use crate::wide::{mul_div_ceil, mul_div_floor, mul_wide};
 
 /// The Pyth Solana receiver program, `rec5EKMGg6MxZYaMdyBfgwp4d5rB9T1VQH5pJv5LtFJ`.
 pub const PYTH_RECEIVER_ID: Address = Address::new_from_array([
@@ -145,6 +146,76 @@ pub fn pool_price(reserve_a: u64, reserve_b: u64) -> Reading {
     }
 }
 
+const POW10: [u64; 20] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+];
+
+/// `reserve_a * price * 10^shift` (the oracle value of the pool's A side in B atoms) as
+/// `(floor, ceil)`, or None when the ceiling does not fit in a u64. `shift` is the oracle
+/// exponent plus B decimals minus A decimals.
+pub fn oracle_value(reserve_a: u64, price: u64, shift: i64) -> Option<(u64, u64)> {
+    if shift >= 0 {
+        if shift > 19 {
+            // >= 10^20 > u64::MAX for any non-zero product (a zero product is never judged).
+            return None;
+        }
+        let (hi, lo) = mul_wide(reserve_a, price);
+        if hi != 0 {
+            return None;
+        }
+        let v = mul_u64(lo, POW10[shift as usize])?;
+        return Some((v, v));
+    }
+    let k = shift.unsigned_abs();
+    let k1 = k.min(19);
+    let hi = mul_div_ceil(reserve_a, price, POW10[k1 as usize])?;
+    let lo = mul_div_floor(reserve_a, price, POW10[k1 as usize])?;
+    if k == k1 {
+        return Some((lo, hi));
+    }
+    // floor(floor(x / a) / b) = floor(x / ab), and the same for ceil.
+    let k2 = k - 19;
+    if k2 > 19 {
+        return Some((0, (hi > 0) as u64));
+    }
+    let d = POW10[k2 as usize];
+    Some((lo / d, hi.div_ceil(d)))
+}
+
+/// Whether the pool's spot price `reserve_b / reserve_a` lies within `dev_bps` of the oracle
+/// price `price * 10^shift` (B atoms per A atom), both ways:
+/// `V (10,000 - dev) <= reserve_b * 10,000 <= V (10,000 + dev)` with `V = reserve_a * oracle`.
+/// Each side uses the rounding of `V` that makes the test stricter (against the trade), and an
+/// unrepresentable `V` fails. The products are compared exactly in 128 bits.
+#[inline(always)]
+pub fn within_deviation(reserve_a: u64, reserve_b: u64, price: u64, shift: i64, dev: u16) -> bool {
+    let Some((lo, hi)) = oracle_value(reserve_a, price, shift) else {
+        return false;
+    };
+    let spot = mul_wide(reserve_b, 10_000);
+    let dev = dev as u64;
+    spot <= mul_wide(lo, 10_000 + dev) && mul_wide(hi, 10_000u64.saturating_sub(dev)) <= spot
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +261,104 @@ mod tests {
         );
         assert_eq!(pool_price(0, 5), Reading::Uncertain);
         assert_eq!(pool_price(2, 1), Reading::Fresh(1 << 31));
+    }
+
+    /// The exact rational test, in u128 where it fits, else None (skip).
+    fn exact(ra: u64, rb: u64, price: u64, shift: i64, dev: u16) -> Option<bool> {
+        let x = ra as u128 * price as u128;
+        let spot = rb as u128 * 10_000;
+        let (num, den) = if shift >= 0 {
+            (x.checked_mul(10u128.checked_pow(shift as u32)?)?, 1u128)
+        } else {
+            (x, 10u128.checked_pow(shift.unsigned_abs() as u32)?)
+        };
+        // V = num / den; V (1e4 - dev) <= spot <= V (1e4 + dev), exactly.
+        let up = num.checked_mul(10_000 + dev as u128)?;
+        let down = num.checked_mul(10_000 - dev as u128)?;
+        let sd = spot.checked_mul(den)?;
+        Some(down <= sd && sd <= up)
+    }
+
+    #[test]
+    fn deviation_bound_edges() {
+        // 1 A atom = 1 B atom (shift 0 after the decimals): pool 1:1, both directions.
+        let (ra, p) = (1_000_000u64, 1_000_000u64);
+        assert!(within_deviation(ra, 1_010_000, p, -6, 100));
+        assert!(!within_deviation(ra, 1_010_001, p, -6, 100));
+        assert!(within_deviation(ra, 990_000, p, -6, 100));
+        assert!(!within_deviation(ra, 989_999, p, -6, 100));
+        // Oracle 150.00000000 (exponent -8), A 9 decimals, B 6: 0.15 B atoms per A atom.
+        let ra = 1_000_000_000_000u64;
+        assert!(within_deviation(
+            ra,
+            150_000_000_000,
+            15_000_000_000,
+            -11,
+            1
+        ));
+        assert!(!within_deviation(
+            ra,
+            150_015_000_001,
+            15_000_000_000,
+            -11,
+            1
+        ));
+        assert!(within_deviation(
+            ra,
+            150_015_000_000,
+            15_000_000_000,
+            -11,
+            1
+        ));
+        // V = 0.3 B atoms rounds to (0, 1); rb = 1 is over 3x the oracle value: refused.
+        assert_eq!(oracle_value(1, 1, -1), Some((0, 1)));
+        assert!(!within_deviation(3, 1, 1, -1, 10_000));
+        assert_eq!(oracle_value(u64::MAX, 1 << 55, 0), None);
+        assert_eq!(oracle_value(1, 1, 20), None);
+        assert_eq!(oracle_value(7, 3, -60), Some((0, 1)));
+        assert_eq!(oracle_value(7, 3, 2), Some((2_100, 2_100)));
+    }
+
+    #[test]
+    fn deviation_matches_exact_arithmetic() {
+        let mut s = 11u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s >> 1
+        };
+        let mut checked = 0;
+        for _ in 0..100_000 {
+            let ra = next() >> (next() % 64);
+            let price = (next() >> 8 >> (next() % 56)).max(1);
+            let shift = (next() % 50) as i64 - 30;
+            let dev = (next() % 10_001) as u16;
+            let ra = ra.max(1);
+            // rb near the oracle value most of the time, so both outcomes occur.
+            let rb = match oracle_value(ra, price, shift) {
+                Some((lo, _)) if next() % 4 != 0 => {
+                    let d = (lo / 10_000).saturating_mul(dev as u64);
+                    let span = d.saturating_mul(2).saturating_add(3);
+                    lo.saturating_sub(d).saturating_add(next() % span).max(1)
+                }
+                _ => (next() >> (next() % 64)).max(1),
+            };
+            // The rounded test may only refuse more than the exact one, and only when the
+            // rounding matters (V not an integer) or V does not fit.
+            let got = within_deviation(ra, rb, price, shift, dev);
+            if let Some(e) = exact(ra, rb, price, shift, dev) {
+                checked += 1;
+                if got {
+                    assert!(e, "{ra} {rb} {price} {shift} {dev}");
+                }
+                if let Some((lo, hi)) = oracle_value(ra, price, shift) {
+                    if lo == hi {
+                        assert_eq!(got, e, "{ra} {rb} {price} {shift} {dev}");
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000);
     }
 }

@@ -41,7 +41,12 @@ pub struct RiskParams {
     pub max_conf_bps: u32,
     /// Largest shortfall of the swap's output below the pre-trade spot value, in basis points.
     pub slippage_bps: u16,
-    pub padding: [u8; 6],
+    /// Oracle-priced agents (feed, Pyth): the widest gap, in basis points of the oracle price,
+    /// between the pool's spot price and the oracle price (converted to B atoms per A atom)
+    /// at which a trade is still allowed; 1..=10,000 and required for them. Pool-priced
+    /// agents: 0 (their price is the pool's, there is nothing to compare).
+    pub max_oracle_dev_bps: u16,
+    pub padding: [u8; 4],
 }
 
 impl RiskParams {
@@ -59,7 +64,8 @@ impl RiskParams {
             field("threshold_q16", Ty::U32),
             field("max_conf_bps", Ty::U32),
             field("slippage_bps", Ty::U16),
-            field("padding", Ty::Array(&Ty::U8, 6)),
+            field("max_oracle_dev_bps", Ty::U16),
+            field("padding", Ty::Array(&Ty::U8, 4)),
         ],
     );
 
@@ -74,17 +80,27 @@ impl RiskParams {
             threshold_q16: a.u32()?,
             max_conf_bps: a.u32()?,
             slippage_bps: a.u16()?,
-            padding: *a.array::<6>()?,
+            max_oracle_dev_bps: a.u16()?,
+            padding: *a.array::<4>()?,
         })
     }
 
-    /// Values that make no sense are refused rather than silently clamped.
-    pub fn valid(&self) -> bool {
+    /// Values that make no sense for an agent priced by `source_kind` are refused rather than
+    /// silently clamped. An oracle-priced agent must bound the pool's deviation from the
+    /// oracle (0 would demand spot == oracle exactly, i.e. never trade, so it is refused too);
+    /// a pool-priced one has no oracle to compare with and must leave the bound at 0.
+    pub fn valid(&self, source_kind: u8) -> bool {
+        let dev_ok = if source_kind == SOURCE_POOL {
+            self.max_oracle_dev_bps == 0
+        } else {
+            self.max_oracle_dev_bps > 0 && self.max_oracle_dev_bps <= 10_000
+        };
         self.trade_size > 0
             && self.threshold_q16 <= 65536
             && self.slippage_bps <= 10_000
             && self.max_conf_bps <= 10_000
-            && self.padding == [0; 6]
+            && dev_ok
+            && self.padding == [0; 4]
     }
 }
 
@@ -177,7 +193,9 @@ pub struct Agent {
     pub hist_head: u8,
     pub log_len: u8,
     pub log_head: u8,
-    pub padding: u8,
+    /// Decimals of mint B minus decimals of mint A, read from the mints at creation: with
+    /// `exponent` it converts an oracle price to B atoms per A atom.
+    pub decimals_diff: i8,
     pub history: [u64; HISTORY],
     pub log: [DecisionRecord; LOG_LEN],
 }
@@ -226,7 +244,7 @@ impl Agent {
             field("hist_head", Ty::U8),
             field("log_len", Ty::U8),
             field("log_head", Ty::U8),
-            field("padding", Ty::U8),
+            field("decimals_diff", Ty::I8),
             field("history", Ty::Array(&Ty::U64, HISTORY)),
             field("log", Ty::Array(&Ty::Defined("DecisionRecord"), LOG_LEN)),
         ],

@@ -116,7 +116,8 @@ pub const CREATE_AGENT: InstructionSpec = InstructionSpec::new(
 
 pub const CONFIGURE_AGENT: InstructionSpec = InstructionSpec::new(
     "configure_agent",
-    "Replace the agent's risk limits and thresholds (authority only).",
+    "Replace the agent's risk limits and thresholds (authority only). Feed and Pyth agents \
+     need 1 <= max_oracle_dev_bps <= 10,000; pool agents 0.",
     &[
         AccountSpec::new("authority").signer(),
         AccountSpec::new("agent").mutable(),
@@ -172,7 +173,7 @@ pub fn create_agent(
         || s.model_weights[..nm].contains(&0)
         || s.model_weights[nm..].iter().any(|w| *w != 0)
         || s.model_versions[nm..].iter().any(|v| *v != 0)
-        || !s.risk.valid()
+        || !s.risk.valid(s.source_kind)
     {
         return Err(MlAgentError::InvalidArgument.into());
     }
@@ -182,6 +183,9 @@ pub fn create_agent(
     if mint_a.address().to_bytes() != pool.mint_a || mint_b.address().to_bytes() != pool.mint_b {
         return Err(MlAgentError::WrongVault.into());
     }
+    // B decimals minus A decimals (each 0..=255): converts an oracle price to atoms.
+    let decimals_diff = token::mint_decimals(mint_b)? as i16 - token::mint_decimals(mint_a)? as i16;
+    let decimals_diff = i8::try_from(decimals_diff).map_err(|_| MlAgentError::InvalidArgument)?;
 
     // The price source: owner and layout now, so a step can trust the pinned address.
     let (price_source, exponent) = match s.source_kind {
@@ -287,6 +291,7 @@ pub fn create_agent(
     a.model_weights = s.model_weights;
     a.features = s.features;
     a.exponent = exponent;
+    a.decimals_diff = decimals_diff;
     a.n_features = s.n_features;
     a.n_models = s.n_models;
     a.source_kind = s.source_kind;
@@ -321,7 +326,7 @@ pub fn configure_agent(
     // SAFETY: the only view of the agent in this instruction.
     let agent = unsafe { load_agent(agent_acc, program_id)? };
     check_authority(agent, authority)?;
-    if !risk.valid() {
+    if !risk.valid(agent.source_kind) {
         return Err(MlAgentError::InvalidArgument.into());
     }
     agent.risk = risk;

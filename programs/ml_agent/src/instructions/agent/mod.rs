@@ -33,6 +33,9 @@ pub mod reason {
     pub const WARMUP: u8 = 7;
     pub const PRICE_UNCERTAIN: u8 = 8;
     pub const SLIPPAGE: u8 = 9;
+    /// Feed / Pyth agents: the pool's spot price is further from the oracle price than
+    /// `max_oracle_dev_bps`.
+    pub const ORACLE_DEVIATION: u8 = 10;
 }
 
 /// Validate `acc` as an Agent and view it mutably.

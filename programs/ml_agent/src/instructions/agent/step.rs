@@ -9,7 +9,8 @@
 //! 4. push the price; fewer prices than the feature spec needs -> WARMUP;
 //! 5. features on chain (`features.rs`), each model run by `kernels::exec` on them (clamped to
 //!    the model's declared range), weighted vote;
-//! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, SLIPPAGE or TRADED;
+//! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION, SLIPPAGE or
+//!    TRADED;
 //! 7. trade: two SPL transfers (agent PDA -> pool vault, pool PDA -> agent vault);
 //! 8. counters, decision log, `Decision` event (and `Trade` when it traded); step += 1.
 //!
@@ -32,7 +33,7 @@ use crate::instructions::market::{check_vaults, load_pool, pool_pay, swap_out};
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
 use crate::kernels::exec::{run, NoObserver};
 use crate::kernels::scratch::Scratch;
-use crate::oracle::{self, judge, QuoteLimits, Reading};
+use crate::oracle::{self, judge, within_deviation, QuoteLimits, Reading};
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
@@ -62,7 +63,8 @@ pub const DECISION: TypeSpec = TypeSpec::event(
     "Decision",
     "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
      0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
-     7 warmup, 8 price uncertain, 9 slippage) and the trade amounts (0 without a trade).",
+     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation) and the trade amounts (0 \
+     without a trade).",
     &[
         field("agent", Ty::Pubkey),
         field("step", Ty::U64),
@@ -107,6 +109,9 @@ pub struct Market {
     pub quote_balance: u64,
     pub fee_bps: u16,
     pub slot: u64,
+    /// Feed / Pyth agents: this step's oracle price (mantissa, `agent.exponent`); 0 for a
+    /// pool-priced agent (no deviation bound).
+    pub oracle_price: u64,
 }
 
 /// What to do: the reason, and for TRADED the amounts.
@@ -168,6 +173,13 @@ pub fn decide(a: &Agent, m: &Market, action: u8, confidence: u32) -> Plan {
     match a.turnover_today.checked_add(value) {
         Some(t) if t <= r.max_turnover_per_day => {}
         _ => return no_trade(reason::RISK_LIMIT),
+    }
+    // The pool's spot price must agree with the oracle within max_oracle_dev_bps, both ways.
+    if m.oracle_price != 0 {
+        let shift = a.exponent as i64 + a.decimals_diff as i64;
+        if !within_deviation(ra, rb, m.oracle_price, shift, r.max_oracle_dev_bps) {
+            return no_trade(reason::ORACLE_DEVIATION);
+        }
     }
     // The output may fall short of the pre-trade spot value by at most slippage_bps (fee and
     // price impact included); the bound is rounded up, in the agent's favour.
@@ -296,6 +308,11 @@ pub fn agent_step(
                         quote_balance: token::amount(vault_b),
                         fee_bps: pool.fee_bps,
                         slot: clock.slot,
+                        oracle_price: if agent.source_kind == SOURCE_POOL {
+                            0
+                        } else {
+                            p
+                        },
                     };
                     let plan = decide(agent, &market, class, conf);
                     rec.reason = plan.reason;
@@ -522,7 +539,8 @@ mod tests {
             threshold_q16: 40_000,
             max_conf_bps: 100,
             slippage_bps: 100,
-            padding: [0; 6],
+            max_oracle_dev_bps: 0,
+            padding: [0; 4],
         };
         a
     }
@@ -535,6 +553,7 @@ mod tests {
             quote_balance: 5_000,
             fee_bps: 30,
             slot: 100,
+            oracle_price: 0,
         }
     }
 
@@ -576,6 +595,50 @@ mod tests {
             ..market()
         };
         assert_eq!(decide(&a, &broke, BUY, 65536).reason, reason::RISK_LIMIT);
+    }
+
+    #[test]
+    fn oracle_deviation_both_ways() {
+        // Feed at exponent -6, both mints 6 decimals: price 1,000,000 = 1 B atom per A atom.
+        let mut a = agent();
+        a.exponent = -6;
+        a.risk.max_oracle_dev_bps = 50;
+        let at = |p: u64| Market {
+            oracle_price: p,
+            ..market()
+        };
+        assert_eq!(
+            decide(&a, &at(1_000_000), BUY, 65536).reason,
+            reason::TRADED
+        );
+        assert_eq!(
+            decide(&a, &at(1_005_000), SELL, 65536).reason,
+            reason::TRADED
+        );
+        // Pool 0.5 % below / above the oracle (and one atom more): refused either side.
+        assert_eq!(
+            decide(&a, &at(1_005_026), BUY, 65536).reason,
+            reason::ORACLE_DEVIATION
+        );
+        assert_eq!(
+            decide(&a, &at(995_024), SELL, 65536).reason,
+            reason::ORACLE_DEVIATION
+        );
+        assert_eq!(decide(&a, &at(995_025), SELL, 65536).reason, reason::TRADED);
+        assert_eq!(
+            decide(&a, &at(1_005_025), BUY, 65536).reason,
+            reason::TRADED
+        );
+        // Decimals: B has 3 more decimals than A, so the same mantissa is 1,000 B atoms.
+        a.decimals_diff = 3;
+        assert_eq!(
+            decide(&a, &at(1_000_000), BUY, 65536).reason,
+            reason::ORACLE_DEVIATION
+        );
+        assert_eq!(decide(&a, &at(1_000), BUY, 65536).reason, reason::TRADED);
+        // The deviation is checked after the risk limits, before the slippage bound.
+        a.risk.max_trade = 1;
+        assert_eq!(decide(&a, &at(1), BUY, 65536).reason, reason::RISK_LIMIT);
     }
 
     #[test]
