@@ -41,15 +41,23 @@ pub struct Inference<'s> {
     pub outputs: &'s [i64],
 }
 
-/// Index of the first feature outside `[lo, hi]`, or `n` when all are inside.
+/// Index of the first feature outside `[lo, hi]`, or `n` when all are inside. Writes each
+/// checked feature to `out` as `x * 2^32` (the form the tree walk compares; `>> 32` gives the
+/// sign-extended value).
 ///
 /// Comparisons run on values shifted into the top half of an i64: a 32-bit load zero-extends
 /// on BPF, and one left shift orders i32 values correctly where sign extension takes two.
 ///
 /// # Safety
-/// `f`, `lo` and `hi` must point to `n` readable i32 each.
+/// `f`, `lo` and `hi` must point to `n` readable i32 each, `out` to `n` writable words.
 #[inline(never)]
-unsafe fn first_out_of_range(f: *const i32, lo: *const i32, hi: *const i32, n: usize) -> usize {
+unsafe fn first_out_of_range(
+    f: *const i32,
+    lo: *const i32,
+    hi: *const i32,
+    mut out: *mut i64,
+    n: usize,
+) -> usize {
     let (mut f, mut lo, mut hi) = (f as *const u32, lo as *const u32, hi as *const u32);
     let end = f.add(n);
     let start = f;
@@ -58,6 +66,8 @@ unsafe fn first_out_of_range(f: *const i32, lo: *const i32, hi: *const i32, n: u
         if v < ((*lo as u64) << 32) as i64 || v > ((*hi as u64) << 32) as i64 {
             break;
         }
+        *out = v;
+        out = out.add(1);
         f = f.add(1);
         lo = lo.add(1);
         hi = hi.add(1);
@@ -111,23 +121,25 @@ fn quantize(w: &mut Quantize) -> bool {
     true
 }
 
-/// Range-check the features; write them to `x` as i64 (the raw-feature ops read them there).
+/// Range-check the features; write them to `x` as `x * 2^32`.
 #[inline(always)]
-fn check_features(f: &[i32], lo: &[i32], hi: &[i32]) -> Result<(), ExecError> {
+fn check_features(f: &[i32], lo: &[i32], hi: &[i32], x: &mut [i64]) -> Result<(), ExecError> {
     let n = f.len();
-    assert!(lo.len() == n && hi.len() == n);
-    // SAFETY: three arrays of n i32 (asserted).
-    let bad = unsafe { first_out_of_range(f.as_ptr(), lo.as_ptr(), hi.as_ptr(), n) };
+    assert!(lo.len() == n && hi.len() == n && x.len() >= n);
+    // SAFETY: three arrays of n i32 and one of at least n words (asserted).
+    let bad =
+        unsafe { first_out_of_range(f.as_ptr(), lo.as_ptr(), hi.as_ptr(), x.as_mut_ptr(), n) };
     if bad < n {
         return Err(ExecError::FeatureOutOfRange(bad as u32));
     }
     Ok(())
 }
 
+/// `x * 2^32` back to `x` in place.
 #[inline(never)]
-fn widen(f: &[i32], x: &mut [i64]) {
-    for (o, v) in x.iter_mut().zip(f) {
-        *o = *v as i64;
+fn unshift(x: &mut [i64]) {
+    for v in x.iter_mut() {
+        *v >>= 32;
     }
 }
 
@@ -209,11 +221,13 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
     let (mut cur, mut spare, mut range): (&'s mut [i64], &'s mut [i64], (i64, i64));
     // The raw features, kept aside when the ops start from the quantized input.
     let mut raw: &'s [i64] = &[];
-    check_features(f, lo, hi)?;
-    // The raw features as i64: the input of raw-feature ops, and the outputs of a model that is a
-    // lone ARGMAX.
-    if dtype == DTYPE_NONE || model.n_ops == 1 {
-        widen(f, &mut x[..n]);
+    check_features(f, lo, hi, x)?;
+    // `x` holds the raw features times 2^32: what a first TREES op compares. Every other reader
+    // (raw-feature ops, the outputs of a model that is a lone ARGMAX) takes them as i64.
+    let first = model.op(0).kind;
+    let shifted = dtype == DTYPE_NONE && first == TREES;
+    if !shifted && (dtype == DTYPE_NONE || model.n_ops == 1) {
+        unshift(&mut x[..n]);
     }
     if dtype == DTYPE_NONE {
         obs.inputs(None);
@@ -260,6 +274,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
             model,
             op,
             index: i,
+            shifted: i == 0 && shifted,
             x: &mut cur[..width],
             // +1: room for a PACKED layer's padding row (max_width + 1 words each).
             y: &mut spare[..n_out + 1],
@@ -322,6 +337,8 @@ struct Step<'m, 'b> {
     model: &'b ModelView<'m>,
     op: &'m OpRecord,
     index: usize,
+    /// `x` holds values times 2^32 (the raw features of a tree model, already shifted).
+    shifted: bool,
     /// The op's input; only TREES modifies it (in place, as the last reader).
     x: &'b mut [i64],
     /// `n_out + 1` words.
@@ -349,6 +366,76 @@ fn mv_compact_i8(m: &mut MatVec<u8>) {
 #[inline(never)]
 fn mv_compact_i16(m: &mut MatVec<i16>) {
     compact_i16(m.w, m.x, m.acc);
+}
+
+/// PACKED INT8 layers up to this many MACs take the fused small-layer kernel.
+const SMALL_DENSE_MACS: usize = 64;
+
+/// Operands of `packed_i8_small` as raw pointers: one register argument, and each field is a
+/// load where the loop needs it (BPF has too few registers to keep them all live).
+struct SmallDense {
+    w: *const i64,
+    x: *const i64,
+    x_end: *const i64,
+    y: *mut i64,
+    y_end: *mut i64,
+    bias: *const i32,
+    mult: *const u32,
+    s1: u64,
+    zp: i64,
+    lo: i64,
+    hi: i64,
+}
+
+/// One requantized output: `clamp(zp + rshift_round((acc + bias) * mult, s1 + 1), lo, hi)`,
+/// the same expression as `fixed::requantize`.
+#[inline(always)]
+unsafe fn requant_one(d: &SmallDense, acc: i64, bias: *const i32, mult: *const u32) -> i64 {
+    let v = acc.wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
+    clamp(
+        d.zp.wrapping_add(((v >> d.s1).wrapping_add(1)) >> 1),
+        d.lo,
+        d.hi,
+    )
+}
+
+/// PACKED INT8 dense layer with requantization fused in, for small layers: row pair by row
+/// pair, one word (two MACs) per input; the lanes are split and requantized right away.
+///
+/// # Safety
+/// `w` points to `ceil(n_out / 2) * n_in` words, `x..x_end` to `n_in >= 1` words, `y..y_end`
+/// to `n_out >= 1` writable words, `bias` and `mult` to `n_out` entries each.
+#[inline(never)]
+unsafe fn packed_i8_small(d: &SmallDense) {
+    let mut w = d.w;
+    let mut y = d.y;
+    let mut bias = d.bias;
+    let mut mult = d.mult;
+    loop {
+        let mut xp = d.x;
+        let mut s = 0i64;
+        loop {
+            s = s.wrapping_add((*w).wrapping_mul(*xp));
+            w = w.add(1);
+            xp = xp.add(1);
+            if xp >= d.x_end {
+                break;
+            }
+        }
+        let lo = (s << 32) >> 32;
+        *y = requant_one(d, lo, bias, mult);
+        y = y.add(1);
+        if y >= d.y_end {
+            return;
+        }
+        *y = requant_one(d, s.wrapping_sub(lo) >> 32, bias.add(1), mult.add(1));
+        y = y.add(1);
+        if y >= d.y_end {
+            return;
+        }
+        bias = bias.add(2);
+        mult = mult.add(2);
+    }
 }
 
 /// DENSE: matrix-vector product in the op's layout, then requantization.
@@ -381,6 +468,32 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
                 acc: &mut acc[..n_out],
             });
             1
+        }
+        (PACKED, I8) if n_in * n_out <= SMALL_DENSE_MACS => {
+            // Small layers: one fused pass (dot products, lane split, requantization, clamp)
+            // without the two-pair/four-column setup or a separate requantization call.
+            let pairs = n_out.div_ceil(2);
+            let w = model.array::<i64>(off[0] as usize, pairs * n_in)?;
+            let bias = model.array::<i32>(off[1] as usize, n_out)?;
+            let mult = model.array::<u32>(off[2] as usize, n_out)?;
+            // SAFETY: w holds pairs * n_in words, bias/mult n_out entries (checked above), x
+            // n_in words and acc n_out + 1 >= n_out words.
+            unsafe {
+                packed_i8_small(&SmallDense {
+                    w: w.as_ptr(),
+                    x: x.as_ptr(),
+                    x_end: x.as_ptr().add(n_in),
+                    y: acc.as_mut_ptr(),
+                    y_end: acc.as_mut_ptr().add(n_out),
+                    bias: bias.as_ptr(),
+                    mult: mult.as_ptr(),
+                    s1: (shift - 1) as u64,
+                    zp: op.zp as i64,
+                    lo: op.lo as i64,
+                    hi: op.hi as i64,
+                });
+            }
+            return Ok(());
         }
         (PACKED, I8) => {
             let pairs = n_out.div_ceil(2);
@@ -509,8 +622,10 @@ fn trees(s: &mut Step) -> Result<(), ExecError> {
     if s.index != 0 {
         return Err(ExecError::Model(Why::TreesParams));
     }
-    for v in s.x.iter_mut() {
-        *v = ((*v as u32 as u64) << 32) as i64;
+    if !s.shifted {
+        for v in s.x.iter_mut() {
+            *v = ((*v as u32 as u64) << 32) as i64;
+        }
     }
     let x = &*s.x;
     let n_out = op.n_out as usize;
