@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from solders.keypair import Keypair
 
 from ..agent import FeatureSpec
-from ..artifacts import program_keypair, read_program_so
+from ..chain.connect import ensure_program
 from ..chain.rpc import RpcChain
 from ..faults import FaultPlan, FaultProxy, FaultStats
-from ..program import PROGRAM_ID
 from ..sim.market import MarketSimulator
 from ..sim.onchain import OnChainPool
 from ..sim.paths import shipped_series
@@ -92,12 +91,6 @@ class SoakReport:
             and self.fees_paid == self.fees_expected
             and (self.vaults is None or self.vaults.ok)
         )
-
-
-async def ensure_program(chain: RpcChain, payer: Keypair) -> None:
-    account = await chain.get_account(PROGRAM_ID)
-    if account is None or not account.executable:
-        await chain.deploy_program(program_keypair(), read_program_so(), payer)
 
 
 async def run_soak(

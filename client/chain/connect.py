@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from solders.keypair import Keypair
 
-from ..artifacts import program_so_path
+from ..artifacts import program_keypair, program_so_path, read_program_so
 from ..config import Cluster
 from ..program import PROGRAM_ID
 from .base import Chain
@@ -26,3 +26,14 @@ async def connect(cluster: Cluster, *, payer: Keypair | None = None) -> Chain:
 
     assert cluster.url is not None
     return RpcChain(cluster.url)
+
+
+async def ensure_program(chain: Chain, payer: Keypair) -> None:
+    """Deploy the built program at its IDL address unless the cluster already has it.
+
+    Local validators start empty; tests and tools sharing one validator call this instead of
+    deploying again (an upgrade would need the first deployer's key as upgrade authority).
+    """
+    account = await chain.get_account(PROGRAM_ID)
+    if account is None or not account.executable:
+        await chain.deploy_program(program_keypair(), read_program_so(), payer)

@@ -15,7 +15,7 @@ from solders.keypair import Keypair
 
 from client.agent import ModelSlot, StepResult
 from client.artifacts import REPO_ROOT
-from client.bot.soak import ensure_program
+from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.registry import ModelRegistry
 from tests.validators import ValidatorEndpoint

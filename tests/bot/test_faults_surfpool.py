@@ -23,7 +23,8 @@ from solders.keypair import Keypair
 
 from client.bot import Bot, BotConfig, FeedConfig, PingCrank, Schedule, StepSender
 from client.bot.metrics import BotMetrics
-from client.bot.soak import SoakConfig, ensure_program, run_soak
+from client.bot.soak import SoakConfig, run_soak
+from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.faults import FaultPlan, FaultProxy, require_loopback
 from tests.validators import ValidatorEndpoint

@@ -17,9 +17,9 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from client.artifacts import REPO_ROOT, program_keypair, read_program_so
+from client.artifacts import REPO_ROOT
+from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
-from client.program import PROGRAM_ID
 from client.registry import ModelRegistry, WeightsLayout
 from client.registry.accounts import PageInfo, VersionInfo
 from client.registry.layout import default_model_id, model_address, page_address
@@ -30,13 +30,6 @@ from .helpers import model_bytes
 pytestmark = pytest.mark.surfpool
 
 MIB = 1 << 20
-
-
-async def ensure_program(chain: RpcChain, payer: Keypair) -> None:
-    """Deploy the built program once per validator (tests share the session's Surfpool)."""
-    acc = await chain.get_account(PROGRAM_ID)
-    if acc is None or not acc.executable:
-        await chain.deploy_program(program_keypair(), read_program_so(), payer)
 
 
 @pytest.fixture
