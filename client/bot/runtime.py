@@ -32,7 +32,7 @@ from .feed import AccountUpdate, FeedConfig, LogsUpdate, MarketFeed, SlotUpdate
 from .logs import EventLogger
 from .metrics import BotMetrics, MetricsSnapshot
 from .schedule import Schedule, StepClock
-from .sender import CounterMoved, FeePolicy, FixedFee, SendReceipt, StepSender
+from .sender import CounterMoved, FeePolicy, FixedFee, SendFailed, SendReceipt, StepSender
 from .steps import StepMismatch, StepPlan, StepProgram, TradeFill
 
 _log = EventLogger(logging.getLogger("client.bot"))
@@ -242,6 +242,14 @@ class Bot:
         except CounterMoved as exc:
             self.metrics.errors["counter_moved"] += 1
             self.log.warning("counter_moved", step=expected, detail=str(exc))
+            return None
+        except SendFailed as exc:
+            if exc.result is None:
+                raise
+            # The simulation failed (a trade's min_out bound against a pool that moved, say):
+            # nothing was sent. Plan the step again, bounded by max_consecutive_failures.
+            self.metrics.errors["simulation_failed"] += 1
+            self.log.warning("simulation_failed", step=expected, error=exc.result.error)
             return None
         result = receipt.result
         if not result.ok:

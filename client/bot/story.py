@@ -1,16 +1,18 @@
 """The demo's stories as async calls: ``run_market`` (the on-chain agent cranked by the bot
-while the simulator trades the on-chain pool; what ``python -m client demo`` runs) and the older
-off-chain ``run_story`` (``ping`` + ``infer`` on an in-memory pool).
+while the simulator trades the on-chain pool; what ``python -m client demo`` runs) and the
+off-chain strategy ``run_story`` (``ping`` + ``infer`` + ``swap`` from the bot's own wallet).
 
     report = await run_story(chain, payer, steps=30)
 
 1. train: a logistic regression on momentum features of a seeded GBM path (label: the next
    return is positive), quantized to INT8 with the project's compiler;
 2. deploy it through the registry;
-3. create a market: an in-memory constant-product pool (the on-chain pool of issue 6 is not
-   wired in yet) walked along the shipped regime-switching price series by ``MarketSimulator``;
-4. run the bot with ``InferStrategy`` for ``steps`` steps: each step is ``ping`` + ``infer``
-   on chain, its decision checked against the reference executor, then traded on the pool.
+3. create a market: two SPL mints, the program's pool with liquidity, a simulator wallet
+   walking the pool along the shipped regime-switching price series with real swaps, and the
+   bot's wallet holding both tokens;
+4. run the bot with ``InferStrategy`` for ``steps`` steps: each step is one transaction,
+   ``ping`` + ``infer`` (+ ``swap`` with a ``min_out`` bound when the decision trades), its
+   decision checked against the reference executor and its swap against the wallet balances.
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ from ..model.compiler import compile_model
 from ..model.format import encode
 from ..model.importers import import_sklearn
 from ..registry.registry import ModelRegistry
-from ..sim.market import ConstantProductPool, MarketSimulator, PricePublisher
-from ..sim.onchain import OnChainPool
+from ..sim.market import MarketSimulator, PricePublisher
+from ..sim.onchain import OnChainPool, fund_wallet
 from ..sim.paths import gbm, shipped_series
 from .agent import AgentStepProgram, VaultAudit
 from .metrics import MetricsSnapshot
 from .runtime import Bot, BotConfig, BotReport, StepRecord
 from .schedule import Schedule
-from .strategy import InferStrategy, momentum_features
-from .world import World
+from .strategy import InferStrategy, WalletAudit, momentum_features
+from .world import World, WorldConfig, create_market
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class StoryReport:
     train_accuracy: float
     bot: BotReport
     timings: dict[str, float]
+    strategy: InferStrategy
+    audit: WalletAudit
+    simulator_swaps: int
 
 
 def train_momentum_model(window: int = 4, n: int = 3000, seed: int = 1) -> tuple[bytes, float]:
@@ -80,15 +85,33 @@ async def run_story(
     handle = await load_model(chain, deployed.model)
     timings["deploy"] = time.perf_counter() - t
 
-    pool = ConstantProductPool(base=10**12, quote=100 * 10**12, fee_bps=30)
     path = shipped_series().prices.tolist()
+    cfg = WorldConfig(price=path[0])
+    t = time.perf_counter()
+    m = await create_market(chain, payer, cfg)
+    wallet = await fund_wallet(
+        chain, payer, m.mint_a, m.mint_b, amount_a=cfg.agent_base, amount_b=cfg.agent_quote
+    )
+    timings["market"] = time.perf_counter() - t
+    pool = OnChainPool(chain, m.pool, m.sim)
     simulator = MarketSimulator(pool, path)
-    # The market moves one tick (a simulator trade) before each step is planned.
-    strategy = InferStrategy(payer, handle, pool, before_plan=simulator.step)
 
+    async def tick() -> None:  # the market moves one tick (a real swap) before each step
+        await simulator.step()
+        if isinstance(chain, LiteSvmChain):
+            chain.warp_slots(1)
+
+    strategy = InferStrategy(
+        wallet,
+        handle,
+        m.pool,
+        trade_quote=100 * 10**cfg.decimals,
+        quote_decimals=cfg.decimals,
+        before_plan=tick,
+    )
     bot = Bot(
         chain,
-        payer,
+        wallet.keypair,  # the wallet pays for and signs its own steps
         strategy,
         ws_url=ws_url,
         config=BotConfig(schedule=Schedule(every_slots=every_slots)),
@@ -96,7 +119,17 @@ async def run_story(
     t = time.perf_counter()
     report = await bot.run(steps=steps)
     timings["bot"] = time.perf_counter() - t
-    return StoryReport(str(deployed.model), len(model_bytes), accuracy, report, timings)
+    audit = await strategy.audit(chain)
+    return StoryReport(
+        str(deployed.model),
+        len(model_bytes),
+        accuracy,
+        report,
+        timings,
+        strategy,
+        audit,
+        pool.swaps,
+    )
 
 
 # ---------------------------------------------------------------------- the on-chain agent

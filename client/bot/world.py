@@ -5,7 +5,9 @@ wallet, a model deployed through the registry and a funded agent.
     sim = MarketSimulator(OnChainPool(chain, world.pool, world.sim), path)
     program = await AgentStepProgram.load(chain, payer, world.agent)
 
-The payer is the mints' authority, the pool's liquidity provider and the agent's authority.
+The payer is the mints' authority, the pool's liquidity provider and the agent's authority
+(and, for a feed-priced agent, ``feed_id`` set, the price feed's publisher).
+``create_market`` is the first half alone: mints, pool with liquidity, simulator wallet.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from ..agent import AgentClient, FeatureSpec, ModelSlot, Risk
+from ..agent import SOURCE_FEED, SOURCE_POOL, AgentClient, FeatureSpec, ModelSlot, Risk
 from ..chain.base import Chain
 from ..market import MarketClient
 from ..registry.registry import ModelRegistry
@@ -81,25 +83,24 @@ class World:
     spec: FeatureSpec
     risk: Risk
     timings: dict[str, float] = field(default_factory=dict)
+    # The agent's price feed (None: the agent prices from the pool).
+    feed: Pubkey | None = None
 
 
-async def create_world(
-    chain: Chain,
-    payer: Keypair,
-    model: bytes,
-    spec: FeatureSpec,
-    risk: Risk,
-    config: WorldConfig | None = None,
-) -> World:
-    import time
+@dataclass(frozen=True)
+class MarketSetup:
+    """Two mints, the program's pool over them with liquidity, the payer's token accounts
+    (holding ``agent_base``/``agent_quote`` for a deposit) and a funded simulator wallet."""
 
-    cfg = config or WorldConfig()
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    deployed = await ModelRegistry(chain, payer).deploy(model)
-    timings["deploy_model"] = time.perf_counter() - t
+    mint_a: Pubkey
+    mint_b: Pubkey
+    pool: Pubkey
+    user_a: Pubkey
+    user_b: Pubkey
+    sim: SimWallet
 
-    t = time.perf_counter()
+
+async def create_market(chain: Chain, payer: Keypair, cfg: WorldConfig) -> MarketSetup:
     market = MarketClient(chain, payer)
     mint_a = await market.create_mint(cfg.decimals)
     mint_b = await market.create_mint(cfg.decimals)
@@ -116,29 +117,70 @@ async def create_world(
     sim = await fund_wallet(
         chain, payer, mint_a, mint_b, amount_a=cfg.sim_base, amount_b=cfg.sim_quote
     )
+    return MarketSetup(mint_a, mint_b, pool, user_a, user_b, sim)
+
+
+async def create_world(
+    chain: Chain,
+    payer: Keypair,
+    model: bytes,
+    spec: FeatureSpec,
+    risk: Risk,
+    config: WorldConfig | None = None,
+    *,
+    feed_id: bytes | None = None,
+    feed_exponent: int = -8,
+) -> World:
+    """``feed_id``: price the agent from a new program price feed (the payer publishes; the
+    feed starts at ``config.price``) instead of from the pool."""
+    import time
+
+    cfg = config or WorldConfig()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    deployed = await ModelRegistry(chain, payer).deploy(model)
+    timings["deploy_model"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    m = await create_market(chain, payer, cfg)
+    feed: Pubkey | None = None
+    if feed_id is not None:
+        market = MarketClient(chain, payer)
+        feed = await market.create_feed(feed_id, feed_exponent)
+        value = round(cfg.price * 10**-feed_exponent)
+        await market.publish(feed, value, value * 5 // 10_000)
     timings["create_market"] = time.perf_counter() - t
 
     t = time.perf_counter()
     agents = AgentClient(chain, payer)
     agent = await agents.create(
-        agent_id=cfg.agent_id, pool=pool, models=[ModelSlot(deployed.model)], spec=spec, risk=risk
+        agent_id=cfg.agent_id,
+        pool=m.pool,
+        models=[ModelSlot(deployed.model)],
+        spec=spec,
+        risk=risk,
+        source=SOURCE_POOL if feed is None else SOURCE_FEED,
+        price_source=feed,
     )
-    await agents.deposit(agent, user_a, user_b, amount_a=cfg.agent_base, amount_b=cfg.agent_quote)
+    await agents.deposit(
+        agent, m.user_a, m.user_b, amount_a=cfg.agent_base, amount_b=cfg.agent_quote
+    )
     timings["create_agent"] = time.perf_counter() - t
     return World(
         chain,
         payer,
         cfg,
-        mint_a,
-        mint_b,
-        pool,
-        user_a,
-        user_b,
-        sim,
+        m.mint_a,
+        m.mint_b,
+        m.pool,
+        m.user_a,
+        m.user_b,
+        m.sim,
         deployed.model,
         deployed.weights,
         agent,
         spec,
         risk,
         timings,
+        feed,
     )

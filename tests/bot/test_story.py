@@ -1,4 +1,5 @@
-"""run_story on the embedded SVM: train, deploy, simulate the market, crank with infer."""
+"""run_story on the embedded SVM: train, deploy, simulate the on-chain market, crank
+``ping`` + ``infer`` + ``swap`` from the bot's wallet."""
 
 from __future__ import annotations
 
@@ -25,4 +26,8 @@ async def test_story_on_litesvm(svm: LiteSvmChain, payer: Keypair) -> None:
     # Trades alternate: a buy opens a position, a sell closes it.
     assert all(t.side == ("buy" if i % 2 == 0 else "sell") for i, t in enumerate(trades))
     assert 0.4 < report.train_accuracy < 0.7 and report.model_bytes > 0
-    assert set(report.timings) == {"train", "deploy", "bot"}
+    assert set(report.timings) == {"train", "deploy", "market", "bot"}
+    # The trades were real swaps on the pool: the wallet moved by exactly their sum.
+    assert report.audit.ok and report.audit.steps_counted == 20, report.audit
+    assert report.audit.swaps == len(trades) > 0
+    assert report.simulator_swaps > 0
