@@ -20,9 +20,9 @@ from solders.keypair import Keypair
 from client.agent import FeatureSpec
 from client.agent.decide import Risk
 from client.bot import Bot, BotConfig, FeedConfig, Schedule
-from client.bot.soak import ensure_program
 from client.bot.story import run_market
 from client.bot.world import WorldConfig, create_world, default_risk
+from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.market import MarketClient
 from client.sim.onchain import FeedPublisher, pool_swap_out
