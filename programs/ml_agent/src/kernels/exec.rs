@@ -6,7 +6,7 @@
 //! features, and two that alternate as an op's input and output.
 
 use super::dense::{compact_i16, compact_i8, packed_i8};
-use super::fixed::{clamp, requantize, InputAffine, Requant};
+use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
     dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
@@ -75,50 +75,66 @@ unsafe fn first_out_of_range(
     f.offset_from(start) as usize
 }
 
-/// The quantization pass of a neural model's input (features already range-checked).
-struct Quantize<'a> {
-    f: &'a [i32],
-    affine: &'a InputAffine<'a>,
-    q: &'a mut [i64],
+/// Operands of `check_quantize` as raw pointers (one register argument; each field is loaded
+/// where the loop needs it, BPF has too few registers to keep them all live).
+struct InputPass {
+    f: *const u32,
+    f_end: *const u32,
+    lo: *const u32,
+    hi: *const u32,
+    c: *const i32,
+    m: *const i32,
+    s: *const u8,
+    /// The raw features as i64 (what a lone ARGMAX returns).
+    x: *mut i64,
+    /// The quantized input.
+    q: *mut i64,
+    zp: i64,
+    qmin: i64,
+    qmax: i64,
 }
 
-/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`; false when a shift is
-/// outside 1..=62.
+/// One pass over a neural model's features: range check, then
+/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`. Returns the index of
+/// the first feature outside its range, `n + 1` for a shift outside 1..=62, or `n`.
 ///
-/// Two passes over few pointers each (products, then shift/offset/clamp): one pass over all five
-/// arrays did not fit BPF's registers and reloaded pointers and constants every iteration.
+/// # Safety
+/// `f..f_end` are `n` readable u32; `lo`, `hi`, `c`, `m`, `s` point to `n` readable elements,
+/// `x` and `q` to `n` writable words.
 #[inline(never)]
-fn quantize(w: &mut Quantize) -> bool {
-    let n = w.f.len();
-    let a = w.affine;
-    assert!(a.c.len() >= n && a.m.len() >= n && a.s.len() >= n && w.q.len() >= n);
-    // SAFETY: every pointer walks n elements of an array of at least n (asserted).
-    unsafe {
-        let (mut f, mut c, mut m, mut q) =
-            (w.f.as_ptr(), a.c.as_ptr(), a.m.as_ptr(), w.q.as_mut_ptr());
-        let end = q.add(n);
-        while q < end {
-            *q = (*f as i64).wrapping_sub(*c as i64).wrapping_mul(*m as i64);
-            f = f.add(1);
-            c = c.add(1);
-            m = m.add(1);
-            q = q.add(1);
+unsafe fn check_quantize(p: &InputPass) -> usize {
+    let (mut f, mut lo, mut hi, mut c, mut m, mut s) = (p.f, p.lo, p.hi, p.c, p.m, p.s);
+    let (mut x, mut q) = (p.x, p.q);
+    while f < p.f_end {
+        // Compared in the top half of an i64: a 32-bit load zero-extends on BPF.
+        let v = ((*f as u64) << 32) as i64;
+        if v < ((*lo as u64) << 32) as i64 || v > ((*hi as u64) << 32) as i64 {
+            return f.offset_from(p.f) as usize;
         }
-        let (zp, qmin, qmax) = (a.zp, a.qmin, a.qmax);
-        let (mut s, mut q) = (a.s.as_ptr(), w.q.as_mut_ptr());
-        while q < end {
-            let sh = (*s as u32).wrapping_sub(1);
-            // A shift of 0 would shift by -1; the format allows 1..=62.
-            if sh >= 62 {
-                return false;
-            }
-            // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1: no rounding constant to keep live.
-            *q = clamp(zp.wrapping_add((*q >> sh).wrapping_add(1) >> 1), qmin, qmax);
-            s = s.add(1);
-            q = q.add(1);
+        let raw = v >> 32;
+        *x = raw;
+        let sh = (*s as u32).wrapping_sub(1);
+        // A shift of 0 would shift by -1; the format allows 1..=62.
+        if sh >= 62 {
+            return p.f_end.offset_from(p.f) as usize + 1;
         }
+        let prod = raw.wrapping_sub(*c as i64).wrapping_mul(*m as i64);
+        // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1: no rounding constant to keep live.
+        *q = clamp(
+            p.zp.wrapping_add((prod >> sh).wrapping_add(1) >> 1),
+            p.qmin,
+            p.qmax,
+        );
+        f = f.add(1);
+        lo = lo.add(1);
+        hi = hi.add(1);
+        c = c.add(1);
+        m = m.add(1);
+        s = s.add(1);
+        x = x.add(1);
+        q = q.add(1);
     }
-    true
+    p.f_end.offset_from(p.f) as usize
 }
 
 /// Range-check the features; write them to `x` as `x * 2^32`.
@@ -221,34 +237,48 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
     let (mut cur, mut spare, mut range): (&'s mut [i64], &'s mut [i64], (i64, i64));
     // The raw features, kept aside when the ops start from the quantized input.
     let mut raw: &'s [i64] = &[];
-    check_features(f, lo, hi, x)?;
-    // `x` holds the raw features times 2^32: what a first TREES op compares. Every other reader
-    // (raw-feature ops, the outputs of a model that is a lone ARGMAX) takes them as i64.
-    let first = model.op(0).kind;
-    let shifted = dtype == DTYPE_NONE && first == TREES;
-    if !shifted && (dtype == DTYPE_NONE || model.n_ops == 1) {
-        unshift(&mut x[..n]);
-    }
+    let mut shifted = false;
     if dtype == DTYPE_NONE {
+        check_features(f, lo, hi, x)?;
+        // `x` holds the raw features times 2^32: what a first TREES op compares. Every other
+        // reader (raw-feature ops, the outputs of a model that is a lone ARGMAX) takes them as
+        // i64.
+        if model.op(0).kind != TREES {
+            unshift(&mut x[..n]);
+        } else {
+            shifted = true;
+        }
         obs.inputs(None);
         (cur, spare, range) = (x, a, (i32::MIN as i64, i32::MAX as i64));
     } else {
         let (qmin, qmax) = dtype_range(dtype)?;
         let (c, m, s) = model.affine_offsets();
-        let affine = InputAffine {
-            c: model.array::<i32>(c, n)?,
-            m: model.array::<i32>(m, n)?,
-            s: model.array::<u8>(s, n)?,
-            zp: model.header.input_zp as i64,
-            qmin,
-            qmax,
+        let base = model.bytes.as_ptr();
+        // SAFETY: parse() checked lo/hi and (for a quantized input) c/m/s: n elements each,
+        // inside the file and aligned; x and a hold `words >= n` words.
+        let bad = unsafe {
+            let fp = f.as_ptr() as *const u32;
+            check_quantize(&InputPass {
+                f: fp,
+                f_end: fp.add(n),
+                lo: lo.as_ptr() as *const u32,
+                hi: hi.as_ptr() as *const u32,
+                c: base.add(c) as *const i32,
+                m: base.add(m) as *const i32,
+                s: base.add(s),
+                x: x.as_mut_ptr(),
+                q: a.as_mut_ptr(),
+                zp: model.header.input_zp as i64,
+                qmin,
+                qmax,
+            })
         };
-        if !quantize(&mut Quantize {
-            f,
-            affine: &affine,
-            q: &mut a[..n],
-        }) {
-            return Err(ExecError::Model(Why::InputAffine));
+        if bad != n {
+            return Err(if bad < n {
+                ExecError::FeatureOutOfRange(bad as u32)
+            } else {
+                ExecError::Model(Why::InputAffine)
+            });
         }
         obs.inputs(Some(&a[..n]));
         raw = x;
@@ -297,6 +327,25 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
             req.confidence = confidence;
             req.outputs = &outputs[..width];
             return Ok(());
+        }
+        if op.kind == SOFTMAX && i + 1 == last {
+            let head = model.op(last);
+            if head.kind == ARGMAX && head.mode == 1 && head.n_in == op.n_out && head.n_out == 2 {
+                // SOFTMAX then a probability ARGMAX (every classifier head the compiler
+                // emits): rank the probabilities here instead of another trip through the op
+                // loop. The ARGMAX record is checked exactly as `argmax_op` would.
+                softmax_op(&mut step)?;
+                obs.op(i, &spare[..n_out]);
+                let probs: &'s [i64] = spare;
+                let probs = &probs[..n_out];
+                let class = argmax(probs);
+                let confidence = probs[class];
+                obs.op(last, &[class as i64, confidence]);
+                req.class = class as u32;
+                req.confidence = confidence;
+                req.outputs = probs;
+                return Ok(());
+            }
         }
         run_op(&mut step, &mut range)?;
         obs.op(i, &spare[..n_out]);

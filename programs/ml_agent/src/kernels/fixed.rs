@@ -22,17 +22,6 @@ pub fn clamp(v: i64, lo: i64, hi: i64) -> i64 {
     }
 }
 
-/// Per-feature integer affine of the model's input: `q = clamp(zp + rshift_round((x - c) * m,
-/// s), qmin, qmax)` (applied by `exec`, fused with the range check).
-pub struct InputAffine<'a> {
-    pub c: &'a [i32],
-    pub m: &'a [i32],
-    pub s: &'a [u8],
-    pub zp: i64,
-    pub qmin: i64,
-    pub qmax: i64,
-}
-
 /// Requantization of a dense layer's accumulators, one multiplier per output channel and a
 /// shift shared by the layer.
 pub struct Requant<'a> {

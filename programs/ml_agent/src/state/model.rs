@@ -569,30 +569,97 @@ pub struct ActiveModel<'a> {
 /// Rejections: `AccountOwnedByWrongProgram`, `AccountDiscriminatorMismatch` (wrong type),
 /// `NoActiveVersion` (nothing activated yet), `NotActiveVersion` (`weights` is not the model's
 /// active version: stale, staged or another model's).
+///
+/// The checks are the ones `ModelHeader::load` / `ModelWeights::load` make, with the same errors
+/// in the same order, written for this hot read path: addresses and discriminators compared as
+/// aligned u64 words, and only the layout fact the returned slice needs (`data_offset +
+/// model_size` inside the account; the program wrote both from a validated layout).
+#[inline(always)]
 pub fn load_active<'a>(
     program_id: &Address,
     header: &'a AccountView,
     weights: &'a AccountView,
 ) -> Result<ActiveModel<'a>, MlAgentError> {
-    // SAFETY: read-only views; callers hold no mutable borrow of these accounts.
-    let h: &'a ModelHeader = unsafe { ModelHeader::load(header, program_id)? };
-    if h.status != ModelStatus::Ready as u8 && h.status != ModelStatus::Frozen as u8 {
-        return Err(MlAgentError::NoActiveVersion);
+    // SAFETY: read-only views; callers hold no mutable borrow of these accounts. Account
+    // addresses, owners and data start 8-byte aligned in the runtime's input buffer, and the
+    // fields compared below sit at multiples of 8 in their structs.
+    unsafe {
+        account_of(header, program_id, &ModelHeader::SPEC, ModelHeader::LEN)?;
+        let h = &*(header.data_ptr() as *const ModelHeader);
+        if h.status != ModelStatus::Ready as u8 && h.status != ModelStatus::Frozen as u8 {
+            return Err(MlAgentError::NoActiveVersion);
+        }
+        if !eq32(
+            h.active_weights.as_ptr(),
+            weights.address().as_ref().as_ptr(),
+        ) {
+            return Err(MlAgentError::NotActiveVersion);
+        }
+        account_of(weights, program_id, &ModelWeights::SPEC, ModelWeights::LEN)?;
+        let w = &*(weights.data_ptr() as *const ModelWeights);
+        let (off, size) = (w.data_offset as usize, w.model_size as usize);
+        if off + size > weights.data_len() {
+            return Err(MlAgentError::AccountDidNotDeserialize);
+        }
+        if !eq32(w.model.as_ptr(), header.address().as_ref().as_ptr())
+            || w.status != VersionStatus::Active as u8
+        {
+            return Err(MlAgentError::NotActiveVersion);
+        }
+        Ok(ActiveModel {
+            header: h,
+            weights: w,
+            bytes: core::slice::from_raw_parts(weights.data_ptr().add(off), size),
+        })
     }
-    if h.active_weights != weights.address().to_bytes() {
-        return Err(MlAgentError::NotActiveVersion);
+}
+
+/// 32 bytes equal, compared as four u64 words.
+///
+/// # Safety
+/// Both pointers are 8-byte aligned and 32 bytes readable.
+#[inline(always)]
+unsafe fn eq32(a: *const u8, b: *const u8) -> bool {
+    let (a, b) = (a as *const u64, b as *const u64);
+    ((*a ^ *b) | (*a.add(1) ^ *b.add(1)) | (*a.add(2) ^ *b.add(2)) | (*a.add(3) ^ *b.add(3))) == 0
+}
+
+const _: () = assert!(
+    core::mem::offset_of!(pinocchio::account::RuntimeAccount, owner)
+        == core::mem::offset_of!(pinocchio::account::RuntimeAccount, address) + 32
+);
+
+/// `checks::program_account` with word compares (same errors, same order).
+///
+/// # Safety
+/// `a`'s owner and data are 8-byte aligned (the runtime's layout).
+#[inline(always)]
+unsafe fn account_of(
+    a: &AccountView,
+    program_id: &Address,
+    spec: &TypeSpec,
+    min_len: usize,
+) -> Result<(), MlAgentError> {
+    let len = a.data_len();
+    if len == 0 && a.lamports() == 0 {
+        return Err(MlAgentError::AccountNotInitialized);
     }
-    // SAFETY: as above.
-    let w = unsafe { ModelWeights::load(weights, program_id)? };
-    if w.fixed.model != header.address().to_bytes() || w.fixed.status != VersionStatus::Active as u8
-    {
-        return Err(MlAgentError::NotActiveVersion);
+    // The owner follows the address in the runtime's account record (asserted below); reading
+    // it in place avoids `AccountView::owner`'s 32-byte copy.
+    let owner = (a.address() as *const Address as *const u8).add(32);
+    if !eq32(owner, program_id.as_ref().as_ptr()) {
+        return Err(MlAgentError::AccountOwnedByWrongProgram);
     }
-    Ok(ActiveModel {
-        header: h,
-        weights: w.fixed,
-        bytes: w.data,
-    })
+    if len < 8 {
+        return Err(MlAgentError::AccountDiscriminatorNotFound);
+    }
+    if *(a.data_ptr() as *const u64) != u64::from_le_bytes(spec.discriminator) {
+        return Err(MlAgentError::AccountDiscriminatorMismatch);
+    }
+    if len < min_len {
+        return Err(MlAgentError::AccountDidNotDeserialize);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
