@@ -79,7 +79,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         return Err(MlAgentError::InvalidArgument.into());
     }
 
-    let active = load_active(program_id, model, weights)?;
+    let mut active = Active {
+        version: 0,
+        bytes: &[],
+    };
+    active_model(program_id, model, weights, &mut active)?;
     let view = ModelView::parse(active.bytes).map_err(exec_error)?;
     if count != view.n_features {
         return Err(MlAgentError::FeatureCountMismatch.into());
@@ -130,11 +134,32 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let mut buf = [0u8; 8 + 32 + 4 + 4 + 4 + 32];
     let mut w = BorshWriter::event(&INFERENCE, &mut buf);
     w.bytes(model.address().as_ref())
-        .u32(active.weights.version)
+        .u32(active.version)
         .u32(result.class)
         .u32(confidence)
         .bytes(&digest);
     emit(w.finish());
+    Ok(())
+}
+
+/// What `infer` needs of the active version.
+struct Active<'a> {
+    version: u32,
+    bytes: &'a [u8],
+}
+
+/// `load_active` out of line: its own registers instead of stack reloads inside the
+/// instruction's large function, and the result through `out` (BPF returns one register).
+#[inline(never)]
+fn active_model<'a>(
+    program_id: &Address,
+    model: &'a AccountView,
+    weights: &'a AccountView,
+    out: &mut Active<'a>,
+) -> Result<(), MlAgentError> {
+    let a = load_active(program_id, model, weights)?;
+    out.version = a.weights.version;
+    out.bytes = a.bytes;
     Ok(())
 }
 
