@@ -67,12 +67,12 @@ fi
 
 # --- Python -----------------------------------------------------------------------------------
 if [ "${ML_AGENT_SKIP_PY:-0}" != 1 ]; then
-  if python3 -c "import client, solders, anchorpy, numpy, pytest, sklearn, onnx" >/dev/null 2>&1 \
+  if python3 -c "import client, solders, anchorpy, numpy, pytest, sklearn, onnx, matplotlib" >/dev/null 2>&1 \
      && pip show ml-agent >/dev/null 2>&1; then
     step "Python packages present"
   else
     step "installing Python packages (pip, pinned by requirements-lock.txt)"
-    python3 -m pip install -q -c requirements-lock.txt -e ".[dev,sklearn,onnx]" >&2 \
+    python3 -m pip install -q -c requirements-lock.txt -e ".[dev,sklearn,onnx,plot]" >&2 \
       || die "pip install failed"
   fi
 fi
