@@ -20,7 +20,7 @@ use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::kernels::ExecError;
-use crate::state::model::load_active;
+use crate::state::model::{load_active, HEADER_CHECKED};
 
 /// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
@@ -81,10 +81,16 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
 
     let mut active = Active {
         version: 0,
+        checked: false,
         bytes: &[],
     };
     active_model(program_id, model, weights, &mut active)?;
-    let view = ModelView::parse(active.bytes).map_err(exec_error)?;
+    let view = if active.checked {
+        // SAFETY: finalize_version ran `parse` on these sealed bytes and recorded it.
+        unsafe { ModelView::checked_before(active.bytes) }
+    } else {
+        ModelView::parse(active.bytes).map_err(exec_error)?
+    };
     if count != view.n_features {
         return Err(MlAgentError::FeatureCountMismatch.into());
     }
@@ -145,6 +151,8 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
 /// What `infer` needs of the active version.
 struct Active<'a> {
     version: u32,
+    /// `finalize_version` recorded that `ModelView::parse` accepts the bytes.
+    checked: bool,
     bytes: &'a [u8],
 }
 
@@ -159,6 +167,7 @@ fn active_model<'a>(
 ) -> Result<(), MlAgentError> {
     let a = load_active(program_id, model, weights)?;
     out.version = a.weights.version;
+    out.checked = a.weights.padding[0] == HEADER_CHECKED;
     out.bytes = a.bytes;
     Ok(())
 }

@@ -160,6 +160,22 @@ impl<'a> ModelView<'a> {
         Ok(view)
     }
 
+    /// The view `parse` returns, without its checks.
+    ///
+    /// # Safety
+    /// `parse(bytes)` has succeeded on these exact bytes, at this address (the registry runs it
+    /// in `finalize_version`, after which a version's bytes never change).
+    #[inline(always)]
+    pub unsafe fn checked_before(bytes: &'a [u8]) -> ModelView<'a> {
+        let header = &*(bytes.as_ptr() as *const Header);
+        ModelView {
+            bytes,
+            header,
+            n_features: header.n_features as usize,
+            n_ops: header.n_ops as usize,
+        }
+    }
+
     /// Offsets of the `lo` and `hi` arrays (each array starts 8-aligned).
     #[inline(always)]
     pub fn ranges_offsets(&self) -> (usize, usize) {

@@ -376,8 +376,17 @@ pub struct ModelWeights {
     pub format_version: u16,
     pub status: u8,
     pub file_hash_verified: u8,
+    /// Byte 0: `HEADER_CHECKED` once `finalize_version` has run the kernels' header and
+    /// array-placement check (`ModelView::parse`) on the sealed bytes, so `infer` need not
+    /// repeat it; 0 otherwise (a file the kernels refuse, or a version sealed before the flag
+    /// existed). Written only by the program; the other bytes stay 0.
     pub padding: [u8; 4],
 }
+
+/// `ModelWeights::padding[0]` of a finalized version whose file passed `ModelView::parse`.
+pub const HEADER_CHECKED: u8 = 1;
+// tests/registry/test_header_checked.py reads the flag at this offset.
+const _: () = assert!(core::mem::offset_of!(ModelWeights, padding) == 220);
 
 impl ModelWeights {
     pub const LEN: usize = core::mem::size_of::<ModelWeights>();

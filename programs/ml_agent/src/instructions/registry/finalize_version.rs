@@ -8,7 +8,8 @@
 //!    the compute limit). Larger models rely on 1 and 2, which bind every byte to the root;
 //!    `file_hash_verified` records which guarantee applies.
 //!
-//! After this the bytes, hashes and table can no longer change.
+//! After this the bytes, hashes and table can no longer change. A file that passes the kernels'
+//! header check (`ModelView::parse`) is marked `HEADER_CHECKED` so `infer` skips that check.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
@@ -18,7 +19,8 @@ use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::hash::sha256v;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
-use crate::state::model::{ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES};
+use crate::kernels::model::ModelView;
+use crate::state::model::{ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES, HEADER_CHECKED};
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "finalize_version",
@@ -76,6 +78,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let slot = super::slot()?;
     w.fixed.status = VersionStatus::Finalized as u8;
     w.fixed.file_hash_verified = verify_file as u8;
+    // Record that the kernels' header check passes on the sealed bytes, so `infer` can skip
+    // it (the bytes are at the same aligned address and never change after this point).
+    if ModelView::parse(w.data).is_ok() {
+        w.fixed.padding[0] = HEADER_CHECKED;
+    }
     w.fixed.finalized_slot = slot;
     h.updated_slot = slot;
 
