@@ -335,11 +335,10 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                 // SOFTMAX then a probability ARGMAX (every classifier head the compiler
                 // emits): the general path below in its cheapest form (measured: the mode
                 // match and `run_op` dispatch cost ~60 CU more).
-                softmax_op(&mut step)?;
+                let class = softmax_op(&mut step)?;
                 obs.op(i, &spare[..n_out]);
                 let probs: &'s [i64] = spare;
                 let probs = &probs[..n_out];
-                let class = argmax(probs);
                 let confidence = probs[class];
                 obs.op(last, &[class as i64, confidence]);
                 req.class = class as u32;
@@ -634,8 +633,9 @@ fn lut(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
     Ok(())
 }
 
-/// SOFTMAX (mode 1: binary, the logits are `[0, z]`).
-fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
+/// SOFTMAX (mode 1: binary, the logits are `[0, z]`); returns the first index of the largest
+/// probability.
+fn softmax_op(s: &mut Step) -> Result<usize, ExecError> {
     let (op, x) = (s.op, &*s.x);
     let y = &mut s.y[..op.n_out as usize];
     let binary = match op.mode {
@@ -661,8 +661,7 @@ fn softmax_op(s: &mut Step) -> Result<(), ExecError> {
             *o = *v;
         }
     }
-    softmax(y, op.p0, op.shift as u32);
-    Ok(())
+    Ok(softmax(y, op.p0, op.shift as u32))
 }
 
 /// An ARGMAX record's confidence mode; also checks that it writes `[class, confidence]`.

@@ -31,8 +31,9 @@ pub fn exp2_neg_q30(a: u64) -> u64 {
 
 /// Q16 probabilities of the logits in `v`, in place (`v` not empty):
 /// `p_i = (e_i << 16) / sum(e)` with `e_i = exp2_neg_q30(((max - v_i) * k) >> k_shift)`.
+/// Returns `argmax(v)` of the probabilities, so a following ARGMAX needs no pass of its own.
 #[inline(never)]
-pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) {
+pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) -> usize {
     assert!(!v.is_empty() && k_shift <= 63);
     let mut max = v[0];
     for x in v.iter() {
@@ -52,9 +53,17 @@ pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) {
         total += e;
     }
     // The maximum contributes 2^30, so total >= 2^30: no division by zero.
-    for x in v.iter_mut() {
-        *x = (((*x as u64) << 16) / total) as i64;
+    // The same pass ranks the probabilities: first index of the largest (what `argmax` of the
+    // result returns; probabilities are >= 0, so index 0 always beats the initial -1).
+    let (mut best, mut top) = (0usize, -1i64);
+    for (i, x) in v.iter_mut().enumerate() {
+        let p = (((*x as u64) << 16) / total) as i64;
+        *x = p;
+        if p > top {
+            (best, top) = (i, p);
+        }
     }
+    best
 }
 
 /// How argmax turns the winning value into a confidence.
@@ -120,10 +129,10 @@ mod tests {
     #[test]
     fn softmax_of_equal_logits_is_uniform_and_big_gaps_vanish() {
         let mut v = [7i64; 4];
-        softmax(&mut v, 94548, 0);
+        assert_eq!(softmax(&mut v, 94548, 0), 0);
         assert_eq!(v, [16384; 4]);
         let mut v = [0, i64::from(i32::MIN), 5, 5];
-        softmax(&mut v, 1, 0);
+        assert_eq!(softmax(&mut v, 1, 0), 2);
         assert_eq!(v[1], 0);
         assert_eq!(v[2], v[3]);
     }
