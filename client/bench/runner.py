@@ -299,21 +299,6 @@ async def timing_row(
     )
 
 
-async def _upload_bench(chain: LiteSvmChain, payer: Keypair) -> Any | None:
-    """The registry's upload benchmark (client/bench/upload.py), when its author added it."""
-    try:
-        from . import upload  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(upload, "run_upload_bench", None) or getattr(upload, "bench_upload", None)
-    if fn is None:
-        return None
-    result = fn(chain, payer)
-    if hasattr(result, "__await__"):
-        result = await result
-    return result
-
-
 async def run_bench(*, timing: bool = True, largest_search: bool = True) -> BenchReport:
     if not program_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
@@ -340,8 +325,10 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
         exe = host_infer_binary()
         for m, handle in handles:
             rows.append(await timing_row(chain, payer, m, handle, exe))
-    upload = await _upload_bench(chain, payer)
     from .agent import run_agent_bench
+    from .upload import run_upload_bench
+
+    upload = await run_upload_bench(chain, payer)
 
     agent = await run_agent_bench(chain, payer)
     return BenchReport(sha256_hex(read_program_so()), reports, rows, upload, agent=agent)
