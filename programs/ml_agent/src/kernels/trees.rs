@@ -43,6 +43,16 @@ pub struct Trees<'a> {
     pub base: &'a [i32],
 }
 
+/// A tree walk's operands: one register argument for the out-of-line walk, which then holds
+/// them all in registers (inside `run_trees` they were reloaded from the stack every step).
+struct Walk {
+    nodes: *const Node,
+    n_nodes: usize,
+    xs: *const i64,
+    n_features: usize,
+    max_depth: usize,
+}
+
 /// Leaf row reached by the tree rooted at `root`, or `usize::MAX` when the structure is bad
 /// (the caller reports it; keeping error values out of the loop keeps it in registers).
 ///
@@ -53,16 +63,10 @@ pub struct Trees<'a> {
 /// # Safety
 /// `nodes` must point to `n_nodes` nodes and `xs` to `n_features` values.
 #[inline(always)]
-unsafe fn find_leaf(
-    nodes: *const Node,
-    n_nodes: usize,
-    root: usize,
-    xs: *const i64,
-    n_features: usize,
-    max_depth: usize,
-) -> usize {
+unsafe fn find_leaf(w: &Walk, root: usize) -> usize {
+    let (nodes, n_nodes, xs, n_features) = (w.nodes, w.n_nodes, w.xs, w.n_features);
     let mut node = root;
-    let mut moves = max_depth;
+    let mut moves = w.max_depth;
     loop {
         if node >= n_nodes {
             return usize::MAX;
@@ -83,6 +87,15 @@ unsafe fn find_leaf(
         let t = ((p.threshold as u32 as u64) << 32) as i64;
         node = if *xs.add(f) <= t { p.left } else { p.right } as usize;
     }
+}
+
+/// `find_leaf` out of line (PROBA forests: the row sums leave no registers for the walk).
+///
+/// # Safety
+/// As `find_leaf`.
+#[inline(never)]
+unsafe fn find_leaf_ool(w: &Walk, root: usize) -> usize {
+    find_leaf(w, root)
 }
 
 /// Why a walk failed: the slow path, run by the caller only after `run_trees` failed, so the
@@ -132,19 +145,24 @@ pub fn diagnose(t: &Trees, xs: &[i64], n_out: usize) -> ExecError {
 #[inline(never)]
 pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
     let n_out = out.len();
-    let (nodes, n_nodes) = (t.nodes.as_ptr(), t.nodes.len());
-    let (xp, n_features) = (xs.as_ptr(), xs.len());
-    let depth = t.max_depth as usize;
+    let walk = Walk {
+        nodes: t.nodes.as_ptr(),
+        n_nodes: t.nodes.len(),
+        xs: xs.as_ptr(),
+        n_features: xs.len(),
+        max_depth: t.max_depth as usize,
+    };
     match t.mode {
         TreeMode::Proba => {
+            // Volatile stores: a plain loop becomes a `memset` call, dearer for a few words.
             for o in out.iter_mut() {
-                *o = 0;
+                // SAFETY: a valid, aligned, writable word.
+                unsafe { core::ptr::write_volatile(o, 0) };
             }
             let n_leaves = t.leaves.len() / n_out;
             for root in t.roots {
                 // SAFETY: nodes/xs bound the walk (see find_leaf).
-                let row =
-                    unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
+                let row = unsafe { find_leaf_ool(&walk, *root as usize) };
                 if row >= n_leaves {
                     return Err(ExecError::Model(Why::TreeNode));
                 }
@@ -167,8 +185,7 @@ pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError
             let mut k = 0usize;
             for root in t.roots {
                 // SAFETY: as above.
-                let row =
-                    unsafe { find_leaf(nodes, n_nodes, *root as usize, xp, n_features, depth) };
+                let row = unsafe { find_leaf(&walk, *root as usize) };
                 if row >= n_leaves {
                     return Err(ExecError::Model(Why::TreeNode));
                 }
