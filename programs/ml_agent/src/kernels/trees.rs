@@ -144,7 +144,6 @@ pub fn diagnose(t: &Trees, xs: &[i64], n_out: usize) -> ExecError {
 /// `diagnose` names the real one.
 #[inline(never)]
 pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError> {
-    let n_out = out.len();
     let walk = Walk {
         nodes: t.nodes.as_ptr(),
         n_nodes: t.nodes.len(),
@@ -152,53 +151,77 @@ pub fn run_trees(t: &Trees, xs: &[i64], out: &mut [i64]) -> Result<(), ExecError
         n_features: xs.len(),
         max_depth: t.max_depth as usize,
     };
+    // One out-of-line function per mode: each gets its own register allocation (sharing one
+    // cost the VALUE walk its registers).
     match t.mode {
-        TreeMode::Proba => {
-            // Volatile stores: a plain loop becomes a `memset` call, dearer for a few words.
-            for o in out.iter_mut() {
-                // SAFETY: a valid, aligned, writable word.
-                unsafe { core::ptr::write_volatile(o, 0) };
+        TreeMode::Proba => run_proba(t, &walk, out),
+        TreeMode::Value => run_value(t, &walk, out),
+    }
+}
+
+/// PROBA: the leaf rows summed over the trees.
+#[inline(never)]
+fn run_proba(t: &Trees, walk: &Walk, out: &mut [i64]) -> Result<(), ExecError> {
+    let n_out = out.len();
+    let n_leaves = t.leaves.len() / n_out;
+    // The first tree's row is stored, the others added: no zeroing pass.
+    let mut first = true;
+    for root in t.roots {
+        // SAFETY: nodes/xs bound the walk (see find_leaf).
+        let row = unsafe { find_leaf_ool(walk, *root as usize) };
+        if row >= n_leaves {
+            return Err(ExecError::Model(Why::TreeNode));
+        }
+        let probs = &t.leaves[row * n_out..][..n_out];
+        if first {
+            for (o, p) in out.iter_mut().zip(probs) {
+                *o = *p as i64;
             }
-            let n_leaves = t.leaves.len() / n_out;
-            for root in t.roots {
-                // SAFETY: nodes/xs bound the walk (see find_leaf).
-                let row = unsafe { find_leaf_ool(&walk, *root as usize) };
-                if row >= n_leaves {
-                    return Err(ExecError::Model(Why::TreeNode));
-                }
-                let probs = &t.leaves[row * n_out..][..n_out];
-                for (o, p) in out.iter_mut().zip(probs) {
-                    *o += *p as i64;
-                }
+            first = false;
+        } else {
+            for (o, p) in out.iter_mut().zip(probs) {
+                *o += *p as i64;
             }
         }
-        TreeMode::Value => {
-            if t.base.len() != n_out {
-                return Err(ExecError::Model(Why::TreesParams));
-            }
-            for (o, b) in out.iter_mut().zip(t.base) {
-                *o = *b as i64;
-            }
-            let n_leaves = t.leaves.len();
-            let leaves = t.leaves.as_ptr();
-            let op = out.as_mut_ptr();
-            let mut k = 0usize;
-            for root in t.roots {
-                // SAFETY: as above.
-                let row = unsafe { find_leaf(&walk, *root as usize) };
-                if row >= n_leaves {
-                    return Err(ExecError::Model(Why::TreeNode));
-                }
-                // SAFETY: row < n_leaves and k < n_out.
-                unsafe {
-                    let o = op.add(k);
-                    *o = (*o).wrapping_add(*leaves.add(row) as i32 as i64);
-                }
-                k += 1;
-                if k == n_out {
-                    k = 0;
-                }
-            }
+    }
+    if first {
+        // No trees. Volatile stores: a plain loop becomes a `memset` call.
+        for o in out.iter_mut() {
+            // SAFETY: a valid, aligned, writable word.
+            unsafe { core::ptr::write_volatile(o, 0) };
+        }
+    }
+    Ok(())
+}
+
+/// VALUE: `base`, plus tree `t`'s leaf value added to output `t mod n_out`.
+#[inline(never)]
+fn run_value(t: &Trees, walk: &Walk, out: &mut [i64]) -> Result<(), ExecError> {
+    let n_out = out.len();
+    if t.base.len() != n_out {
+        return Err(ExecError::Model(Why::TreesParams));
+    }
+    for (o, b) in out.iter_mut().zip(t.base) {
+        *o = *b as i64;
+    }
+    let n_leaves = t.leaves.len();
+    let leaves = t.leaves.as_ptr();
+    let op = out.as_mut_ptr();
+    let mut k = 0usize;
+    for root in t.roots {
+        // SAFETY: nodes/xs bound the walk (see find_leaf).
+        let row = unsafe { find_leaf(walk, *root as usize) };
+        if row >= n_leaves {
+            return Err(ExecError::Model(Why::TreeNode));
+        }
+        // SAFETY: row < n_leaves and k < n_out.
+        unsafe {
+            let o = op.add(k);
+            *o = (*o).wrapping_add(*leaves.add(row) as i32 as i64);
+        }
+        k += 1;
+        if k == n_out {
+            k = 0;
         }
     }
     Ok(())
