@@ -86,8 +86,35 @@ fn read_u64(d: &[u8], at: usize) -> u64 {
 
 // Always inlined: with the signer slice these take six register arguments, one more than an
 // out-of-line BPF call can pass.
-/// Transfer (tag 3) `amount` from `from` to `to`, authorised by `authority` (a signer of the
-/// outer transaction, or a PDA through `signers`).
+/// Transfer (tag 3), MintTo (tag 7) and Burn (tag 8) share one shape: the tag, a u64 amount,
+/// two writable accounts and the authority (a signer of the outer transaction, or a PDA through
+/// `signers`).
+#[inline(always)]
+fn amount_ix(
+    tag: u8,
+    first: &AccountView,
+    second: &AccountView,
+    authority: &AccountView,
+    amount: u64,
+    signers: &[Signer],
+) -> ProgramResult {
+    let mut data = [0u8; 9];
+    data[0] = tag;
+    data[1..].copy_from_slice(&amount.to_le_bytes());
+    let metas = [
+        InstructionAccount::writable(first.address()),
+        InstructionAccount::writable(second.address()),
+        InstructionAccount::readonly_signer(authority.address()),
+    ];
+    let ix = InstructionView {
+        program_id: &TOKEN_PROGRAM_ID,
+        data: &data,
+        accounts: &metas,
+    };
+    invoke_signed(&ix, &[first, second, authority], signers)
+}
+
+/// Transfer (tag 3) `amount` from `from` to `to`, authorised by `authority`.
 #[inline(always)]
 pub fn transfer(
     from: &AccountView,
@@ -96,20 +123,7 @@ pub fn transfer(
     amount: u64,
     signers: &[Signer],
 ) -> ProgramResult {
-    let mut data = [0u8; 9];
-    data[0] = 3;
-    data[1..].copy_from_slice(&amount.to_le_bytes());
-    let metas = [
-        InstructionAccount::writable(from.address()),
-        InstructionAccount::writable(to.address()),
-        InstructionAccount::readonly_signer(authority.address()),
-    ];
-    let ix = InstructionView {
-        program_id: &TOKEN_PROGRAM_ID,
-        data: &data,
-        accounts: &metas,
-    };
-    invoke_signed(&ix, &[from, to, authority], signers)
+    amount_ix(3, from, to, authority, amount, signers)
 }
 
 /// MintTo (tag 7).
@@ -121,20 +135,7 @@ pub fn mint_to(
     amount: u64,
     signers: &[Signer],
 ) -> ProgramResult {
-    let mut data = [0u8; 9];
-    data[0] = 7;
-    data[1..].copy_from_slice(&amount.to_le_bytes());
-    let metas = [
-        InstructionAccount::writable(mint.address()),
-        InstructionAccount::writable(to.address()),
-        InstructionAccount::readonly_signer(authority.address()),
-    ];
-    let ix = InstructionView {
-        program_id: &TOKEN_PROGRAM_ID,
-        data: &data,
-        accounts: &metas,
-    };
-    invoke_signed(&ix, &[mint, to, authority], signers)
+    amount_ix(7, mint, to, authority, amount, signers)
 }
 
 /// Burn (tag 8) from `from`, authorised by its owner `authority` (the outer signer).
@@ -144,20 +145,7 @@ pub fn burn(
     authority: &AccountView,
     amount: u64,
 ) -> ProgramResult {
-    let mut data = [0u8; 9];
-    data[0] = 8;
-    data[1..].copy_from_slice(&amount.to_le_bytes());
-    let metas = [
-        InstructionAccount::writable(from.address()),
-        InstructionAccount::writable(mint.address()),
-        InstructionAccount::readonly_signer(authority.address()),
-    ];
-    let ix = InstructionView {
-        program_id: &TOKEN_PROGRAM_ID,
-        data: &data,
-        accounts: &metas,
-    };
-    invoke_signed(&ix, &[from, mint, authority], &[])
+    amount_ix(8, from, mint, authority, amount, &[])
 }
 
 /// InitializeAccount3 (tag 18): `account` holds `mint`, owned by `owner`.
