@@ -1,15 +1,19 @@
 """finalize_version's validation hook: a file the kernels accept is marked HEADER_CHECKED
-(`ModelWeights.padding[0]`), so `infer` skips the header check; anything else stays unmarked,
-and an unmarked valid model still runs (the check then happens in `infer`)."""
+(`ModelWeights.padding[0]`), so `infer` skips the header check, plus OPS_CHECKED when a checked
+forward pass also succeeds (files up to 4 KiB), so `infer` skips the op checks; anything else
+stays unmarked, and an unmarked valid model still runs (the checks then happen in `infer`)."""
 
 from __future__ import annotations
+
+import struct
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from client.bench.models import iris_mlp
 from client.chain.litesvm import LiteSvmChain
-from client.inference import InferenceClient
+from client.inference import InferenceClient, infer_instruction
+from client.program import error_name
 from client.registry import ModelRegistry
 
 from .helpers import model_bytes, set_account_data
@@ -17,6 +21,7 @@ from .helpers import model_bytes, set_account_data
 # offset_of!(ModelWeights, padding) (asserted in programs/ml_agent/src/state/model.rs).
 FLAG_OFFSET = 220
 HEADER_CHECKED = 1
+OPS_CHECKED = 2
 
 
 async def _flag(svm: LiteSvmChain, weights: Pubkey) -> int:
@@ -30,21 +35,45 @@ async def test_finalize_marks_a_valid_model_and_infer_runs_with_or_without_the_m
 ) -> None:
     model = iris_mlp()
     d = await registry.deploy(model.data)
-    assert await _flag(svm, d.weights) == HEADER_CHECKED
+    assert await _flag(svm, d.weights) == HEADER_CHECKED | OPS_CHECKED
 
     client = InferenceClient(svm, payer)
     row = [int(v) for v in model.samples[0]]
     marked = await client.infer(d.model, features_fx=row, cross_check=True)
 
-    # A version sealed without the mark (e.g. before it existed) takes the checked path.
+    # A version sealed without a mark (e.g. before it existed) takes the checked path.
     acc = await svm.get_account(d.weights)
     assert acc is not None
     raw = bytearray(bytes(acc.data))
-    raw[FLAG_OFFSET] = 0
-    set_account_data(svm, d.weights, bytes(raw))
-    unmarked = await client.infer(d.model, features_fx=row, cross_check=True)
-    assert (unmarked.class_id, unmarked.outputs) == (marked.class_id, marked.outputs)
-    assert unmarked.compute_units > marked.compute_units
+    last = marked
+    for flag in (HEADER_CHECKED, 0):
+        raw[FLAG_OFFSET] = flag
+        set_account_data(svm, d.weights, bytes(raw))
+        unmarked = await client.infer(d.model, features_fx=row, cross_check=True)
+        assert (unmarked.class_id, unmarked.outputs) == (marked.class_id, marked.outputs)
+        assert unmarked.compute_units > last.compute_units
+        last = unmarked
+
+
+async def test_a_structurally_invalid_op_is_not_ops_checked_and_infer_refuses_it(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    model = iris_mlp()
+    data = bytearray(model.data)
+    # Op 0 is a DENSE layer; shift 0 is outside 1..62. The header and array placement stay
+    # valid, so only the op check catches it.
+    (ops_off,) = struct.unpack_from("<I", data, 40)
+    assert data[ops_off] == 1
+    data[ops_off + 24] = 0
+    d = await registry.deploy(bytes(data))
+    assert await _flag(svm, d.weights) == HEADER_CHECKED
+
+    # Sent raw: the SDK would refuse the file before sending.
+    row = [int(v) for v in model.samples[0]]
+    res = await svm.send([infer_instruction(d.model, d.weights, row)], payer, check=False)
+    assert not res.ok and res.custom_error is not None, res.logs
+    assert error_name(res.custom_error) == "UnsupportedModel", res.logs
+    assert any("dense shift" in line for line in res.logs), res.logs
 
 
 async def test_finalize_leaves_a_file_the_kernels_refuse_unmarked(

@@ -43,7 +43,7 @@ fn main() {
     for r in 0..rows {
         let mut scratch = Scratch::new(&mut arena);
         let x = &features[r * row_bytes..(r + 1) * row_bytes];
-        match run(&view, x, &mut scratch, &mut NoObserver) {
+        match run::<_, false>(&view, x, &mut scratch, &mut NoObserver) {
             Ok(res) => {
                 let outs: Vec<String> = res.outputs.iter().map(|v| v.to_string()).collect();
                 out += &format!(
@@ -63,7 +63,7 @@ fn main() {
         for r in 0..rows {
             let mut scratch = Scratch::new(&mut arena);
             let x = &features[r * row_bytes..(r + 1) * row_bytes];
-            if let Ok(res) = run(&view, x, &mut scratch, &mut NoObserver) {
+            if let Ok(res) = run::<_, false>(&view, x, &mut scratch, &mut NoObserver) {
                 checksum = checksum
                     .wrapping_add(res.outputs[0])
                     .wrapping_add(res.class as i64);

@@ -20,7 +20,7 @@ use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::kernels::ExecError;
-use crate::state::model::{load_active, HEADER_CHECKED};
+use crate::state::model::{load_active, HEADER_CHECKED, OPS_CHECKED};
 
 /// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
@@ -82,6 +82,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let mut active = Active {
         version: 0,
         checked: false,
+        ops_checked: false,
         bytes: &[],
     };
     active_model(program_id, model, weights, &mut active)?;
@@ -110,11 +111,17 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
 
     let result = if flags & FLAG_LOG_CU != 0 {
         log_cu();
-        let r = run(&view, features, &mut scratch, &mut CuLog);
+        let r = if active.ops_checked {
+            run::<_, true>(&view, features, &mut scratch, &mut CuLog)
+        } else {
+            run::<_, false>(&view, features, &mut scratch, &mut CuLog)
+        };
         log_cu();
         r
+    } else if active.ops_checked {
+        run::<_, true>(&view, features, &mut scratch, &mut NoObserver)
     } else {
-        run(&view, features, &mut scratch, &mut NoObserver)
+        run::<_, false>(&view, features, &mut scratch, &mut NoObserver)
     }
     .map_err(exec_error)?;
 
@@ -153,6 +160,9 @@ struct Active<'a> {
     version: u32,
     /// `finalize_version` recorded that `ModelView::parse` accepts the bytes.
     checked: bool,
+    /// `finalize_version` recorded that a checked forward pass succeeds on the bytes
+    /// (`ops_checkable`), so the op checks that do not depend on the input can be skipped.
+    ops_checked: bool,
     bytes: &'a [u8],
 }
 
@@ -167,9 +177,47 @@ fn active_model<'a>(
 ) -> Result<(), MlAgentError> {
     let a = load_active(program_id, model, weights)?;
     out.version = a.weights.version;
-    out.checked = a.weights.padding[0] == HEADER_CHECKED;
+    let flags = a.weights.padding[0];
+    out.checked = flags & HEADER_CHECKED != 0;
+    const BOTH: u8 = HEADER_CHECKED | OPS_CHECKED;
+    out.ops_checked = flags & BOTH == BOTH;
     out.bytes = a.bytes;
     Ok(())
+}
+
+/// Largest file `finalize_version` dry-runs for `OPS_CHECKED` (the pass costs up to a few CU per
+/// byte of weights; larger files keep the checked path).
+pub const OPS_CHECK_MAX_BYTES: usize = 4096;
+
+/// Whether `bytes` (sealed, at their final address) may take `infer`'s unchecked op path: the
+/// checked forward pass succeeds on them, in the same scratch layout as `infer`'s, on the
+/// features at their declared lower bounds. Every check the unchecked path skips depends only
+/// on the file (offsets, counts, widths, parameters), never on the features, so passing once
+/// means passing for every input; the checks that do depend on the input (feature ranges, tree
+/// walks, sparse columns) stay in both paths. A failing pass leaves the version unmarked.
+pub fn ops_checkable(bytes: &[u8]) -> bool {
+    if bytes.len() > OPS_CHECK_MAX_BYTES {
+        return false;
+    }
+    let Ok(view) = ModelView::parse(bytes) else {
+        return false;
+    };
+    let (lo, _) = view.ranges();
+    // SAFETY: n_features i32 inside the file (parse checked them); any bytes are valid u8.
+    let features =
+        unsafe { core::slice::from_raw_parts(lo.as_ptr() as *const u8, 4 * view.n_features) };
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: the only use of the heap region in this instruction.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    // The same first allocation as `process`, so the pass sees the same arena size.
+    if scratch.take(MAX_OUTPUTS + 2).is_err() {
+        return false;
+    }
+    run::<_, false>(&view, features, &mut scratch, &mut NoObserver).is_ok()
 }
 
 /// Map a kernel error to the program error, logging what a client needs to fix it.

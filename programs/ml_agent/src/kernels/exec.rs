@@ -155,9 +155,28 @@ fn unshift(x: &mut [i64]) {
     }
 }
 
-/// Run `model` on `features` (n_features little-endian i32 Q16.16 values).
+/// `count` elements of `T` at `off`: checked, or (`TR`, a version marked `OPS_CHECKED`) not.
 #[inline(always)]
-pub fn run<'s, O: Observer>(
+fn arr<'a, T, const TR: bool>(
+    m: &ModelView<'a>,
+    off: usize,
+    count: usize,
+) -> Result<&'a [T], ExecError> {
+    if TR {
+        // SAFETY: TR is only set for a version whose checked forward pass succeeded at
+        // finalize (`instructions::infer::ops_checkable`); every array this pass views has an
+        // offset and count fixed by the immutable file, the same for every input.
+        Ok(unsafe { m.array_unchecked(off, count) })
+    } else {
+        m.array(off, count)
+    }
+}
+
+/// Run `model` on `features` (n_features little-endian i32 Q16.16 values). `TR`: skip the
+/// structural checks that do not depend on the input (only for a version marked
+/// `OPS_CHECKED`, whose checked pass succeeded on the same immutable bytes).
+#[inline(always)]
+pub fn run<'s, O: Observer, const TR: bool>(
     model: &ModelView,
     features: &[u8],
     scratch: &mut Scratch<'s>,
@@ -172,7 +191,7 @@ pub fn run<'s, O: Observer>(
         confidence: 0,
         outputs: &[],
     };
-    forward(&mut req)?;
+    forward::<O, TR>(&mut req)?;
     Ok(Inference {
         class: req.class,
         confidence: req.confidence,
@@ -194,7 +213,9 @@ pub struct Request<'r, 's, O> {
 }
 
 #[inline(never)]
-pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), ExecError> {
+pub fn forward<'s, O: Observer, const TR: bool>(
+    req: &mut Request<'_, 's, O>,
+) -> Result<(), ExecError> {
     let model = req.model;
     let features = req.features;
     let scratch = &mut *req.scratch;
@@ -207,7 +228,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
     // output. Sizing them from the arena (not from a pass over the op table) saves that pass;
     // each op checks that its output fits.
     let words = scratch.remaining() / 3;
-    if n > words {
+    if !TR && n > words {
         return Err(ExecError::Model(Why::Scratch));
     }
     let x = scratch.take(words)?;
@@ -291,15 +312,17 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
     for i in 0..model.n_ops {
         let op = model.op(i);
         let n_out = op.n_out as usize;
-        if op.n_in as usize != width {
-            return Err(ExecError::Model(Why::WidthChain));
-        }
-        if n_out == 0 {
-            return Err(ExecError::Model(Why::EmptyOutput));
-        }
-        // +1: a PACKED layer with an odd n_out writes its zero padding row too.
-        if n_out >= words {
-            return Err(ExecError::Model(Why::Scratch));
+        if !TR {
+            if op.n_in as usize != width {
+                return Err(ExecError::Model(Why::WidthChain));
+            }
+            if n_out == 0 {
+                return Err(ExecError::Model(Why::EmptyOutput));
+            }
+            // +1: a PACKED layer with an odd n_out writes its zero padding row too.
+            if n_out >= words {
+                return Err(ExecError::Model(Why::Scratch));
+            }
         }
         let mut step = Step {
             model,
@@ -311,7 +334,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
             y: &mut spare[..n_out + 1],
         };
         if op.kind == ARGMAX {
-            if i != last {
+            if !TR && i != last {
                 return Err(ExecError::Model(Why::ArgmaxNotLast));
             }
             argmax_op(&mut step)?;
@@ -347,14 +370,14 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                 return Ok(());
             }
         }
-        run_op(&mut step, &mut range)?;
+        run_op::<TR>(&mut step, &mut range)?;
         obs.op(i, &spare[..n_out]);
         if i + 1 == last {
             let head = model.op(last);
             if head.kind == ARGMAX {
                 // The final ARGMAX ranks this op's output right here instead of another trip
                 // through the op loop; its record is checked as `argmax_op` checks it.
-                if head.n_in != op.n_out {
+                if !TR && head.n_in != op.n_out {
                     return Err(ExecError::Model(Why::WidthChain));
                 }
                 let mode = conf_mode(head)?;
@@ -379,20 +402,20 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
 
 /// Every op but ARGMAX; updates `range`, the bounds of the values the op wrote.
 #[inline(never)]
-fn run_op(s: &mut Step, range: &mut (i64, i64)) -> Result<(), ExecError> {
+fn run_op<const TR: bool>(s: &mut Step, range: &mut (i64, i64)) -> Result<(), ExecError> {
     let op = s.op;
     match op.kind {
         DENSE => {
-            dense(s)?;
+            dense::<TR>(s)?;
             *range = (op.lo as i64, op.hi as i64);
         }
-        LUT => lut(s, range)?,
+        LUT => lut::<TR>(s, range)?,
         SOFTMAX => {
             softmax_op(s)?;
             *range = (0, 1 << 16);
         }
         TREES => {
-            trees(s)?;
+            trees::<TR>(s)?;
             *range = (i64::MIN, i64::MAX);
         }
         _ => return Err(ExecError::Model(Why::OpKind)),
@@ -508,20 +531,20 @@ unsafe fn packed_i8_small(d: &SmallDense) {
 }
 
 /// DENSE: matrix-vector product in the op's layout, then requantization.
-fn dense(s: &mut Step) -> Result<(), ExecError> {
+fn dense<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
     let (model, op, x) = (s.model, s.op, &*s.x);
     let acc = &mut *s.y;
     let n_in = x.len();
     let n_out = op.n_out as usize;
     let shift = op.shift as u32;
-    if shift.wrapping_sub(1) >= 62 || op.lo > op.hi {
+    if !TR && (shift.wrapping_sub(1) >= 62 || op.lo > op.hi) {
         return Err(ExecError::Model(Why::DenseParams));
     }
     let off = &op.off;
     // Slot of the bias array: after the weights (one slot) or row_ptr/indices/values (three).
     let tail = match (op.layout, op.dtype) {
         (COMPACT, I8) => {
-            let w = model.array::<u8>(off[0] as usize, n_out * n_in)?;
+            let w = arr::<u8, TR>(model, off[0] as usize, n_out * n_in)?;
             mv_compact_i8(&mut MatVec {
                 w,
                 x,
@@ -530,7 +553,7 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
             1
         }
         (COMPACT, I16) => {
-            let w = model.array::<i16>(off[0] as usize, n_out * n_in)?;
+            let w = arr::<i16, TR>(model, off[0] as usize, n_out * n_in)?;
             mv_compact_i16(&mut MatVec {
                 w,
                 x,
@@ -542,9 +565,9 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
             // Small layers: one fused pass (dot products, lane split, requantization, clamp)
             // without the two-pair/four-column setup or a separate requantization call.
             let pairs = n_out.div_ceil(2);
-            let w = model.array::<i64>(off[0] as usize, pairs * n_in)?;
-            let bias = model.array::<i32>(off[1] as usize, n_out)?;
-            let mult = model.array::<u32>(off[2] as usize, n_out)?;
+            let w = arr::<i64, TR>(model, off[0] as usize, pairs * n_in)?;
+            let bias = arr::<i32, TR>(model, off[1] as usize, n_out)?;
+            let mult = arr::<u32, TR>(model, off[2] as usize, n_out)?;
             // SAFETY: w holds pairs * n_in words, bias/mult n_out entries (checked above), x
             // n_in words and acc n_out + 1 >= n_out words.
             unsafe {
@@ -566,7 +589,7 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
         }
         (PACKED, I8) => {
             let pairs = n_out.div_ceil(2);
-            let w = model.array::<i64>(off[0] as usize, pairs * n_in)?;
+            let w = arr::<i64, TR>(model, off[0] as usize, pairs * n_in)?;
             mv_packed_i8(&mut MatVec {
                 w,
                 x,
@@ -577,9 +600,9 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
         (SPARSE, I8) => {
             let nnz = op.p0 as usize;
             let rows = SparseRows {
-                row_ptr: model.array::<u32>(off[0] as usize, n_out + 1)?,
-                idx: model.array::<u16>(off[1] as usize, nnz)?,
-                val: model.array::<i8>(off[2] as usize, nnz)?,
+                row_ptr: arr::<u32, TR>(model, off[0] as usize, n_out + 1)?,
+                idx: arr::<u16, TR>(model, off[1] as usize, nnz)?,
+                val: arr::<i8, TR>(model, off[2] as usize, nnz)?,
             };
             sparse(&rows, x, &mut acc[..n_out])?;
             3
@@ -587,9 +610,9 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
         (SPARSE, I16) => {
             let nnz = op.p0 as usize;
             let rows = SparseRows {
-                row_ptr: model.array::<u32>(off[0] as usize, n_out + 1)?,
-                idx: model.array::<u16>(off[1] as usize, nnz)?,
-                val: model.array::<i16>(off[2] as usize, nnz)?,
+                row_ptr: arr::<u32, TR>(model, off[0] as usize, n_out + 1)?,
+                idx: arr::<u16, TR>(model, off[1] as usize, nnz)?,
+                val: arr::<i16, TR>(model, off[2] as usize, nnz)?,
             };
             sparse(&rows, x, &mut acc[..n_out])?;
             3
@@ -597,8 +620,8 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
         _ => return Err(ExecError::Model(Why::DenseLayout)),
     };
     let r = Requant {
-        bias: model.array::<i32>(off[tail] as usize, n_out)?,
-        mult: model.array::<u32>(off[tail + 1] as usize, n_out)?,
+        bias: arr::<i32, TR>(model, off[tail] as usize, n_out)?,
+        mult: arr::<u32, TR>(model, off[tail + 1] as usize, n_out)?,
         shift,
         zp: op.zp as i64,
         lo: op.lo as i64,
@@ -609,7 +632,7 @@ fn dense(s: &mut Step) -> Result<(), ExecError> {
 }
 
 /// LUT: the input must lie in the table's dtype range, which keeps indices inside the table.
-fn lut(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
+fn lut<const TR: bool>(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
     let (model, op, x) = (s.model, s.op, &*s.x);
     let (qmin, qmax) = dtype_range(op.dtype)?;
     if op.n_out as usize != x.len() || range.0 < qmin || range.1 > qmax {
@@ -618,14 +641,12 @@ fn lut(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
     let y = &mut s.y[..x.len()];
     let off = op.off[0] as usize;
     if op.dtype == I8 {
-        let t: &[i8; 256] = model
-            .array::<i8>(off, 256)?
+        let t: &[i8; 256] = arr::<i8, TR>(model, off, 256)?
             .try_into()
             .map_err(|_| ExecError::Model(Why::LutTable))?;
         lut_i8(t, x, y);
     } else {
-        let t: &[i16; 513] = model
-            .array::<i16>(off, 513)?
+        let t: &[i16; 513] = arr::<i16, TR>(model, off, 513)?
             .try_into()
             .map_err(|_| ExecError::Model(Why::LutTable))?;
         lut_i16(t, x, y);
@@ -693,12 +714,12 @@ fn argmax_op(s: &mut Step) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn trees(s: &mut Step) -> Result<(), ExecError> {
+fn trees<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
     let (model, op) = (s.model, s.op);
     // The format allows TREES only as op 0, whose input (raw Q16.16 features, or a quantized
     // input) fits in i32: shifting it into the high half for the walk is exact, and nothing
     // reads the input after this op.
-    if s.index != 0 {
+    if !TR && s.index != 0 {
         return Err(ExecError::Model(Why::TreesParams));
     }
     if !s.shifted {
@@ -714,21 +735,21 @@ fn trees(s: &mut Step) -> Result<(), ExecError> {
     let (mode, leaves, base) = match op.mode {
         1 => (
             TreeMode::Proba,
-            model.array::<u32>(off[2] as usize, n_leaves * n_out)?,
+            arr::<u32, TR>(model, off[2] as usize, n_leaves * n_out)?,
             &[][..],
         ),
         2 => (
             TreeMode::Value,
-            model.array::<u32>(off[2] as usize, n_leaves)?,
-            model.array::<i32>(off[3] as usize, n_out)?,
+            arr::<u32, TR>(model, off[2] as usize, n_leaves)?,
+            arr::<i32, TR>(model, off[3] as usize, n_out)?,
         ),
         _ => return Err(ExecError::Model(Why::TreesParams)),
     };
     let t = Trees {
         mode,
         max_depth: op.p3 as u32,
-        roots: model.array::<u32>(off[0] as usize, n_trees)?,
-        nodes: model.array::<Node>(off[1] as usize, n_nodes)?,
+        roots: arr::<u32, TR>(model, off[0] as usize, n_trees)?,
+        nodes: arr::<Node, TR>(model, off[1] as usize, n_nodes)?,
         leaves,
         base,
     };

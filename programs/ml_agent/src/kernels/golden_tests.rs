@@ -13,7 +13,7 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-use super::exec::{run, Observer};
+use super::exec::{run, NoObserver, Observer};
 use super::model::ModelView;
 use super::scratch::Scratch;
 use super::ExecError;
@@ -81,7 +81,7 @@ fn infer(model: &[u8], features: &[u8]) -> Result<Outcome, ExecError> {
     let mut arena = vec![0i64; 4096];
     let mut scratch = Scratch::new(&mut arena);
     let mut trace = Trace::default();
-    let r = run(&view, features, &mut scratch, &mut trace)?;
+    let r = run::<_, false>(&view, features, &mut scratch, &mut trace)?;
     Ok(Outcome {
         class: r.class,
         confidence: r.confidence,
@@ -263,4 +263,36 @@ fn corrupted_structure_never_crashes() {
         errors > 1000 && answers > 1000,
         "{errors} errors, {answers} answers"
     );
+}
+
+#[test]
+fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees() {
+    let mut marked = 0;
+    for name in &model_names() {
+        let (model, doc) = load(name);
+        let ok = crate::instructions::infer::ops_checkable(model.bytes());
+        assert_eq!(
+            ok,
+            model.bytes().len() <= crate::instructions::infer::OPS_CHECK_MAX_BYTES,
+            "{name}"
+        );
+        if !ok {
+            continue;
+        }
+        marked += 1;
+        let view = ModelView::parse(model.bytes()).unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            let x = le_features(&ints(&case["features_fx"]));
+            let want = infer(model.bytes(), &x).unwrap();
+            let mut arena = vec![0i64; 4096];
+            let mut scratch = Scratch::new(&mut arena);
+            let got = run::<_, true>(&view, &x, &mut scratch, &mut NoObserver).unwrap();
+            assert_eq!(
+                (got.class, got.confidence, got.outputs.to_vec()),
+                (want.class, want.confidence, want.outputs),
+                "{name}"
+            );
+        }
+    }
+    assert!(marked > 0);
 }

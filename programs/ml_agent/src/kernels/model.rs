@@ -205,6 +205,16 @@ impl<'a> ModelView<'a> {
         Ok(unsafe { core::slice::from_raw_parts(self.bytes.as_ptr().add(off) as *const T, count) })
     }
 
+    /// `array` without its checks.
+    ///
+    /// # Safety
+    /// `array(off, count)` succeeds on these bytes (the registry's `OPS_CHECKED` mark records
+    /// a checked forward pass over the same bytes, which makes the same calls).
+    #[inline(always)]
+    pub unsafe fn array_unchecked<T>(&self, off: usize, count: usize) -> &'a [T] {
+        core::slice::from_raw_parts(self.bytes.as_ptr().add(off) as *const T, count)
+    }
+
     #[inline(always)]
     pub fn op(&self, i: usize) -> &'a OpRecord {
         // SAFETY: parse() checked that n_ops records fit at ops_off, aligned; callers pass

@@ -378,13 +378,17 @@ pub struct ModelWeights {
     pub file_hash_verified: u8,
     /// Byte 0: `HEADER_CHECKED` once `finalize_version` has run the kernels' header and
     /// array-placement check (`ModelView::parse`) on the sealed bytes, so `infer` need not
-    /// repeat it; 0 otherwise (a file the kernels refuse, or a version sealed before the flag
+    /// repeat it, plus `OPS_CHECKED` when a checked forward pass also succeeded; 0 otherwise (a file the kernels refuse, or a version sealed before the flag
     /// existed). Written only by the program; the other bytes stay 0.
     pub padding: [u8; 4],
 }
 
 /// `ModelWeights::padding[0]` of a finalized version whose file passed `ModelView::parse`.
 pub const HEADER_CHECKED: u8 = 1;
+/// Bit of `ModelWeights::padding[0]`: `finalize_version` also ran the checked forward pass on
+/// the sealed bytes (`instructions::infer::ops_checkable`), so `infer` skips the op checks that
+/// do not depend on the input. Set only together with `HEADER_CHECKED`.
+pub const OPS_CHECKED: u8 = 2;
 // tests/registry/test_header_checked.py reads the flag at this offset.
 const _: () = assert!(core::mem::offset_of!(ModelWeights, padding) == 220);
 

@@ -425,7 +425,7 @@ fn infer_all(
         let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
         #[cfg(not(target_arch = "bpf"))]
         let mut scratch = Scratch::new(&mut arena);
-        let r = run(&view, xb, &mut scratch, &mut NoObserver)
+        let r = run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
             .map_err(|_| MlAgentError::UnsupportedModel)?;
         classes[i] = r.class;
         confs[i] = r.confidence.clamp(0, 65536) as u32;

@@ -9,7 +9,9 @@
 //!    `file_hash_verified` records which guarantee applies.
 //!
 //! After this the bytes, hashes and table can no longer change. A file that passes the kernels'
-//! header check (`ModelView::parse`) is marked `HEADER_CHECKED` so `infer` skips that check.
+//! header check (`ModelView::parse`) is marked `HEADER_CHECKED` so `infer` skips that check; one
+//! whose checked forward pass also succeeds (`infer::ops_checkable`, files up to 4 KiB) is
+//! marked `OPS_CHECKED` too, so `infer` skips the op checks that do not depend on the input.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
@@ -18,9 +20,12 @@ use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::hash::sha256v;
+use crate::instructions::infer::ops_checkable;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
 use crate::kernels::model::ModelView;
-use crate::state::model::{ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES, HEADER_CHECKED};
+use crate::state::model::{
+    ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES, HEADER_CHECKED, OPS_CHECKED,
+};
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "finalize_version",
@@ -82,6 +87,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     // it (the bytes are at the same aligned address and never change after this point).
     if ModelView::parse(w.data).is_ok() {
         w.fixed.padding[0] = HEADER_CHECKED;
+        if ops_checkable(w.data) {
+            w.fixed.padding[0] |= OPS_CHECKED;
+        }
     }
     w.fixed.finalized_slot = slot;
     h.updated_slot = slot;
