@@ -337,7 +337,7 @@ pub fn forward<'s, O: Observer, const TR: bool>(
             if !TR && i != last {
                 return Err(ExecError::Model(Why::ArgmaxNotLast));
             }
-            argmax_op(&mut step)?;
+            argmax_op::<TR>(&mut step)?;
             let (class, confidence) = (spare[0] as u32, spare[1]);
             obs.op(i, &spare[..2]);
             // Outputs are the vector the head ranked: the previous op's, or the raw features
@@ -358,7 +358,7 @@ pub fn forward<'s, O: Observer, const TR: bool>(
                 // SOFTMAX then a probability ARGMAX (every classifier head the compiler
                 // emits): the general path below in its cheapest form (measured: the mode
                 // match and `run_op` dispatch cost ~60 CU more).
-                let class = softmax_op(&mut step)?;
+                let class = softmax_op::<TR>(&mut step)?;
                 obs.op(i, &spare[..n_out]);
                 let probs: &'s [i64] = spare;
                 let probs = &probs[..n_out];
@@ -380,7 +380,7 @@ pub fn forward<'s, O: Observer, const TR: bool>(
                 if !TR && head.n_in != op.n_out {
                     return Err(ExecError::Model(Why::WidthChain));
                 }
-                let mode = conf_mode(head)?;
+                let mode = conf_mode::<TR>(head)?;
                 let probs: &'s [i64] = spare;
                 let probs = &probs[..n_out];
                 let class = argmax(probs);
@@ -411,7 +411,7 @@ fn run_op<const TR: bool>(s: &mut Step, range: &mut (i64, i64)) -> Result<(), Ex
         }
         LUT => lut::<TR>(s, range)?,
         SOFTMAX => {
-            softmax_op(s)?;
+            softmax_op::<TR>(s)?;
             *range = (0, 1 << 16);
         }
         TREES => {
@@ -635,7 +635,7 @@ fn dense<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
 fn lut<const TR: bool>(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError> {
     let (model, op, x) = (s.model, s.op, &*s.x);
     let (qmin, qmax) = dtype_range(op.dtype)?;
-    if op.n_out as usize != x.len() || range.0 < qmin || range.1 > qmax {
+    if !TR && (op.n_out as usize != x.len() || range.0 < qmin || range.1 > qmax) {
         return Err(ExecError::Model(Why::LutInput));
     }
     let y = &mut s.y[..x.len()];
@@ -656,9 +656,21 @@ fn lut<const TR: bool>(s: &mut Step, range: &(i64, i64)) -> Result<(), ExecError
 
 /// SOFTMAX (mode 1: binary, the logits are `[0, z]`); returns the first index of the largest
 /// probability.
-fn softmax_op(s: &mut Step) -> Result<usize, ExecError> {
+fn softmax_op<const TR: bool>(s: &mut Step) -> Result<usize, ExecError> {
     let (op, x) = (s.op, &*s.x);
     let y = &mut s.y[..op.n_out as usize];
+    if TR {
+        // The checked pass at finalize accepted the mode, K, shift and widths.
+        if op.mode == 1 {
+            y[0] = 0;
+            y[1] = x[0];
+        } else {
+            for (o, v) in y.iter_mut().zip(x) {
+                *o = *v;
+            }
+        }
+        return Ok(softmax(y, op.p0, op.shift as u32));
+    }
     let binary = match op.mode {
         0 => false,
         1 => true,
@@ -687,7 +699,15 @@ fn softmax_op(s: &mut Step) -> Result<usize, ExecError> {
 
 /// An ARGMAX record's confidence mode; also checks that it writes `[class, confidence]`.
 #[inline(always)]
-fn conf_mode(op: &OpRecord) -> Result<ConfMode, ExecError> {
+fn conf_mode<const TR: bool>(op: &OpRecord) -> Result<ConfMode, ExecError> {
+    if TR {
+        // The checked pass at finalize accepted the mode, divisor and width.
+        return Ok(match op.mode {
+            0 => ConfMode::None,
+            1 => ConfMode::Prob,
+            _ => ConfMode::Div(op.p0),
+        });
+    }
     let mode = match (op.mode, op.p0) {
         (0, _) => ConfMode::None,
         (1, _) => ConfMode::Prob,
@@ -702,9 +722,9 @@ fn conf_mode(op: &OpRecord) -> Result<ConfMode, ExecError> {
 
 /// ARGMAX: writes `[class, confidence]`.
 #[inline(never)]
-fn argmax_op(s: &mut Step) -> Result<(), ExecError> {
+fn argmax_op<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
     let (op, x) = (s.op, &*s.x);
-    let mode = conf_mode(op)?;
+    let mode = conf_mode::<TR>(op)?;
     if x.is_empty() {
         return Err(ExecError::Model(Why::ArgmaxParams));
     }
