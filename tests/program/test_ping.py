@@ -143,3 +143,18 @@ async def test_oversized_payload_is_rejected(svm: LiteSvmChain, payer: Keypair) 
 async def test_missing_accounts_are_rejected(svm: LiteSvmChain, payer: Keypair) -> None:
     ix = ping_ix(payer.pubkey())
     await expect_error(svm, Instruction(ix.program_id, ix.data, list(ix.accounts)[:2]), payer, 3005)
+
+
+async def test_prefunded_record_address_cannot_block_creation(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    # Anyone can send lamports to a PDA before it exists; creation must still succeed.
+    rec = ping_record_address(payer.pubkey())
+    svm.svm.set_account(
+        rec, Account(1_000, b"", Pubkey.from_string("11111111111111111111111111111111"), False, 0)
+    )
+    res = await svm.send([ping_ix(payer.pubkey())], payer)
+    assert res.return_data == struct.pack("<Q", 1)
+    acc = await svm.get_account(rec)
+    assert acc is not None and acc.owner == PROGRAM_ID
+    assert acc.lamports == await svm.minimum_balance_for_rent_exemption(len(acc.data))

@@ -18,6 +18,7 @@ pub mod interface;
 pub mod kernels;
 pub mod math;
 pub mod oracle;
+pub mod pda;
 pub mod processor;
 pub mod rent;
 pub mod sha256_const;

@@ -3,7 +3,7 @@
 //! plumbing: signer/owner/PDA checks, system-program CPI, borsh args, events and return data.
 
 use pinocchio::{
-    cpi::{Seed, Signer},
+    cpi::Seed,
     sysvars::{clock::Clock, Sysvar},
     AccountView, Address, ProgramResult,
 };
@@ -80,14 +80,15 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
             Seed::from(authority.address().as_ref()),
             Seed::from(&bump_seed),
         ];
-        pinocchio_system::instructions::CreateAccount {
-            from: authority,
-            to: record,
-            lamports: crate::rent::minimum_balance(PingRecord::LEN)?,
-            space: PingRecord::LEN as u64,
-            owner: program_id,
-        }
-        .invoke_signed(&[Signer::from(&seeds)])?;
+        crate::pda::create_pda(
+            program_id,
+            authority,
+            record,
+            &crate::pda::NewPda {
+                seeds: &seeds,
+                space: PingRecord::LEN,
+            },
+        )?;
         // SAFETY: freshly created, PingRecord::LEN bytes, zeroed, aligned, no other borrow.
         let rec = unsafe { PingRecord::from_bytes_mut(record.borrow_unchecked_mut()) };
         rec.discriminator = PingRecord::SPEC.discriminator;

@@ -71,7 +71,8 @@ pub fn pool_pay(
 }
 
 /// Create a program-derived account with `space` bytes owned by `owner`, rent-exempt, paid by
-/// `payer`; `seeds` include the bump.
+/// `payer`; `seeds` include the bump. (The shared `pda::create_pda`, in this module's argument
+/// order.)
 #[inline(always)]
 pub fn create_pda(
     payer: &AccountView,
@@ -80,14 +81,7 @@ pub fn create_pda(
     owner: &Address,
     seeds: &[Seed],
 ) -> ProgramResult {
-    pinocchio_system::instructions::CreateAccount {
-        from: payer,
-        to: acc,
-        lamports: crate::rent::minimum_balance(space)?,
-        space: space as u64,
-        owner,
-    }
-    .invoke_signed(&[Signer::from(seeds)])
+    crate::pda::create_pda(owner, payer, acc, &crate::pda::NewPda { seeds, space })
 }
 
 #[cfg(test)]

@@ -22,10 +22,9 @@ pub mod propose_authority;
 pub mod write_chunk;
 
 use pinocchio::{
-    cpi::{Seed, Signer},
     error::ProgramError,
     sysvars::{clock::Clock, Sysvar},
-    AccountView, Address, ProgramResult,
+    AccountView, Address,
 };
 
 use crate::checks;
@@ -157,56 +156,7 @@ pub(crate) unsafe fn load_weights_of<'a>(
     Ok(w)
 }
 
-pub(crate) struct NewPda<'a> {
-    pub seeds: &'a [Seed<'a>],
-    pub space: usize,
-}
-
-/// Create a program-owned PDA of `space` bytes paid by `payer`. Anyone can send lamports to a
-/// PDA's address beforehand, which makes `CreateAccount` fail; then top up, allocate and assign
-/// instead, so nobody can block a model id or an upload page that way.
-///
-/// (`seeds` and `space` travel in `NewPda`: a slice is two registers, and the BPF backend
-/// rejects calls with more than five.)
-pub(crate) fn create_pda(
-    program_id: &Address,
-    payer: &AccountView,
-    pda: &AccountView,
-    new: &NewPda,
-) -> ProgramResult {
-    let space = new.space;
-    let signer = [Signer::from(new.seeds)];
-    let needed = crate::rent::minimum_balance(space)?;
-    let have = pda.lamports();
-    if have == 0 {
-        return pinocchio_system::instructions::CreateAccount {
-            from: payer,
-            to: pda,
-            lamports: needed,
-            space: space as u64,
-            owner: program_id,
-        }
-        .invoke_signed(&signer);
-    }
-    if have < needed {
-        pinocchio_system::instructions::Transfer {
-            from: payer,
-            to: pda,
-            lamports: needed - have,
-        }
-        .invoke()?;
-    }
-    pinocchio_system::instructions::Allocate {
-        account: pda,
-        space: space as u64,
-    }
-    .invoke_signed(&signer)?;
-    pinocchio_system::instructions::Assign {
-        account: pda,
-        owner: program_id,
-    }
-    .invoke_signed(&signer)
-}
+pub(crate) use crate::pda::{create_pda, NewPda};
 
 /// `dst.copy_from_slice(src)` through the `sol_memcpy_` syscall: 10 CU per KB-sized chunk, where
 /// the compiled byte loop costs ~0.6 CU per byte (more than hashing it).
