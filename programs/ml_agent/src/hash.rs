@@ -20,6 +20,27 @@ pub fn sha256v(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 of the concatenation of `parts`, written to `out` (on chain the syscall writes it
+/// there directly, with no copy through a temporary).
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub fn sha256v_into(parts: &[&[u8]], out: &mut [u8; 32]) {
+    // SAFETY: `&[u8]` is (ptr, len), the layout the syscall reads; it fills all 32 bytes.
+    unsafe {
+        pinocchio::syscalls::sol_sha256(
+            parts.as_ptr() as *const u8,
+            parts.len() as u64,
+            out.as_mut_ptr(),
+        );
+    }
+}
+
+/// SHA-256 of the concatenation of `parts`, written to `out`.
+#[cfg(not(target_arch = "bpf"))]
+pub fn sha256v_into(parts: &[&[u8]], out: &mut [u8; 32]) {
+    *out = sha256v(parts);
+}
+
 /// SHA-256 of the concatenation of `parts`.
 #[cfg(not(target_arch = "bpf"))]
 pub fn sha256v(parts: &[&[u8]]) -> [u8; 32] {

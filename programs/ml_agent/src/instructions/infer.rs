@@ -13,8 +13,8 @@ use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::args::ArgReader;
 use crate::error::MlAgentError;
-use crate::events::{emit, BorshWriter};
-use crate::hash::sha256v;
+use crate::events::emit;
+use crate::hash::sha256v_into;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
 use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
@@ -143,17 +143,36 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let ret = &bytes[4..];
     pinocchio::cpi::set_return_data(ret);
 
-    let digest = sha256v(&[&ret[RETURN_HEADER..]]);
-    let mut buf = [0u8; 8 + 32 + 4 + 4 + 4 + 32];
-    let mut w = BorshWriter::event(&INFERENCE, &mut buf);
-    w.bytes(model.address().as_ref())
-        .u32(active.version)
-        .u32(result.class)
-        .u32(confidence)
-        .bytes(&digest);
-    emit(w.finish());
+    // The event is assembled in place and the digest hashed straight into it: no copies.
+    let mut ev = InferenceEvent {
+        discriminator: INFERENCE.discriminator,
+        model: model.address().to_bytes(),
+        version: active.version.to_le(),
+        class: result.class.to_le(),
+        confidence: confidence.to_le(),
+        outputs_sha256: [0; 32],
+    };
+    sha256v_into(&[&ret[RETURN_HEADER..]], &mut ev.outputs_sha256);
+    // SAFETY: a repr(C) struct of byte arrays and u32s with no padding before its 84th byte.
+    emit(unsafe {
+        core::slice::from_raw_parts(&ev as *const InferenceEvent as *const u8, EVENT_LEN)
+    });
     Ok(())
 }
+
+/// The `Inference` event's borsh bytes: discriminator, model, version, class, confidence,
+/// digest (little-endian integers; the target is little-endian).
+#[repr(C, align(8))]
+struct InferenceEvent {
+    discriminator: [u8; 8],
+    model: [u8; 32],
+    version: u32,
+    class: u32,
+    confidence: u32,
+    outputs_sha256: [u8; 32],
+}
+const EVENT_LEN: usize = 8 + 32 + 4 + 4 + 4 + 32;
+const _: () = assert!(core::mem::offset_of!(InferenceEvent, outputs_sha256) + 32 == EVENT_LEN);
 
 /// What `infer` needs of the active version.
 struct Active<'a> {

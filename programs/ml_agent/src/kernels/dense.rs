@@ -15,6 +15,9 @@
 ///
 /// Two row pairs are processed per pass so each input load feeds four MACs, and columns are
 /// unrolled by four so loads use immediate offsets instead of per-element pointer arithmetic.
+/// Always inlined: its three slices are six arguments, one more than an out-of-line BPF call
+/// can pass.
+#[inline(always)]
 pub fn packed_i8(w: &[i64], x: &[i64], acc: &mut [i64]) {
     let n_in = x.len();
     let pairs = acc.len() / 2;

@@ -51,7 +51,7 @@ pub struct Inference<'s> {
 /// # Safety
 /// `f`, `lo` and `hi` must point to `n` readable i32 each, `out` to `n` writable words.
 #[inline(never)]
-unsafe fn first_out_of_range(
+pub(super) unsafe fn first_out_of_range(
     f: *const i32,
     lo: *const i32,
     hi: *const i32,
@@ -149,7 +149,7 @@ fn check_features(f: &[i32], lo: &[i32], hi: &[i32], x: &mut [i64]) -> Result<()
 
 /// `x * 2^32` back to `x` in place.
 #[inline(never)]
-fn unshift(x: &mut [i64]) {
+pub(super) fn unshift(x: &mut [i64]) {
     for v in x.iter_mut() {
         *v >>= 32;
     }
@@ -191,7 +191,11 @@ pub fn run<'s, O: Observer, const TR: bool>(
         confidence: 0,
         outputs: &[],
     };
-    forward::<O, TR>(&mut req)?;
+    if TR && model.n_ops >= 2 {
+        super::marked::forward(&mut req)?;
+    } else {
+        forward::<O, TR>(&mut req)?;
+    }
     Ok(Inference {
         class: req.class,
         confidence: req.confidence,
@@ -402,7 +406,10 @@ pub fn forward<'s, O: Observer, const TR: bool>(
 
 /// Every op but ARGMAX; updates `range`, the bounds of the values the op wrote.
 #[inline(never)]
-fn run_op<const TR: bool>(s: &mut Step, range: &mut (i64, i64)) -> Result<(), ExecError> {
+pub(super) fn run_op<const TR: bool>(
+    s: &mut Step,
+    range: &mut (i64, i64),
+) -> Result<(), ExecError> {
     let op = s.op;
     match op.kind {
         DENSE => {
@@ -425,16 +432,16 @@ fn run_op<const TR: bool>(s: &mut Step, range: &mut (i64, i64)) -> Result<(), Ex
 
 /// One op's inputs, bundled so the op functions take a single argument: the BPF backend passes
 /// at most five arguments in registers and slices count double.
-struct Step<'m, 'b> {
-    model: &'b ModelView<'m>,
-    op: &'m OpRecord,
-    index: usize,
+pub(super) struct Step<'m, 'b> {
+    pub(super) model: &'b ModelView<'m>,
+    pub(super) op: &'m OpRecord,
+    pub(super) index: usize,
     /// `x` holds values times 2^32 (the raw features of a tree model, already shifted).
-    shifted: bool,
+    pub(super) shifted: bool,
     /// The op's input; only TREES modifies it (in place, as the last reader).
-    x: &'b mut [i64],
+    pub(super) x: &'b mut [i64],
     /// `n_out + 1` words.
-    y: &'b mut [i64],
+    pub(super) y: &'b mut [i64],
 }
 
 /// A dense kernel's operands in one struct: the kernels take three slices (six registers),

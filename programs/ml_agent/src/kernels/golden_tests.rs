@@ -13,7 +13,7 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-use super::exec::{run, NoObserver, Observer};
+use super::exec::{run, Observer};
 use super::model::ModelView;
 use super::scratch::Scratch;
 use super::ExecError;
@@ -268,6 +268,13 @@ fn corrupted_structure_never_crashes() {
 #[test]
 fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees() {
     let mut marked = 0;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
     for name in &model_names() {
         let (model, doc) = load(name);
         let ok = crate::instructions::infer::ops_checkable(model.bytes());
@@ -281,18 +288,63 @@ fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees()
         }
         marked += 1;
         let view = ModelView::parse(model.bytes()).unwrap();
-        for case in doc["cases"].as_array().unwrap() {
-            let x = le_features(&ints(&case["features_fx"]));
-            let want = infer(model.bytes(), &x).unwrap();
+        let (lo, hi) = view.ranges();
+        // The golden cases, then random features inside the declared ranges (a quarter of
+        // them at a bound), then one feature just outside: every intermediate of the marked
+        // path (`run::<_, true>`, `kernels::marked`) equals the checked path's.
+        let mut inputs: Vec<Vec<u8>> = doc["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|case| le_features(&ints(&case["features_fx"])))
+            .collect();
+        for k in 0..2_000 {
+            let mut x: Vec<i64> = (0..lo.len())
+                .map(|j| {
+                    let (l, h) = (lo[j] as i64, hi[j] as i64);
+                    match next() % 8 {
+                        0 => l,
+                        1 => h,
+                        _ => l + (next() % (h - l + 1) as u64) as i64,
+                    }
+                })
+                .collect();
+            if k % 50 == 49 {
+                let j = (next() % lo.len() as u64) as usize;
+                x[j] = if next() % 2 == 0 && lo[j] > i32::MIN {
+                    lo[j] as i64 - 1
+                } else if hi[j] < i32::MAX {
+                    hi[j] as i64 + 1
+                } else {
+                    lo[j] as i64 - 1
+                };
+            }
+            inputs.push(le_features(&x));
+        }
+        let mut errors = 0;
+        for x in &inputs {
+            let want = infer(model.bytes(), x);
             let mut arena = vec![0i64; 4096];
             let mut scratch = Scratch::new(&mut arena);
-            let got = run::<_, true>(&view, &x, &mut scratch, &mut NoObserver).unwrap();
-            assert_eq!(
-                (got.class, got.confidence, got.outputs.to_vec()),
-                (want.class, want.confidence, want.outputs),
-                "{name}"
-            );
+            let mut trace = Trace::default();
+            match (want, run::<_, true>(&view, x, &mut scratch, &mut trace)) {
+                (Ok(want), Ok(got)) => {
+                    assert_eq!(
+                        (got.class, got.confidence, got.outputs.to_vec()),
+                        (want.class, want.confidence, want.outputs),
+                        "{name}"
+                    );
+                    assert_eq!(trace.input_q, want.trace.input_q, "{name}");
+                    assert_eq!(trace.layers, want.trace.layers, "{name}");
+                }
+                (Err(want), Err(got)) => {
+                    assert_eq!(got, want, "{name}");
+                    errors += 1;
+                }
+                (want, got) => panic!("{name}: checked {:?}, marked {:?}", want.err(), got.err()),
+            }
         }
+        assert!(errors >= 40, "{name}: {errors} out-of-range inputs refused");
     }
     assert!(marked > 0);
 }

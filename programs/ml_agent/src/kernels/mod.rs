@@ -8,6 +8,7 @@ pub mod dense;
 pub mod exec;
 pub mod fixed;
 pub mod lut;
+pub mod marked;
 pub mod model;
 pub mod scratch;
 pub mod softmax;

@@ -1,0 +1,371 @@
+//! The forward pass of a version `finalize_version` marked `OPS_CHECKED`.
+//!
+//! Finalize ran the checked executor (`exec::forward::<_, false>`) once on the sealed bytes and
+//! it succeeded, so every check that depends only on the file holds for every input (see
+//! `instructions::infer::ops_checkable`). What is left is the arithmetic, and this path is
+//! shaped for the BPF VM, where glue costs as much as arithmetic (one CU per instruction, ten
+//! registers, no sign-extending loads):
+//!
+//! * the hot ops take the op record itself (a pointer into the file) and read their parameters
+//!   from it where they need them, instead of a parameter struct built on the stack per op;
+//! * the three activation buffers are carved out of the arena once, as raw pointers;
+//! * INT8 inputs clamp to immediates, and the input affine's shift check (done at finalize) is
+//!   gone from the per-feature loop;
+//! * a final ARGMAX is ranked where the op before it wrote its output, and a softmax reads its
+//!   logits where they are instead of copying them first.
+//!
+//! Ops without a specialised form here (COMPACT and SPARSE dense layers, LUTs, trees) run the
+//! checked executor's op functions in their `TR` form. A lone ARGMAX model takes
+//! `exec::forward` (its outputs are the raw features, a case not worth a second copy here).
+//!
+//! Input-dependent checks are the same as the checked path's: feature count and ranges here,
+//! tree walks and sparse columns inside their kernels.
+
+use super::exec::{first_out_of_range, run_op, unshift, Observer, Request, Step};
+use super::fixed::clamp;
+use super::model::{a8, Header, OpRecord, ARGMAX, DENSE, DTYPE_NONE, I8, PACKED, SOFTMAX, TREES};
+use super::softmax::{argmax, confidence, exp2_neg_q30, ConfMode, GAP_LIMIT};
+use super::ExecError;
+
+/// Run a marked version. The caller (`exec::run::<_, true>`) guarantees `OPS_CHECKED` and
+/// `n_ops >= 2`.
+#[inline(never)]
+pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), ExecError> {
+    let model = req.model;
+    let n = model.n_features;
+    if req.features.len() != 4 * n {
+        return Err(ExecError::FeatureCount);
+    }
+    // The same three buffers as the checked pass (finalize checked every width against
+    // `words`, computed the same way).
+    let words = req.scratch.remaining() / 3;
+    let arena: &'s mut [i64] = req.scratch.take(3 * words)?;
+    let x = arena.as_mut_ptr();
+    // SAFETY: the arena holds 3 * words words.
+    let (a, b) = unsafe { (x.add(words), x.add(2 * words)) };
+
+    let mut f = req.features.as_ptr() as *const u32;
+    if f as usize & 3 != 0 {
+        // Instruction data is 8-aligned in practice (the features follow an 8-byte
+        // discriminator and a 4-byte length); otherwise copy them into `b`, free until the
+        // first op writes it. SAFETY: b has words * 8 >= 4n bytes; no overlap.
+        unsafe { core::ptr::copy_nonoverlapping(req.features.as_ptr(), b as *mut u8, 4 * n) };
+        f = b as *const u32;
+    }
+    let base = model.bytes.as_ptr();
+    let h = model.header;
+    // (cur, spare): this op's input and output buffers.
+    let (mut cur, mut spare);
+    let mut shifted = false;
+    if h.input_dtype == DTYPE_NONE {
+        let (lo, hi) = model.ranges();
+        // SAFETY: f holds n u32 (length checked), lo/hi n i32 (parse), x words >= n words.
+        let bad = unsafe { first_out_of_range(f as *const i32, lo.as_ptr(), hi.as_ptr(), x, n) };
+        if bad < n {
+            return Err(ExecError::FeatureOutOfRange(bad as u32));
+        }
+        // SAFETY: x holds n initialized words (written above).
+        let xs = unsafe { core::slice::from_raw_parts_mut(x, n) };
+        if model.op(0).kind == TREES {
+            // `x * 2^32` is what the tree walk compares.
+            shifted = true;
+        } else {
+            unshift(xs);
+        }
+        req.obs.inputs(None);
+        (cur, spare) = (x, a);
+    } else {
+        // SAFETY: `parse` checked the ranges and affine arrays (n elements each, in the file);
+        // f holds n u32; a holds words >= n words.
+        let bad = unsafe { quantize(base, f, a) };
+        if bad < n {
+            return Err(ExecError::FeatureOutOfRange(bad as u32));
+        }
+        // SAFETY: n words written above.
+        req.obs
+            .inputs(Some(unsafe { core::slice::from_raw_parts(a, n) }));
+        (cur, spare) = (a, b);
+    }
+
+    let n_ops = model.n_ops;
+    // SAFETY: parse() checked that n_ops records lie in the file, aligned.
+    let ops = unsafe { base.add(h.ops_off as usize) as *const OpRecord };
+    let mut width = n;
+    let mut i = 0;
+    loop {
+        // SAFETY: i < n_ops.
+        let op = unsafe { &*ops.add(i) };
+        let n_out = op.n_out as usize;
+        // The op after this one, if it is the final ARGMAX (finalize checked that an ARGMAX is
+        // last, and its mode, divisor and width).
+        let head = if i + 2 == n_ops {
+            // SAFETY: i + 1 < n_ops.
+            let next = unsafe { &*ops.add(i + 1) };
+            if next.kind == ARGMAX {
+                Some(next)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        if op.kind == SOFTMAX && head.is_some() {
+            // SAFETY: cur holds the op's n_in (or 1, binary) logits, spare has room for n_out
+            // (finalize checked the widths against the buffers).
+            let class = unsafe { softmax_head(op, cur, spare) };
+            // SAFETY: n_out probabilities written.
+            let probs: &'s [i64] = unsafe { core::slice::from_raw_parts(spare, n_out) };
+            req.obs.op(i, probs);
+            let mode = head.map_or(ConfMode::Prob, conf_mode);
+            return finish(req, i + 1, class, confidence(probs[class], mode), probs);
+        }
+        if op.kind == DENSE && op.layout == PACKED && op.dtype == I8 {
+            // SAFETY: the weights, bias and multipliers lie in the file (finalize); cur holds
+            // n_in words, spare has n_out + 1 (the padding row of an odd n_out).
+            unsafe { dense_packed(base, op, cur, spare) };
+        } else {
+            // SAFETY: cur holds `width` values, spare has n_out + 1 words (finalize checked
+            // n_out < words); the two buffers are disjoint.
+            let mut step = unsafe {
+                Step {
+                    model,
+                    op,
+                    index: i,
+                    shifted: i == 0 && shifted,
+                    x: core::slice::from_raw_parts_mut(cur, width),
+                    y: core::slice::from_raw_parts_mut(spare, n_out + 1),
+                }
+            };
+            // The range tracker only feeds checks the marked path skips.
+            let mut range = (0i64, 0i64);
+            run_op::<true>(&mut step, &mut range)?;
+        }
+        // SAFETY: the op wrote n_out words.
+        let out: &'s [i64] = unsafe { core::slice::from_raw_parts(spare, n_out) };
+        req.obs.op(i, out);
+        if let Some(head) = head {
+            let class = argmax(out);
+            return finish(
+                req,
+                i + 1,
+                class,
+                confidence(out[class], conf_mode(head)),
+                out,
+            );
+        }
+        i += 1;
+        if i == n_ops {
+            // A regressor: the last op's output, class 0, confidence 0.
+            req.outputs = out;
+            return Ok(());
+        }
+        core::mem::swap(&mut cur, &mut spare);
+        width = n_out;
+    }
+}
+
+/// Record a classifier's result (the final ARGMAX is op `last`).
+#[inline(always)]
+fn finish<'s, O: Observer>(
+    req: &mut Request<'_, 's, O>,
+    last: usize,
+    class: usize,
+    confidence: i64,
+    outputs: &'s [i64],
+) -> Result<(), ExecError> {
+    req.obs.op(last, &[class as i64, confidence]);
+    req.class = class as u32;
+    req.confidence = confidence;
+    req.outputs = outputs;
+    Ok(())
+}
+
+/// The confidence mode of a checked ARGMAX record.
+#[inline(always)]
+fn conf_mode(op: &OpRecord) -> ConfMode {
+    match op.mode {
+        0 => ConfMode::None,
+        1 => ConfMode::Prob,
+        _ => ConfMode::Div(op.p0),
+    }
+}
+
+/// Range check and input affine in one pass:
+/// `q_j = clamp(zp + rshift_round((x_j - c_j) * m_j, s_j), qmin, qmax)`. Returns the index of
+/// the first feature outside its declared range, or n.
+///
+/// # Safety
+/// `base` is a parsed model with a quantized input, `f` points to n_features u32, `q` to
+/// n_features writable words.
+#[inline(never)]
+unsafe fn quantize(base: *const u8, f: *const u32, q: *mut i64) -> usize {
+    let h = &*(base as *const Header);
+    let n = h.n_features as usize;
+    let lo_off = h.ranges_off as usize;
+    let c_off = h.affine_off as usize;
+    let m_off = a8(c_off + 4 * n);
+    let p = Affine {
+        f,
+        f_end: f.add(n),
+        lo: base.add(lo_off) as *const u32,
+        hi: base.add(a8(lo_off + 4 * n)) as *const u32,
+        c: base.add(c_off) as *const i32,
+        m: base.add(m_off) as *const i32,
+        s: base.add(a8(m_off + 4 * n)),
+        q,
+        zp: h.input_zp as i64,
+    };
+    // Two copies of the loop so an INT8 input clamps to immediates.
+    if h.input_dtype == I8 {
+        affine_loop::<-128, 127>(&p)
+    } else {
+        affine_loop::<-32768, 32767>(&p)
+    }
+}
+
+struct Affine {
+    f: *const u32,
+    f_end: *const u32,
+    lo: *const u32,
+    hi: *const u32,
+    c: *const i32,
+    m: *const i32,
+    s: *const u8,
+    q: *mut i64,
+    zp: i64,
+}
+
+/// # Safety
+/// As `quantize`; every shift `s_j` is in 1..=62 (the checked pass at finalize verified them).
+#[inline(always)]
+unsafe fn affine_loop<const QMIN: i64, const QMAX: i64>(p: &Affine) -> usize {
+    let (mut f, mut lo, mut hi, mut c, mut m, mut s, mut q) = (p.f, p.lo, p.hi, p.c, p.m, p.s, p.q);
+    let (f_end, zp) = (p.f_end, p.zp);
+    while f < f_end {
+        // Compared in the top half of an i64: a 32-bit load zero-extends on BPF.
+        let v = ((*f as u64) << 32) as i64;
+        if v < ((*lo as u64) << 32) as i64 || v > ((*hi as u64) << 32) as i64 {
+            return f.offset_from(p.f) as usize;
+        }
+        let prod = (v >> 32).wrapping_sub(*c as i64).wrapping_mul(*m as i64);
+        // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1.
+        let r = (prod >> (*s as u32 - 1)).wrapping_add(1) >> 1;
+        *q = clamp(zp.wrapping_add(r), QMIN, QMAX);
+        f = f.add(1);
+        lo = lo.add(1);
+        hi = hi.add(1);
+        c = c.add(1);
+        m = m.add(1);
+        s = s.add(1);
+        q = q.add(1);
+    }
+    f_end.offset_from(p.f) as usize
+}
+
+/// DENSE, PACKED INT8: the row-pair sums, then requantization, with the op's parameters read
+/// from its record. Marked versions are small files, so their layers are small: one row pair
+/// at a time, two columns per iteration, keeps every loop variable in a register (the two-pair,
+/// four-column `packed_i8` spills for these sizes).
+///
+/// # Safety
+/// `op` is a checked PACKED INT8 record of the model at `base`; `x` holds n_in words and `y`
+/// has room for `2 * ceil(n_out / 2)` words.
+#[inline(never)]
+unsafe fn dense_packed(base: *const u8, op: &OpRecord, x: *const i64, y: *mut i64) {
+    let n_in = op.n_in as usize;
+    let mut w = base.add(op.off[0] as usize) as *const i64;
+    let x_end = x.add(n_in);
+    let end = y.add(op.n_out as usize);
+    let mut yp = y;
+    loop {
+        let mut xp = x;
+        let mut s = 0i64;
+        if n_in & 1 != 0 {
+            s = (*w).wrapping_mul(*xp);
+            w = w.add(1);
+            xp = xp.add(1);
+        }
+        while xp < x_end {
+            s = s
+                .wrapping_add((*w).wrapping_mul(*xp))
+                .wrapping_add((*w.add(1)).wrapping_mul(*xp.add(1)));
+            w = w.add(2);
+            xp = xp.add(2);
+        }
+        // Lanes: `lo + hi * 2^32`, each |lane| < 2^31 (the compiler's PACKED proof).
+        let lo = (s << 32) >> 32;
+        *yp = lo;
+        *yp.add(1) = s.wrapping_sub(lo) >> 32;
+        yp = yp.add(2);
+        if yp >= end {
+            break;
+        }
+    }
+    let mut bias = base.add(op.off[1] as usize) as *const i32;
+    let mut mult = base.add(op.off[2] as usize) as *const u32;
+    let s1 = op.shift as u32 - 1;
+    let (zp, lo, hi) = (op.zp as i64, op.lo as i64, op.hi as i64);
+    let mut yp = y;
+    while yp < end {
+        // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1, as `fixed::requantize`.
+        let v = (*yp).wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
+        *yp = clamp(zp.wrapping_add((v >> s1).wrapping_add(1) >> 1), lo, hi);
+        yp = yp.add(1);
+        bias = bias.add(1);
+        mult = mult.add(1);
+    }
+}
+
+/// SOFTMAX straight from the logits in `x` into `y` (mode 1, binary: the logits are `[0, x0]`),
+/// the same arithmetic as `softmax::softmax`; returns the first index of the largest
+/// probability.
+///
+/// # Safety
+/// `op` is a checked SOFTMAX record; `x` holds its n_in logits, `y` has room for n_out words
+/// and does not overlap `x`.
+#[inline(never)]
+unsafe fn softmax_head(op: &OpRecord, mut x: *const i64, y: *mut i64) -> usize {
+    let n = op.n_out as usize;
+    if op.mode == 1 {
+        *y = 0;
+        *y.add(1) = *x;
+        x = y;
+    }
+    let (k, k_shift) = (op.p0 as u64, op.shift as u32);
+    let end = x.add(n);
+    let mut max = *x;
+    let mut p = x.add(1);
+    while p < end {
+        if *p > max {
+            max = *p;
+        }
+        p = p.add(1);
+    }
+    let mut total = 0u64;
+    let mut p = x;
+    let mut o = y;
+    while p < end {
+        let d = max.wrapping_sub(*p) as u64;
+        let e = if d < GAP_LIMIT {
+            exp2_neg_q30((d * k) >> k_shift)
+        } else {
+            0
+        };
+        *o = e as i64;
+        total += e;
+        p = p.add(1);
+        o = o.add(1);
+    }
+    // The maximum contributes 2^30, so total >= 2^30. Probabilities are >= 0, so index 0
+    // always beats the initial -1: the first index of the largest, as `argmax`.
+    let (mut best, mut top) = (0usize, -1i64);
+    for i in 0..n {
+        let o = y.add(i);
+        let pr = (((*o as u64) << 16) / total) as i64;
+        *o = pr;
+        if pr > top {
+            (best, top) = (i, pr);
+        }
+    }
+    best
+}
