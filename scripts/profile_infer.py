@@ -4,10 +4,10 @@
 
 Builds the benchmark model exactly as `python -m client bench` does (client/bench/models.py),
 deploys it on LiteSVM through the SDK, picks the worst-case input the way the bench's `measure`
-does (the highest CU over the first 32 samples), sends that `infer` once more to read LiteSVM's
-own `consumed` CU, then writes the instruction's accounts and data as the profiler's input JSON
-and runs scripts/sbpf-profile (the Anza SBPF interpreter with register tracing) on
-target/deploy/ml_agent.so. Prints the profile and the two totals side by side.
+does (the highest CU over the first 32 data samples and 32 boundary inputs), sends that `infer`
+once more to read LiteSVM's own `consumed` CU, then writes the instruction's accounts and data
+as the profiler's input JSON and runs scripts/sbpf-profile (the Anza SBPF interpreter with
+register tracing) on target/deploy/ml_agent.so. Prints the profile and the two totals side by side.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from solders.compute_budget import set_compute_unit_limit  # noqa: E402
 from solders.instruction import Instruction  # noqa: E402
 from solders.keypair import Keypair  # noqa: E402
 
 from client.artifacts import program_so_path  # noqa: E402
-from client.bench.models import BUILDERS, BenchModel  # noqa: E402
+from client.bench.models import BUILDERS, BenchModel, boundary_samples  # noqa: E402
 from client.bench.runner import MAX_TX_CU, fast_chain  # noqa: E402
 from client.chain.base import TxResult  # noqa: E402
 from client.chain.litesvm import LiteSvmChain  # noqa: E402
@@ -114,7 +115,7 @@ async def prepare(model: BenchModel, *, log_cu: bool = False) -> dict[str, Any]:
     deployed = await ModelRegistry(chain, payer).deploy(model.data)
     client = InferenceClient(chain, payer, log_limit=None)
     handle = await client.model(deployed.model)
-    rows = model.samples[:SAMPLES]
+    rows = np.vstack([model.samples[:SAMPLES], boundary_samples(model, SAMPLES)])
     cus = []
     for r in rows:
         ix = infer_instruction(handle.address, handle.weights, r.tolist())
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lo, hi = min(info["sample_cus"]), max(info["sample_cus"])
         print(
-            f"model {args.model}: worst-case sample {info['row']} of the first {SAMPLES} "
+            f"model {args.model}: worst-case input {info['row']} of {SAMPLES} data samples and "
+            f"{SAMPLES} boundary inputs "
             f"(LiteSVM CU {lo}..{hi}), features {info['features']}"
         )
         print()

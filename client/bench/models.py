@@ -89,6 +89,19 @@ def _samples(x: F64, n: int = 64) -> I64:
     return features_to_q16(x[pick])
 
 
+def boundary_samples(model: BenchModel, n: int) -> I64:
+    """`n` seeded inputs at the edges of the declared range: each feature at its lower bound,
+    its upper bound or uniform inside. These drive the clamps and saturations the data samples
+    rarely reach, so the worst-case CU covers them too."""
+    rng = np.random.default_rng(SEED + 1)
+    lo = np.asarray(model.qmodel.input.lo, dtype=np.int64)
+    hi = np.asarray(model.qmodel.input.hi, dtype=np.int64)
+    pick = rng.integers(0, 3, size=(n, lo.size))
+    inside = rng.integers(lo, hi + 1, size=(n, lo.size))
+    out: I64 = np.where(pick == 0, lo, np.where(pick == 1, hi, inside))
+    return out
+
+
 def _build(name: str, description: str, qm: QModel, x: F64, target: Target | None) -> BenchModel:
     qm.name = name
     samples = np.clip(_samples(x), qm.input.lo, qm.input.hi)
