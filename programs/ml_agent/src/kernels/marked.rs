@@ -297,13 +297,14 @@ unsafe fn affine_loop<const QMIN: i64, const QMAX: i64>(p: &Affine) {
     let (mut q, mut c, mut m, mut s) = (p.q, p.c, p.m, p.s);
     let (end, zp) = (p.q_end, p.zp);
     while q < end {
-        let prod = (*q >> 32)
-            .wrapping_sub(*c as i64)
-            .wrapping_mul(*m as i64);
+        let prod = (*q >> 32).wrapping_sub(*c as i64).wrapping_mul(*m as i64);
         // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1.
         // SAFETY: s - 1 in 0..=61 (finalize checked every shift); a u8 subtraction costs
         // one mask where a u32 one costs two shifts.
-        let r = prod.unchecked_shr((*s).wrapping_sub(1) as u32).wrapping_add(1) >> 1;
+        let r = prod
+            .unchecked_shr((*s).wrapping_sub(1) as u32)
+            .wrapping_add(1)
+            >> 1;
         *q = clamp(zp.wrapping_add(r), QMIN, QMAX);
         q = q.add(1);
         c = c.add(1);
