@@ -1,18 +1,23 @@
 """finalize_version's validation hook: a file the kernels accept is marked HEADER_CHECKED
 (`ModelWeights.padding[0]`), so `infer` skips the header check, plus OPS_CHECKED when a checked
 forward pass also succeeds (files up to 4 KiB), so `infer` skips the op checks; anything else
-stays unmarked, and an unmarked valid model still runs (the checks then happen in `infer`)."""
+stays unmarked, and an unmarked valid model still runs (the checks then happen in `infer`).
+Marks carry the program's CHECKS_EPOCH (`padding[1]`); marks from another epoch are ignored."""
 
 from __future__ import annotations
 
+import copy
 import struct
 
+import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from client.bench.models import iris_mlp
 from client.chain.litesvm import LiteSvmChain
 from client.inference import InferenceClient, infer_instruction
+from client.model import encode
+from client.model.qmodel import DType, LutKind, QLut
 from client.program import error_name
 from client.registry import ModelRegistry
 
@@ -22,6 +27,8 @@ from .helpers import model_bytes, set_account_data
 FLAG_OFFSET = 220
 HEADER_CHECKED = 1
 OPS_CHECKED = 2
+# ModelWeights.padding[1]: state::model::CHECKS_EPOCH.
+CHECKS_EPOCH = 1
 
 
 async def _flag(svm: LiteSvmChain, weights: Pubkey) -> int:
@@ -81,3 +88,47 @@ async def test_finalize_leaves_a_file_the_kernels_refuse_unmarked(
 ) -> None:
     d = await registry.deploy(model_bytes(2_000, seed=7))
     assert await _flag(svm, d.weights) == 0
+
+
+async def test_a_lut_fed_by_a_lut_outside_its_table_is_refused_not_marked(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    # DENSE (INT8 out) -> LUT INT16 whose entries are all 30,000 -> LUT INT8: the second table
+    # would be indexed with 30,000 + 128. The numpy reference cannot run it (an index error);
+    # the program must refuse it too, at finalize (no OPS_CHECKED) and in `infer`.
+    model = iris_mlp()
+    qm = copy.deepcopy(model.qmodel)
+    width = qm.ops[0].n_out
+    qm.ops[1:1] = [
+        QLut(DType.I16, LutKind.TANH, np.full(513, 30_000, dtype=np.int64), width),
+        QLut(DType.I8, LutKind.TANH, np.zeros(256, dtype=np.int64), width),
+    ]
+    d = await registry.deploy(encode(qm))
+    assert await _flag(svm, d.weights) == HEADER_CHECKED
+
+    row = [int(v) for v in model.samples[0]]
+    res = await svm.send([infer_instruction(d.model, d.weights, row)], payer, check=False)
+    assert not res.ok and res.custom_error is not None, res.logs
+    assert error_name(res.custom_error) == "UnsupportedModel", res.logs
+    assert any("LUT input" in line for line in res.logs), res.logs
+
+
+async def test_marks_from_another_checks_epoch_are_not_trusted(
+    svm: LiteSvmChain, payer: Keypair, registry: ModelRegistry
+) -> None:
+    model = iris_mlp()
+    d = await registry.deploy(model.data)
+    acc = await svm.get_account(d.weights)
+    assert acc is not None
+    raw = bytearray(bytes(acc.data))
+    assert raw[FLAG_OFFSET + 1] == CHECKS_EPOCH
+
+    client = InferenceClient(svm, payer)
+    row = [int(v) for v in model.samples[0]]
+    marked = await client.infer(d.model, features_fx=row, cross_check=True)
+    # The same marks under another epoch (an older program's): the checked path runs.
+    raw[FLAG_OFFSET + 1] = CHECKS_EPOCH + 1
+    set_account_data(svm, d.weights, bytes(raw))
+    other = await client.infer(d.model, features_fx=row, cross_check=True)
+    assert (other.class_id, other.outputs) == (marked.class_id, marked.outputs)
+    assert other.compute_units > marked.compute_units + 200

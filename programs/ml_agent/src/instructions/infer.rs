@@ -20,7 +20,7 @@ use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::kernels::ExecError;
-use crate::state::model::{load_active, HEADER_CHECKED, OPS_CHECKED};
+use crate::state::model::{load_active, CHECKS_EPOCH, HEADER_CHECKED, OPS_CHECKED};
 
 /// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
@@ -197,7 +197,12 @@ fn active_model<'a>(
 ) -> Result<(), MlAgentError> {
     let a = load_active(program_id, model, weights)?;
     out.version = a.weights.version;
-    let flags = a.weights.padding[0];
+    // Marks set under other rules (an older program) are not trusted.
+    let flags = if a.weights.padding[1] == CHECKS_EPOCH {
+        a.weights.padding[0]
+    } else {
+        0
+    };
     out.checked = flags & HEADER_CHECKED != 0;
     const BOTH: u8 = HEADER_CHECKED | OPS_CHECKED;
     out.ops_checked = flags & BOTH == BOTH;

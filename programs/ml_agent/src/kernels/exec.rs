@@ -416,7 +416,12 @@ pub(super) fn run_op<const TR: bool>(
             dense::<TR>(s)?;
             *range = (op.lo as i64, op.hi as i64);
         }
-        LUT => lut::<TR>(s, range)?,
+        LUT => {
+            lut::<TR>(s, range)?;
+            // A LUT writes its table's entries (INT16: interpolations between neighbours),
+            // all inside its dtype: what a following LUT's input check must see.
+            *range = dtype_range(op.dtype)?;
+        }
         SOFTMAX => {
             softmax_op::<TR>(s)?;
             *range = (0, 1 << 16);

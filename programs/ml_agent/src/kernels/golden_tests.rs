@@ -79,7 +79,7 @@ fn le_features(x: &[i64]) -> Vec<u8> {
 fn infer(model: &[u8], features: &[u8]) -> Result<Outcome, ExecError> {
     let view = ModelView::parse(model)?;
     let mut arena = vec![0i64; 4096];
-    let mut scratch = Scratch::new(&mut arena);
+    let mut scratch = onchain_scratch(&mut arena);
     let mut trace = Trace::default();
     let r = run::<_, false>(&view, features, &mut scratch, &mut trace)?;
     Ok(Outcome {
@@ -88,6 +88,17 @@ fn infer(model: &[u8], features: &[u8]) -> Result<Outcome, ExecError> {
         outputs: r.outputs.to_vec(),
         trace,
     })
+}
+
+/// The arena as `infer` and `finalize_version`'s dry run see it: the 32 KiB heap with the
+/// return-data words taken first, so the activation buffers have their on-chain size.
+fn onchain_scratch(arena: &mut [i64]) -> Scratch<'_> {
+    assert_eq!(arena.len() * 8, super::scratch::DEFAULT_HEAP_BYTES);
+    let mut scratch = Scratch::new(arena);
+    scratch
+        .take(crate::instructions::infer::MAX_OUTPUTS + 2)
+        .unwrap();
+    scratch
 }
 
 fn ints(v: &Value) -> Vec<i64> {
@@ -325,7 +336,7 @@ fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees()
         for x in &inputs {
             let want = infer(model.bytes(), x);
             let mut arena = vec![0i64; 4096];
-            let mut scratch = Scratch::new(&mut arena);
+            let mut scratch = onchain_scratch(&mut arena);
             let mut trace = Trace::default();
             match (want, run::<_, true>(&view, x, &mut scratch, &mut trace)) {
                 (Ok(want), Ok(got)) => {

@@ -378,8 +378,10 @@ pub struct ModelWeights {
     pub file_hash_verified: u8,
     /// Byte 0: `HEADER_CHECKED` once `finalize_version` has run the kernels' header and
     /// array-placement check (`ModelView::parse`) on the sealed bytes, so `infer` need not
-    /// repeat it, plus `OPS_CHECKED` when a checked forward pass also succeeded; 0 otherwise (a file the kernels refuse, or a version sealed before the flag
-    /// existed). Written only by the program; the other bytes stay 0.
+    /// repeat it, plus `OPS_CHECKED` when a checked forward pass also succeeded; 0 otherwise
+    /// (a file the kernels refuse, or a version sealed before the flag existed). Byte 1: the
+    /// `CHECKS_EPOCH` of the program that set the marks; `infer` trusts them only from its
+    /// own epoch. Written only by the program; the other bytes stay 0.
     pub padding: [u8; 4],
 }
 
@@ -389,6 +391,11 @@ pub const HEADER_CHECKED: u8 = 1;
 /// the sealed bytes (`instructions::infer::ops_checkable`), so `infer` skips the op checks that
 /// do not depend on the input. Set only together with `HEADER_CHECKED`.
 pub const OPS_CHECKED: u8 = 2;
+/// `ModelWeights::padding[1]` next to the marks: which rules they were established under. An
+/// upgrade that changes what the marked path skips (a new check, a kernel rule, the scratch
+/// size or `infer::MAX_OUTPUTS`) must bump it, so versions marked by older code run the checked
+/// path instead of being trusted under rules they were never tested against.
+pub const CHECKS_EPOCH: u8 = 1;
 // tests/registry/test_header_checked.py reads the flag at this offset.
 const _: () = assert!(core::mem::offset_of!(ModelWeights, padding) == 220);
 

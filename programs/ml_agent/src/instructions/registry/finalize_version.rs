@@ -24,7 +24,7 @@ use crate::instructions::infer::ops_checkable;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
 use crate::kernels::model::ModelView;
 use crate::state::model::{
-    ModelHeader, VersionStatus, FILE_HASH_MAX_BYTES, HEADER_CHECKED, OPS_CHECKED,
+    ModelHeader, VersionStatus, CHECKS_EPOCH, FILE_HASH_MAX_BYTES, HEADER_CHECKED, OPS_CHECKED,
 };
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
@@ -87,6 +87,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     // it (the bytes are at the same aligned address and never change after this point).
     if ModelView::parse(w.data).is_ok() {
         w.fixed.padding[0] = HEADER_CHECKED;
+        w.fixed.padding[1] = CHECKS_EPOCH;
         if ops_checkable(w.data) {
             w.fixed.padding[0] |= OPS_CHECKED;
         }
