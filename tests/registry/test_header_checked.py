@@ -17,7 +17,7 @@ from client.bench.models import iris_mlp
 from client.chain.litesvm import LiteSvmChain
 from client.inference import InferenceClient, infer_instruction
 from client.model import encode
-from client.model.qmodel import DType, LutKind, QLut
+from client.model.qmodel import DType, LutKind, QDense, QLut
 from client.program import error_name
 from client.registry import ModelRegistry
 
@@ -98,7 +98,9 @@ async def test_a_lut_fed_by_a_lut_outside_its_table_is_refused_not_marked(
     # the program must refuse it too, at finalize (no OPS_CHECKED) and in `infer`.
     model = iris_mlp()
     qm = copy.deepcopy(model.qmodel)
-    width = qm.ops[0].n_out
+    dense = qm.ops[0]
+    assert isinstance(dense, QDense)
+    width = dense.n_out
     qm.ops[1:1] = [
         QLut(DType.I16, LutKind.TANH, np.full(513, 30_000, dtype=np.int64), width),
         QLut(DType.I8, LutKind.TANH, np.zeros(256, dtype=np.int64), width),
