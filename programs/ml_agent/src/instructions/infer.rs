@@ -20,7 +20,7 @@ use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::kernels::ExecError;
-use crate::state::model::{load_active, CHECKS_EPOCH, HEADER_CHECKED, OPS_CHECKED};
+use crate::state::model::{load_active, ModelWeights, CHECKS_EPOCH, HEADER_CHECKED, OPS_CHECKED};
 
 /// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
@@ -197,18 +197,21 @@ fn active_model<'a>(
 ) -> Result<(), MlAgentError> {
     let a = load_active(program_id, model, weights)?;
     out.version = a.weights.version;
-    // Marks set under other rules (an older program) are not trusted.
-    let flags = if a.weights.padding[1] == CHECKS_EPOCH {
-        a.weights.padding[0]
-    } else {
-        0
-    };
-    out.checked = flags & HEADER_CHECKED != 0;
-    const BOTH: u8 = HEADER_CHECKED | OPS_CHECKED;
-    out.ops_checked = flags & BOTH == BOTH;
+    // The marks (padding[0]) and their epoch (padding[1]) in one load; marks set under other
+    // rules (an older program) are not trusted.
+    // SAFETY: two readable bytes at an even offset of an 8-aligned struct (asserted below).
+    let marks = u16::from_le(unsafe { *(a.weights.padding.as_ptr() as *const u16) });
+    const EPOCH: u16 = (CHECKS_EPOCH as u16) << 8;
+    out.checked = marks & (0xFF00 | HEADER_CHECKED as u16) == EPOCH | HEADER_CHECKED as u16;
+    out.ops_checked = marks == EPOCH | (HEADER_CHECKED | OPS_CHECKED) as u16;
     out.bytes = a.bytes;
     Ok(())
 }
+
+const _: () = assert!(
+    core::mem::offset_of!(ModelWeights, padding) % 2 == 0
+        && core::mem::align_of::<ModelWeights>() >= 2
+);
 
 /// Largest file `finalize_version` dry-runs for `OPS_CHECKED` (the pass costs up to a few CU per
 /// byte of weights; larger files keep the checked path).
