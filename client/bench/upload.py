@@ -126,7 +126,7 @@ async def run_upload_bench(
         try:
             surf_seconds, transactions = await surfpool_1mib()
             surf_rate = round(transactions / surf_seconds, 1)
-            note = 
+            note = ""
         except ValidatorNotInstalled as e:
             if surfpool:
                 raise
