@@ -150,7 +150,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         version: active.version.to_le(),
         class: result.class.to_le(),
         confidence: confidence.to_le(),
-        // Written by the hash below; zeroed only on the host, where it is a copy.
+        // Overwritten whole by the hash below.
         outputs_sha256: [0; 32],
     };
     sha256v_into(&[&ret[RETURN_HEADER..]], &mut ev.outputs_sha256);
