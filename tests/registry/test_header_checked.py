@@ -19,7 +19,7 @@ from client.inference import InferenceClient, infer_instruction
 from client.model import encode
 from client.model.qmodel import DType, LutKind, QDense, QLut
 from client.program import error_name
-from client.registry import ModelRegistry
+from client.registry import DeployedModel, ModelRegistry
 
 from .helpers import model_bytes, set_account_data
 
@@ -35,6 +35,17 @@ async def _flag(svm: LiteSvmChain, weights: Pubkey) -> int:
     acc = await svm.get_account(weights)
     assert acc is not None
     return bytes(acc.data)[FLAG_OFFSET]
+
+
+async def _refused(
+    svm: LiteSvmChain, payer: Keypair, d: DeployedModel, row: list[int], reason: str
+) -> None:
+    """`infer` refuses the model with UnsupportedModel and logs `reason`. Sent raw: the SDK
+    would refuse such a file before sending."""
+    res = await svm.send([infer_instruction(d.model, d.weights, row)], payer, check=False)
+    assert not res.ok and res.custom_error is not None, res.logs
+    assert error_name(res.custom_error) == "UnsupportedModel", res.logs
+    assert any(reason in line for line in res.logs), res.logs
 
 
 async def test_finalize_marks_a_valid_model_and_infer_runs_with_or_without_the_mark(
@@ -75,12 +86,7 @@ async def test_a_structurally_invalid_op_is_not_ops_checked_and_infer_refuses_it
     d = await registry.deploy(bytes(data))
     assert await _flag(svm, d.weights) == HEADER_CHECKED
 
-    # Sent raw: the SDK would refuse the file before sending.
-    row = [int(v) for v in model.samples[0]]
-    res = await svm.send([infer_instruction(d.model, d.weights, row)], payer, check=False)
-    assert not res.ok and res.custom_error is not None, res.logs
-    assert error_name(res.custom_error) == "UnsupportedModel", res.logs
-    assert any("dense shift" in line for line in res.logs), res.logs
+    await _refused(svm, payer, d, [int(v) for v in model.samples[0]], "dense shift")
 
 
 async def test_finalize_leaves_a_file_the_kernels_refuse_unmarked(
@@ -108,11 +114,7 @@ async def test_a_lut_fed_by_a_lut_outside_its_table_is_refused_not_marked(
     d = await registry.deploy(encode(qm))
     assert await _flag(svm, d.weights) == HEADER_CHECKED
 
-    row = [int(v) for v in model.samples[0]]
-    res = await svm.send([infer_instruction(d.model, d.weights, row)], payer, check=False)
-    assert not res.ok and res.custom_error is not None, res.logs
-    assert error_name(res.custom_error) == "UnsupportedModel", res.logs
-    assert any("LUT input" in line for line in res.logs), res.logs
+    await _refused(svm, payer, d, [int(v) for v in model.samples[0]], "LUT input")
 
 
 async def test_marks_from_another_checks_epoch_are_not_trusted(
