@@ -24,6 +24,9 @@ from client.inference.model import load_model
 
 from .world import SPEC, World, constant_model, make_world, momentum_model, risk
 
+# offset_of!(ModelWeights, padding) (asserted in programs/ml_agent/src/state/model.rs).
+MARKS_OFFSET = 220
+
 
 async def step(w: World, agent: Pubkey, **kw: object) -> StepResult:
     r = await w.agents.step(agent, **kw)  # type: ignore[arg-type]
@@ -48,12 +51,22 @@ def test_feature_twin_matches_the_rust_vectors() -> None:
         assert got == case["features"]
 
 
+@pytest.mark.parametrize("marked", [True, False], ids=["marked-path", "checked-path"])
 async def test_buy_sell_hold_with_real_trades_match_the_replay(
-    svm: LiteSvmChain, payer: Keypair
+    svm: LiteSvmChain, payer: Keypair, marked: bool
 ) -> None:
     w = await make_world(svm, payer)
-    model, _ = await w.deploy(momentum_model())
+    model, weights = await w.deploy(momentum_model())
     agent = await w.agent([ModelSlot(model)], 1)
+    acc = svm.svm.get_account(weights)
+    assert acc is not None
+    # finalize marked the small model (ModelWeights.padding[0..2]: marks and their epoch), so
+    # the agent runs the marked executor; cleared, it runs the checked one.
+    assert bytes(acc.data)[MARKS_OFFSET : MARKS_OFFSET + 2] == bytes([3, 1])
+    if not marked:
+        data = bytearray(bytes(acc.data))
+        data[MARKS_OFFSET : MARKS_OFFSET + 2] = bytes(2)
+        svm.svm.set_account(weights, Account(acc.lamports, bytes(data), acc.owner, False, 0))
     handle = await load_model(svm, model)
     replay = AgentReplay(SPEC, risk(), [(handle.qmodel, 1)], 30, 10_000_000, 10_000_000)
     seen: list[str] = []

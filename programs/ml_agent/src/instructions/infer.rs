@@ -20,7 +20,7 @@ use crate::kernels::exec::{run, NoObserver, Observer};
 use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::kernels::ExecError;
-use crate::state::model::{load_active, ModelWeights, CHECKS_EPOCH, HEADER_CHECKED, OPS_CHECKED};
+use crate::state::model::{load_active, trusted_marks};
 
 /// `flags` bit 0: log the remaining compute units (`sol_log_compute_units`) before the forward
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
@@ -197,21 +197,10 @@ fn active_model<'a>(
 ) -> Result<(), MlAgentError> {
     let a = load_active(program_id, model, weights)?;
     out.version = a.weights.version;
-    // The marks (padding[0]) and their epoch (padding[1]) in one load; marks set under other
-    // rules (an older program) are not trusted.
-    // SAFETY: two readable bytes at an even offset of an 8-aligned struct (asserted below).
-    let marks = u16::from_le(unsafe { *(a.weights.padding.as_ptr() as *const u16) });
-    const EPOCH: u16 = (CHECKS_EPOCH as u16) << 8;
-    out.checked = marks & (0xFF00 | HEADER_CHECKED as u16) == EPOCH | HEADER_CHECKED as u16;
-    out.ops_checked = marks == EPOCH | (HEADER_CHECKED | OPS_CHECKED) as u16;
+    (out.checked, out.ops_checked) = trusted_marks(a.weights);
     out.bytes = a.bytes;
     Ok(())
 }
-
-const _: () = assert!(
-    core::mem::offset_of!(ModelWeights, padding) % 2 == 0
-        && core::mem::align_of::<ModelWeights>() >= 2
-);
 
 /// Largest file `finalize_version` dry-runs for `OPS_CHECKED` (the pass costs up to a few CU per
 /// byte of weights; larger files keep the checked path).

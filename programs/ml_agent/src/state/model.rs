@@ -399,6 +399,25 @@ pub const CHECKS_EPOCH: u8 = 1;
 // tests/registry/test_header_checked.py reads the flag at this offset.
 const _: () = assert!(core::mem::offset_of!(ModelWeights, padding) == 220);
 
+/// The marks `finalize_version` left on a version, as its readers may trust them:
+/// `(HEADER_CHECKED, OPS_CHECKED)`, both false unless set under this program's `CHECKS_EPOCH`.
+#[inline(always)]
+pub fn trusted_marks(w: &ModelWeights) -> (bool, bool) {
+    // The marks (padding[0]) and their epoch (padding[1]) in one load.
+    // SAFETY: two readable bytes at an even offset of an 8-aligned struct (asserted below).
+    let marks = u16::from_le(unsafe { *(w.padding.as_ptr() as *const u16) });
+    const EPOCH: u16 = (CHECKS_EPOCH as u16) << 8;
+    const HEADER: u16 = HEADER_CHECKED as u16;
+    (
+        marks & (0xFF00 | HEADER) == EPOCH | HEADER,
+        marks == EPOCH | (HEADER_CHECKED | OPS_CHECKED) as u16,
+    )
+}
+const _: () = assert!(
+    core::mem::offset_of!(ModelWeights, padding) % 2 == 0
+        && core::mem::align_of::<ModelWeights>() >= 2
+);
+
 impl ModelWeights {
     pub const LEN: usize = core::mem::size_of::<ModelWeights>();
 

@@ -213,8 +213,8 @@ pub fn create_agent(
     let mut model_keys = [[0u8; 32]; MAX_MODELS];
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
-        let bytes = load_model_bytes(program_id, h, w, s.model_versions[i])?;
-        check_model(bytes, nf)?;
+        let m = load_model_bytes(program_id, h, w, s.model_versions[i])?;
+        check_model(&m, nf)?;
         model_keys[i] = h.address().to_bytes();
     }
 

@@ -13,7 +13,9 @@ use crate::checks;
 use crate::error::MlAgentError;
 use crate::kernels::model::ModelView;
 use crate::state::agent::{Agent, AGENT_SEED};
-use crate::state::model::{load_active, ModelHeader, ModelStatus, ModelWeights, VersionStatus};
+use crate::state::model::{
+    load_active, trusted_marks, ModelHeader, ModelStatus, ModelWeights, VersionStatus,
+};
 
 /// Class -> action convention: a model's class 0 is SELL, 1 HOLD, 2 BUY (3 classes exactly).
 pub const SELL: u8 = 0;
@@ -70,6 +72,15 @@ pub fn agent_seeds<'a>(agent: &'a Agent, id: &'a [u8; 8], bump: &'a [u8; 1]) -> 
     ]
 }
 
+/// The model file an agent slot runs, with the marks finalize left on its version.
+pub struct SlotModel<'a> {
+    pub bytes: &'a [u8],
+    /// `HEADER_CHECKED` under this program's epoch: `ModelView::parse` accepted these bytes.
+    pub checked: bool,
+    /// `OPS_CHECKED` too: the marked executor may run them (`kernels::marked`).
+    pub ops_checked: bool,
+}
+
 /// The model file an agent slot runs: the active version (`pinned == 0`) or exactly version
 /// `pinned` of the model (active or retired, i.e. finalized bytes), checked like `load_active`.
 pub fn load_model_bytes<'a>(
@@ -77,30 +88,48 @@ pub fn load_model_bytes<'a>(
     header: &'a AccountView,
     weights: &'a AccountView,
     pinned: u32,
-) -> Result<&'a [u8], MlAgentError> {
-    if pinned == 0 {
-        return Ok(load_active(program_id, header, weights)?.bytes);
-    }
-    // SAFETY: read-only views; no mutable borrow of these accounts is live.
-    let h: &ModelHeader = unsafe { ModelHeader::load(header, program_id)? };
-    if h.status != ModelStatus::Ready as u8 && h.status != ModelStatus::Frozen as u8 {
-        return Err(MlAgentError::NoActiveVersion);
-    }
-    // SAFETY: as above.
-    let w = unsafe { ModelWeights::load(weights, program_id)? };
-    let st = w.fixed.status;
-    if w.fixed.model != header.address().to_bytes()
-        || w.fixed.version != pinned
-        || (st != VersionStatus::Active as u8 && st != VersionStatus::Retired as u8)
-    {
-        return Err(MlAgentError::PinnedVersionMismatch);
-    }
-    Ok(w.data)
+) -> Result<SlotModel<'a>, MlAgentError> {
+    let (w, bytes) = if pinned == 0 {
+        let a = load_active(program_id, header, weights)?;
+        (a.weights, a.bytes)
+    } else {
+        // SAFETY: read-only views; no mutable borrow of these accounts is live.
+        let h: &ModelHeader = unsafe { ModelHeader::load(header, program_id)? };
+        if h.status != ModelStatus::Ready as u8 && h.status != ModelStatus::Frozen as u8 {
+            return Err(MlAgentError::NoActiveVersion);
+        }
+        // SAFETY: as above.
+        let w = unsafe { ModelWeights::load(weights, program_id)? };
+        let st = w.fixed.status;
+        if w.fixed.model != header.address().to_bytes()
+            || w.fixed.version != pinned
+            || (st != VersionStatus::Active as u8 && st != VersionStatus::Retired as u8)
+        {
+            return Err(MlAgentError::PinnedVersionMismatch);
+        }
+        let (fixed, data): (&'a ModelWeights, &'a [u8]) = (w.fixed, w.data);
+        (fixed, data)
+    };
+    let (checked, ops_checked) = trusted_marks(w);
+    Ok(SlotModel {
+        bytes,
+        checked,
+        ops_checked,
+    })
 }
 
 /// Parse a model and check it fits the agent: a 3-class classifier over `n_features` inputs.
-pub fn check_model(bytes: &[u8], n_features: usize) -> Result<ModelView<'_>, MlAgentError> {
-    let view = ModelView::parse(bytes).map_err(|_| MlAgentError::UnsupportedModel)?;
+/// A version finalize marked `HEADER_CHECKED` is viewed without repeating the parse.
+pub fn check_model<'a>(
+    m: &SlotModel<'a>,
+    n_features: usize,
+) -> Result<ModelView<'a>, MlAgentError> {
+    let view = if m.checked {
+        // SAFETY: finalize_version ran `parse` on these sealed bytes and recorded it.
+        unsafe { ModelView::checked_before(m.bytes) }
+    } else {
+        ModelView::parse(m.bytes).map_err(|_| MlAgentError::UnsupportedModel)?
+    };
     let h = view.header;
     if h.task != 1 || h.n_classes != N_CLASSES || view.n_features != n_features {
         return Err(MlAgentError::FeatureSpecMismatch);

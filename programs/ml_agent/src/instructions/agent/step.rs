@@ -408,9 +408,9 @@ fn infer_all(
         if h.address().to_bytes() != agent.models[i] {
             return Err(MlAgentError::ModelSetMismatch);
         }
-        let bytes = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
+        let m = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
         // An active version may have changed since creation: check it still fits.
-        let view = check_model(bytes, nf)?;
+        let view = check_model(&m, nf)?;
         let (lo, hi) = view.ranges();
         let mut x = [0i32; MAX_FEATURES];
         for j in 0..nf {
@@ -425,8 +425,15 @@ fn infer_all(
         let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
         #[cfg(not(target_arch = "bpf"))]
         let mut scratch = Scratch::new(&mut arena);
-        let r = run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
-            .map_err(|_| MlAgentError::UnsupportedModel)?;
+        // A version finalize marked OPS_CHECKED takes the marked executor, as in `infer`. Its
+        // buffers here are a third of the whole heap, at least the size finalize's dry run
+        // checked every width against (that run first set aside infer's return-data words).
+        let r = if m.ops_checked {
+            run::<_, true>(&view, xb, &mut scratch, &mut NoObserver)
+        } else {
+            run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
+        }
+        .map_err(|_| MlAgentError::UnsupportedModel)?;
         classes[i] = r.class;
         confs[i] = r.confidence.clamp(0, 65536) as u32;
     }
