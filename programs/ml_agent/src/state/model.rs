@@ -380,8 +380,8 @@ pub struct ModelWeights {
     /// array-placement check (`ModelView::parse`) on the sealed bytes, so `infer` need not
     /// repeat it, plus `OPS_CHECKED` when a checked forward pass also succeeded; 0 otherwise
     /// (a file the kernels refuse, or a version sealed before the flag existed). Byte 1: the
-    /// `CHECKS_EPOCH` of the program that set the marks; `infer` trusts them only from its
-    /// own epoch. Written only by the program; the other bytes stay 0.
+    /// `CHECKS_EPOCH` of the program that set the marks; readers (`trusted_marks`) trust them
+    /// only from their own epoch. Written only by the program; the other bytes stay 0.
     pub padding: [u8; 4],
 }
 
