@@ -9,14 +9,7 @@
 #[inline(always)]
 pub fn sha256v(parts: &[&[u8]]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    // SAFETY: `&[u8]` is (ptr, len), the layout the syscall reads; it fills all 32 bytes.
-    unsafe {
-        pinocchio::syscalls::sol_sha256(
-            parts.as_ptr() as *const u8,
-            parts.len() as u64,
-            out.as_mut_ptr(),
-        );
-    }
+    sha256v_into(parts, &mut out);
     out
 }
 

@@ -762,6 +762,17 @@ fn trees<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
     let x = &*s.x;
     let n_out = op.n_out as usize;
     let y = &mut s.y[..n_out];
+    let t = trees_view::<TR>(model, op)?;
+    run_trees(&t, x, y).map_err(|_| diagnose(&t, x, n_out))
+}
+
+/// A TREES record's arrays: checked, or (`TR`) viewed without the checks.
+#[inline(always)]
+pub(super) fn trees_view<'a, const TR: bool>(
+    model: &ModelView<'a>,
+    op: &OpRecord,
+) -> Result<Trees<'a>, ExecError> {
+    let n_out = op.n_out as usize;
     let (n_trees, n_nodes, n_leaves) = (op.p0 as usize, op.p1 as usize, op.p2 as usize);
     let off = &op.off;
     let (mode, leaves, base) = match op.mode {
@@ -777,13 +788,12 @@ fn trees<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
         ),
         _ => return Err(ExecError::Model(Why::TreesParams)),
     };
-    let t = Trees {
+    Ok(Trees {
         mode,
         max_depth: op.p3 as u32,
         roots: arr::<u32, TR>(model, off[0] as usize, n_trees)?,
         nodes: arr::<Node, TR>(model, off[1] as usize, n_nodes)?,
         leaves,
         base,
-    };
-    run_trees(&t, x, y).map_err(|_| diagnose(&t, x, n_out))
+    })
 }

@@ -42,29 +42,60 @@ pub struct Requant<'a> {
 #[inline(never)]
 pub fn requantize(acc: &mut [i64], r: &Requant) {
     let n = acc.len();
-    assert!(r.bias.len() >= n && r.mult.len() >= n);
-    let s1 = r.shift - 1;
-    let (zp, lo, hi) = (r.zp, r.lo, r.hi);
-    let mut ap = acc.as_mut_ptr();
-    let mut bp = r.bias.as_ptr();
-    let mut mp = r.mult.as_ptr();
-    // SAFETY: every pointer advances n times over an array of at least n elements (asserted).
+    assert!(r.bias.len() >= n && r.mult.len() >= n && (1..=62).contains(&r.shift));
+    // SAFETY: n words and at least n bias/multiplier entries (asserted), shift in 1..=62.
     unsafe {
-        let end = ap.add(n);
-        while ap < end {
-            let v = (*ap).wrapping_add(*bp as i64).wrapping_mul(*mp as i64);
-            let y = zp.wrapping_add(((v >> s1).wrapping_add(1)) >> 1);
-            *ap = if y < lo {
-                lo
-            } else if y > hi {
-                hi
-            } else {
-                y
-            };
-            ap = ap.add(1);
-            bp = bp.add(1);
-            mp = mp.add(1);
+        let y = acc.as_mut_ptr();
+        requantize_raw(y, y.add(n), r.bias.as_ptr(), r.mult.as_ptr(), &r.out());
+    }
+}
+
+/// A layer's shift, zero point and clamp: what `requantize_raw` applies to every channel.
+pub struct RequantOut {
+    /// `shift - 1`, in 0..=61.
+    pub s1: u32,
+    pub zp: i64,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Requant<'_> {
+    #[inline(always)]
+    fn out(&self) -> RequantOut {
+        RequantOut {
+            s1: self.shift - 1,
+            zp: self.zp,
+            lo: self.lo,
+            hi: self.hi,
         }
+    }
+}
+
+/// The requantization loop over the words `y..end`, with one bias and one multiplier per word.
+/// Always inlined, so the marked executor can call it with parameters read from an op record
+/// and keep them in registers.
+///
+/// # Safety
+/// `y..end` are writable words, `bias` and `mult` point to as many entries, and `o.s1 <= 61`.
+#[inline(always)]
+pub unsafe fn requantize_raw(
+    mut y: *mut i64,
+    end: *mut i64,
+    mut bias: *const i32,
+    mut mult: *const u32,
+    o: &RequantOut,
+) {
+    let (s1, zp, lo, hi) = (o.s1, o.zp, o.lo, o.hi);
+    while y < end {
+        let v = (*y).wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
+        *y = clamp(
+            zp.wrapping_add(v.unchecked_shr(s1).wrapping_add(1) >> 1),
+            lo,
+            hi,
+        );
+        y = y.add(1);
+        bias = bias.add(1);
+        mult = mult.add(1);
     }
 }
 

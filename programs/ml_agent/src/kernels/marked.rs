@@ -22,11 +22,11 @@
 //! Input-dependent checks are the same as the checked path's: feature count and ranges here,
 //! tree walks and sparse columns inside their kernels.
 
-use super::exec::{first_out_of_range, run_op, unshift, Observer, Request, Step};
-use super::fixed::clamp;
+use super::exec::{first_out_of_range, run_op, trees_view, unshift, Observer, Request, Step};
+use super::fixed::{clamp, requantize_raw, RequantOut};
 use super::model::{a8, Header, OpRecord, ARGMAX, DENSE, DTYPE_NONE, I8, PACKED, SOFTMAX, TREES};
-use super::softmax::{argmax, confidence, exp2_neg_q30, ConfMode, GAP_LIMIT};
-use super::trees::{diagnose, run_trees, Node, TreeMode, Trees};
+use super::softmax::{argmax, confidence, softmax_into, ConfMode};
+use super::trees::{diagnose, run_trees};
 use super::ExecError;
 
 /// Run a marked version. The caller (`exec::run::<_, true>`) guarantees `OPS_CHECKED` and
@@ -135,7 +135,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                     core::slice::from_raw_parts_mut(spare, n_out),
                 )
             };
-            let t = unsafe { trees_of(base, op) };
+            let t = trees_view::<true>(model, op)?;
             run_trees(&t, xs, y).map_err(|_| diagnose(&t, xs, n_out))?;
         } else {
             // SAFETY: cur holds `width` values, spare has n_out + 1 words (finalize checked
@@ -175,38 +175,6 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
         }
         core::mem::swap(&mut cur, &mut spare);
         width = n_out;
-    }
-}
-
-/// A checked TREES record's arrays, viewed without the checks.
-///
-/// # Safety
-/// `op` is a TREES record of the model at `base` that passed the checked pass at finalize.
-#[inline(always)]
-unsafe fn trees_of<'a>(base: *const u8, op: &OpRecord) -> Trees<'a> {
-    let view = |off: u32, count: usize| {
-        core::slice::from_raw_parts(base.add(off as usize) as *const u32, count)
-    };
-    let (n_out, n_leaves) = (op.n_out as usize, op.p2 as usize);
-    let (mode, leaves, base_values): (_, _, &[i32]) = if op.mode == 1 {
-        (TreeMode::Proba, view(op.off[2], n_leaves * n_out), &[])
-    } else {
-        (
-            TreeMode::Value,
-            view(op.off[2], n_leaves),
-            core::slice::from_raw_parts(base.add(op.off[3] as usize) as *const i32, n_out),
-        )
-    };
-    Trees {
-        mode,
-        max_depth: op.p3 as u32,
-        roots: view(op.off[0], op.p0 as usize),
-        nodes: core::slice::from_raw_parts(
-            base.add(op.off[1] as usize) as *const Node,
-            op.p1 as usize,
-        ),
-        leaves,
-        base: base_values,
     }
 }
 
@@ -338,8 +306,6 @@ unsafe fn dense_packed(base: *const u8, op: &OpRecord, x: *const i64, y: *mut i6
             xp = xp.add(1);
         }
         while xp < x_end {
-            // The products summed first, then into `s`: this order keeps `s` in one register
-            // (the other costs a register copy per iteration).
             let p0 = (*w).wrapping_mul(*xp);
             let p1 = (*w.add(1)).wrapping_mul(*xp.add(1));
             s = s.wrapping_add(p0.wrapping_add(p1));
@@ -355,76 +321,35 @@ unsafe fn dense_packed(base: *const u8, op: &OpRecord, x: *const i64, y: *mut i6
             break;
         }
     }
-    let mut bias = base.add(op.off[1] as usize) as *const i32;
-    let mut mult = base.add(op.off[2] as usize) as *const u32;
-    let s1 = op.shift as u32 - 1;
-    let (zp, lo, hi) = (op.zp as i64, op.lo as i64, op.hi as i64);
-    let mut yp = y;
-    while yp < end {
-        // rshift_round(v, s) = ((v >> (s - 1)) + 1) >> 1, as `fixed::requantize`.
-        let v = (*yp).wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
-        // SAFETY: s1 in 0..=61 (finalize checked the shift).
-        let r = v.unchecked_shr(s1).wrapping_add(1) >> 1;
-        *yp = clamp(zp.wrapping_add(r), lo, hi);
-        yp = yp.add(1);
-        bias = bias.add(1);
-        mult = mult.add(1);
-    }
+    // SAFETY: n_out words written above, n_out bias and multipliers in the file (finalize),
+    // shift in 1..=62 (finalize).
+    requantize_raw(
+        y,
+        end,
+        base.add(op.off[1] as usize) as *const i32,
+        base.add(op.off[2] as usize) as *const u32,
+        &RequantOut {
+            s1: op.shift as u32 - 1,
+            zp: op.zp as i64,
+            lo: op.lo as i64,
+            hi: op.hi as i64,
+        },
+    );
 }
 
-/// SOFTMAX straight from the logits in `x` into `y` (mode 1, binary: the logits are `[0, x0]`),
-/// the same arithmetic as `softmax::softmax`; returns the first index of the largest
-/// probability.
+/// SOFTMAX straight from the logits in `x` into `y` (mode 1, binary: the logits are `[0, x0]`)
+/// with `softmax::softmax_into`; returns the first index of the largest probability.
 ///
 /// # Safety
 /// `op` is a checked SOFTMAX record; `x` holds its n_in logits, `y` has room for n_out words
 /// and does not overlap `x`.
 #[inline(never)]
 unsafe fn softmax_head(op: &OpRecord, mut x: *const i64, y: *mut i64) -> usize {
-    let n = op.n_out as usize;
     if op.mode == 1 {
         *y = 0;
         *y.add(1) = *x;
         x = y;
     }
-    let (k, k_shift) = (op.p0 as u64, op.shift as u32);
-    let end = x.add(n);
-    let mut max = *x;
-    let mut p = x.add(1);
-    while p < end {
-        if *p > max {
-            max = *p;
-        }
-        p = p.add(1);
-    }
-    let mut total = 0u64;
-    let mut p = x;
-    let mut o = y;
-    while p < end {
-        let d = max.wrapping_sub(*p) as u64;
-        // The maximum itself (d = 0) is exactly 2^30: no table lookup.
-        let e = if d == 0 {
-            1 << 30
-        } else if d < GAP_LIMIT {
-            exp2_neg_q30((d * k) >> k_shift)
-        } else {
-            0
-        };
-        *o = e as i64;
-        total += e;
-        p = p.add(1);
-        o = o.add(1);
-    }
-    // The maximum contributes 2^30, so total >= 2^30. Probabilities are >= 0, so index 0
-    // always beats the initial -1: the first index of the largest, as `argmax`.
-    let (mut best, mut top) = (0usize, -1i64);
-    for i in 0..n {
-        let o = y.add(i);
-        let pr = (((*o as u64) << 16) / total) as i64;
-        *o = pr;
-        if pr > top {
-            (best, top) = (i, pr);
-        }
-    }
-    best
+    // finalize checked K, k_shift <= 63 and the widths.
+    softmax_into(x, y, op.n_out as usize, op.p0, op.shift as u32)
 }

@@ -35,32 +35,55 @@ pub fn exp2_neg_q30(a: u64) -> u64 {
 #[inline(never)]
 pub fn softmax(v: &mut [i64], k: u32, k_shift: u32) -> usize {
     assert!(!v.is_empty() && k_shift <= 63);
-    let mut max = v[0];
-    for x in v.iter() {
-        if *x > max {
-            max = *x;
+    // SAFETY: v.len() readable and writable words; input and output may be the same.
+    unsafe { softmax_into(v.as_ptr(), v.as_mut_ptr(), v.len(), k, k_shift) }
+}
+
+/// `softmax` reading the logits at `x` and writing the probabilities to `y` (which may be `x`:
+/// each logit is read before its probability is written), so a caller whose logits sit in
+/// another buffer needs no copy.
+///
+/// # Safety
+/// `x` points to `n >= 1` readable words, `y` to `n` writable words, and `k_shift <= 63`.
+#[inline(always)]
+pub unsafe fn softmax_into(x: *const i64, y: *mut i64, n: usize, k: u32, k_shift: u32) -> usize {
+    let end = x.add(n);
+    let mut max = *x;
+    let mut p = x.add(1);
+    while p < end {
+        if *p > max {
+            max = *p;
         }
+        p = p.add(1);
     }
     let mut total = 0u64;
-    for x in v.iter_mut() {
-        let d = max.wrapping_sub(*x) as u64;
-        let e = if d < GAP_LIMIT {
+    let mut p = x;
+    let mut o = y;
+    while p < end {
+        let d = max.wrapping_sub(*p) as u64;
+        // The maximum itself (d = 0) is exactly 2^30: no table lookup.
+        let e = if d == 0 {
+            1 << 30
+        } else if d < GAP_LIMIT {
             exp2_neg_q30((d * k as u64) >> k_shift)
         } else {
             0
         };
-        *x = e as i64;
+        *o = e as i64;
         total += e;
+        p = p.add(1);
+        o = o.add(1);
     }
     // The maximum contributes 2^30, so total >= 2^30: no division by zero.
     // The same pass ranks the probabilities: first index of the largest (what `argmax` of the
     // result returns; probabilities are >= 0, so index 0 always beats the initial -1).
     let (mut best, mut top) = (0usize, -1i64);
-    for (i, x) in v.iter_mut().enumerate() {
-        let p = (((*x as u64) << 16) / total) as i64;
-        *x = p;
-        if p > top {
-            (best, top) = (i, p);
+    for i in 0..n {
+        let o = y.add(i);
+        let pr = (((*o as u64) << 16) / total) as i64;
+        *o = pr;
+        if pr > top {
+            (best, top) = (i, pr);
         }
     }
     best
