@@ -26,13 +26,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 from solders.compute_budget import set_compute_unit_limit  # noqa: E402
 from solders.instruction import Instruction  # noqa: E402
 from solders.keypair import Keypair  # noqa: E402
 
 from client.artifacts import program_so_path  # noqa: E402
-from client.bench.models import BUILDERS, BenchModel, boundary_samples  # noqa: E402
+from client.bench.models import BUILDERS, BenchModel, measured_rows  # noqa: E402
 from client.bench.runner import MAX_TX_CU, fast_chain  # noqa: E402
 from client.chain.base import TxResult  # noqa: E402
 from client.chain.litesvm import LiteSvmChain  # noqa: E402
@@ -115,7 +114,7 @@ async def prepare(model: BenchModel, *, log_cu: bool = False) -> dict[str, Any]:
     deployed = await ModelRegistry(chain, payer).deploy(model.data)
     client = InferenceClient(chain, payer, log_limit=None)
     handle = await client.model(deployed.model)
-    rows = np.vstack([model.samples[:SAMPLES], boundary_samples(model, SAMPLES)])
+    rows = measured_rows(model, SAMPLES)
     cus = []
     for r in rows:
         ix = infer_instruction(handle.address, handle.weights, r.tolist())

@@ -102,6 +102,13 @@ def boundary_samples(model: BenchModel, n: int) -> I64:
     return out
 
 
+def measured_rows(model: BenchModel, n: int) -> I64:
+    """The inputs the bench (and scripts/profile_infer.py) take the worst case over: the first
+    `n` data samples and `n` boundary inputs."""
+    rows: I64 = np.vstack([model.samples[:n], boundary_samples(model, n)])
+    return rows
+
+
 def _build(name: str, description: str, qm: QModel, x: F64, target: Target | None) -> BenchModel:
     qm.name = name
     samples = np.clip(_samples(x), qm.input.lo, qm.input.hi)

@@ -4,7 +4,7 @@ For every benchmark model (`models.py`) it deploys the file through the registry
 measures on LiteSVM:
 
 * the CU of the whole `infer` instruction (the runtime's `consumed` line for the instruction,
-  worst case over the data samples and as many boundary inputs, `models.boundary_samples`);
+  worst case over the data samples and as many boundary inputs, `models.measured_rows`);
 * the CU of the kernels alone, from an `infer` with the LOG_CU flag (`sol_log_compute_units`
   before/after the forward pass and after each op, the logging syscalls subtracted);
 * CU per MAC (dense ops only) for MLPs;
@@ -39,7 +39,7 @@ from ..model.qmodel import QDense
 from ..model.reference import execute
 from ..program import PROGRAM_ID
 from ..registry import ModelRegistry
-from .models import BUILDERS, BenchModel, Target, boundary_samples, largest_mlp
+from .models import BUILDERS, BenchModel, Target, largest_mlp, measured_rows
 
 MAX_TX_CU = 1_400_000
 _CONSUMED = re.compile(rf"^Program {PROGRAM_ID} consumed (\d+) of \d+ compute units$")
@@ -136,7 +136,7 @@ async def measure(
     deployed = await ModelRegistry(chain, payer).deploy(model.data)
     client = InferenceClient(chain, payer, log_limit=None)
     handle = await client.model(deployed.model)
-    rows = np.vstack([model.samples[:samples], boundary_samples(model, samples)])
+    rows = measured_rows(model, samples)
     cus = await _instruction_cu(client, handle, rows)
     # The profile of the most expensive input (trees: the longest paths).
     worst = int(np.argmax(cus))

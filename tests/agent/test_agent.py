@@ -21,11 +21,15 @@ from client.agent.replay import pool_price
 from client.chain.base import TransactionFailed
 from client.chain.litesvm import LiteSvmChain
 from client.inference.model import load_model
+from tests.registry.helpers import (
+    CHECKS_EPOCH,
+    HEADER_CHECKED,
+    MARKS_OFFSET,
+    OPS_CHECKED,
+    set_account_data,
+)
 
 from .world import SPEC, World, constant_model, make_world, momentum_model, risk
-
-# offset_of!(ModelWeights, padding) (asserted in programs/ml_agent/src/state/model.rs).
-MARKS_OFFSET = 220
 
 
 async def step(w: World, agent: Pubkey, **kw: object) -> StepResult:
@@ -62,11 +66,12 @@ async def test_buy_sell_hold_with_real_trades_match_the_replay(
     assert acc is not None
     # finalize marked the small model (ModelWeights.padding[0..2]: marks and their epoch), so
     # the agent runs the marked executor; cleared, it runs the checked one.
-    assert bytes(acc.data)[MARKS_OFFSET : MARKS_OFFSET + 2] == bytes([3, 1])
+    marks = bytes([HEADER_CHECKED | OPS_CHECKED, CHECKS_EPOCH])
+    assert bytes(acc.data)[MARKS_OFFSET : MARKS_OFFSET + 2] == marks
     if not marked:
         data = bytearray(bytes(acc.data))
         data[MARKS_OFFSET : MARKS_OFFSET + 2] = bytes(2)
-        svm.svm.set_account(weights, Account(acc.lamports, bytes(data), acc.owner, False, 0))
+        set_account_data(svm, weights, bytes(data))
     handle = await load_model(svm, model)
     replay = AgentReplay(SPEC, risk(), [(handle.qmodel, 1)], 30, 10_000_000, 10_000_000)
     seen: list[str] = []

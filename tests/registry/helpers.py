@@ -188,6 +188,14 @@ def _with_space(create: Instruction, space: int) -> Instruction:
     return Instruction(create.program_id, bytes(data), list(create.accounts))
 
 
+# ModelWeights.padding[0..2] (offset asserted in programs/ml_agent/src/state/model.rs): the
+# marks finalize_version sets, then the CHECKS_EPOCH they were set under.
+MARKS_OFFSET = 220
+HEADER_CHECKED = 1
+OPS_CHECKED = 2
+CHECKS_EPOCH = 1
+
+
 def set_account_data(chain: LiteSvmChain, address: Pubkey, data: bytes) -> None:
     """Overwrite an account's data in the in-process SVM (tampering tests)."""
     acc = chain.svm.get_account(address)

@@ -21,20 +21,20 @@ from client.model.qmodel import DType, LutKind, QDense, QLut
 from client.program import error_name
 from client.registry import DeployedModel, ModelRegistry
 
-from .helpers import model_bytes, set_account_data
-
-# offset_of!(ModelWeights, padding) (asserted in programs/ml_agent/src/state/model.rs).
-FLAG_OFFSET = 220
-HEADER_CHECKED = 1
-OPS_CHECKED = 2
-# ModelWeights.padding[1]: state::model::CHECKS_EPOCH.
-CHECKS_EPOCH = 1
+from .helpers import (
+    CHECKS_EPOCH,
+    HEADER_CHECKED,
+    MARKS_OFFSET,
+    OPS_CHECKED,
+    model_bytes,
+    set_account_data,
+)
 
 
 async def _flag(svm: LiteSvmChain, weights: Pubkey) -> int:
     acc = await svm.get_account(weights)
     assert acc is not None
-    return bytes(acc.data)[FLAG_OFFSET]
+    return bytes(acc.data)[MARKS_OFFSET]
 
 
 async def _refused(
@@ -65,7 +65,7 @@ async def test_finalize_marks_a_valid_model_and_infer_runs_with_or_without_the_m
     raw = bytearray(bytes(acc.data))
     last = marked
     for flag in (HEADER_CHECKED, 0):
-        raw[FLAG_OFFSET] = flag
+        raw[MARKS_OFFSET] = flag
         set_account_data(svm, d.weights, bytes(raw))
         unmarked = await client.infer(d.model, features_fx=row, cross_check=True)
         assert (unmarked.class_id, unmarked.outputs) == (marked.class_id, marked.outputs)
@@ -125,13 +125,13 @@ async def test_marks_from_another_checks_epoch_are_not_trusted(
     acc = await svm.get_account(d.weights)
     assert acc is not None
     raw = bytearray(bytes(acc.data))
-    assert raw[FLAG_OFFSET + 1] == CHECKS_EPOCH
+    assert raw[MARKS_OFFSET + 1] == CHECKS_EPOCH
 
     client = InferenceClient(svm, payer)
     row = [int(v) for v in model.samples[0]]
     marked = await client.infer(d.model, features_fx=row, cross_check=True)
     # The same marks under another epoch (an older program's): the checked path runs.
-    raw[FLAG_OFFSET + 1] = CHECKS_EPOCH + 1
+    raw[MARKS_OFFSET + 1] = CHECKS_EPOCH + 1
     set_account_data(svm, d.weights, bytes(raw))
     other = await client.infer(d.model, features_fx=row, cross_check=True)
     assert (other.class_id, other.outputs) == (marked.class_id, marked.outputs)
