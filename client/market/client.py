@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from solders.instruction import Instruction
@@ -88,35 +88,35 @@ class MarketClient:
     # ---------------------------------------------------------------- SPL tokens
 
     async def create_mint(self, decimals: int = 6, authority: Pubkey | None = None) -> Pubkey:
-        mint = Keypair()
-        rent = await self.chain.minimum_balance_for_rent_exemption(MINT_LEN)
-        await self.send(
-            [
-                create_account(
-                    CreateAccountParams(
-                        from_pubkey=self.payer.pubkey(),
-                        to_pubkey=mint.pubkey(),
-                        lamports=rent,
-                        space=MINT_LEN,
-                        owner=TOKEN_PROGRAM_ID,
-                    )
-                ),
-                initialize_mint(
-                    InitializeMintParams(
-                        decimals=decimals,
-                        program_id=TOKEN_PROGRAM_ID,
-                        mint=mint.pubkey(),
-                        mint_authority=authority or self.payer.pubkey(),
-                    )
-                ),
-            ],
-            [mint],
+        return await self._new_token_account(
+            MINT_LEN,
+            lambda mint: initialize_mint(
+                InitializeMintParams(
+                    decimals=decimals,
+                    program_id=TOKEN_PROGRAM_ID,
+                    mint=mint,
+                    mint_authority=authority or self.payer.pubkey(),
+                )
+            ),
         )
-        return mint.pubkey()
 
     async def create_token_account(self, mint: Pubkey, owner: Pubkey) -> Pubkey:
+        return await self._new_token_account(
+            TOKEN_ACCOUNT_LEN,
+            lambda acc: initialize_account(
+                InitializeAccountParams(
+                    program_id=TOKEN_PROGRAM_ID, account=acc, mint=mint, owner=owner
+                )
+            ),
+        )
+
+    async def _new_token_account(
+        self, space: int, initialize: Callable[[Pubkey], Instruction]
+    ) -> Pubkey:
+        """A fresh rent-exempt Token-program account of `space` bytes, created and initialized
+        (by `initialize(address)`) in one transaction."""
         acc = Keypair()
-        rent = await self.chain.minimum_balance_for_rent_exemption(TOKEN_ACCOUNT_LEN)
+        rent = await self.chain.minimum_balance_for_rent_exemption(space)
         await self.send(
             [
                 create_account(
@@ -124,15 +124,11 @@ class MarketClient:
                         from_pubkey=self.payer.pubkey(),
                         to_pubkey=acc.pubkey(),
                         lamports=rent,
-                        space=TOKEN_ACCOUNT_LEN,
+                        space=space,
                         owner=TOKEN_PROGRAM_ID,
                     )
                 ),
-                initialize_account(
-                    InitializeAccountParams(
-                        program_id=TOKEN_PROGRAM_ID, account=acc.pubkey(), mint=mint, owner=owner
-                    )
-                ),
+                initialize(acc.pubkey()),
             ],
             [acc],
         )
