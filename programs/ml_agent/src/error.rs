@@ -25,6 +25,27 @@ macro_rules! errors {
 
             /// All errors, in code order, for the IDL generator and tests.
             pub const ALL: &'static [MlAgentError] = &[ $( MlAgentError::$name, )* ];
+
+            /// The line anchor-lang logs when a handler returns this error (`AnchorError::log`,
+            /// no origin), which `AnchorError.parse` (TS) and Anchor's log parsers read. Built
+            /// at compile time: upstream BPF has too little `core::fmt` to format it at run time.
+            pub const fn anchor_log(self) -> &'static str {
+                match self {
+                    $( MlAgentError::$name => concat!(
+                        "AnchorError occurred. Error Code: ", stringify!($name),
+                        ". Error Number: ", stringify!($code),
+                        ". Error Message: ", $msg, "."
+                    ), )*
+                }
+            }
+
+            /// The error with wire code `code`, if it is one of ours.
+            pub const fn from_code(code: u32) -> Option<MlAgentError> {
+                match code {
+                    $( $code => Some(MlAgentError::$name), )*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -145,6 +166,40 @@ errors! {
     WrongVault = 6044 => "The account is not the pool's or agent's recorded vault, mint or pool",
 }
 
+/// The entrypoint's failure return: logs the error the way an Anchor program logs it, then
+/// returns `code` (the entrypoint's return value) unchanged. Only failures pay for it (one
+/// `sol_log_`: 100 CU + the line's length). Out of line and deliberately not `#[cold]`: with
+/// the hint, LLVM allocated the entrypoint's account-loop registers differently and every
+/// successful instruction cost 1 CU more; without it the success path is instruction for
+/// instruction what it was (`python -m client bench`).
+#[inline(never)]
+pub fn fail(code: u64) -> u64 {
+    if code <= u32::MAX as u64 {
+        log_anchor_error(&ProgramError::Custom(code as u32));
+    }
+    code
+}
+
+/// Logs `err` as anchor-lang's `AnchorError::log` would ("AnchorError occurred. Error Code:
+/// <Name>. Error Number: <n>. Error Message: <msg>."), so Anchor clients raise a typed, named
+/// error. Errors that are not ours (a token program's custom code passed up through a CPI,
+/// builtin `ProgramError`s) are left as the runtime reports them, as Anchor does for errors it
+/// did not raise.
+pub fn log_anchor_error(err: &ProgramError) {
+    if let ProgramError::Custom(code) = *err {
+        if let Some(e) = MlAgentError::from_code(code) {
+            let line = e.anchor_log();
+            #[cfg(target_arch = "bpf")]
+            // SAFETY: a static UTF-8 string.
+            unsafe {
+                pinocchio::syscalls::sol_log_(line.as_ptr(), line.len() as u64);
+            }
+            #[cfg(not(target_arch = "bpf"))]
+            let _ = line;
+        }
+    }
+}
+
 impl From<MlAgentError> for ProgramError {
     fn from(e: MlAgentError) -> Self {
         ProgramError::Custom(e as u32)
@@ -173,5 +228,25 @@ mod tests {
             .filter(|e| (**e as u32) >= 6000)
             .all(|e| !e.msg().is_empty()));
         assert_eq!(MlAgentError::ArithmeticOverflow as u32, 6000);
+    }
+
+    #[test]
+    fn anchor_log_lines_match_anchor_lang() {
+        // anchor-lang 1.x `AnchorError::log` with no origin:
+        // "AnchorError occurred. Error Code: {name}. Error Number: {n}. Error Message: {msg}."
+        for e in MlAgentError::ALL {
+            let mut want = std::string::String::new();
+            want.push_str("AnchorError occurred. Error Code: ");
+            want.push_str(e.name());
+            want.push_str(". Error Number: ");
+            want.push_str(&std::format!("{}", *e as u32));
+            want.push_str(". Error Message: ");
+            want.push_str(e.msg());
+            want.push('.');
+            assert_eq!(e.anchor_log(), want);
+            assert_eq!(MlAgentError::from_code(*e as u32), Some(*e));
+        }
+        assert_eq!(MlAgentError::from_code(1), None);
+        assert_eq!(MlAgentError::from_code(6999), None);
     }
 }

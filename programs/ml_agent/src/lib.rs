@@ -36,9 +36,35 @@ pub const PROGRAM_ID: &str = "HuyAZHfebin8EpSqngy3jELk5MsgSbhNDpBTuaq9f7NE";
 
 #[cfg(all(target_arch = "bpf", not(feature = "no-entrypoint")))]
 mod entry {
+    use core::mem::MaybeUninit;
+    use pinocchio::AccountView;
+
     // 24 = create_agent's 10 fixed accounts + (header, weights) for 4 models, with room to spare.
     // The cap only sizes the entrypoint's account array; `infer` CU is unchanged (docs/agent.md).
-    pinocchio::program_entrypoint!(crate::process_instruction, 24);
+    const MAX_ACCOUNTS: usize = 24;
+
+    /// pinocchio's `program_entrypoint!` body, with the `Err` arm's return value passed through
+    /// `error::fail`, which logs the anchor-lang error line. Nothing stays live across that call,
+    /// so the success path's CU are what they were with the plain macro.
+    ///
+    /// # Safety
+    /// Called by the runtime with its serialized input buffer.
+    #[no_mangle]
+    pub unsafe extern "C" fn entrypoint(input: *mut u8) -> u64 {
+        const UNINIT: MaybeUninit<AccountView> = MaybeUninit::<AccountView>::uninit();
+        let mut accounts = [UNINIT; MAX_ACCOUNTS];
+        // SAFETY: `input` is the runtime's input buffer, alive for the whole execution.
+        let (program_id, count, data) =
+            unsafe { pinocchio::entrypoint::deserialize::<MAX_ACCOUNTS>(input, &mut accounts) };
+        // SAFETY: `deserialize` initialized the first `count` views.
+        let accounts = unsafe {
+            core::slice::from_raw_parts_mut(accounts.as_mut_ptr() as *mut AccountView, count)
+        };
+        match crate::process_instruction(program_id, accounts, data) {
+            Ok(()) => pinocchio::SUCCESS,
+            Err(e) => crate::error::fail(e.into()),
+        }
+    }
 }
 
 // Kept outside the entrypoint gate: even as a dependency the crate is also a cdylib, and a
