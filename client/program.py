@@ -7,6 +7,7 @@ come from the IDL's account lists, so a new instruction needs no hand-written by
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -69,6 +70,40 @@ ANCHOR_FRAMEWORK_ERRORS: dict[int, str] = {
     3011: "AccountNotSystemOwned",
     3012: "AccountNotInitialized",
 }
+
+
+@dataclass(frozen=True)
+class AnchorErrorLog:
+    """The error a failed instruction logged in anchor-lang's format (what Anchor's TS client
+    turns into an ``AnchorError``): name, number and message, and the program that logged it."""
+
+    name: str
+    number: int
+    message: str
+    program: Pubkey | None
+
+
+_ANCHOR_ERROR = re.compile(
+    r"^Program log: AnchorError occurred\. Error Code: (.*)\. Error Number: (\d+)\. "
+    r"Error Message: (.*)\.$"
+)
+_INVOKE = re.compile(r"^Program (\w+) invoke \[\d+\]$")
+
+
+def anchor_error(logs: list[str]) -> AnchorErrorLog | None:
+    """The first ``AnchorError occurred`` line in ``logs``, parsed as @anchor-lang/core's
+    ``AnchorError.parse`` does, with the program that was running when it was logged."""
+    stack: list[str] = []
+    for line in logs:
+        if m := _INVOKE.match(line):
+            stack.append(m.group(1))
+        elif line.startswith("Program ") and (line.endswith(" success") or " failed" in line):
+            if stack:
+                stack.pop()
+        elif m := _ANCHOR_ERROR.match(line):
+            program = Pubkey.from_string(stack[-1]) if stack else None
+            return AnchorErrorLog(m.group(1), int(m.group(2)), m.group(3), program)
+    return None
 
 
 def _ix_spec(name: str) -> dict[str, Any]:

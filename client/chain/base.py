@@ -6,6 +6,7 @@ validator, devnet or mainnet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,8 +44,25 @@ class TransactionFailed(ChainError):
 
     def __init__(self, result: TxResult) -> None:
         code = f" (custom error {result.custom_error})" if result.custom_error is not None else ""
-        super().__init__(f"transaction failed: {result.error}{code}")
+        named = anchor_error_text(result.logs)
+        named = f": {named}" if named else ""
+        super().__init__(f"transaction failed: {result.error}{code}{named}")
         self.result = result
+
+
+# anchor-lang's error line (the program logs it on failure; see programs/ml_agent/src/error.rs).
+_ANCHOR_ERROR = re.compile(
+    r"^Program log: AnchorError occurred\. Error Code: (.*)\. Error Number: \d+\. "
+    r"Error Message: (.*)\.$"
+)
+
+
+def anchor_error_text(logs: Sequence[str]) -> str | None:
+    """``<Name>: <message>`` from the first AnchorError line in ``logs``, if any."""
+    for line in logs:
+        if m := _ANCHOR_ERROR.match(line):
+            return f"{m.group(1)}: {m.group(2)}"
+    return None
 
 
 class Chain(Protocol):

@@ -22,7 +22,7 @@ from client.inference import (
 from client.model.errors import InputRangeError
 from client.model.format import OP_SIZE
 from client.model.qmodel import OpKind
-from client.program import build_ix, error_name
+from client.program import anchor_error, build_ix, error_name
 from client.registry import ModelRegistry
 
 from .conftest import Fleet, golden_bytes, golden_doc, golden_names
@@ -103,6 +103,8 @@ async def expect(svm: LiteSvmChain, payer: Keypair, ix: Instruction, name: str) 
     res = await svm.send([ix], payer, check=False)
     assert not res.ok and res.custom_error is not None, res.logs
     assert error_name(res.custom_error) == name, (res.custom_error, res.logs)
+    logged = anchor_error(res.logs)  # the line Anchor clients raise their typed error from
+    assert logged is not None and (logged.name, logged.number) == (name, res.custom_error)
     return res.logs
 
 

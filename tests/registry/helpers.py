@@ -18,7 +18,7 @@ from solders.pubkey import Pubkey
 
 from client.chain.base import TransactionFailed, TxResult
 from client.chain.litesvm import LiteSvmChain
-from client.program import error_name
+from client.program import PROGRAM_ID, anchor_error, error_name
 from client.registry import ArchSummary
 from client.registry import instructions as ix
 from client.registry.layout import (
@@ -55,6 +55,10 @@ async def expect_error(
     code = result.custom_error
     assert code is not None, (result.error, result.logs)
     assert error_name(code) == name, (code, error_name(code), result.logs)
+    # ... and logged it as anchor-lang does, which is what Anchor clients raise typed errors from.
+    logged = anchor_error(result.logs)
+    assert logged is not None and logged.program == PROGRAM_ID, result.logs
+    assert (logged.name, logged.number) == (name, code), result.logs
     return result
 
 
