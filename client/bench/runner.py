@@ -39,6 +39,7 @@ from ..model.qmodel import QDense
 from ..model.reference import execute
 from ..program import PROGRAM_ID
 from ..registry import ModelRegistry
+from ..risk_gate import risk_gate_so_path
 from .models import BUILDERS, BenchModel, Target, largest_mlp, measured_rows
 
 MAX_TX_CU = 1_400_000
@@ -91,6 +92,7 @@ class BenchReport:
     upload: Any | None = None
     notes: list[str] = field(default_factory=list)
     agent: Any | None = None  # client/bench/agent.py: agent_step CU
+    cpi: Any | None = None  # client/bench/cpi.py: infer by CPI from risk_gate vs direct
 
 
 def fast_chain() -> LiteSvmChain:
@@ -331,7 +333,15 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     upload = await run_upload_bench(chain, payer)
 
     agent = await run_agent_bench(chain, payer)
-    return BenchReport(sha256_hex(read_program_so()), reports, rows, upload, agent=agent)
+    cpi = None
+    if risk_gate_so_path().is_file():
+        from .cpi import run_cpi_bench
+
+        cpi = await run_cpi_bench(chain, payer)
+    notes = [] if cpi else ["cpi: target/deploy/risk_gate.so missing (scripts/build-program.sh)"]
+    return BenchReport(
+        sha256_hex(read_program_so()), reports, rows, upload, notes=notes, agent=agent, cpi=cpi
+    )
 
 
 # ---------------------------------------------------------------- text report
@@ -380,4 +390,9 @@ def format_report(r: BenchReport) -> str:
         from .agent import format_agent_report
 
         lines.append(format_agent_report(r.agent))
+    if r.cpi is not None:
+        from .cpi import format_cpi_report
+
+        lines += ["", format_cpi_report(r.cpi)]
+    lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

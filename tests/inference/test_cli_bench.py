@@ -59,5 +59,12 @@ async def test_bench_reports_every_model_and_its_kernel_costs() -> None:
     assert dense.macs == 128 * 128 + 128 * 8 and dense.op_cu_per_mac[0] is not None
     trees = report.models[4]
     assert trees.trees == 100 and trees.max_depth <= 6 and trees.nodes > 100
+    # infer by CPI from the example consumer (risk_gate) against the same infer sent directly.
+    cpi = report.cpi
+    assert cpi is not None and len(cpi.cases) >= 4, report.notes
+    assert any(c.approved for c in cpi.cases) and not all(c.approved for c in cpi.cases)
+    for c in cpi.cases:
+        assert 0 < c.direct_cu < c.cpi_cu and c.overhead == c.cpi_cu - c.direct_cu
     text = format_report(report)
     assert "dense128_int8" in text and "CU/MAC" in text
+    assert "CPI overhead over a direct infer" in text
