@@ -16,8 +16,9 @@
 //! runtime does not return CPI errors to the caller), so the caller never acts on a missing
 //! result.
 //!
-//! Written for pinocchio and upstream BPF / SBPF v3: no allocation, no `core::fmt`, no function
-//! returns a struct larger than two registers except the always-inlined constructor.
+//! Written for pinocchio and upstream BPF / SBPF v3: no allocation, no `core::fmt`, and every
+//! function that can be out of line returns at most 8 bytes (a `ProgramResult` or a scalar);
+//! the constructor and the two 16-byte returns are always inlined.
 #![no_std]
 
 #[cfg(test)]
@@ -55,6 +56,8 @@ pub const fn infer_data_len(n: usize) -> usize {
 
 /// Encode `infer(features, flags)` (Anchor/borsh: discriminator, `u32` length, `i32`s, `u8`)
 /// into `out`; returns the length written, or `InvalidArgument` if `out` is too short.
+/// (Always inlined: its 16-byte `Result` would be an aggregate return out of line.)
+#[inline(always)]
 pub fn encode_infer(features: &[i32], flags: u8, out: &mut [u8]) -> Result<usize, ProgramError> {
     let len = infer_data_len(features.len());
     if out.len() < len {
@@ -199,7 +202,8 @@ impl InferenceResult {
     }
 
     /// Output `i` (probabilities in Q16, votes, or the regression value in the model's output
-    /// scale), or `None` past the end.
+    /// scale), or `None` past the end. (Always inlined: a 16-byte `Option` return.)
+    #[inline(always)]
     pub fn output(&self, i: usize) -> Option<i64> {
         if i >= self.outputs_len() {
             return None;
@@ -215,6 +219,7 @@ impl InferenceResult {
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+    use std::string::ToString;
     use std::vec::Vec;
 
     fn idl() -> serde_json::Value {
