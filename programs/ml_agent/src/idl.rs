@@ -120,6 +120,11 @@ fn seed_json(s: &SeedSpec) -> String {
         SeedSpec::Const(b) => format!("{{\"kind\": \"const\", \"value\": {}}}", bytes_json(b)),
         SeedSpec::Account(p) => format!("{{\"kind\": \"account\", \"path\": {}}}", esc(p)),
         SeedSpec::Arg(p) => format!("{{\"kind\": \"arg\", \"path\": {}}}", esc(p)),
+        SeedSpec::Field(p, account) => format!(
+            "{{\"kind\": \"account\", \"path\": {}, \"account\": {}}}",
+            esc(p),
+            esc(account)
+        ),
     }
 }
 
@@ -144,6 +149,10 @@ fn account_json(a: &AccountSpec) -> String {
     if let Some(seeds) = a.pda {
         let s: Vec<String> = seeds.iter().map(seed_json).collect();
         parts.push(format!("\"pda\": {{\"seeds\": [{}]}}", s.join(", ")));
+    }
+    if !a.relations.is_empty() {
+        let r: Vec<String> = a.relations.iter().map(|r| esc(r)).collect();
+        parts.push(format!("\"relations\": [{}]", r.join(", ")));
     }
     format!("        {{{}}}", parts.join(", "))
 }

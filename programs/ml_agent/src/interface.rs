@@ -60,6 +60,10 @@ pub enum SeedSpec {
     Account(&'static str),
     /// An instruction argument (path), serialized as its bytes.
     Arg(&'static str),
+    /// A field of an account of the instruction (path `account.field`), stored in an account
+    /// of the named type; Anchor resolvers fetch that account to read it. When the account is
+    /// the PDA itself, the seeds document its derivation and clients pass it by hand.
+    Field(&'static str, &'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +75,9 @@ pub struct AccountSpec {
     /// Fixed address (system program, sysvars...).
     pub address: Option<&'static str>,
     pub pda: Option<&'static [SeedSpec]>,
+    /// Accounts whose stored field of this account's name holds this account's address (Anchor
+    /// `relations`, from `has_one`): resolvers read it from the first one.
+    pub relations: &'static [&'static str],
     pub docs: &'static str,
 }
 
@@ -83,6 +90,7 @@ impl AccountSpec {
             optional: false,
             address: None,
             pda: None,
+            relations: &[],
             docs: "",
         }
     }
@@ -104,6 +112,10 @@ impl AccountSpec {
     }
     pub const fn pda(mut self, seeds: &'static [SeedSpec]) -> Self {
         self.pda = Some(seeds);
+        self
+    }
+    pub const fn relations(mut self, relations: &'static [&'static str]) -> Self {
+        self.relations = relations;
         self
     }
     pub const fn docs(mut self, docs: &'static str) -> Self {

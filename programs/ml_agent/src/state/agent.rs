@@ -6,10 +6,25 @@
 //! counters, and a ring of the last decisions (features, action, confidence, price) that the SDK
 //! exports for retraining. Vaults are PDAs `["agent_vault", agent, mint]` owned by the agent.
 
-use crate::interface::{field, Ty, TypeSpec};
+use crate::interface::{field, SeedSpec, Ty, TypeSpec};
 
 pub const AGENT_SEED: &[u8] = b"agent";
 pub const AGENT_VAULT_SEED: &[u8] = b"agent_vault";
+
+/// An agent's seeds in its authority's instructions (IDL only: self-referencing, clients pass
+/// it).
+pub const AGENT_PDA: &[SeedSpec] = &[
+    SeedSpec::Const(AGENT_SEED),
+    SeedSpec::Account("authority"),
+    SeedSpec::Field("agent.agent_id", "Agent"),
+];
+
+/// An agent's seeds in agent_step, where nobody in particular signs (IDL only).
+pub const AGENT_PDA_CRANK: &[SeedSpec] = &[
+    SeedSpec::Const(AGENT_SEED),
+    SeedSpec::Field("agent.authority", "Agent"),
+    SeedSpec::Field("agent.agent_id", "Agent"),
+];
 pub const MAX_MODELS: usize = 4;
 pub const MAX_FEATURES: usize = 8;
 pub const HISTORY: usize = 64;

@@ -25,7 +25,7 @@ use pinocchio::{AccountView, Address};
 
 use crate::checks;
 use crate::error::MlAgentError;
-use crate::interface::{field, Ty, TypeSpec};
+use crate::interface::{field, SeedSpec, Ty, TypeSpec};
 
 /// Seed prefix of the header PDA.
 pub const MODEL_SEED: &[u8] = b"model";
@@ -43,6 +43,22 @@ pub const MIN_CHUNK_SIZE: u32 = 256;
 pub const FILE_HASH_MAX_BYTES: u64 = 2 * 1024 * 1024;
 /// Seed prefix of page PDAs.
 pub const PAGE_SEED: &[u8] = b"page";
+
+/// A model header's seeds in instructions that take it as an existing account (IDL only:
+/// self-referencing, so clients pass it; the seeds say how it was derived).
+pub const MODEL_PDA: &[SeedSpec] = &[
+    SeedSpec::Const(MODEL_SEED),
+    SeedSpec::Field("model.creator", "ModelHeader"),
+    SeedSpec::Field("model.model_id", "ModelHeader"),
+];
+
+/// An open upload page's seeds where it already exists (write_chunk, close_page; IDL only).
+pub const PAGE_PDA: &[SeedSpec] = &[
+    SeedSpec::Const(PAGE_SEED),
+    SeedSpec::Field("page.weights", "ModelPage"),
+    SeedSpec::Account("authority"),
+    SeedSpec::Field("page.page_index", "ModelPage"),
+];
 /// Chunks per page: the most whose data and hashes fit the 10 KiB an account created by CPI
 /// may have (104 + 9 x (32 + 1,012) = 9,500 bytes).
 pub const PAGE_CHUNKS: u32 = 9;
@@ -424,7 +440,11 @@ impl ModelWeights {
     pub const SPEC: TypeSpec = TypeSpec::account(
         "ModelWeights",
         "One model version: this fixed part, then chunk_count x 32-byte declared chunk SHA-256s, \
-         then a bitmap of written chunks (bit i of byte i/8), then the model bytes at data_offset.",
+         then a bitmap of written chunks (bit i of byte i/8), then the model bytes at data_offset. \
+         Variable size: the struct is the fixed 224-byte head (discriminator included; what \
+         Anchor clients decode and report as the account size); the account is data_offset + \
+         model_size bytes, data_offset = align8(224 + 32 x chunk_count + ceil(chunk_count / 8)), \
+         chunk_count = ceil(model_size / chunk_size).",
         &[
             field("model", Ty::Pubkey),
             field("authority", Ty::Pubkey),
@@ -539,7 +559,10 @@ impl ModelPage {
     pub const SPEC: TypeSpec = TypeSpec::account(
         "ModelPage",
         "Upload staging for PAGE_CHUNKS chunks (PDA [\"page\", weights, authority, page_index \
-         LE]): this fixed part, chunk_count x 32-byte declared SHA-256s, then the chunks.",
+         LE]): this fixed part, chunk_count x 32-byte declared SHA-256s, then the chunks. \
+         Variable size: the struct is the fixed 104-byte head (discriminator included); the \
+         account is 104 + 32 x chunk_count + the page's model bytes (chunk_count = min(9, chunks \
+         left), at most 10 KiB).",
         &[
             field("weights", Ty::Pubkey),
             field("authority", Ty::Pubkey),

@@ -6,12 +6,26 @@
 //! * `PriceFeed` (PDA `["feed", publisher, feed_id]`): a Pyth-like price written by its
 //!   publisher: price, confidence, exponent, publish slot and time.
 
-use crate::interface::{field, Ty, TypeSpec};
+use crate::interface::{field, SeedSpec, Ty, TypeSpec};
 
 pub const POOL_SEED: &[u8] = b"pool";
 pub const POOL_VAULT_SEED: &[u8] = b"pool_vault";
 pub const LP_SEED: &[u8] = b"lp";
 pub const FEED_SEED: &[u8] = b"feed";
+
+/// A pool's seeds where it already exists (IDL only: self-referencing, clients pass it).
+pub const POOL_PDA: &[SeedSpec] = &[
+    SeedSpec::Const(POOL_SEED),
+    SeedSpec::Field("pool.mint_a", "Pool"),
+    SeedSpec::Field("pool.mint_b", "Pool"),
+];
+
+/// A price feed's seeds where it already exists (publish_price; IDL only).
+pub const FEED_PDA: &[SeedSpec] = &[
+    SeedSpec::Const(FEED_SEED),
+    SeedSpec::Account("publisher"),
+    SeedSpec::Field("feed.feed_id", "PriceFeed"),
+];
 /// Fees are in basis points; at most 10 %.
 pub const MAX_FEE_BPS: u16 = 1000;
 

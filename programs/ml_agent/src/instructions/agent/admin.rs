@@ -12,7 +12,9 @@ use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 
 const AUTH_AGENT: &[AccountSpec] = &[
     AccountSpec::new("authority").signer(),
-    AccountSpec::new("agent").mutable(),
+    AccountSpec::new("agent")
+        .mutable()
+        .pda(crate::state::agent::AGENT_PDA),
 ];
 
 pub const PAUSE_AGENT: InstructionSpec = InstructionSpec::new(
@@ -33,9 +35,9 @@ pub const RESUME_AGENT: InstructionSpec = InstructionSpec::new(
 
 const FUNDS_ACCOUNTS: &[AccountSpec] = &[
     AccountSpec::new("authority").signer(),
-    AccountSpec::new("agent"),
-    AccountSpec::new("vault_a").mutable(),
-    AccountSpec::new("vault_b").mutable(),
+    AccountSpec::new("agent").pda(crate::state::agent::AGENT_PDA),
+    AccountSpec::new("vault_a").mutable().relations(&["agent"]),
+    AccountSpec::new("vault_b").mutable().relations(&["agent"]),
     AccountSpec::new("user_a").mutable(),
     AccountSpec::new("user_b").mutable(),
     AccountSpec::new("token_program").address(TOKEN_PROGRAM),

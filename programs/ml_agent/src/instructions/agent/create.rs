@@ -90,7 +90,11 @@ pub const CREATE_AGENT: InstructionSpec = InstructionSpec::new(
             SeedSpec::Account("authority"),
             SeedSpec::Arg("agent_id"),
         ]),
-        AccountSpec::new("pool"),
+        AccountSpec::new("pool").pda(&[
+            SeedSpec::Const(crate::state::pool::POOL_SEED),
+            SeedSpec::Account("mint_a"),
+            SeedSpec::Account("mint_b"),
+        ]),
         AccountSpec::new("mint_a"),
         AccountSpec::new("mint_b"),
         AccountSpec::new("vault_a").mutable().pda(&[
@@ -120,7 +124,9 @@ pub const CONFIGURE_AGENT: InstructionSpec = InstructionSpec::new(
      need 1 <= max_oracle_dev_bps <= 10,000; pool agents 0.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("agent").mutable(),
+        AccountSpec::new("agent")
+            .mutable()
+            .pda(crate::state::agent::AGENT_PDA),
     ],
     &[field("risk", Ty::Defined("RiskParams"))],
     None,

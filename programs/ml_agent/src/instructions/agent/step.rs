@@ -30,7 +30,7 @@ use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::features::{compute, spec_lookback, FeatureInput};
 use crate::instructions::market::{check_vaults, load_pool, pool_pay, swap_out};
-use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::interface::{field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec};
 use crate::kernels::exec::{run, NoObserver};
 use crate::kernels::scratch::Scratch;
 use crate::oracle::{self, judge, within_deviation, QuoteLimits, Reading};
@@ -46,13 +46,23 @@ pub const AGENT_STEP: InstructionSpec = InstructionSpec::new(
      models, decide within the risk limits and trade. expected_step must equal the agent's step \
      counter. Remaining accounts: (model header, weights) per model, in the agent's order.",
     &[
-        AccountSpec::new("agent").mutable(),
-        AccountSpec::new("pool"),
-        AccountSpec::new("pool_vault_a").mutable(),
-        AccountSpec::new("pool_vault_b").mutable(),
-        AccountSpec::new("vault_a").mutable(),
-        AccountSpec::new("vault_b").mutable(),
-        AccountSpec::new("price_source"),
+        AccountSpec::new("agent")
+            .mutable()
+            .pda(crate::state::agent::AGENT_PDA_CRANK),
+        AccountSpec::new("pool").relations(&["agent"]),
+        AccountSpec::new("pool_vault_a").mutable().pda(&[
+            SeedSpec::Const(crate::state::pool::POOL_VAULT_SEED),
+            SeedSpec::Account("pool"),
+            SeedSpec::Field("pool.mint_a", "Pool"),
+        ]),
+        AccountSpec::new("pool_vault_b").mutable().pda(&[
+            SeedSpec::Const(crate::state::pool::POOL_VAULT_SEED),
+            SeedSpec::Account("pool"),
+            SeedSpec::Field("pool.mint_b", "Pool"),
+        ]),
+        AccountSpec::new("vault_a").mutable().relations(&["agent"]),
+        AccountSpec::new("vault_b").mutable().relations(&["agent"]),
+        AccountSpec::new("price_source").relations(&["agent"]),
         AccountSpec::new("token_program").address(TOKEN_PROGRAM),
     ],
     &[field("expected_step", Ty::U64)],

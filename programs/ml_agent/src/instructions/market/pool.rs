@@ -54,10 +54,10 @@ pub const CREATE_POOL: InstructionSpec = InstructionSpec::new(
 
 const LIQUIDITY_ACCOUNTS: &[AccountSpec] = &[
     AccountSpec::new("user").signer(),
-    AccountSpec::new("pool"),
-    AccountSpec::new("vault_a").mutable(),
-    AccountSpec::new("vault_b").mutable(),
-    AccountSpec::new("lp_mint").mutable(),
+    AccountSpec::new("pool").pda(crate::state::pool::POOL_PDA),
+    AccountSpec::new("vault_a").mutable().relations(&["pool"]),
+    AccountSpec::new("vault_b").mutable().relations(&["pool"]),
+    AccountSpec::new("lp_mint").mutable().relations(&["pool"]),
     AccountSpec::new("user_a").mutable(),
     AccountSpec::new("user_b").mutable(),
     AccountSpec::new("user_lp").mutable(),
@@ -95,9 +95,9 @@ pub const SWAP: InstructionSpec = InstructionSpec::new(
      min_out.",
     &[
         AccountSpec::new("user").signer(),
-        AccountSpec::new("pool"),
-        AccountSpec::new("vault_a").mutable(),
-        AccountSpec::new("vault_b").mutable(),
+        AccountSpec::new("pool").pda(crate::state::pool::POOL_PDA),
+        AccountSpec::new("vault_a").mutable().relations(&["pool"]),
+        AccountSpec::new("vault_b").mutable().relations(&["pool"]),
         AccountSpec::new("user_src").mutable(),
         AccountSpec::new("user_dst").mutable(),
         AccountSpec::new("token_program").address(TOKEN_PROGRAM),

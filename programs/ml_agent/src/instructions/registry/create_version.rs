@@ -17,7 +17,7 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Claim `weights` as the model's next version (staged; the active version keeps serving).",
     &[
         AccountSpec::new("authority").mutable().signer(),
-        AccountSpec::new("model").mutable(),
+        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("weights")
             .mutable()
             .signer()

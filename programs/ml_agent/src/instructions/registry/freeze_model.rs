@@ -16,7 +16,7 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Make the model and its active version immutable forever.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("model").mutable(),
+        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
     ],
     &[],
     None,

@@ -25,6 +25,7 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
         AccountSpec::new("authority").signer(),
         AccountSpec::new("page")
             .mutable()
+            .pda(crate::state::model::PAGE_PDA)
             .docs("The open page holding chunk `index`."),
     ],
     &[field("index", Ty::U32), field("data", Ty::Bytes)],
