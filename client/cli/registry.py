@@ -16,7 +16,7 @@ from ..chain.base import Chain, TransactionFailed
 from ..program import PROGRAM_ID, error_name
 from ..registry import ModelInfo, ModelRegistry, ProgressBar, RegistryError, VersionInfo
 from ..registry.accounts import describe_model
-from ..registry.layout import MAX_CHUNK_SIZE
+from ..registry.layout import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TS_SAFE_CHUNK_SIZE
 from .context import CliContext, add_common_options, fail
 
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -35,7 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="model id (u64) under your authority; an existing id gets a new version "
         "(default: derived from the file's SHA-256, so a rerun resumes the same upload)",
     )
-    p.add_argument("--chunk-size", type=int, default=MAX_CHUNK_SIZE, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=MAX_CHUNK_SIZE,
+        help=f"bytes per chunk, {MIN_CHUNK_SIZE}-{MAX_CHUNK_SIZE} (default {MAX_CHUNK_SIZE}; "
+        f"{TS_SAFE_CHUNK_SIZE} is the largest @anchor-lang/core can encode)",
+    )
     p.add_argument(
         "--concurrency", type=int, default=32, help="transactions in flight (default 32)"
     )

@@ -21,6 +21,10 @@ MAX_ACCOUNT_SIZE: Final = 10 * 1024 * 1024
 # A write_chunk transaction with one signature and three account keys carrying a full chunk is
 # exactly 1,232 bytes (the packet limit).
 MAX_CHUNK_SIZE: Final = 1012
+# The largest chunk @anchor-lang/core can encode: its instruction coder writes into a 1,000-byte
+# buffer, and write_chunk's data is 8 (discriminator) + 4 (index) + 4 (length) + the chunk.
+# Models uploaded by TypeScript use it; the SDK reads, verifies and updates them like any other.
+TS_SAFE_CHUNK_SIZE: Final = 1000 - 8 - 4 - 4
 MIN_CHUNK_SIZE: Final = 256
 # finalize_version recomputes the whole-file SHA-256 on chain up to this size.
 FILE_HASH_MAX_BYTES: Final = 2 * 1024 * 1024
