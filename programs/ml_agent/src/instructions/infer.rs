@@ -36,7 +36,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Run the model's active version on Q16.16 features (i32, x * 65536 rounded half up) and \
      return InferenceResult. flags bit 0 logs compute units around the forward pass and each op.",
     &[
-        AccountSpec::new("model").pda(crate::state::model::MODEL_PDA).docs("The ModelHeader (status Ready or Frozen)."),
+        AccountSpec::new("model")
+            .pda(crate::state::model::MODEL_PDA)
+            .docs("The ModelHeader (status Ready or Frozen)."),
         AccountSpec::new("weights").docs("The model's active ModelWeights account."),
     ],
     &[field("features", Ty::Vec(&Ty::I32)), field("flags", Ty::U8)],

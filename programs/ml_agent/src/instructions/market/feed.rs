@@ -38,7 +38,9 @@ pub const PUBLISH_PRICE: InstructionSpec = InstructionSpec::new(
      and unix time.",
     &[
         AccountSpec::new("publisher").signer(),
-        AccountSpec::new("feed").mutable().pda(crate::state::pool::FEED_PDA),
+        AccountSpec::new("feed")
+            .mutable()
+            .pda(crate::state::pool::FEED_PDA),
     ],
     &[field("price", Ty::I64), field("conf", Ty::U64)],
     None,

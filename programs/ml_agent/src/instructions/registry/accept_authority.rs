@@ -16,7 +16,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Become the model's authority (signed by the proposed authority).",
     &[
         AccountSpec::new("new_authority").signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("staged_weights")
             .mutable()
             .optional()

@@ -19,7 +19,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Atomically switch the model to its staged, finalized version.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("weights")
             .mutable()
             .docs("The staged version."),

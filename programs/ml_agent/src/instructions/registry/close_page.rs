@@ -15,7 +15,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Close an upload page without committing it; rent returns to the authority that opened it.",
     &[
         AccountSpec::new("authority").mutable().signer(),
-        AccountSpec::new("page").mutable().pda(crate::state::model::PAGE_PDA),
+        AccountSpec::new("page")
+            .mutable()
+            .pda(crate::state::model::PAGE_PDA),
     ],
     &[],
     None,

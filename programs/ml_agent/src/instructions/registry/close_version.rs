@@ -19,7 +19,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
             .mutable()
             .signer()
             .docs("Receives the rent."),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("weights").mutable(),
     ],
     &[],

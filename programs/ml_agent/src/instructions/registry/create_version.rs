@@ -17,7 +17,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Claim `weights` as the model's next version (staged; the active version keeps serving).",
     &[
         AccountSpec::new("authority").mutable().signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("weights")
             .mutable()
             .signer()

@@ -32,7 +32,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Check that every chunk is present and the hashes match, then seal the staged version.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
         AccountSpec::new("weights").mutable(),
     ],
     &[],

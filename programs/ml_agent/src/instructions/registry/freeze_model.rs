@@ -16,7 +16,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Make the model and its active version immutable forever.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
     ],
     &[],
     None,

@@ -17,7 +17,9 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     "Propose a new authority (all-zero key cancels); it takes over when it accepts.",
     &[
         AccountSpec::new("authority").signer(),
-        AccountSpec::new("model").mutable().pda(crate::state::model::MODEL_PDA),
+        AccountSpec::new("model")
+            .mutable()
+            .pda(crate::state::model::MODEL_PDA),
     ],
     &[field("new_authority", Ty::Pubkey)],
     None,
