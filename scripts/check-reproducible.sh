@@ -35,4 +35,4 @@ fi
 mkdir -p target/deploy
 cp "$tmp/build1.so" target/deploy/ml_agent.so
 cp "$tmp/gate1.so" target/deploy/risk_gate.so
-echo "check-reproducible: OK, both builds ${hashes[0]}" >&2
+echo "check-reproducible: OK, both builds ${hashes[0]}; risk_gate ${gates[0]}" >&2
