@@ -41,6 +41,10 @@ class UsageError(Exception):
         self.prog = prog
 
 
+class BadArgument(ValueError):
+    """A command-line value the command cannot use (missing file, malformed address): exit 2."""
+
+
 @dataclass
 class _Mode:
     json: bool = False
@@ -119,7 +123,7 @@ def describe(exc: BaseException) -> tuple[str, int, dict[str, Any]]:
     extra: dict[str, Any] = {"kind": type(exc).__name__}
     if isinstance(exc, UsageError):
         return f"{exc} (see `{exc.prog} --help`)", EXIT_USAGE, extra
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | BadArgument):
         return _one_line(str(exc)), EXIT_USAGE, extra
     code = _custom_code(exc)
     if code is not None:
