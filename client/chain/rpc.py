@@ -475,12 +475,19 @@ class RpcChain:
         *,
         max_data_len: int | None = None,
         concurrency: int | None = None,
+        buffer: Keypair | None = None,
     ) -> DeployResult:
         """Deploy or upgrade through the BPF upgradeable loader; see ``loader.deploy_program``."""
         from client.chain.loader import deploy_program
 
         return await deploy_program(
-            self, program, elf, payer, max_data_len=max_data_len, concurrency=concurrency
+            self,
+            program,
+            elf,
+            payer,
+            max_data_len=max_data_len,
+            concurrency=concurrency,
+            buffer=buffer,
         )
 
     # ------------------------------------------------------------------ internals
