@@ -31,6 +31,7 @@ from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 
 from ..artifacts import REPO_ROOT, program_so_path, read_program_so, sha256_hex
+from ..chain.base import Chain
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
 from ..model.format import payload_bytes
@@ -71,6 +72,9 @@ class ModelReport:
     op_cu_per_mac: list[float | None] = field(default_factory=list)
     target: str | None = None
     target_met: bool | None = None
+    # The same `infer` instructions (same rows) on Surfpool (Agave 4.1.2), worst case; None when
+    # not measured. LiteSVM above is solders 0.26's SVM (Agave 2.2 era): see docs/toolchain.md.
+    surfpool_instruction_cu: int | None = None
 
 
 @dataclass
@@ -91,6 +95,8 @@ class BenchReport:
     upload: Any | None = None
     notes: list[str] = field(default_factory=list)
     agent: Any | None = None  # client/bench/agent.py: agent_step CU
+    # Why the Surfpool column is missing, when it is.
+    surfpool_note: str | None = None
 
 
 def fast_chain() -> LiteSvmChain:
@@ -299,7 +305,44 @@ async def timing_row(
     )
 
 
-async def run_bench(*, timing: bool = True, largest_search: bool = True) -> BenchReport:
+async def measure_rpc_cu(
+    chain: Chain, payer: Keypair, models: list[BenchModel], *, samples: int = 32
+) -> dict[str, int]:
+    """Worst-case `infer` CU of each model on an RPC cluster, over the rows LiteSVM measured."""
+    out: dict[str, int] = {}
+    for m in models:
+        deployed = await ModelRegistry(chain, payer).deploy(m.data)
+        client = InferenceClient(chain, payer, log_limit=None)
+        handle = await client.model(deployed.model)
+        cus = await _instruction_cu(client, handle, measured_rows(m, samples))
+        out[m.name] = max(cus)
+    return out
+
+
+async def surfpool_cu(models: list[BenchModel]) -> tuple[dict[str, int], str | None]:
+    """Start a Surfpool, deploy the program and measure `models` there: (CU by name, note)."""
+    from ..chain.connect import ensure_program
+    from ..chain.errors import ValidatorNotInstalled
+    from ..chain.rpc import RpcChain
+    from ..chain.surfpool import Surfpool
+
+    try:
+        async with Surfpool.start() as sp:
+            chain = RpcChain(sp.rpc_url, name="surfpool")
+            try:
+                payer = Keypair()
+                await chain.airdrop(payer.pubkey(), 10_000 * 10**9)
+                await ensure_program(chain, payer)
+                return await measure_rpc_cu(chain, payer, models), None
+            finally:
+                await chain.close()
+    except ValidatorNotInstalled as e:
+        return {}, f"Surfpool column skipped: {e}"
+
+
+async def run_bench(
+    *, timing: bool = True, largest_search: bool = True, surfpool: bool = False
+) -> BenchReport:
     if not program_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
     chain = fast_chain()
@@ -331,26 +374,42 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     upload = await run_upload_bench(chain, payer)
 
     agent = await run_agent_bench(chain, payer)
-    return BenchReport(sha256_hex(read_program_so()), reports, rows, upload, agent=agent)
+    note = None
+    if surfpool:
+        by_name, note = await surfpool_cu([m for m, _ in handles])
+        for rep in reports:
+            rep.surfpool_instruction_cu = by_name.get(rep.name)
+    return BenchReport(
+        sha256_hex(read_program_so()), reports, rows, upload, agent=agent, surfpool_note=note
+    )
 
 
 # ---------------------------------------------------------------- text report
 
 
 def format_report(r: BenchReport) -> str:
-    lines = [f"program sha256 {r.program_sha256[:16]}...  (LiteSVM, CU = compute units)", ""]
+    lines = [
+        f"program sha256 {r.program_sha256[:16]}...  (CU = compute units; instr CU measured on "
+        "LiteSVM = solders 0.26, an Agave 2.2-era SVM; Surfpool CU = the same instructions on "
+        "Surfpool 1.5.0, Agave 4.1.2)",
+        "",
+    ]
     head = (
         f"{'model':<22} {'architecture':<50} {'MACs':>8} {'nodes':>6} {'bytes':>9} "
-        f"{'instr CU':>9} {'kernel CU':>9} {'CU/MAC':>7}  target"
+        f"{'instr CU':>9} {'Surfpool CU':>11} {'kernel CU':>9} {'CU/MAC':>7}  target"
     )
     lines += [head, "-" * len(head)]
     for m in r.models:
         cpm = f"{m.dense_cu_per_mac:.2f}" if m.dense_cu_per_mac is not None else "-"
         verdict = "" if m.target is None else f"{m.target}: {'met' if m.target_met else 'MISSED'}"
+        sp = f"{m.surfpool_instruction_cu:,}" if m.surfpool_instruction_cu is not None else "-"
         lines.append(
             f"{m.name:<22} {m.architecture[:50]:<50} {m.macs:>8,} {m.nodes:>6,} "
-            f"{m.file_bytes:>9,} {m.instruction_cu:>9,} {m.kernel_cu:>9,} {cpm:>7}  {verdict}"
+            f"{m.file_bytes:>9,} {m.instruction_cu:>9,} {sp:>11} {m.kernel_cu:>9,} {cpm:>7}  "
+            f"{verdict}"
         )
+    if r.surfpool_note:
+        lines.append(r.surfpool_note)
     lines += ["", "kernel CU by op (worst-case input):"]
     for m in r.models:
         parts = [f"inputs {m.inputs_cu}"] + [

@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-largest", action="store_true", help="skip the largest-MLP-in-one-transaction search"
     )
+    p.add_argument(
+        "--no-surfpool",
+        action="store_true",
+        help="skip the Surfpool CU column (same infer instructions on Agave 4.1.2)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
     p.set_defaults(handler=bench, url=None, keypair=None)
 
@@ -122,7 +127,11 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
 
-    report = await run_bench(timing=not args.no_timing, largest_search=not args.no_largest)
+    report = await run_bench(
+        timing=not args.no_timing,
+        largest_search=not args.no_largest,
+        surfpool=not args.no_surfpool,
+    )
     ctx.emit(report, format_report(report))
     # A missed target is a finding to report, not a failure of the command.
     return 0
