@@ -248,15 +248,9 @@ async def _surfpool(opts: LocalnetOptions, payer: Keypair) -> AsyncIterator[_Run
                     await asyncio.wait_for(server.wait_closed(), 2.0)
 
 
-@contextlib.asynccontextmanager
-async def _test_validator(opts: LocalnetOptions) -> AsyncIterator[_Running]:
-    from client.chain.surfpool import stop_process
-    from client.chain.test_validator import (
-        NOT_FOUND_REASON,
-        _die_with_parent,
-        _free_port_block,
-        find_test_validator,
-    )
+def test_validator_binary() -> str:
+    """The solana-test-validator to run, or ValidatorNotInstalled saying how to get one."""
+    from client.chain.test_validator import ENV_VAR, NOT_FOUND_REASON, find_test_validator
 
     binary = find_test_validator()
     if binary is None:
@@ -264,6 +258,20 @@ async def _test_validator(opts: LocalnetOptions) -> AsyncIterator[_Running]:
             f"{NOT_FOUND_REASON}: build it with scripts/install-test-validator.sh, or use the "
             "default --validator surfpool"
         )
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise ValidatorNotInstalled(
+            f"{binary} (from {'$' + ENV_VAR if os.environ.get(ENV_VAR) else 'PATH'}) is not an "
+            "executable file; build one with scripts/install-test-validator.sh"
+        )
+    return binary
+
+
+@contextlib.asynccontextmanager
+async def _test_validator(opts: LocalnetOptions) -> AsyncIterator[_Running]:
+    from client.chain.surfpool import stop_process
+    from client.chain.test_validator import _die_with_parent, _free_port_block
+
+    binary = test_validator_binary()
     if opts.ws_port != opts.rpc_port + 1:
         raise ValidatorStartError(
             "solana-test-validator always serves its websocket on the RPC port + 1; "
@@ -338,6 +346,8 @@ async def serve(
     if opts.validator not in VALIDATORS:
         raise ValidatorStartError(f"--validator must be one of {', '.join(VALIDATORS)}")
     check_ports(opts)
+    if opts.validator == "test-validator":
+        test_validator_binary()  # a missing binary is said before anything starts
     started = time.monotonic()
     state_dir().mkdir(parents=True, exist_ok=True)
     on_progress(f"starting {opts.validator}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -106,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
         return errors.report("interrupted", errors.EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # `ml-agent ... | head`: the reader left; say nothing more and exit like other tools.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return errors.EXIT_FAILURE
     except SystemExit as e:  # --help / --version, or a library calling sys.exit
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Exception as e:  # the error policy: every failure becomes one line

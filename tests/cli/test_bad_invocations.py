@@ -216,6 +216,15 @@ def test_offline_bad_invocation_as_json(
     _check(capsys, [*case.args(files), "--json"], case)
 
 
+def test_missing_test_validator_is_one_line(
+    files: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOLANA_TEST_VALIDATOR", files["missing"])
+    argv = ["localnet", "--validator", "test-validator", "--rpc-port", files["dead_port"]]
+    argv += ["--keypair", files["key"]]
+    _check(capsys, argv, Case("", 1, "missing.bin"))
+
+
 def test_usage_error_as_json(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     _check(capsys, ["deploy-model", "--output", "json"], Case("", 2, "MODEL_FILE"))
 
