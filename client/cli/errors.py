@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -87,10 +88,51 @@ _FRAMEWORK_HINTS: Final[dict[int, str]] = {
 }
 
 
-def program_error_summary(code: int) -> str:
-    """``Name (code): message; hint`` for a program or Anchor framework error code."""
-    from ..program import error_name, idl_json
+TOKEN_PROGRAM: Final = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+# spl-token's TokenError, in order.
+_TOKEN_ERRORS: Final = (
+    ("NotRentExempt", "the account would not be rent-exempt"),
+    ("InsufficientFunds", "not enough tokens in the source account"),
+    ("InvalidMint", "invalid mint"),
+    ("MintMismatch", "the token account is of another mint"),
+    ("OwnerMismatch", "the token account belongs to someone else"),
+    ("FixedSupply", "the mint's supply is fixed"),
+    ("AlreadyInUse", "the account is already in use"),
+    ("InvalidNumberOfProvidedSigners", "invalid number of signers"),
+    ("InvalidNumberOfRequiredSigners", "invalid number of required signers"),
+    ("UninitializedState", "the token account or mint is not initialized"),
+    ("NativeNotSupported", "not supported for native (wrapped SOL) accounts"),
+    ("NonNativeHasBalance", "a non-native account with a balance cannot be closed"),
+    ("InvalidInstruction", "invalid instruction"),
+    ("InvalidState", "invalid account state"),
+    ("Overflow", "the amount overflows"),
+    ("AuthorityTypeNotSupported", "authority type not supported"),
+    ("MintCannotFreeze", "the mint cannot freeze accounts"),
+    ("AccountFrozen", "the token account is frozen"),
+)
+_FAILED_LINE: Final = re.compile(r"^Program (\S+) failed: custom program error: 0x([0-9a-fA-F]+)$")
 
+
+def failing_program(logs: list[str]) -> tuple[str, int] | None:
+    """(program id, code) of the innermost program that failed with a custom error."""
+    for line in logs:
+        m = _FAILED_LINE.match(line)
+        if m:
+            return m.group(1), int(m.group(2), 16)
+    return None
+
+
+def program_error_summary(code: int, logs: list[str] | None = None) -> str:
+    """``Name (code): message; hint`` for a program or Anchor framework error code."""
+    from ..program import PROGRAM_ID, error_name, idl_json
+
+    failed = failing_program(logs or [])
+    if failed is not None and failed[0] != str(PROGRAM_ID) and failed[1] == code:
+        program = failed[0]
+        if program == TOKEN_PROGRAM and code < len(_TOKEN_ERRORS):
+            token_name, why = _TOKEN_ERRORS[code]
+            return f"the SPL token program refused it: {token_name} ({code}): {why}"
+        return f"program {program} refused it with its custom error {code} (0x{code:x})"
     name = error_name(code)
     msg = next((str(e.get("msg", "")) for e in idl_json()["errors"] if e["code"] == code), "")
     hint = _FRAMEWORK_HINTS.get(code, "")
@@ -129,8 +171,9 @@ def describe(exc: BaseException) -> tuple[str, int, dict[str, Any]]:
     if code is not None:
         from ..program import error_name
 
+        logs = list(getattr(getattr(exc, "result", None), "logs", None) or [])
         extra["program_error"] = {"code": code, "name": error_name(code)}
-        what = program_error_summary(code)
+        what = program_error_summary(code, logs)
         prefix = "the program rejected the transaction"
         if not isinstance(exc, TransactionFailed):
             prefix = _one_line(str(exc)).split(" (", 1)[0]

@@ -272,6 +272,9 @@ def world(
     values["model"] = run_json("deploy-model", str(MODEL))["model"]
     market = run_json("market", "create", "--new-mints", "--supply", "1000000000")
     values.update({k: market[k] for k in ("pool", "user_a", "user_b", "user_lp")})
+    agent = run_json("agent", "create", "--pool", values["pool"], "--model", values["model"],
+                     "--features", SPEC)  # fmt: skip
+    values["agent"] = agent["agent"]
     yield values
 
 
@@ -282,7 +285,8 @@ def rpc_endpoint_module(request: pytest.FixtureRequest) -> ValidatorEndpoint:
 
 
 OWNER = "--url {url} --keypair {owner}"
-S = "--url {url} --keypair {stranger}"
+S = STRANGER = "--url {url} --keypair {stranger}"
+SPEC = "return:1,return:2,return:3,volatility:3"  # 4 features, as the model takes
 B = "--url {url} --keypair {broke}"
 ON_CHAIN: list[Case] = [
     # Program errors, by name, in every command family.
@@ -306,7 +310,24 @@ ON_CHAIN: list[Case] = [
     Case(
         "agent create --pool {pool} --model {model} --features return:1 " + OWNER,
         1,
-        "FeatureSpecMismatch (6038)",
+        "has 1 features but model",
+    ),
+    Case(
+        "agent create --pool {pool} --model {model} --features " + SPEC + " " + OWNER,
+        1,
+        "AccountDiscriminatorAlreadySet (3000); that account already exists",
+    ),
+    Case(
+        "agent deposit {agent} --user-a {user_a} --user-b {user_b} --amount-a 1 " + STRANGER,
+        1,
+        "NotAgentAuthority (6036)",
+    ),
+    Case("agent configure {agent} --trade-size 5 " + STRANGER, 1, "NotAgentAuthority (6036)"),
+    Case(
+        "agent withdraw {agent} --user-a {user_a} --user-b {user_b} --amount-a 999999999999 "
+        + OWNER,
+        1,
+        "the SPL token program refused it: InsufficientFunds (1)",
     ),
     Case("agent create --pool {model} --model {model} " + OWNER, 1, "not a Pool"),
     # Inference mistakes.
