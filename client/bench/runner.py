@@ -21,6 +21,7 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,9 +341,18 @@ async def surfpool_cu(models: list[BenchModel]) -> tuple[dict[str, int], str | N
         return {}, f"Surfpool column skipped: {e}"
 
 
+def _quiet(_message: str) -> None:
+    pass
+
+
 async def run_bench(
-    *, timing: bool = True, largest_search: bool = True, surfpool: bool = False
+    *,
+    timing: bool = True,
+    largest_search: bool = True,
+    surfpool: bool = False,
+    progress: Callable[[str], None] = _quiet,
 ) -> BenchReport:
+    """Every measurement of the report; `progress` hears what is being measured as it starts."""
     if not program_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
     chain = fast_chain()
@@ -352,6 +362,7 @@ async def run_bench(
     reports: list[ModelReport] = []
     handles: list[tuple[BenchModel, ModelHandle]] = []
     for m in models:
+        progress(f"LiteSVM: {m.name}")
         rep, handle = await measure(chain, payer, m)
         reports.append(rep)
         handles.append((m, handle))
@@ -360,6 +371,7 @@ async def run_bench(
         per_mac = dense.dense_cu_per_mac or 3.0
         # Everything but the dense ops, plus 128 more input features at ~70 CU each.
         fixed = dense.instruction_cu - per_mac * dense.macs + 128 * 70
+        progress("LiteSVM: the largest MLP in one transaction")
         rep, model, handle = await largest(chain, payer, per_mac, fixed)
         reports.append(rep)
         handles.append((model, handle))
@@ -367,15 +379,18 @@ async def run_bench(
     if timing:
         exe = host_infer_binary()
         for m, handle in handles:
+            progress(f"wall time: {m.name}")
             rows.append(await timing_row(chain, payer, m, handle, exe))
     from .agent import run_agent_bench
     from .upload import run_upload_bench
 
+    progress("LiteSVM: registry upload")
     upload = await run_upload_bench(chain, payer)
-
+    progress("LiteSVM: agent_step")
     agent = await run_agent_bench(chain, payer)
     note = None
     if surfpool:
+        progress("Surfpool: the same infer instructions")
         by_name, note = await surfpool_cu([m for m, _ in handles])
         for rep in reports:
             rep.surfpool_instruction_cu = by_name.get(rep.name)

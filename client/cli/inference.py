@@ -7,6 +7,8 @@ python -m client bench [--json]
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -127,11 +129,24 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
 
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if tty:
+            elapsed = time.monotonic() - started
+            print(
+                f"\r\x1b[2Kbench {elapsed:5.0f} s  {message}", end="", file=sys.stderr, flush=True
+            )
+
     report = await run_bench(
         timing=not args.no_timing,
         largest_search=not args.no_largest,
         surfpool=not args.no_surfpool,
+        progress=progress,
     )
+    if tty:
+        print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
     ctx.emit(report, format_report(report))
     # A missed target is a finding to report, not a failure of the command.
     return 0
