@@ -307,15 +307,32 @@ async def timing_row(
 
 
 async def measure_rpc_cu(
-    chain: Chain, payer: Keypair, models: list[BenchModel], *, samples: int = 32
+    chain: Chain,
+    payer: Keypair,
+    models: list[BenchModel],
+    *,
+    samples: int = 32,
+    failures: dict[str, str] | None = None,
 ) -> dict[str, int]:
-    """Worst-case `infer` CU of each model on an RPC cluster, over the rows LiteSVM measured."""
+    """Worst-case `infer` CU of each model on an RPC cluster, over the rows LiteSVM measured.
+
+    A model the cluster cannot run (e.g. its transaction is over the 1,232-byte packet limit,
+    which LiteSVM does not enforce) is left out, with the reason in ``failures``.
+    """
+    from ..chain.base import ChainError
+
     out: dict[str, int] = {}
     for m in models:
-        deployed = await ModelRegistry(chain, payer).deploy(m.data)
-        client = InferenceClient(chain, payer, log_limit=None)
-        handle = await client.model(deployed.model)
-        cus = await _instruction_cu(client, handle, measured_rows(m, samples))
+        try:
+            deployed = await ModelRegistry(chain, payer).deploy(m.data)
+            client = InferenceClient(chain, payer, log_limit=None)
+            handle = await client.model(deployed.model)
+            cus = await _instruction_cu(client, handle, measured_rows(m, samples))
+        except ChainError as e:
+            if failures is None:
+                raise
+            failures[m.name] = str(e).splitlines()[0][:300]
+            continue
         out[m.name] = max(cus)
     return out
 
@@ -334,7 +351,10 @@ async def surfpool_cu(models: list[BenchModel]) -> tuple[dict[str, int], str | N
                 payer = Keypair()
                 await chain.airdrop(payer.pubkey(), 10_000 * 10**9)
                 await ensure_program(chain, payer)
-                return await measure_rpc_cu(chain, payer, models), None
+                failures: dict[str, str] = {}
+                cu = await measure_rpc_cu(chain, payer, models, failures=failures)
+                note = "; ".join(f"{k} not measured on Surfpool: {v}" for k, v in failures.items())
+                return cu, note or None
             finally:
                 await chain.close()
     except ValidatorNotInstalled as e:
