@@ -9,9 +9,10 @@ measures on LiteSVM:
   before/after the forward pass and after each op, the logging syscalls subtracted);
 * CU per MAC (dense ops only) for MLPs;
 
-picks the largest 256-h-h-10 INT8 MLP that fits one transaction, and times one inference on
-four paths: the pure-Python reference, the batched numpy reference, the native Rust kernels
-(`host-infer`, the program's code compiled for the host) and the program on LiteSVM.
+picks the largest n-h-h-10 INT8 MLP that fits one transaction (packet and compute), and
+times one inference on four paths: the pure-Python reference, the batched numpy reference, the
+native Rust kernels (`host-infer`, the program's code compiled for the host) and the program on
+LiteSVM.
 """
 
 from __future__ import annotations
@@ -194,21 +195,38 @@ def _judge(r: ModelReport, t: Target | None) -> None:
         r.target_met = r.macs >= t.value and r.instruction_cu <= MAX_TX_CU
 
 
+def max_inputs_per_tx(payer: Keypair, step: int = 32) -> int:
+    """The most features (a multiple of `step`) one `infer` transaction can carry."""
+    from ..chain.rpc import PACKET_DATA_SIZE
+    from ..inference.client import _tx_size
+
+    header, weights = Keypair().pubkey(), Keypair().pubkey()
+    n = step
+    while True:
+        ix = infer_instruction(header, weights, [0] * (n + step))
+        if _tx_size([set_compute_unit_limit(MAX_TX_CU), ix], payer) > PACKET_DATA_SIZE:
+            return n
+        n += step
+
+
 async def largest(
     chain: LiteSvmChain, payer: Keypair, per_mac: float, fixed: float
 ) -> tuple[ModelReport, BenchModel, ModelHandle]:
-    """The widest 256-h-h-10 MLP (h a multiple of 32) predicted to fit, stepping down if the
-    measurement disagrees."""
+    """The widest n-h-h-10 MLP predicted to fit one transaction, stepping down if the
+    measurement disagrees: n (a multiple of 32) the most Q16.16 inputs whose `infer`
+    transaction, with its compute-budget instruction, fits the 1,232-byte packet a validator
+    accepts (LiteSVM does not enforce it), h (a multiple of 32) the widest within 1.4M CU."""
     budget = MAX_TX_CU * 0.97
+    n = max_inputs_per_tx(payer)
 
     def macs(h: int) -> int:
-        return 256 * h + h * h + 10 * h
+        return n * h + h * h + 10 * h
 
     h = 32
     while fixed + per_mac * macs(h + 32) <= budget and h + 32 <= 1280:
         h += 32
     while True:
-        model = largest_mlp(h)
+        model = largest_mlp(h, n)
         report, handle = await measure(chain, payer, model, samples=4)
         if report.instruction_cu <= MAX_TX_CU or h <= 32:
             return report, model, handle
