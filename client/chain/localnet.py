@@ -369,6 +369,10 @@ async def serve(
             if account is None or not account.executable:
                 on_progress(f"deploying the program at {program_keypair.pubkey()}")
                 await chain.deploy_program(program_keypair, program_so, payer)
+                # The deploy's rent came out of the payer: give back the promised balance.
+                balance = await chain.get_balance(payer.pubkey())
+                if balance < want:
+                    await chain.airdrop(payer.pubkey(), want - balance)
             info = LocalnetInfo(
                 pid=os.getpid(),
                 validator=opts.validator,
