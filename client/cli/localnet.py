@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from solders.pubkey import Pubkey
+
 from ..artifacts import program_keypair, read_program_so
 from ..chain.base import ChainError
 from ..chain.errors import ValidatorStartError
@@ -190,9 +192,7 @@ async def _status_line(info: LocalnetInfo, stop_event: asyncio.Event) -> None:
         await chain.close()
 
 
-def _pubkey(text: str):  # type: ignore[no-untyped-def]
-    from solders.pubkey import Pubkey
-
+def _pubkey(text: str) -> Pubkey:
     return Pubkey.from_string(text)
 
 
