@@ -303,14 +303,52 @@ async def inspect(args: argparse.Namespace, ctx: CliContext) -> int:
     registry = await _registry(ctx)
     info = await registry.fetch(_pubkey(args.address))
     if isinstance(info, ModelInfo):
-        ctx.emit(asdict(info), _describe_model(info))
+        version = (
+            await registry.fetch_version(info.active_weights) if info.active_weights else None
+        )
+        ranges, labels = _features_of(version)
+        ctx.emit(
+            asdict(info) | {"feature_ranges": ranges, "labels": labels},
+            _describe_model(info) + _describe_features(ranges, labels),
+        )
     else:
+        ranges, labels = _features_of(info)
         ctx.emit(
             {k: v for k, v in asdict(info).items() if k not in ("data", "declared_hashes")}
-            | {"written": sum(info.written)},
-            _describe_version(info),
+            | {"written": sum(info.written), "feature_ranges": ranges, "labels": labels},
+            _describe_version(info) + _describe_features(ranges, labels),
         )
     return 0
+
+
+def _features_of(
+    version: VersionInfo | None,
+) -> tuple[list[list[float]] | None, list[str] | None]:
+    """Declared feature ranges in real units (the Q16.16 bounds the chain enforces / 65536)
+    and class labels, when the version holds a complete model file."""
+    if version is None or version.data is None:
+        return None, None
+    from ..model.format import decode
+
+    try:
+        qm = decode(version.data)
+    except ModelError:
+        return None, None  # arbitrary bytes (--any-bytes): nothing to describe
+    lo, hi = qm.input.lo.tolist(), qm.input.hi.tolist()
+    ranges = [[a / 65536, b / 65536] for a, b in zip(lo, hi, strict=True)]
+    labels = [str(x) for x in qm.labels] if qm.labels else None
+    return ranges, labels
+
+
+def _describe_features(ranges: list[list[float]] | None, labels: list[str] | None) -> str:
+    if ranges is None:
+        return ""
+    shown = ", ".join(f"[{a:.6g}, {b:.6g}]" for a, b in ranges[:8])
+    more = f", ... ({len(ranges)} in all)" if len(ranges) > 8 else ""
+    text = f"\nfeatures       {len(ranges)}, accepted ranges {shown}{more}"
+    if labels:
+        text += f"\nlabels         {', '.join(labels)}"
+    return text
 
 
 async def activate(args: argparse.Namespace, ctx: CliContext) -> int:

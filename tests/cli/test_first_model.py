@@ -130,6 +130,12 @@ def test_first_model_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert f">>> step {len(commands) - 1}:" in proc.stderr, report
     # What the walkthrough promises each step shows.
     assert "OK: the on-chain bytes match every declared hash" in proc.stdout, report
+    # inspect shows the accepted feature ranges in real units (iris: cm, within 0..12).
+    ranges = re.search(r"^features\s+4, accepted ranges (.*)$", proc.stdout, re.M)
+    assert ranges, report
+    bounds = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", ranges.group(1))]
+    assert len(bounds) == 8 and all(-1 < b < 12 for b in bounds), ranges.group(0)
+    assert "labels         setosa, versicolor, virginica" in proc.stdout, report
     assert re.search(r"class \d \((setosa|versicolor|virginica)\)", proc.stdout), report
     assert re.search(r"^CU\s+[\d,]+", proc.stdout, re.M), report
     assert "(running, step 3)" in proc.stdout, report
