@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from . import errors
@@ -55,8 +56,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Usage lines and error hints name the command the way it was typed.
+    main_module = Path(__file__).resolve().parent.parent / "__main__.py"
+    invoked_as = "python -m client" if Path(sys.argv[0]).resolve() == main_module else PROG
     parser = Parser(
-        prog=PROG,
+        prog=invoked_as,
         description="ml_agent: compile ML models to fixed point, store them on Solana, run "
         "inference and trading agents on chain. Also `python -m client`. Exit codes: 0 ok, "
         "1 failed, 2 bad usage, 130 interrupted.",
