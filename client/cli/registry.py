@@ -303,9 +303,7 @@ async def inspect(args: argparse.Namespace, ctx: CliContext) -> int:
     registry = await _registry(ctx)
     info = await registry.fetch(_pubkey(args.address))
     if isinstance(info, ModelInfo):
-        version = (
-            await registry.fetch_version(info.active_weights) if info.active_weights else None
-        )
+        version = await registry.fetch_version(info.active_weights) if info.active_weights else None
         ranges, labels = _features_of(version)
         ctx.emit(
             asdict(info) | {"feature_ranges": ranges, "labels": labels},
