@@ -7,6 +7,7 @@ come from the IDL's account lists, so a new instruction needs no hand-written by
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +38,21 @@ def coder() -> Coder:
     return Coder(idl())
 
 
-PROGRAM_ID = Pubkey.from_string(idl_json()["address"])
+def _program_id() -> Pubkey:
+    """The IDL's address, unless ``ML_AGENT_PROGRAM_ID`` names your own deployment of the same
+    ELF (the program derives every PDA from the id it runs under, so one build serves any id;
+    see `python -m client deploy-program --new-program-keypair`)."""
+    override = os.environ.get(PROGRAM_ID_ENV, "").strip()
+    if override:
+        try:
+            return Pubkey.from_string(override)
+        except ValueError:
+            raise ValueError(f"${PROGRAM_ID_ENV}={override!r} is not a base58 address") from None
+    return Pubkey.from_string(idl_json()["address"])
+
+
+PROGRAM_ID_ENV = "ML_AGENT_PROGRAM_ID"
+PROGRAM_ID = _program_id()
 
 
 class ProgramErrorCode(Exception):

@@ -13,7 +13,7 @@ step() { echo "setup: $*" >&2; }
 die() { echo "setup: FAILED: $*" >&2; exit 1; }
 
 # --- Debian packages -------------------------------------------------------------------------
-apt_pkgs=(rustc-web cargo-web rust-web-src libllvm22)
+apt_pkgs=(rustc-web cargo-web rust-web-src libllvm22 jq)  # jq: docs/first-model.md
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -68,7 +68,7 @@ fi
 # --- Python -----------------------------------------------------------------------------------
 if [ "${ML_AGENT_SKIP_PY:-0}" != 1 ]; then
   if python3 -c "import client, solders, anchorpy, numpy, pytest, sklearn, onnx, matplotlib" >/dev/null 2>&1 \
-     && pip show ml-agent >/dev/null 2>&1; then
+     && pip show ml-agent >/dev/null 2>&1 && command -v ml-agent >/dev/null; then
     step "Python packages present"
   else
     step "installing Python packages (pip, pinned by requirements-lock.txt)"

@@ -292,6 +292,8 @@ class AgentClient:
         pyth_feed_id: bytes = bytes(32),
         authority: Keypair | None = None,
     ) -> Pubkey:
+        """Create an agent on `pool` running `models` (1..4) with feature `spec` and `risk`
+        limits; returns its address. Its vaults are created with it."""
         auth = authority or self.payer
         agent = agent_address(auth.pubkey(), agent_id)
         for m in models:
@@ -332,6 +334,7 @@ class AgentClient:
         return agent
 
     async def state(self, agent: Pubkey) -> AgentState:
+        """Decode the agent at `agent` (models, spec, risk, step counter, trade stats)."""
         acc = await self.chain.get_account(agent)
         if acc is None or acc.owner != PROGRAM_ID:
             raise ChainError(f"{agent} is not an agent of this program")
@@ -364,6 +367,8 @@ class AgentClient:
         expected_step: int | None = None,
         price_account: Pubkey | None = None,
     ) -> Instruction:
+        """The permissionless `agent_step` instruction, for callers building their
+        own transactions."""
         st = await self.state(agent)
         pacc = await self.chain.get_account(st.pool)
         if pacc is None:
@@ -418,14 +423,17 @@ class AgentClient:
         return await self.chain.send([ix], self.payer, [auth])
 
     async def pause(self, agent: Pubkey, authority: Keypair | None = None) -> TxResult:
+        """Stop the agent from trading until `resume` (authority only)."""
         return await self._authority_ix("pause_agent", agent, authority)
 
     async def resume(self, agent: Pubkey, authority: Keypair | None = None) -> TxResult:
+        """Let a paused agent trade again (authority only)."""
         return await self._authority_ix("resume_agent", agent, authority)
 
     async def configure(
         self, agent: Pubkey, risk: Risk, authority: Keypair | None = None
     ) -> TxResult:
+        """Replace the agent's risk limits (authority only)."""
         auth = authority or self.payer
         ix = build_ix(
             "configure_agent", {"risk": risk.to_idl()}, {"authority": auth.pubkey(), "agent": agent}
@@ -471,6 +479,7 @@ class AgentClient:
         amount_b: int = 0,
         authority: Keypair | None = None,
     ) -> TxResult:
+        """Move tokens from the authority's token accounts into the agent's vaults."""
         return await self._funds(
             "deposit", agent, user_a, user_b, amount_a, amount_b, authority, None, True
         )
@@ -487,6 +496,7 @@ class AgentClient:
         vaults: tuple[Pubkey, Pubkey] | None = None,
         check: bool = True,
     ) -> TxResult:
+        """Move tokens from the agent's vaults back to the authority's token accounts."""
         return await self._funds(
             "withdraw", agent, user_a, user_b, amount_a, amount_b, authority, vaults, check
         )

@@ -221,13 +221,14 @@ def gb_100x6() -> BenchModel:
     )
 
 
-def largest_mlp(hidden: int) -> BenchModel:
-    """256-h-h-10 INT8 PACKED MLP; the bench picks h so the instruction fits 1.4M CU."""
-    fm, x = random_mlp([256, hidden, hidden, 10], seed=SEED + 1)
+def largest_mlp(hidden: int, inputs: int = 256) -> BenchModel:
+    """inputs-h-h-10 INT8 PACKED MLP; the bench picks `inputs` so one `infer` transaction fits
+    the 1,232-byte packet and h so the instruction fits 1.4M CU."""
+    fm, x = random_mlp([inputs, hidden, hidden, 10], seed=SEED + 1)
     qm = compile_model(fm, x, 8, layout=Layout.PACKED)
     return _build(
-        f"mlp_256_{hidden}_{hidden}_10",
-        f"INT8 MLP 256-{hidden}-{hidden}-10 (PACKED), random weights",
+        f"mlp_{inputs}_{hidden}_{hidden}_10",
+        f"INT8 MLP {inputs}-{hidden}-{hidden}-10 (PACKED), random weights",
         qm,
         x,
         Target("min_macs", 300_000),

@@ -9,9 +9,10 @@ measures on LiteSVM:
   before/after the forward pass and after each op, the logging syscalls subtracted);
 * CU per MAC (dense ops only) for MLPs;
 
-picks the largest 256-h-h-10 INT8 MLP that fits one transaction, and times one inference on
-four paths: the pure-Python reference, the batched numpy reference, the native Rust kernels
-(`host-infer`, the program's code compiled for the host) and the program on LiteSVM.
+picks the largest n-h-h-10 INT8 MLP that fits one transaction (packet and compute), and
+times one inference on four paths: the pure-Python reference, the batched numpy reference, the
+native Rust kernels (`host-infer`, the program's code compiled for the host) and the program on
+LiteSVM.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 
 from ..artifacts import REPO_ROOT, program_so_path, read_program_so, sha256_hex
+from ..chain.base import Chain
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
 from ..model.format import payload_bytes
@@ -72,6 +75,9 @@ class ModelReport:
     op_cu_per_mac: list[float | None] = field(default_factory=list)
     target: str | None = None
     target_met: bool | None = None
+    # The same `infer` instructions (same rows) on Surfpool (Agave 4.1.2), worst case; None when
+    # not measured. LiteSVM above is solders 0.26's SVM (Agave 2.2 era): see docs/toolchain.md.
+    surfpool_instruction_cu: int | None = None
 
 
 @dataclass
@@ -93,6 +99,8 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     agent: Any | None = None  # client/bench/agent.py: agent_step CU
     cpi: Any | None = None  # client/bench/cpi.py: infer by CPI from risk_gate vs direct
+    # Why the Surfpool column is missing, when it is.
+    surfpool_note: str | None = None
 
 
 def fast_chain() -> LiteSvmChain:
@@ -189,21 +197,38 @@ def _judge(r: ModelReport, t: Target | None) -> None:
         r.target_met = r.macs >= t.value and r.instruction_cu <= MAX_TX_CU
 
 
+def max_inputs_per_tx(payer: Keypair, step: int = 32) -> int:
+    """The most features (a multiple of `step`) one `infer` transaction can carry."""
+    from ..chain.rpc import PACKET_DATA_SIZE
+    from ..inference.client import _tx_size
+
+    header, weights = Keypair().pubkey(), Keypair().pubkey()
+    n = step
+    while True:
+        ix = infer_instruction(header, weights, [0] * (n + step))
+        if _tx_size([set_compute_unit_limit(MAX_TX_CU), ix], payer) > PACKET_DATA_SIZE:
+            return n
+        n += step
+
+
 async def largest(
     chain: LiteSvmChain, payer: Keypair, per_mac: float, fixed: float
 ) -> tuple[ModelReport, BenchModel, ModelHandle]:
-    """The widest 256-h-h-10 MLP (h a multiple of 32) predicted to fit, stepping down if the
-    measurement disagrees."""
+    """The widest n-h-h-10 MLP predicted to fit one transaction, stepping down if the
+    measurement disagrees: n (a multiple of 32) the most Q16.16 inputs whose `infer`
+    transaction, with its compute-budget instruction, fits the 1,232-byte packet a validator
+    accepts (LiteSVM does not enforce it), h (a multiple of 32) the widest within 1.4M CU."""
     budget = MAX_TX_CU * 0.97
+    n = max_inputs_per_tx(payer)
 
     def macs(h: int) -> int:
-        return 256 * h + h * h + 10 * h
+        return n * h + h * h + 10 * h
 
     h = 32
     while fixed + per_mac * macs(h + 32) <= budget and h + 32 <= 1280:
         h += 32
     while True:
-        model = largest_mlp(h)
+        model = largest_mlp(h, n)
         report, handle = await measure(chain, payer, model, samples=4)
         if report.instruction_cu <= MAX_TX_CU or h <= 32:
             return report, model, handle
@@ -301,7 +326,73 @@ async def timing_row(
     )
 
 
-async def run_bench(*, timing: bool = True, largest_search: bool = True) -> BenchReport:
+async def measure_rpc_cu(
+    chain: Chain,
+    payer: Keypair,
+    models: list[BenchModel],
+    *,
+    samples: int = 32,
+    failures: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Worst-case `infer` CU of each model on an RPC cluster, over the rows LiteSVM measured.
+
+    A model the cluster cannot run (e.g. its transaction is over the 1,232-byte packet limit,
+    which LiteSVM does not enforce) is left out, with the reason in ``failures``.
+    """
+    from ..chain.base import ChainError
+
+    out: dict[str, int] = {}
+    for m in models:
+        try:
+            deployed = await ModelRegistry(chain, payer).deploy(m.data)
+            client = InferenceClient(chain, payer, log_limit=None)
+            handle = await client.model(deployed.model)
+            cus = await _instruction_cu(client, handle, measured_rows(m, samples))
+        except ChainError as e:
+            if failures is None:
+                raise
+            failures[m.name] = str(e).splitlines()[0][:300]
+            continue
+        out[m.name] = max(cus)
+    return out
+
+
+async def surfpool_cu(models: list[BenchModel]) -> tuple[dict[str, int], str | None]:
+    """Start a Surfpool, deploy the program and measure `models` there: (CU by name, note)."""
+    from ..chain.connect import ensure_program
+    from ..chain.errors import ValidatorNotInstalled
+    from ..chain.rpc import RpcChain
+    from ..chain.surfpool import Surfpool
+
+    try:
+        async with Surfpool.start() as sp:
+            chain = RpcChain(sp.rpc_url, name="surfpool")
+            try:
+                payer = Keypair()
+                await chain.airdrop(payer.pubkey(), 10_000 * 10**9)
+                await ensure_program(chain, payer)
+                failures: dict[str, str] = {}
+                cu = await measure_rpc_cu(chain, payer, models, failures=failures)
+                note = "; ".join(f"{k} not measured on Surfpool: {v}" for k, v in failures.items())
+                return cu, note or None
+            finally:
+                await chain.close()
+    except ValidatorNotInstalled as e:
+        return {}, f"Surfpool column skipped: {e}"
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+async def run_bench(
+    *,
+    timing: bool = True,
+    largest_search: bool = True,
+    surfpool: bool = False,
+    progress: Callable[[str], None] = _quiet,
+) -> BenchReport:
+    """Every measurement of the report; `progress` hears what is being measured as it starts."""
     if not program_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
     chain = fast_chain()
@@ -311,6 +402,7 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     reports: list[ModelReport] = []
     handles: list[tuple[BenchModel, ModelHandle]] = []
     for m in models:
+        progress(f"LiteSVM: {m.name}")
         rep, handle = await measure(chain, payer, m)
         reports.append(rep)
         handles.append((m, handle))
@@ -319,6 +411,7 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
         per_mac = dense.dense_cu_per_mac or 3.0
         # Everything but the dense ops, plus 128 more input features at ~70 CU each.
         fixed = dense.instruction_cu - per_mac * dense.macs + 128 * 70
+        progress("LiteSVM: the largest MLP in one transaction")
         rep, model, handle = await largest(chain, payer, per_mac, fixed)
         reports.append(rep)
         handles.append((model, handle))
@@ -326,21 +419,37 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     if timing:
         exe = host_infer_binary()
         for m, handle in handles:
+            progress(f"wall time: {m.name}")
             rows.append(await timing_row(chain, payer, m, handle, exe))
     from .agent import run_agent_bench
     from .upload import run_upload_bench
 
+    progress("LiteSVM: registry upload")
     upload = await run_upload_bench(chain, payer)
-
+    progress("LiteSVM: agent_step")
     agent = await run_agent_bench(chain, payer)
     cpi = None
     if risk_gate_so_path().is_file():
         from .cpi import run_cpi_bench
 
+        progress("LiteSVM: infer by CPI (risk_gate)")
         cpi = await run_cpi_bench(chain, payer)
     notes = [] if cpi else ["cpi: target/deploy/risk_gate.so missing (scripts/build-program.sh)"]
+    note = None
+    if surfpool:
+        progress("Surfpool: the same infer instructions")
+        by_name, note = await surfpool_cu([m for m, _ in handles])
+        for rep in reports:
+            rep.surfpool_instruction_cu = by_name.get(rep.name)
     return BenchReport(
-        sha256_hex(read_program_so()), reports, rows, upload, notes=notes, agent=agent, cpi=cpi
+        sha256_hex(read_program_so()),
+        reports,
+        rows,
+        upload,
+        notes=notes,
+        agent=agent,
+        cpi=cpi,
+        surfpool_note=note,
     )
 
 
@@ -348,19 +457,28 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
 
 
 def format_report(r: BenchReport) -> str:
-    lines = [f"program sha256 {r.program_sha256[:16]}...  (LiteSVM, CU = compute units)", ""]
+    lines = [
+        f"program sha256 {r.program_sha256[:16]}...  (CU = compute units; instr CU measured on "
+        "LiteSVM = solders 0.26, an Agave 2.2-era SVM; Surfpool CU = the same instructions on "
+        "Surfpool 1.5.0, Agave 4.1.2)",
+        "",
+    ]
     head = (
         f"{'model':<22} {'architecture':<50} {'MACs':>8} {'nodes':>6} {'bytes':>9} "
-        f"{'instr CU':>9} {'kernel CU':>9} {'CU/MAC':>7}  target"
+        f"{'instr CU':>9} {'Surfpool CU':>11} {'kernel CU':>9} {'CU/MAC':>7}  target"
     )
     lines += [head, "-" * len(head)]
     for m in r.models:
         cpm = f"{m.dense_cu_per_mac:.2f}" if m.dense_cu_per_mac is not None else "-"
         verdict = "" if m.target is None else f"{m.target}: {'met' if m.target_met else 'MISSED'}"
+        sp = f"{m.surfpool_instruction_cu:,}" if m.surfpool_instruction_cu is not None else "-"
         lines.append(
             f"{m.name:<22} {m.architecture[:50]:<50} {m.macs:>8,} {m.nodes:>6,} "
-            f"{m.file_bytes:>9,} {m.instruction_cu:>9,} {m.kernel_cu:>9,} {cpm:>7}  {verdict}"
+            f"{m.file_bytes:>9,} {m.instruction_cu:>9,} {sp:>11} {m.kernel_cu:>9,} {cpm:>7}  "
+            f"{verdict}"
         )
+    if r.surfpool_note:
+        lines.append(r.surfpool_note)
     lines += ["", "kernel CU by op (worst-case input):"]
     for m in r.models:
         parts = [f"inputs {m.inputs_cu}"] + [

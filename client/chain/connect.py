@@ -5,16 +5,24 @@ from __future__ import annotations
 from solders.keypair import Keypair
 
 from ..artifacts import program_keypair, program_so_path, read_program_so
-from ..config import Cluster
+from ..config import Cluster, resolve_url
 from ..program import PROGRAM_ID
 from .base import Chain
 
 EMBEDDED_AIRDROP = 1_000 * 10**9
 
 
-async def connect(cluster: Cluster, *, payer: Keypair | None = None) -> Chain:
-    """Embedded: a fresh in-process SVM with the built program loaded and `payer` funded.
-    RPC: a client for the URL (the program must already be deployed there)."""
+async def connect(cluster: Cluster | str | None = None, *, payer: Keypair | None = None) -> Chain:
+    """Open a chain: a `Cluster`, or a `--url` value (`embedded`, `localnet`/`l`, `devnet`/`d`,
+    `mainnet`/`m`, `testnet`/`t`, an http(s) URL; None: the Solana CLI config's URL, else
+    localnet).
+
+    Embedded: a fresh in-process SVM with the built program loaded and `payer` funded.
+    RPC: a client for the URL (the program must already be deployed there; `python -m client
+    localnet` starts a local validator that has it). Close it with `await chain.close()`.
+    """
+    if not isinstance(cluster, Cluster):
+        cluster = resolve_url(cluster)
     if cluster.embedded:
         from .litesvm import LiteSvmChain
 

@@ -16,6 +16,7 @@ __all__ = [
     "ChainError",
     "ConfirmationTimeout",
     "DeployError",
+    "InsufficientFunds",
     "RpcError",
     "RpcUnavailable",
     "TransactionDetailsUnavailable",
@@ -124,6 +125,21 @@ class TransactionDetailsUnavailable(ChainError):
         self.signature = signature
         self.slot = slot
         self.ok = ok
+
+
+class InsufficientFunds(ChainError):
+    """The fee payer cannot pay: said at once instead of letting the blockhash expire."""
+
+    def __init__(self, payer: str, balance: int, needed: int, url: str) -> None:
+        sol = needed / 1e9
+        super().__init__(
+            f"insufficient funds: fee payer {payer} has {balance} lamports on {url}, needs at "
+            f"least {needed} ({sol:.9f} SOL); fund it (local: `python -m client localnet` "
+            f"funds the configured keypair; devnet: `solana airdrop 1 {payer} -u d`)"
+        )
+        self.payer = payer
+        self.balance = balance
+        self.needed = needed
 
 
 class DeployError(ChainError):

@@ -265,6 +265,7 @@ async def deploy_program(
     max_data_len: int | None = None,
     concurrency: int | None = None,
     visibility_timeout: float = 30.0,
+    buffer: Keypair | None = None,
 ) -> DeployResult:
     """Deploy ``elf`` at ``program`` or, if a program is already there, upgrade it.
 
@@ -274,6 +275,10 @@ async def deploy_program(
     first. Returns once the program is invocable (runtimes only load a program deployed in
     slot S from slot S+1 on). If anything fails after the buffer exists, the buffer is closed
     so its rent returns to the payer.
+
+    Resumable: with ``buffer`` (a keypair the caller keeps, e.g. on disk) a failed deploy
+    leaves the buffer in place, and a rerun with the same keypair reuses it, sending only the
+    writes whose bytes are not already there.
     """
     start = time.monotonic()
     if elf[:4] != b"\x7fELF":
@@ -296,28 +301,34 @@ async def deploy_program(
                 f"{PROGRAMDATA_METADATA_SIZE}-byte ProgramData header"
             )
 
-    buffer = Keypair()
+    resumable = buffer is not None
+    buffer = buffer if buffer is not None else Keypair()
     size = BUFFER_METADATA_SIZE + len(elf)
-    lamports = await chain.minimum_balance_for_rent_exemption(size)
-    await chain.send(
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=buffer.pubkey(),
-                    lamports=lamports,
-                    space=size,
-                    owner=LOADER_ID,
-                )
-            ),
-            initialize_buffer(buffer.pubkey(), payer.pubkey()),
-        ],
-        payer,
-        [buffer],
-    )
-    transactions = 1
+    existing_buffer = await _reusable_buffer(chain, buffer.pubkey(), size, payer.pubkey())
+    transactions = 0
+    if existing_buffer is None:
+        lamports = await chain.minimum_balance_for_rent_exemption(size)
+        await chain.send(
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=buffer.pubkey(),
+                        lamports=lamports,
+                        space=size,
+                        owner=LOADER_ID,
+                    )
+                ),
+                initialize_buffer(buffer.pubkey(), payer.pubkey()),
+            ],
+            payer,
+            [buffer],
+        )
+        transactions = 1
     try:
-        transactions += await _write_buffer(chain, buffer.pubkey(), elf, payer, concurrency)
+        transactions += await _write_buffer(
+            chain, buffer.pubkey(), elf, payer, concurrency, have=existing_buffer
+        )
         if existing is None:
             assert isinstance(program, Keypair)
             result = await _deploy_new(chain, program, buffer.pubkey(), payer, max_len)
@@ -331,7 +342,8 @@ async def deploy_program(
             )
         transactions += 1
     except Exception:
-        await _close_buffer_quietly(chain, buffer.pubkey(), payer)
+        if not resumable:
+            await _close_buffer_quietly(chain, buffer.pubkey(), payer)
         raise
 
     if result.slot is not None:
@@ -386,13 +398,43 @@ async def _existing_program(
     return _Existing(capacity=len(pd_data) - PROGRAMDATA_METADATA_SIZE)
 
 
+async def _reusable_buffer(
+    chain: LoaderChain, buffer: Pubkey, size: int, authority: Pubkey
+) -> bytes | None:
+    """The ELF bytes already in ``buffer`` when it is a buffer this deploy can continue."""
+    account = await chain.get_account(buffer)
+    if account is None:
+        return None
+    data = bytes(account.data)
+    if (
+        account.owner != LOADER_ID
+        or len(data) != size
+        or struct.unpack_from("<I", data)[0] != 1  # UpgradeableLoaderState::Buffer
+        or data[4] != 1
+        or Pubkey.from_bytes(data[5:37]) != authority
+    ):
+        raise DeployError(
+            f"buffer {buffer} exists but is not a {size}-byte buffer with authority "
+            f"{authority} (another ELF, or someone else's); delete the buffer keypair file to "
+            "start over with a new buffer"
+        )
+    return data[BUFFER_METADATA_SIZE:]
+
+
 async def _write_buffer(
-    chain: LoaderChain, buffer: Pubkey, elf: bytes, payer: Keypair, concurrency: int | None
+    chain: LoaderChain,
+    buffer: Pubkey,
+    elf: bytes,
+    payer: Keypair,
+    concurrency: int | None,
+    *,
+    have: bytes | None = None,
 ) -> int:
     chunk = max_write_chunk(payer.pubkey(), buffer)
     items: list[tuple[Sequence[Instruction], Sequence[Keypair]]] = [
         ([write(buffer, payer.pubkey(), offset, elf[offset : offset + chunk])], [])
         for offset in range(0, len(elf), chunk)
+        if have is None or have[offset : offset + chunk] != elf[offset : offset + chunk]
     ]
     await chain.send_many(items, payer, concurrency=concurrency)
     # Every write was confirmed, but a mismatch here would only surface later as an opaque

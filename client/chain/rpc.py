@@ -54,12 +54,16 @@ from client.chain.base import ChainError, TransactionFailed, TxResult
 from client.chain.errors import (
     BlockhashExpired,
     ConfirmationTimeout,
+    InsufficientFunds,
     RpcError,
     RpcUnavailable,
     TransactionDetailsUnavailable,
     ValidatorStartError,
     describe_transaction_error,
 )
+
+# The base fee per signature on every Solana cluster.
+LAMPORTS_PER_SIGNATURE: Final = 5_000
 
 if TYPE_CHECKING:
     from client.chain.base import Chain
@@ -148,6 +152,8 @@ class RpcChain:
         self._rent_cache: dict[int, int] = {}
         self._sent: OrderedDict[Signature, None] = OrderedDict()
         self._client: AsyncClient | None = None
+        # Fee payers whose balance was checked once before their first send.
+        self._funded_payers: set[Pubkey] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -362,6 +368,7 @@ class RpcChain:
                 f"transaction is {len(raw)} bytes, over the {PACKET_DATA_SIZE}-byte packet "
                 "limit; split its instructions over several transactions"
             )
+        await self._check_fee_payer(tx)
         encoded = base64.b64encode(raw).decode()
         signature = str(tx.signatures[0])
         preflight_failure = await self._broadcast(encoded, signature, first=True)
@@ -375,6 +382,21 @@ class RpcChain:
         if check and not result.ok:
             raise TransactionFailed(result)
         return result
+
+    async def _check_fee_payer(self, tx: Transaction | VersionedTransaction) -> None:
+        """Once per fee payer: a payer that cannot cover the fee gets "insufficient funds" now.
+
+        With preflight skipped the node would silently drop the transaction and the caller
+        would see it expire ~60 s of slots later, as if the network had lost it.
+        """
+        payer = tx.message.account_keys[0]
+        if payer in self._funded_payers:
+            return
+        balance = await self.get_balance(payer)
+        needed = LAMPORTS_PER_SIGNATURE * len(tx.signatures)
+        if balance < needed:
+            raise InsufficientFunds(str(payer), balance, needed, self.url)
+        self._funded_payers.add(payer)
 
     async def send_many(
         self,
@@ -453,12 +475,19 @@ class RpcChain:
         *,
         max_data_len: int | None = None,
         concurrency: int | None = None,
+        buffer: Keypair | None = None,
     ) -> DeployResult:
         """Deploy or upgrade through the BPF upgradeable loader; see ``loader.deploy_program``."""
         from client.chain.loader import deploy_program
 
         return await deploy_program(
-            self, program, elf, payer, max_data_len=max_data_len, concurrency=concurrency
+            self,
+            program,
+            elf,
+            payer,
+            max_data_len=max_data_len,
+            concurrency=concurrency,
+            buffer=buffer,
         )
 
     # ------------------------------------------------------------------ internals

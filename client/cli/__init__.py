@@ -1,26 +1,33 @@
-"""`python -m client`: thin synchronous wrappers over the async SDK.
+"""`python -m client` / `ml-agent`: thin synchronous wrappers over the async SDK.
 
 Each command module exposes `register(subparsers)`, adding parsers whose `handler` default is an
-`async def handler(args, ctx) -> int`. Exit codes: 0 ok, 1 operation failed, 2 bad usage.
+`async def handler(args, ctx) -> int`. Errors follow one policy (`client.cli.errors`): exit 0 ok,
+1 operation failed, 2 bad usage, 130 interrupted; one line on stderr (a JSON object on stdout
+with --json); no traceback unless the error is a bug and ML_AGENT_DEBUG=1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NoReturn
 
-from ..chain.base import ChainError
-from ..config import ConfigError
-from .context import CliContext, fail
+from . import errors
+from .context import CliContext, add_output_alias
 
 # Modules contributing subcommands, in help order.
 COMMAND_MODULES = [
+    "client.cli.localnet",
     "client.cli.demo",
     "client.cli.compile",
     "client.cli.registry",
+    "client.cli.deploy_program",
     "client.model.accuracy",
     "client.cli.inference",
     "client.cli.bot",
@@ -28,15 +35,38 @@ COMMAND_MODULES = [
     "client.cli.market",
     "client.cli.agent",
 ]
+PROG = "ml-agent"
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("ml-agent")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors go through the CLI's error policy (one line, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise errors.UsageError(message, self.prog)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m client",
+    # Usage lines and error hints name the command the way it was typed.
+    main_module = Path(__file__).resolve().parent.parent / "__main__.py"
+    invoked_as = "python -m client" if Path(sys.argv[0]).resolve() == main_module else PROG
+    parser = Parser(
+        prog=invoked_as,
         description="ml_agent: compile ML models to fixed point, store them on Solana, run "
-        "inference and trading agents on chain.",
+        "inference and trading agents on chain. Also `python -m client`. Exit codes: 0 ok, "
+        "1 failed, 2 bad usage, 130 interrupted.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -45,7 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command family not built yet
             raise
         module.register(sub)
+    for p in _all_parsers(parser):
+        options = {s for a in p._actions for s in a.option_strings}
+        if "--json" in options and "--output" not in options:
+            add_output_alias(p)
     return parser
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield from _all_parsers(child)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -58,17 +100,28 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "handler", None) is None:
-        parser.print_help()
-        return 2
+    arg_list = list(sys.argv[1:] if argv is None else argv)
+    errors.MODE.json = errors.json_requested(arg_list)
     try:
+        parser = build_parser()
+        args = parser.parse_args(arg_list)
+        if getattr(args, "handler", None) is None:
+            parser.print_help(sys.stderr)
+            return errors.EXIT_USAGE
+        errors.MODE.json = errors.MODE.json or CliContext.from_args(args).json
         return asyncio.run(_run(args))
-    except (ConfigError, ChainError, FileNotFoundError, ValueError) as e:
-        return fail(str(e))
     except KeyboardInterrupt:
-        return fail("interrupted", 130)
+        return errors.report("interrupted", errors.EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # `ml-agent ... | head`: the reader left; say nothing more and exit like other tools.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return errors.EXIT_FAILURE
+    except SystemExit as e:  # --help / --version, or a library calling sys.exit
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception as e:  # the error policy: every failure becomes one line
+        return errors.report_exception(e)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="MODEL[:WEIGHT[:VERSION:WEIGHTS]] (repeat for an ensemble of up to 4)",
     )
-    p.add_argument("--features", default=DEFAULT_SPEC, help=f"feature spec ({DEFAULT_SPEC})")
+    p.add_argument(
+        "--features",
+        default=None,
+        help="feature spec (default: the spec the first model was trained with, from the "
+        "sidecar `train` wrote: --spec-from FILE, else a *.json sidecar in the current "
+        f"directory whose model file matches the on-chain model; else {DEFAULT_SPEC})",
+    )
+    p.add_argument(
+        "--spec-from",
+        type=Path,
+        default=None,
+        metavar="MODEL_FILE",
+        help="model file whose sidecar MODEL_FILE.json (written by `train`) holds the spec",
+    )
     p.add_argument("--agent-id", type=_amount, default=0)
     p.add_argument("--source", choices=sorted(SOURCES), default="pool", help="price source")
     p.add_argument("--price-source", help="PriceFeed or Pyth PriceUpdateV2 account")
@@ -161,7 +174,6 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
     models = [parse_model(m) for m in args.model]
     if not 1 <= len(models) <= 4:
         raise ValueError("an agent has 1..4 models")
-    spec = FeatureSpec.parse(args.features)
     source = SOURCES[args.source]
     price_source = None
     if args.price_source is not None:
@@ -184,6 +196,8 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     chain = await ctx.chain()
     await MarketClient(chain, ctx.keypair).pool(pool)  # a clear error when POOL is not a pool
+    spec_text = await _feature_spec(args, ctx, models[0].model)
+    spec = FeatureSpec.parse(spec_text)
     client = AgentClient(chain, ctx.keypair)
     agent = await client.create(
         agent_id=args.agent_id,
@@ -203,11 +217,55 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
         "vault_a": str(st.vault_a),
         "vault_b": str(st.vault_b),
         "models": len(models),
-        "features": args.features,
+        "features": spec_text,
         "source": st.source,
     }
     ctx.emit(out, f"agent {agent}\nvaults  {st.vault_a} (A), {st.vault_b} (B)")
     return 0
+
+
+async def _feature_spec(args: argparse.Namespace, ctx: CliContext, model: Pubkey) -> str:
+    """--features, else the model's training metadata, else the default; checked against the
+    model's input count before anything is sent (the program would refuse a mismatch)."""
+    import hashlib
+    import sys
+
+    from ..registry import ModelInfo, ModelRegistry
+
+    info = await ModelRegistry(await ctx.chain(), ctx.keypair).fetch(model)
+    if not isinstance(info, ModelInfo):
+        raise ValueError(f"--model {model} is a model version, not a model: pass the model")
+    text, source = args.features, "--features"
+    if text is None and args.spec_from is not None:
+        meta = Path(str(args.spec_from) + ".json")
+        if not meta.is_file():
+            raise ValueError(f"--spec-from: {meta} does not exist (`train` writes it)")
+        text, source = json.loads(meta.read_text())["spec"], str(meta)
+    if text is None:
+        for meta in sorted(Path.cwd().glob("*.json")):
+            trained = meta.with_suffix("")
+            try:
+                if (
+                    trained.is_file()
+                    and hashlib.sha256(trained.read_bytes()).digest() == info.model_sha256
+                ):
+                    text, source = json.loads(meta.read_text())["spec"], str(meta)
+                    break
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    if text is None:
+        text, source = DEFAULT_SPEC, "the default (no training metadata found for the model)"
+    n = len(FeatureSpec.parse(text).features)
+    inputs = info.arch.inputs
+    if inputs and n != inputs:
+        raise ValueError(
+            f"feature spec {text!r} ({source}) has {n} features but model {model} takes "
+            f"{inputs}: pass the spec it was trained with (--features, or --spec-from "
+            "MODEL_FILE for a model from `train`)"
+        )
+    if args.features is None and not ctx.json:
+        print(f"features: {text} (from {source})", file=sys.stderr)
+    return str(text)
 
 
 async def configure(args: argparse.Namespace, ctx: CliContext) -> int:

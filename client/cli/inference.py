@@ -7,6 +7,8 @@ python -m client bench [--json]
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -50,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-timing", action="store_true", help="skip the four-path wall-time table")
     p.add_argument(
         "--no-largest", action="store_true", help="skip the largest-MLP-in-one-transaction search"
+    )
+    p.add_argument(
+        "--no-surfpool",
+        action="store_true",
+        help="skip the Surfpool CU column (same infer instructions on Agave 4.1.2)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
     p.set_defaults(handler=bench, url=None, keypair=None)
@@ -122,7 +129,24 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
 
-    report = await run_bench(timing=not args.no_timing, largest_search=not args.no_largest)
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if tty:
+            elapsed = time.monotonic() - started
+            print(
+                f"\r\x1b[2Kbench {elapsed:5.0f} s  {message}", end="", file=sys.stderr, flush=True
+            )
+
+    report = await run_bench(
+        timing=not args.no_timing,
+        largest_search=not args.no_largest,
+        surfpool=not args.no_surfpool,
+        progress=progress,
+    )
+    if tty:
+        print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
     ctx.emit(report, format_report(report))
     # A missed target is a finding to report, not a failure of the command.
     return 0

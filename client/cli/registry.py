@@ -7,17 +7,29 @@ Thin wrappers over `client.registry.ModelRegistry`; each prints what a user need
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, is_dataclass
+import hashlib
+import sys
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from solders.pubkey import Pubkey
 
 from ..chain.base import Chain, TransactionFailed
-from ..program import PROGRAM_ID, error_name
+from ..chain.errors import InsufficientFunds
+from ..chain.rpc import LAMPORTS_PER_SIGNATURE
+from ..model.errors import ModelError
+from ..program import PROGRAM_ID
 from ..registry import ModelInfo, ModelRegistry, ProgressBar, RegistryError, VersionInfo
 from ..registry.accounts import describe_model
-from ..registry.layout import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TS_SAFE_CHUNK_SIZE
+from ..registry.layout import (
+    MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
+    MODEL_HEADER_LEN,
+    TS_SAFE_CHUNK_SIZE,
+    WeightsLayout,
+)
 from .context import CliContext, add_common_options, fail
+from .errors import BadArgument, report_exception
 
 LAMPORTS_PER_SOL = 1_000_000_000
 
@@ -49,6 +61,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-activate", action="store_true", help="leave the new version staged (finalized)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file and the balance, print the rent and fee estimate, send nothing",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm paying more than 1 SOL of rent on devnet/mainnet",
+    )
+    p.add_argument(
+        "--any-bytes",
+        action="store_true",
+        help="store a file that is not a model file (the registry takes any bytes; `infer` "
+        "will refuse it)",
+    )
     add_common_options(p)
     p.set_defaults(handler=deploy_model)
 
@@ -129,26 +157,105 @@ def _sol(lamports: int) -> str:
 
 
 def _tx_failure(e: TransactionFailed) -> int:
-    code = e.result.custom_error
-    name = error_name(code) if code is not None else None
-    why = f"{name} ({code})" if name else (e.result.error or "unknown error")
-    return fail(f"the program rejected the transaction: {why}")
+    """The program's error by name, with its message and a hint (client.cli.errors)."""
+    return report_exception(e)
 
 
 # ---------------------------------------------------------------------- commands
 
 
+def read_model_file(path: Path, *, any_bytes: bool = False) -> bytes:
+    """The bytes of a model file, refused (before anything is sent) unless it decodes."""
+    if path.is_dir():
+        raise BadArgument(f"{path} is a directory, not a model file")
+    if not path.is_file():
+        raise BadArgument(f"model file {path} does not exist")
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path} is empty, not a model file")
+    if not any_bytes:
+        from ..model.format import decode
+
+        try:
+            decode(data)
+        except ModelError as e:
+            raise ValueError(
+                f"{path} is not a valid model file ({e}); make one with `python -m client "
+                "compile`, or pass --any-bytes to store arbitrary data"
+            ) from e
+    return data
+
+
+@dataclass(frozen=True)
+class DeployEstimate:
+    """What a deploy-model costs at most: rent of the new accounts plus signature fees."""
+
+    rent_lamports: int
+    fee_lamports: int
+    transactions: int
+    payer_balance: int
+
+    @property
+    def total(self) -> int:
+        return self.rent_lamports + self.fee_lamports
+
+
+async def estimate_deploy(
+    chain: Chain, payer: Pubkey, size: int, chunk_size: int, new_model: bool
+) -> DeployEstimate:
+    layout = WeightsLayout.for_model(size, chunk_size)
+    rent = await chain.minimum_balance_for_rent_exemption(layout.space)
+    if new_model:
+        rent += await chain.minimum_balance_for_rent_exemption(MODEL_HEADER_LEN)
+    # Upload pages hold rent while their chunks are written and give it back when merged.
+    for index in range(layout.page_count):
+        rent += await chain.minimum_balance_for_rent_exemption(layout.page(index).space)
+    transactions = layout.chunk_count + layout.page_count + 4
+    fees = LAMPORTS_PER_SIGNATURE * (transactions + 1)  # the create also signs for weights
+    return DeployEstimate(rent, fees, transactions, await chain.get_balance(payer))
+
+
 async def deploy_model(args: argparse.Namespace, ctx: CliContext) -> int:
     path: Path = args.model_file
-    if not path.is_file():
-        return fail(f"model file {path} does not exist", 2)
-    data = path.read_bytes()
     if args.model_id is not None and not 0 <= args.model_id < 2**64:
         return fail("--model-id must fit in an unsigned 64-bit integer", 2)
+    data = read_model_file(path, any_bytes=args.any_bytes)
     registry = await _registry(
         ctx, progress=not args.no_progress, concurrency=max(1, args.concurrency)
     )
     format_version, arch = describe_model(data)
+    from ..registry.layout import default_model_id, model_address
+
+    model_id = args.model_id
+    if model_id is None:
+        model_id = default_model_id(hashlib.sha256(data).digest())
+    existing = await registry.chain.get_account(model_address(ctx.keypair.pubkey(), model_id))
+    est = await estimate_deploy(
+        registry.chain, ctx.keypair.pubkey(), len(data), args.chunk_size, existing is None
+    )
+    estimate = (
+        f"estimate      at most {_sol(est.rent_lamports)} rent + {_sol(est.fee_lamports)} fees "
+        f"({est.transactions} transactions); payer {ctx.keypair.pubkey()} has "
+        f"{_sol(est.payer_balance)} on {ctx.cluster.name}"
+    )
+    if est.payer_balance < est.total:
+        raise InsufficientFunds(
+            str(ctx.keypair.pubkey()), est.payer_balance, est.total, ctx.cluster.url or "embedded"
+        )
+    if args.dry_run:
+        ctx.emit(
+            {"dry_run": True, "file": str(path), "bytes": len(data), **est.__dict__},
+            f"{estimate}\ndry run: nothing sent",
+        )
+        return 0
+    if ctx.cluster.public and est.rent_lamports > LAMPORTS_PER_SOL and not args.yes:
+        return fail(
+            f"this upload locks {_sol(est.rent_lamports)} of rent on {ctx.cluster.name}; "
+            "rerun with --yes to confirm (or --dry-run to see the estimate)",
+            2,
+        )
+    if not ctx.json:
+        print(estimate, file=sys.stderr)
     try:
         d = await registry.deploy(
             data,
@@ -208,14 +315,50 @@ async def inspect(args: argparse.Namespace, ctx: CliContext) -> int:
     registry = await _registry(ctx)
     info = await registry.fetch(_pubkey(args.address))
     if isinstance(info, ModelInfo):
-        ctx.emit(asdict(info), _describe_model(info))
+        version = await registry.fetch_version(info.active_weights) if info.active_weights else None
+        ranges, labels = _features_of(version)
+        ctx.emit(
+            asdict(info) | {"feature_ranges": ranges, "labels": labels},
+            _describe_model(info) + _describe_features(ranges, labels),
+        )
     else:
+        ranges, labels = _features_of(info)
         ctx.emit(
             {k: v for k, v in asdict(info).items() if k not in ("data", "declared_hashes")}
-            | {"written": sum(info.written)},
-            _describe_version(info),
+            | {"written": sum(info.written), "feature_ranges": ranges, "labels": labels},
+            _describe_version(info) + _describe_features(ranges, labels),
         )
     return 0
+
+
+def _features_of(
+    version: VersionInfo | None,
+) -> tuple[list[list[float]] | None, list[str] | None]:
+    """Declared feature ranges in real units (the Q16.16 bounds the chain enforces / 65536)
+    and class labels, when the version holds a complete model file."""
+    if version is None or version.data is None:
+        return None, None
+    from ..model.format import decode
+
+    try:
+        qm = decode(version.data)
+    except ModelError:
+        return None, None  # arbitrary bytes (--any-bytes): nothing to describe
+    lo, hi = qm.input.lo.tolist(), qm.input.hi.tolist()
+    ranges = [[a / 65536, b / 65536] for a, b in zip(lo, hi, strict=True)]
+    labels = [str(x) for x in qm.labels] if qm.labels else None
+    return ranges, labels
+
+
+def _describe_features(ranges: list[list[float]] | None, labels: list[str] | None) -> str:
+    if ranges is None:
+        return ""
+    shown = ", ".join(f"[{a:.6g}, {b:.6g}]" for a, b in ranges[:8])
+    more = f", ... ({len(ranges)} in all)" if len(ranges) > 8 else ""
+    text = f"\nfeatures       {len(ranges)}, accepted ranges {shown}{more}"
+    if labels:
+        text += f"\nlabels         {', '.join(labels)}"
+    return text
 
 
 async def activate(args: argparse.Namespace, ctx: CliContext) -> int:

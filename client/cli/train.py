@@ -13,6 +13,7 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from ..agent import FeatureSpec
 from ..bot.backtest import backtest, plot_equity
@@ -37,7 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", type=Path, required=True, help="model file (from train)")
     b.add_argument("--spec", default=None, help="features (default: from <model>.json)")
     b.add_argument("--csv", type=Path, default=SHIPPED_CSV)
-    b.add_argument("--start", type=int, default=0, help="first tick")
+    b.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        help="first tick (default: the first tick after the model's training window, so the "
+        "result is out of sample; 0 when the window is unknown)",
+    )
     b.add_argument("--steps", type=int, default=None, help="ticks (default: to the end)")
     b.add_argument("--horizon", type=int, default=10, help="ticks after which a trade is judged")
     b.add_argument("--threshold", type=float, default=0.0, help="minimum vote confidence 0..1")
@@ -59,6 +66,11 @@ async def run_train(args: argparse.Namespace, ctx: CliContext) -> int:
     args.out.write_bytes(result.model)
     meta = {k: v for k, v in asdict(result).items() if k != "model"}
     meta |= {"csv": str(args.csv), "horizon": args.horizon, "model_bytes": len(result.model)}
+    # Ticks whose prices the fit saw: features look back from the first row's tick, labels look
+    # `horizon` ahead of the last training row. A backtest inside them is in-sample.
+    first_row_tick = FeatureSpec.parse(result.spec).lookback - 1
+    split = int(result.rows * cfg.train_fraction)
+    meta["train_ticks"] = [0, first_row_tick + split - 1 + args.horizon]
     sidecar(args.out).write_text(json.dumps(meta, indent=2) + "\n")
     lo, hi = result.thresholds
     ctx.emit(
@@ -82,15 +94,43 @@ async def run_train(args: argparse.Namespace, ctx: CliContext) -> int:
 
 async def run_backtest(args: argparse.Namespace, ctx: CliContext) -> int:
     spec_text = args.spec
+    meta: dict[str, Any] = {}
+    meta_path = sidecar(args.model)
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
     if spec_text is None:
-        meta_path = sidecar(args.model)
-        if not meta_path.is_file():
+        if "spec" not in meta:
             return fail(f"no --spec and no {meta_path}: pass the model's feature spec", 2)
-        spec_text = json.loads(meta_path.read_text())["spec"]
+        spec_text = meta["spec"]
+    # The training window applies only to the series the model was trained on.
+    train_ticks: list[int] | None = meta.get("train_ticks")
+    if train_ticks is not None and Path(meta.get("csv", "")).resolve() != args.csv.resolve():
+        train_ticks = None
+    start = args.start
+    if start is None:
+        start = train_ticks[1] + 1 if train_ticks is not None else 0
     prices = load_csv(args.csv).prices.tolist()
-    window = prices[args.start : None if args.steps is None else args.start + args.steps]
+    window = prices[start : None if args.steps is None else start + args.steps]
     if not window:
-        return fail(f"{args.csv} has no prices from tick {args.start}", 2)
+        return fail(
+            f"{args.csv} has no prices from tick {start}"
+            + (" (the first tick after the training window)" if args.start is None else "")
+            + "; pass --start",
+            2,
+        )
+    end = start + len(window) - 1
+    if train_ticks is None:
+        sample = "training window unknown (no train_ticks in the sidecar, or another series)"
+        overlap = None
+    else:
+        overlap = max(0, min(end, train_ticks[1]) - max(start, train_ticks[0]) + 1)
+        sample = (
+            f"out of sample (after the training window {train_ticks[0]}..{train_ticks[1]})"
+            if overlap == 0
+            else f"IN SAMPLE for {overlap} of {len(window)} ticks (training saw ticks "
+            f"{train_ticks[0]}..{train_ticks[1]}): results flatter the model; drop --start "
+            "for an out-of-sample run"
+        )
     risk = default_risk(threshold_q16=round(args.threshold * 65536))
     report = backtest(
         window,
@@ -109,12 +149,19 @@ async def run_backtest(args: argparse.Namespace, ctx: CliContext) -> int:
     hit = f"{report.hit_rate:.1%}" if report.hit_rate is not None else "-"
     summary = {k: v for k, v in asdict(report).items() if k != "records"}
     summary |= {"hit_rate": report.hit_rate, "png": str(png) if png else None}
+    summary |= {
+        "start": start,
+        "train_ticks": train_ticks,
+        "in_sample_ticks": overlap,
+        "out_of_sample": overlap == 0 if overlap is not None else None,
+    }
     ctx.emit(
         summary,
         "\n".join(
             [
-                f"backtest       {args.model} over {args.csv.name} ticks {args.start}.."
-                f"{args.start + report.steps - 1} ({report.steps} steps)",
+                f"backtest       {args.model} over {args.csv.name} ticks {start}.."
+                f"{start + report.steps - 1} ({report.steps} steps)",
+                f"sample         {sample}",
                 "decisions      "
                 + ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items())),
                 f"trades         {report.trades} ({report.buys} buys, {report.sells} sells)",

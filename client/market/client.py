@@ -83,11 +83,13 @@ class MarketClient:
     async def send(
         self, ixs: Sequence[Instruction], signers: list[Keypair] | None = None
     ) -> TxResult:
+        """Send `ixs` paid (and signed) by the payer plus `signers`."""
         return await self.chain.send(ixs, self.payer, signers or [])
 
     # ---------------------------------------------------------------- SPL tokens
 
     async def create_mint(self, decimals: int = 6, authority: Pubkey | None = None) -> Pubkey:
+        """Create a new SPL mint with `decimals`; the mint authority defaults to the payer."""
         return await self._new_token_account(
             MINT_LEN,
             lambda mint: initialize_mint(
@@ -101,6 +103,7 @@ class MarketClient:
         )
 
     async def create_token_account(self, mint: Pubkey, owner: Pubkey) -> Pubkey:
+        """Create a new SPL token account of `mint` owned by `owner`."""
         return await self._new_token_account(
             TOKEN_ACCOUNT_LEN,
             lambda acc: initialize_account(
@@ -135,6 +138,7 @@ class MarketClient:
         return acc.pubkey()
 
     async def mint_to(self, mint: Pubkey, dest: Pubkey, amount: int) -> None:
+        """Mint `amount` atoms of `mint` to `dest` (the payer is the mint authority)."""
         await self.send(
             [
                 mint_to(
@@ -150,6 +154,7 @@ class MarketClient:
         )
 
     async def balance(self, token_account: Pubkey) -> int:
+        """The token amount held by SPL token account `token_account`."""
         acc = await self.chain.get_account(token_account)
         if acc is None:
             raise ChainError(f"token account {token_account} does not exist")
@@ -158,6 +163,7 @@ class MarketClient:
     # ---------------------------------------------------------------- pools
 
     async def create_pool(self, mint_a: Pubkey, mint_b: Pubkey, fee_bps: int = 30) -> Pubkey:
+        """Create the constant-product pool of `mint_a`/`mint_b` (prices are B per A)."""
         pool = pool_address(mint_a, mint_b)
         await self.send(
             [
@@ -179,6 +185,7 @@ class MarketClient:
         return pool
 
     async def pool(self, address: Pubkey) -> PoolState:
+        """Decode the pool at `address` (reserves, LP supply, fee, spot price)."""
         acc = await self.chain.get_account(address)
         if acc is None or acc.owner != PROGRAM_ID:
             raise ChainError(f"{address} is not a pool of this program")
@@ -232,6 +239,7 @@ class MarketClient:
         min_lp: int = 0,
         user: Keypair | None = None,
     ) -> TxResult:
+        """Deposit `amount_a` of A and at most `max_b` of B for at least `min_lp` LP tokens."""
         args = {"amount_a": amount_a, "max_b": max_b, "min_lp": min_lp}
         return await self._liquidity(
             "add_liquidity", pool, args, user or self.payer, user_a, user_b, user_lp
@@ -249,6 +257,7 @@ class MarketClient:
         min_b: int = 0,
         user: Keypair | None = None,
     ) -> TxResult:
+        """Burn `lp` LP tokens for at least `min_a` of A and `min_b` of B."""
         args = {"lp": lp, "min_a": min_a, "min_b": min_b}
         return await self._liquidity(
             "remove_liquidity", pool, args, user or self.payer, user_a, user_b, user_lp
@@ -272,6 +281,7 @@ class MarketClient:
         user: Keypair | None = None,
         check: bool = True,
     ) -> TxResult:
+        """Swap `amount_in` from `src` into `dst`, failing below `min_out` (slippage guard)."""
         st = await self.pool(pool)
         u = user or self.payer
         ix = build_ix(
@@ -291,6 +301,7 @@ class MarketClient:
     # ---------------------------------------------------------------- price feeds
 
     async def create_feed(self, feed_id: bytes, exponent: int = -8) -> Pubkey:
+        """Create the payer's price feed for `feed_id` (price = value x 10^exponent)."""
         feed = feed_address(self.payer.pubkey(), feed_id)
         await self.send(
             [
@@ -306,6 +317,7 @@ class MarketClient:
     async def publish(
         self, feed: Pubkey, price: int, conf: int, publisher: Keypair | None = None
     ) -> TxResult:
+        """Publish `price` with confidence `conf` to `feed` (as `publisher`, default the payer)."""
         p = publisher or self.payer
         ix = build_ix(
             "publish_price", {"price": price, "conf": conf}, {"publisher": p.pubkey(), "feed": feed}
@@ -313,6 +325,7 @@ class MarketClient:
         return await self.chain.send([ix], self.payer, [p])
 
     async def feed(self, address: Pubkey) -> FeedState:
+        """Decode the price feed at `address`."""
         acc = await self.chain.get_account(address)
         if acc is None or acc.owner != PROGRAM_ID:
             raise ChainError(f"{address} is not a price feed of this program")

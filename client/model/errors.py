@@ -24,9 +24,11 @@ class InputRangeError(ModelError):
         self.value_fx = value_fx
         self.lo_fx = lo_fx
         self.hi_fx = hi_fx
+        scale = 65536.0
         super().__init__(
-            f"row {row}: feature {feature} = {value_fx} (Q16.16) is outside the declared range "
-            f"[{lo_fx}, {hi_fx}]"
+            f"row {row}: feature {feature} = {value_fx / scale:.6g} is outside the declared "
+            f"range [{lo_fx / scale:.6g}, {hi_fx / scale:.6g}] (Q16.16 {value_fx} vs "
+            f"[{lo_fx}, {hi_fx}]; the chain would reject it)"
         )
 
 

@@ -110,12 +110,14 @@ class ModelRegistry:
     # ------------------------------------------------------------------ reads
 
     async def fetch_model(self, address: Pubkey) -> ModelInfo | None:
+        """The model header at `address`, or None when there is no account there."""
         acc = await self.chain.get_account(address)
         if acc is None:
             return None
         return ModelInfo.decode(address, bytes(acc.data), acc.lamports)
 
     async def fetch_version(self, address: Pubkey) -> VersionInfo | None:
+        """The model version (weights account) at `address`, or None."""
         acc = await self.chain.get_account(address)
         if acc is None:
             return None
@@ -434,6 +436,7 @@ class ModelRegistry:
         return await self.chain.send(list(instructions), self.authority)
 
     async def activate(self, model: Pubkey) -> TxResult:
+        """Make the model's staged, finalized version the active one (authority only)."""
         header = await self._header(model)
         if header.staged_weights is None:
             raise RegistryError(f"model {model} has no staged version to activate")
@@ -443,10 +446,12 @@ class ModelRegistry:
         )
 
     async def freeze(self, model: Pubkey) -> TxResult:
+        """Make the model immutable forever: no new version, no close (irreversible)."""
         await self._header(model)
         return await self._send([ix.freeze_model(self.authority.pubkey(), model)])
 
     async def propose_authority(self, model: Pubkey, new_authority: Pubkey) -> TxResult:
+        """Step one of an authority transfer; `Pubkey.default()` cancels a proposal."""
         await self._header(model)
         return await self._send(
             [ix.propose_authority(self.authority.pubkey(), model, new_authority)]

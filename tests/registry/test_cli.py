@@ -33,7 +33,9 @@ def test_deploy_model_prints_what_a_user_needs(
     data = model_bytes(30_000)
     (tmp_path / "model.bin").write_bytes(data)
     common = ["--url", "embedded", "--keypair", str(keypair_file)]
-    code, out, err = run(capsys, "deploy-model", str(tmp_path / "model.bin"), *common)
+    code, out, err = run(
+        capsys, "deploy-model", str(tmp_path / "model.bin"), "--any-bytes", *common
+    )
     assert code == 0, err
     sha = hashlib.sha256(data).hexdigest()
     for needle in ("model ", "weights ", sha, "bytes         30000", "transactions", "rent paid"):
@@ -42,7 +44,9 @@ def test_deploy_model_prints_what_a_user_needs(
     # The progress bar goes to stderr, with throughput.
     assert "KiB/s" in err
 
-    code, out, err = run(capsys, "deploy-model", str(tmp_path / "model.bin"), "--json", *common)
+    code, out, err = run(
+        capsys, "deploy-model", str(tmp_path / "model.bin"), "--any-bytes", "--json", *common
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["sha256"] == sha and result["bytes"] == 30_000 and result["verified"]

@@ -123,7 +123,7 @@ async def test_killed_uploader_resumes(
     model = model_address(kp.pubkey(), default_model_id(sha))
     cli = Cli(rpc_chain.url, tmp_path / "id.json")
 
-    proc = await cli.start("deploy-model", str(tmp_path / "model.bin"), "--json")
+    proc = await cli.start("deploy-model", str(tmp_path / "model.bin"), "--any-bytes", "--json")
     deadline = time.monotonic() + 90
     landed = 0
     while landed < 100:
@@ -137,7 +137,9 @@ async def test_killed_uploader_resumes(
     header = await registry.fetch_model(model)
     assert header is not None and header.active_weights is None  # interrupted mid-upload
 
-    code, out, err = await cli.run("deploy-model", str(tmp_path / "model.bin"), "--json")
+    code, out, err = await cli.run(
+        "deploy-model", str(tmp_path / "model.bin"), "--any-bytes", "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["resumed"] and result["verified"] and result["sha256"] == sha.hex()
@@ -158,7 +160,9 @@ async def test_cli_commands_end_to_end(rpc_chain: RpcChain, tmp_path: Path) -> N
     (tmp_path / "model.bin").write_bytes(data)
     (tmp_path / "other.bin").write_bytes(data[:-1] + b"\0")
 
-    code, out, err = await cli.run("deploy-model", str(tmp_path / "model.bin"), "--json")
+    code, out, err = await cli.run(
+        "deploy-model", str(tmp_path / "model.bin"), "--any-bytes", "--json"
+    )
     assert code == 0, err
     deployed = json.loads(out)
     model, weights = deployed["model"], deployed["weights"]
@@ -208,11 +212,18 @@ async def test_cli_commands_end_to_end(rpc_chain: RpcChain, tmp_path: Path) -> N
     # getProgramAccounts and closed first, and all rent comes back.
     (tmp_path / "small.bin").write_bytes(b"small model")
     (tmp_path / "small2.bin").write_bytes(b"small model, version 2")
-    code, out, err = await cli.run("deploy-model", str(tmp_path / "small.bin"), "--json")
+    code, out, err = await cli.run(
+        "deploy-model", str(tmp_path / "small.bin"), "--any-bytes", "--json"
+    )
     assert code == 0, err
     small = json.loads(out)
     code, out, err = await cli.run(
-        "deploy-model", str(tmp_path / "small2.bin"), "--model-id", str(small["model_id"]), "--json"
+        "deploy-model",
+        str(tmp_path / "small2.bin"),
+        "--any-bytes",
+        "--model-id",
+        str(small["model_id"]),
+        "--json",
     )
     assert code == 0, err
     small2 = json.loads(out)
@@ -235,6 +246,6 @@ async def test_program_missing_is_a_clear_error(tmp_path: Path) -> None:
         await funded_keypair_file(chain, tmp_path / "id.json", sol=1)
         (tmp_path / "m.bin").write_bytes(b"x" * 10)
         code, _, err = await Cli(sp.rpc_url, tmp_path / "id.json").run(
-            "deploy-model", str(tmp_path / "m.bin")
+            "deploy-model", str(tmp_path / "m.bin"), "--any-bytes"
         )
     assert code == 1 and "not deployed" in err
