@@ -5,12 +5,12 @@
 //! Activations are i64 words in three scratch buffers of the widest layer's size: the raw
 //! features, and two that alternate as an op's input and output.
 
-use super::dense::{compact_i16, compact_i8, packed_i8};
+use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_ROWS, P3_WORDS};
 use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
     dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
-    SOFTMAX, SPARSE, TREES,
+    PACKED3, SOFTMAX, SPARSE, TREES,
 };
 use super::scratch::Scratch;
 use super::softmax::{argmax, confidence, softmax, ConfMode};
@@ -334,8 +334,9 @@ pub fn forward<'s, O: Observer, const TR: bool>(
             index: i,
             shifted: i == 0 && shifted,
             x: &mut cur[..width],
-            // +1: room for a PACKED layer's padding row (max_width + 1 words each).
-            y: &mut spare[..n_out + 1],
+            // The whole buffer: a PACKED layer with an odd n_out writes its padding row too,
+            // a PACKED3 layer up to 11 padding rows (`dense` checks they fit).
+            y: &mut spare[..],
         };
         if op.kind == ARGMAX {
             if !TR && i != last {
@@ -445,7 +446,8 @@ pub(super) struct Step<'m, 'b> {
     pub(super) shifted: bool,
     /// The op's input; only TREES modifies it (in place, as the last reader).
     pub(super) x: &'b mut [i64],
-    /// `n_out + 1` words.
+    /// The op's output buffer, at least `n_out + 1` words (a PACKED INT8 layer's padding row;
+    /// PACKED3 checks its padding rows against the length).
     pub(super) y: &'b mut [i64],
 }
 
@@ -607,6 +609,32 @@ fn dense<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
                 x,
                 acc: &mut acc[..2 * pairs],
             });
+            1
+        }
+        (PACKED3, I8) => {
+            let span = op.p1 as usize;
+            let groups = n_out.div_ceil(P3_ROWS);
+            if !TR && (span == 0 || groups * P3_ROWS > acc.len()) {
+                return Err(ExecError::Model(if span == 0 {
+                    Why::Packed3Span
+                } else {
+                    Why::Scratch
+                }));
+            }
+            let w = arr::<i64, TR>(model, off[0] as usize, groups * n_in * P3_WORDS)?;
+            // SAFETY: w holds groups * n_in * 4 words (checked above), x n_in >= 1 words (the
+            // width chain starts at n_features >= 1), acc groups * 12 words (checked above, or
+            // by finalize's dry run for TR) and span >= 1.
+            unsafe {
+                packed3_i8(&Packed3 {
+                    w: w.as_ptr(),
+                    x: x.as_ptr(),
+                    n_in,
+                    span,
+                    y: acc.as_mut_ptr(),
+                    groups,
+                })
+            };
             1
         }
         (SPARSE, I8) => {

@@ -14,8 +14,8 @@
 //! * a final ARGMAX is ranked where the op before it wrote its output, and a softmax reads its
 //!   logits where they are instead of copying them first.
 //!
-//! Ops without a specialised form here (COMPACT and SPARSE dense layers, LUTs, and trees over a
-//! quantized input) run the checked executor's op functions in their `TR` form; trees over raw
+//! Ops without a specialised form here (COMPACT, SPARSE and PACKED3 dense layers, LUTs, and
+//! trees over a quantized input) run the checked executor's op functions in their `TR` form; trees over raw
 //! features (every tree model the compiler emits) call the walk directly. A lone ARGMAX model takes
 //! `exec::forward` (its outputs are the raw features, a case not worth a second copy here).
 //!
@@ -138,8 +138,9 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
             let t = trees_view::<true>(model, op)?;
             run_trees(&t, xs, y).map_err(|_| diagnose(&t, xs, n_out))?;
         } else {
-            // SAFETY: cur holds `width` values, spare has n_out + 1 words (finalize checked
-            // n_out < words); the two buffers are disjoint.
+            // SAFETY: cur holds `width` values, spare `words` (finalize checked n_out < words,
+            // and a PACKED3 layer's padded rows against `words`); the two buffers are
+            // disjoint.
             let mut step = unsafe {
                 Step {
                     model,
@@ -147,7 +148,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                     index: i,
                     shifted: i == 0 && shifted,
                     x: core::slice::from_raw_parts_mut(cur, width),
-                    y: core::slice::from_raw_parts_mut(spare, n_out + 1),
+                    y: core::slice::from_raw_parts_mut(spare, words),
                 }
             };
             // The range tracker only feeds checks the marked path skips.
