@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from .compiler import compile_model
 from .format import encode
 from .importers import import_sklearn
-from .ir import Activation, ActivationLayer, DenseLayer, FloatModel
+from .ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
 from .qmodel import LEAF, Layout, OpKind, QArgmax, QDense, QLut, QModel, QOp, QSoftmax, QTrees
 from .reference import execute, features_to_q16
 
@@ -48,8 +48,19 @@ def _data(name: str) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         "breast_cancer": datasets.load_breast_cancer,
         "diabetes": datasets.load_diabetes,
     }
+    if name == "signs66":
+        return _signs66_data()
     x, y = loader[name](return_X_y=True)
     return np.asarray(x, dtype=np.float64), np.asarray(y)
+
+
+def _signs66_data() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Uniform features in [-1, 1], every feature reaching both ends (so every feature gets the
+    same quantization step and equal float weights stay equal after folding)."""
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(-1.0, 1.0, (200, 66))
+    x[0], x[1] = -1.0, 1.0
+    return x, np.zeros(200, dtype=np.int64)
 
 
 def _fit(est: Any, x: NDArray[np.float64], y: NDArray[Any]) -> Any:
@@ -99,6 +110,30 @@ def _pruned_wine_mlp() -> FloatModel:
     )
 
 
+def _wine_mlp() -> FloatModel:
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _data("wine")
+    est = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=2000, random_state=SEED))
+    return import_sklearn(_fit(est, x, y))
+
+
+def _sign_mlp() -> FloatModel:
+    """66-9-3 with every first-layer weight +-1: after quantization every |w| is 127, so the
+    PACKED3 lane bound allows at most 64 columns per chunk and the 66 columns take two chunks
+    (64 + 2). A kernel test vector, not a trained model."""
+    rng = np.random.default_rng(SEED)
+    w0 = rng.choice([-1.0, 1.0], (9, 66))
+    layers = (
+        DenseLayer(w0, rng.normal(0, 0.5, 9)),
+        ActivationLayer(Activation.RELU),
+        DenseLayer(rng.normal(0, 0.3, (3, 9)), rng.normal(0, 0.1, 3)),
+    )
+    return FloatModel(66, layers, Head.SOFTMAX, labels=(0, 1, 2), name="signs66")
+
+
 def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str, Any]]]:
     from sklearn.ensemble import (
         GradientBoostingClassifier,
@@ -136,6 +171,20 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
             "iris",
             relu,
             {"precision": 8, "layout": Layout.PACKED},
+        ),
+        (
+            "mlp_int8_packed3",
+            "wine 13-16-3 ReLU MLP, INT8, PACKED3 (two row groups, 13 columns in one chunk)",
+            "wine",
+            _wine_mlp,
+            {"precision": 8, "layout": Layout.PACKED3},
+        ),
+        (
+            "mlp_int8_packed3_chunked",
+            "66-9-3 MLP with +-1 first-layer weights, INT8, PACKED3 (66 columns in chunks of 64+2)",
+            "signs66",
+            _sign_mlp,
+            {"precision": 8, "layout": Layout.PACKED3},
         ),
         ("mlp_int16", "iris 4-8-3 ReLU MLP, INT16, COMPACT", "iris", relu, {"precision": 16}),
         (
