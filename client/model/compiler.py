@@ -64,8 +64,8 @@ MAX_VALUE_FRAC_BITS = 24
 MAX_REGRESSION_FRAC_BITS = 40
 # With prefer="speed", INT8 layers at least this large (MACs and rows) take PACKED3, smaller ones
 # PACKED (see _packed3_preferred).
-PACKED3_MIN_MACS = 256
-PACKED3_MIN_ROWS = 6
+PACKED3_MIN_MACS = 128
+PACKED3_MIN_ROWS = 8
 
 _LUT_KIND = {
     Activation.SIGMOID: LutKind.SIGMOID,
@@ -245,9 +245,10 @@ def _lut_output(kind: Activation, dtype: DType) -> ActQuant:
 
 
 def _packed3_preferred(n_out: int, n_in: int) -> bool:
-    """Whether PACKED3 beats PACKED on chain for this shape (measured with the instruction
-    profiler, docs/inference.md): its fixed cost per group of 12 rows (lane splits, loop setup)
-    and its padding rows lose on the smallest layers."""
+    """Whether PACKED3 beats PACKED on chain for this shape. Its fixed cost per group of 12 rows
+    (lane splits, loop setup) and its padding rows lose on small layers; measured on LiteSVM
+    (op CU, PACKED vs PACKED3): 12x8 597 vs 648, 24x3 658 vs 768, 32x3 738 vs 878, but 16x12
+    995 vs 790, 32x32 4,038 vs 2,588, 128x8 3,153 vs 2,313."""
     return n_out * n_in >= PACKED3_MIN_MACS and n_out >= PACKED3_MIN_ROWS
 
 

@@ -48,19 +48,8 @@ def _data(name: str) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         "breast_cancer": datasets.load_breast_cancer,
         "diabetes": datasets.load_diabetes,
     }
-    if name == "signs66":
-        return _signs66_data()
     x, y = loader[name](return_X_y=True)
     return np.asarray(x, dtype=np.float64), np.asarray(y)
-
-
-def _signs66_data() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Uniform features in [-1, 1], every feature reaching both ends (so every feature gets the
-    same quantization step and equal float weights stay equal after folding)."""
-    rng = np.random.default_rng(SEED)
-    x = rng.uniform(-1.0, 1.0, (200, 66))
-    x[0], x[1] = -1.0, 1.0
-    return x, np.zeros(200, dtype=np.int64)
 
 
 def _fit(est: Any, x: NDArray[np.float64], y: NDArray[Any]) -> Any:
@@ -121,17 +110,17 @@ def _wine_mlp() -> FloatModel:
 
 
 def _sign_mlp() -> FloatModel:
-    """66-9-3 with every first-layer weight +-1: after quantization every |w| is 127, so the
-    PACKED3 lane bound allows at most 64 columns per chunk and the 66 columns take two chunks
-    (64 + 2). A kernel test vector, not a trained model."""
+    """iris 4-66-3 whose output layer's weights are all +-1: quantized, every |w| is 127, so the
+    PACKED3 lane bound allows at most 64 columns per chunk and its 66 inputs take two chunks
+    (64 + 2); the hidden layer is six row groups. A kernel test vector, not a trained model."""
     rng = np.random.default_rng(SEED)
-    w0 = rng.choice([-1.0, 1.0], (9, 66))
     layers = (
-        DenseLayer(w0, rng.normal(0, 0.5, 9)),
+        DenseLayer(rng.normal(0, 0.7, (66, 4)), rng.normal(0, 0.5, 66)),
         ActivationLayer(Activation.RELU),
-        DenseLayer(rng.normal(0, 0.3, (3, 9)), rng.normal(0, 0.1, 3)),
+        DenseLayer(rng.choice([-1.0, 1.0], (3, 66)), rng.normal(0, 0.1, 3)),
     )
-    return FloatModel(66, layers, Head.SOFTMAX, labels=(0, 1, 2), name="signs66")
+    scaling = _iris_mlp(8, "relu").scaling
+    return FloatModel(4, layers, Head.SOFTMAX, labels=(0, 1, 2), scaling=scaling, name="signs")
 
 
 def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str, Any]]]:
@@ -181,8 +170,8 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
         ),
         (
             "mlp_int8_packed3_chunked",
-            "66-9-3 MLP with +-1 first-layer weights, INT8, PACKED3 (66 columns in chunks of 64+2)",
-            "signs66",
+            "iris 4-66-3 MLP with +-1 output weights, INT8, PACKED3 (66 inputs in chunks of 64+2)",
+            "iris",
             _sign_mlp,
             {"precision": 8, "layout": Layout.PACKED3},
         ),
