@@ -191,7 +191,8 @@ unsafe fn dot4(
     let rest = x_end.offset_from(xp) as usize;
     let len = if rest < span { rest } else { span };
     let end = xp.add(len);
-    // The columns left over by four first, so the main loop needs only `end`.
+    // The columns left over by four first, then four if eight do not divide the rest, so the
+    // main loop needs only `end`.
     let odd = xp.add(len & 3);
     let (mut s0, mut s1, mut s2, mut s3) = (0i64, 0i64, 0i64, 0i64);
     while xp < odd {
@@ -199,105 +200,115 @@ unsafe fn dot4(
         wp = wp.add(4);
         xp = xp.add(1);
     }
+    let mut acc = [s0, s1, s2, s3];
+    if len & 4 != 0 {
+        let four = xp.add(4);
+        cols::<false>(&mut wp, &mut xp, four, &mut acc);
+    }
     if xp < end {
-        let mut acc = [s0, s1, s2, s3];
-        cols_by_four(&mut wp, &mut xp, end, &mut acc);
-        [s0, s1, s2, s3] = acc;
+        cols::<true>(&mut wp, &mut xp, end, &mut acc);
     }
     *w = wp;
     *xs = xp;
-    [s0, s1, s2, s3]
+    acc
 }
 
-/// Columns `*xp..end` (a positive multiple of four) of a group, four per iteration.
+/// One column of a group in BPF assembly: input `c` of the iteration (at `x + 8c`) times its
+/// four words (at `w + 32c`), added to the four accumulators: 13 instructions for 12 MACs.
+#[cfg(target_arch = "bpf")]
+macro_rules! bpf_column {
+    ($x:literal, $w0:literal, $w1:literal, $w2:literal, $w3:literal) => {
+        concat!(
+            "{v} = *(u64 *)({x} + ",
+            $x,
+            ")\n",
+            "{t} = *(u64 *)({w} + ",
+            $w0,
+            ")\n{t} *= {v}\n{s0} += {t}\n",
+            "{t} = *(u64 *)({w} + ",
+            $w1,
+            ")\n{t} *= {v}\n{s1} += {t}\n",
+            "{t} = *(u64 *)({w} + ",
+            $w2,
+            ")\n{t} *= {v}\n{s2} += {t}\n",
+            "{t} = *(u64 *)({w} + ",
+            $w3,
+            ")\n{t} *= {v}\n{s3} += {t}\n",
+        )
+    };
+}
+
+/// Columns `*xp..end` of a group: four (`EIGHT = false`, exactly one step) or a positive
+/// multiple of eight (`EIGHT = true`, eight per iteration).
 ///
-/// On BPF this loop is written out instruction by instruction: from the same arithmetic in
-/// Rust, LLVM reassociates the four columns' products into per-accumulator trees or commutes
-/// the adds so the accumulators move between registers, and with nine values live in BPF's ten
-/// registers that costs a spilled accumulator, a reload of `end` and four copies per iteration
-/// (61-66 instructions instead of 55; measured on the profiler's disassembly). Here each
-/// column is one input load and four (load, multiply, add), 13 instructions for 12 MACs.
+/// On BPF this is written out instruction by instruction: from the same arithmetic in Rust,
+/// LLVM reassociates the columns' products into per-accumulator trees or commutes the adds so
+/// the accumulators move between registers, and with nine values live in BPF's ten registers
+/// that costs a spilled accumulator, a reload of `end` and four copies per iteration (61-66
+/// instructions per four columns instead of 55; measured on the disassembly). Here a column is
+/// one input load and four (load, multiply, add), and an iteration of eight columns adds three
+/// instructions of loop control (107 for 96 MACs).
 ///
 /// # Safety
-/// `*wp` points to `4 * (end - *xp)` readable words, `*xp < end`, `(end - *xp) % 4 == 0`.
+/// `*wp` points to `4 * (end - *xp)` readable words, and `end - *xp` is 4 (`EIGHT = false`) or
+/// a positive multiple of 8.
 #[cfg(target_arch = "bpf")]
 #[inline(always)]
-unsafe fn cols_by_four(
+unsafe fn cols<const EIGHT: bool>(
     wp: &mut *const i64,
     xp: &mut *const i64,
     end: *const i64,
     s: &mut [i64; 4],
 ) {
-    // SAFETY: the loop reads 16 words at *wp and 4 at *xp per iteration and runs
-    // (end - *xp) / 4 >= 1 times (the caller's contract); it writes only its registers.
-    core::arch::asm!(
-        "2:",
-        "{v} = *(u64 *)({x} + 0)",
-        "{t} = *(u64 *)({w} + 0)",
-        "{t} *= {v}",
-        "{s0} += {t}",
-        "{t} = *(u64 *)({w} + 8)",
-        "{t} *= {v}",
-        "{s1} += {t}",
-        "{t} = *(u64 *)({w} + 16)",
-        "{t} *= {v}",
-        "{s2} += {t}",
-        "{t} = *(u64 *)({w} + 24)",
-        "{t} *= {v}",
-        "{s3} += {t}",
-        "{v} = *(u64 *)({x} + 8)",
-        "{t} = *(u64 *)({w} + 32)",
-        "{t} *= {v}",
-        "{s0} += {t}",
-        "{t} = *(u64 *)({w} + 40)",
-        "{t} *= {v}",
-        "{s1} += {t}",
-        "{t} = *(u64 *)({w} + 48)",
-        "{t} *= {v}",
-        "{s2} += {t}",
-        "{t} = *(u64 *)({w} + 56)",
-        "{t} *= {v}",
-        "{s3} += {t}",
-        "{v} = *(u64 *)({x} + 16)",
-        "{t} = *(u64 *)({w} + 64)",
-        "{t} *= {v}",
-        "{s0} += {t}",
-        "{t} = *(u64 *)({w} + 72)",
-        "{t} *= {v}",
-        "{s1} += {t}",
-        "{t} = *(u64 *)({w} + 80)",
-        "{t} *= {v}",
-        "{s2} += {t}",
-        "{t} = *(u64 *)({w} + 88)",
-        "{t} *= {v}",
-        "{s3} += {t}",
-        "{v} = *(u64 *)({x} + 24)",
-        "{t} = *(u64 *)({w} + 96)",
-        "{t} *= {v}",
-        "{s0} += {t}",
-        "{t} = *(u64 *)({w} + 104)",
-        "{t} *= {v}",
-        "{s1} += {t}",
-        "{t} = *(u64 *)({w} + 112)",
-        "{t} *= {v}",
-        "{s2} += {t}",
-        "{t} = *(u64 *)({w} + 120)",
-        "{t} *= {v}",
-        "{s3} += {t}",
-        "{w} += 128",
-        "{x} += 32",
-        "if {x} < {end} goto 2b",
-        w = inout(reg) *wp,
-        x = inout(reg) *xp,
-        end = in(reg) end,
-        s0 = inout(reg) s[0],
-        s1 = inout(reg) s[1],
-        s2 = inout(reg) s[2],
-        s3 = inout(reg) s[3],
-        v = out(reg) _,
-        t = out(reg) _,
-        options(nostack, readonly),
-    );
+    if EIGHT {
+        // SAFETY: each iteration reads 32 words at *wp and 8 at *xp and runs (end - *xp) / 8
+        // >= 1 times (the caller's contract); it writes only its registers.
+        core::arch::asm!(
+            "2:",
+            bpf_column!("0", "0", "8", "16", "24"),
+            bpf_column!("8", "32", "40", "48", "56"),
+            bpf_column!("16", "64", "72", "80", "88"),
+            bpf_column!("24", "96", "104", "112", "120"),
+            bpf_column!("32", "128", "136", "144", "152"),
+            bpf_column!("40", "160", "168", "176", "184"),
+            bpf_column!("48", "192", "200", "208", "216"),
+            bpf_column!("56", "224", "232", "240", "248"),
+            "{w} += 256",
+            "{x} += 64",
+            "if {x} < {end} goto 2b",
+            w = inout(reg) *wp,
+            x = inout(reg) *xp,
+            end = in(reg) end,
+            s0 = inout(reg) s[0],
+            s1 = inout(reg) s[1],
+            s2 = inout(reg) s[2],
+            s3 = inout(reg) s[3],
+            v = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+    } else {
+        let _ = end;
+        // SAFETY: reads 16 words at *wp and 4 at *xp (the caller's contract); writes only its
+        // registers.
+        core::arch::asm!(
+            bpf_column!("0", "0", "8", "16", "24"),
+            bpf_column!("8", "32", "40", "48", "56"),
+            bpf_column!("16", "64", "72", "80", "88"),
+            bpf_column!("24", "96", "104", "112", "120"),
+            "{w} += 128",
+            "{x} += 32",
+            w = inout(reg) *wp,
+            x = inout(reg) *xp,
+            s0 = inout(reg) s[0],
+            s1 = inout(reg) s[1],
+            s2 = inout(reg) s[2],
+            s3 = inout(reg) s[3],
+            v = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
 }
 
 /// The same loop in Rust, for host builds (and the host tests that check it against the
@@ -307,7 +318,7 @@ unsafe fn cols_by_four(
 /// As the BPF version.
 #[cfg(not(target_arch = "bpf"))]
 #[inline(always)]
-unsafe fn cols_by_four(
+unsafe fn cols<const EIGHT: bool>(
     wp: &mut *const i64,
     xp: &mut *const i64,
     end: *const i64,
@@ -315,11 +326,9 @@ unsafe fn cols_by_four(
 ) {
     let [s0, s1, s2, s3] = s;
     while *xp < end {
-        for c in 0..4 {
-            col4(wp.add(4 * c), *xp.add(c), s0, s1, s2, s3);
-        }
-        *wp = wp.add(16);
-        *xp = xp.add(4);
+        col4(*wp, **xp, s0, s1, s2, s3);
+        *wp = wp.add(4);
+        *xp = xp.add(1);
     }
 }
 
