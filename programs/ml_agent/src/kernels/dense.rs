@@ -119,9 +119,10 @@ pub struct Packed3 {
     pub n_in: usize,
     /// Columns per chunk, `>= 1`; the last chunk of a row takes what is left.
     pub span: usize,
-    /// `12 * groups` writable words: the row sums, padding rows included.
+    /// `n_out` writable words: the row sums (a last, partial group's padding rows are
+    /// computed on the stack and dropped, so the caller's buffer needs no room for them).
     pub y: *mut i64,
-    pub groups: usize,
+    pub n_out: usize,
 }
 
 /// PACKED3 kernel: the exact row sums (without bias) of a `12 * groups` x `n_in` INT8 matrix.
@@ -154,8 +155,8 @@ pub struct Packed3 {
 /// chunk are contiguous and chunks follow each other, so `w` only moves forward.
 ///
 /// # Safety
-/// `w` points to `groups * n_in * 4` readable words, `x` to `n_in >= 1` words, `y` to
-/// `12 * groups` writable words not overlapping `x`; `span >= 1`.
+/// `w` points to `ceil(n_out / 12) * n_in * 4` readable words, `x` to `n_in >= 1` words, `y`
+/// to `n_out >= 1` writable words not overlapping `x`; `span >= 1`.
 #[inline(never)]
 pub unsafe fn packed3_i8(p: &Packed3) {
     let x = p.x;
@@ -163,15 +164,34 @@ pub unsafe fn packed3_i8(p: &Packed3) {
     let span = p.span;
     let mut w = p.w;
     let mut y = p.y;
-    let y_end = y.add(P3_ROWS * p.groups);
-    while y < y_end {
+    let full_end = y.add(p.n_out / P3_ROWS * P3_ROWS);
+    let rest = p.n_out % P3_ROWS;
+    // A last group with padding rows writes all twelve here, then copies its `rest` rows.
+    let mut last = [0i64; P3_ROWS];
+    loop {
+        let dst = if y < full_end {
+            y
+        } else if rest != 0 {
+            last.as_mut_ptr()
+        } else {
+            return;
+        };
         // The first chunk stores its lanes, the others add to them.
         let mut xs = x;
         let s = dot4(&mut w, &mut xs, x_end, span);
-        put_lanes::<false>(y, &s);
+        put_lanes::<false>(dst, &s);
         while xs < x_end {
             let s = dot4(&mut w, &mut xs, x_end, span);
-            put_lanes::<true>(y, &s);
+            put_lanes::<true>(dst, &s);
+        }
+        if y >= full_end {
+            // An element loop: a small copy_from_slice becomes a memcpy call.
+            let mut r = 0;
+            while r < rest {
+                *y.add(r) = last[r];
+                r += 1;
+            }
+            return;
         }
         y = y.add(P3_ROWS);
     }
@@ -492,8 +512,9 @@ mod tests {
         (out, groups)
     }
 
-    fn run3(words: &[i64], groups: usize, x: &[i64], span: usize) -> std::vec::Vec<i64> {
-        let mut y = std::vec![0x5555i64; groups * P3_ROWS];
+    /// The kernel's `n_out` row sums, checking it writes nothing past them.
+    fn run3(words: &[i64], n_out: usize, x: &[i64], span: usize) -> std::vec::Vec<i64> {
+        let mut y = std::vec![0x5555i64; n_out + 16];
         // SAFETY: the sizes packed3_i8 requires, from pack3.
         unsafe {
             packed3_i8(&Packed3 {
@@ -502,9 +523,11 @@ mod tests {
                 n_in: x.len(),
                 span,
                 y: y.as_mut_ptr(),
-                groups,
+                n_out,
             })
         };
+        assert!(y[n_out..].iter().all(|v| *v == 0x5555), "wrote past n_out");
+        y.truncate(n_out);
         y
     }
 
@@ -554,10 +577,10 @@ mod tests {
             let x: std::vec::Vec<i64> = (0..n_in).map(|_| lcg(&mut seed) % 256 - 128).collect();
             let want = naive(&w, n_out, &x);
             let (words, groups) = pack3(&w, n_out, n_in);
-            for span in [1, 2, 3, 4, 5, 7, 8, 33, 64, n_in, n_in + 9] {
-                let got = run3(&words, groups, &x, span);
-                assert_eq!(&got[..n_out], &want[..], "{n_out}x{n_in} span {span}");
-                assert!(got[n_out..].iter().all(|v| *v == 0), "padding rows");
+            assert_eq!(words.len(), groups * n_in * P3_WORDS);
+            for span in [1, 2, 3, 4, 5, 7, 8, 12, 33, 64, n_in, n_in + 9] {
+                let got = run3(&words, n_out, &x, span);
+                assert_eq!(got, want, "{n_out}x{n_in} span {span}");
             }
         }
     }
@@ -588,15 +611,15 @@ mod tests {
             let want = naive(&w, n_out, &x);
             let (words, groups) = pack3(&w, n_out, n_in);
             for span in [64, 32, 1] {
-                let got = run3(&words, groups, &x, span);
-                assert_eq!(&got[..n_out], &want[..], "w {wsign} x {xval} span {span}");
+                let got = run3(&words, n_out, &x, span);
+                assert_eq!(got, want, "w {wsign} x {xval} span {span}");
             }
             // Just over the bound (65 * 127 * 128 or 66 * 127 * 127 > 2^20 - 1): the lanes
             // carry, and the kernel still equals the simulation the reference runs.
             let over = if xval == -128 { 65 } else { 66 };
-            let got = run3(&words, groups, &x, over);
-            assert_ne!(&got[..n_out], &want[..], "w {wsign} x {xval} span {over}");
-            assert_eq!(got, simulate3(&words, groups, &x, over));
+            let got = run3(&words, n_out, &x, over);
+            assert_ne!(got, want, "w {wsign} x {xval} span {over}");
+            assert_eq!(got, simulate3(&words, groups, &x, over)[..n_out]);
         }
     }
 
@@ -611,10 +634,12 @@ mod tests {
                 .map(|_| ((lcg(&mut seed) as u64) << 33 ^ lcg(&mut seed) as u64) as i64)
                 .collect();
             let x: std::vec::Vec<i64> = (0..n_in).map(|_| lcg(&mut seed) - (1 << 30)).collect();
-            assert_eq!(
-                run3(&words, groups, &x, span),
-                simulate3(&words, groups, &x, span)
-            );
+            for n_out in [groups * P3_ROWS, groups * P3_ROWS - 5] {
+                assert_eq!(
+                    run3(&words, n_out, &x, span),
+                    simulate3(&words, groups, &x, span)[..n_out]
+                );
+            }
         }
     }
 

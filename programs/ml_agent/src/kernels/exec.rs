@@ -334,9 +334,8 @@ pub fn forward<'s, O: Observer, const TR: bool>(
             index: i,
             shifted: i == 0 && shifted,
             x: &mut cur[..width],
-            // The whole buffer: a PACKED layer with an odd n_out writes its padding row too,
-            // a PACKED3 layer up to 11 padding rows (`dense` checks they fit).
-            y: &mut spare[..],
+            // +1: room for a PACKED layer's padding row (max_width + 1 words each).
+            y: &mut spare[..n_out + 1],
         };
         if op.kind == ARGMAX {
             if !TR && i != last {
@@ -446,8 +445,7 @@ pub(super) struct Step<'m, 'b> {
     pub(super) shifted: bool,
     /// The op's input; only TREES modifies it (in place, as the last reader).
     pub(super) x: &'b mut [i64],
-    /// The op's output buffer, at least `n_out + 1` words (a PACKED INT8 layer's padding row;
-    /// PACKED3 checks its padding rows against the length).
+    /// `n_out + 1` words.
     pub(super) y: &'b mut [i64],
 }
 
@@ -613,26 +611,23 @@ fn dense<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
         }
         (PACKED3, I8) => {
             let span = op.p1 as usize;
-            let groups = n_out.div_ceil(P3_ROWS);
-            if !TR && (span == 0 || groups * P3_ROWS > acc.len()) {
-                return Err(ExecError::Model(if span == 0 {
-                    Why::Packed3Span
-                } else {
-                    Why::Scratch
-                }));
+            if !TR && span == 0 {
+                return Err(ExecError::Model(Why::Packed3Span));
             }
+            let groups = n_out.div_ceil(P3_ROWS);
             let w = arr::<i64, TR>(model, off[0] as usize, groups * n_in * P3_WORDS)?;
+            let y = &mut acc[..n_out];
             // SAFETY: w holds groups * n_in * 4 words (checked above), x n_in >= 1 words (the
-            // width chain starts at n_features >= 1), acc groups * 12 words (checked above, or
-            // by finalize's dry run for TR) and span >= 1.
+            // width chain starts at n_features >= 1), y n_out words, and span >= 1 (checked
+            // above, or by finalize's dry run for TR).
             unsafe {
                 packed3_i8(&Packed3 {
                     w: w.as_ptr(),
                     x: x.as_ptr(),
                     n_in,
                     span,
-                    y: acc.as_mut_ptr(),
-                    groups,
+                    y: y.as_mut_ptr(),
+                    n_out,
                 })
             };
             1

@@ -138,9 +138,8 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
             let t = trees_view::<true>(model, op)?;
             run_trees(&t, xs, y).map_err(|_| diagnose(&t, xs, n_out))?;
         } else {
-            // SAFETY: cur holds `width` values, spare `words` (finalize checked n_out < words,
-            // and a PACKED3 layer's padded rows against `words`); the two buffers are
-            // disjoint.
+            // SAFETY: cur holds `width` values, spare has n_out + 1 words (finalize checked
+            // n_out < words); the two buffers are disjoint.
             let mut step = unsafe {
                 Step {
                     model,
@@ -148,7 +147,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                     index: i,
                     shifted: i == 0 && shifted,
                     x: core::slice::from_raw_parts_mut(cur, width),
-                    y: core::slice::from_raw_parts_mut(spare, words),
+                    y: core::slice::from_raw_parts_mut(spare, n_out + 1),
                 }
             };
             // The range tracker only feeds checks the marked path skips.
