@@ -165,35 +165,34 @@ pub unsafe fn packed3_i8(p: &Packed3) {
     let mut w = p.w;
     let mut y = p.y;
     let full_end = y.add(p.n_out / P3_ROWS * P3_ROWS);
-    let rest = p.n_out % P3_ROWS;
-    // A last group with padding rows writes all twelve here, then copies its `rest` rows.
-    let mut last = [0i64; P3_ROWS];
-    loop {
-        let dst = if y < full_end {
-            y
-        } else if rest != 0 {
-            last.as_mut_ptr()
-        } else {
-            return;
-        };
-        // The first chunk stores its lanes, the others add to them.
-        let mut xs = x;
-        let s = dot4(&mut w, &mut xs, x_end, span);
-        put_lanes::<false>(dst, &s);
-        while xs < x_end {
-            let s = dot4(&mut w, &mut xs, x_end, span);
-            put_lanes::<true>(dst, &s);
-        }
-        if y >= full_end {
-            // An element loop: a small copy_from_slice becomes a memcpy call.
-            let mut r = 0;
-            while r < rest {
-                *y.add(r) = last[r];
-                r += 1;
-            }
-            return;
-        }
+    while y < full_end {
+        group(&mut w, x, x_end, span, y);
         y = y.add(P3_ROWS);
+    }
+    let rest = p.n_out % P3_ROWS;
+    if rest != 0 {
+        // A last group with padding rows: all twelve here, then its `rest` rows (an element
+        // loop: a small copy_from_slice becomes a memcpy call).
+        let mut last = [0i64; P3_ROWS];
+        group(&mut w, x, x_end, span, last.as_mut_ptr());
+        let mut r = 0;
+        while r < rest {
+            *y.add(r) = last[r];
+            r += 1;
+        }
+    }
+}
+
+/// One group: its twelve row sums to `dst`, chunk by chunk; advances `w` past the group.
+#[inline(always)]
+unsafe fn group(w: &mut *const i64, x: *const i64, x_end: *const i64, span: usize, dst: *mut i64) {
+    // The first chunk stores its lanes, the others add to them.
+    let mut xs = x;
+    let s = dot4(w, &mut xs, x_end, span);
+    put_lanes::<false>(dst, &s);
+    while xs < x_end {
+        let s = dot4(w, &mut xs, x_end, span);
+        put_lanes::<true>(dst, &s);
     }
 }
 
