@@ -125,7 +125,7 @@ pub struct Packed3 {
     pub n_out: usize,
 }
 
-/// PACKED3 kernel: the exact row sums (without bias) of a `12 * groups` x `n_in` INT8 matrix.
+/// PACKED3 kernel: the exact row sums (without bias) of an `n_out` x `n_in` INT8 matrix.
 ///
 /// Each word holds three rows: `W = a + b * 2^21 + c * 2^42`. Over a chunk of columns the
 /// kernel sums `T = sum_j W_j * x_j` in wrapping i64 arithmetic; as integers
@@ -138,7 +138,7 @@ pub struct Packed3 {
 /// B = sext21(T'), C = (T' - B) >> 21
 /// ```
 ///
-/// which is exact iff `A` and `B` lie in `[-2^20, 2^20)` and `C` in `[-2^21, 2^21)`
+/// which is exact when `A` and `B` lie in `[-2^20, 2^20)` and `C` in `[-2^21, 2^21)`
 /// (`sext21` is the identity there; `C` keeps the word's top 22 bits). **Accumulator bound**:
 /// INT8 weights satisfy `|w| <= 127` (the compiler never emits -128) and INT8 activations
 /// `-128 <= x <= 127`, so `|lane| <= 128 * sum_{j in chunk} |w_ij|`. The compiler picks `span`
@@ -148,11 +148,12 @@ pub struct Packed3 {
 /// every decoded lane is the exact partial dot product; chunk results are added in i64, so the
 /// row sum is exact for any `n_in`. For a file that breaks the bound the kernel computes the
 /// same wrapped lanes as the numpy reference, which simulates this arithmetic
-/// (`dense_packed3` host tests).
+/// (the `packed3_*` host tests below).
 ///
 /// Cost per column of a group: one input load and four (load, multiply, add): 13 instructions
-/// for 12 MACs; four columns per iteration share one pointer update each. The words of a
-/// chunk are contiguous and chunks follow each other, so `w` only moves forward.
+/// for 12 MACs; eight columns per iteration share the two pointer updates and the branch (107
+/// instructions for 96 MACs, see `cols`). The words of a chunk are contiguous and chunks and
+/// groups follow each other, so `w` only moves forward.
 ///
 /// # Safety
 /// `w` points to `ceil(n_out / 12) * n_in * 4` readable words, `x` to `n_in >= 1` words, `y`
