@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..model import compile_model, encode, features_to_q16
 from ..model.ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
-from ..model.qmodel import LEAF, Layout, QDense, QModel, QTrees
+from ..model.qmodel import LEAF, QDense, QModel, QTrees
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -131,10 +131,10 @@ def dense_128() -> BenchModel:
     """The 128x128 layer is op 0; a 128x8 layer follows because return data carries at most 126
     outputs. The target applies to op 0 alone."""
     fm, x = random_mlp([128, 128, 8])
-    qm = compile_model(fm, x, 8, layout=Layout.PACKED)
+    qm = compile_model(fm, x, 8, prefer="speed")
     return _build(
         "dense128_int8",
-        "INT8 dense 128x128 (PACKED) + 128x8, random weights",
+        "INT8 dense 128x128 (PACKED3) + 128x8, random weights",
         qm,
         x,
         Target("kernel_cu_per_mac", 3.0),
@@ -222,13 +222,13 @@ def gb_100x6() -> BenchModel:
 
 
 def largest_mlp(hidden: int, inputs: int = 256) -> BenchModel:
-    """inputs-h-h-10 INT8 PACKED MLP; the bench picks `inputs` so one `infer` transaction fits
-    the 1,232-byte packet and h so the instruction fits 1.4M CU."""
+    """inputs-h-h-10 INT8 MLP (PACKED3 where it is faster); the bench picks `inputs` so one
+    `infer` transaction fits the 1,232-byte packet and h so the instruction fits 1.4M CU."""
     fm, x = random_mlp([inputs, hidden, hidden, 10], seed=SEED + 1)
-    qm = compile_model(fm, x, 8, layout=Layout.PACKED)
+    qm = compile_model(fm, x, 8, prefer="speed")
     return _build(
         f"mlp_{inputs}_{hidden}_{hidden}_10",
-        f"INT8 MLP {inputs}-{hidden}-{hidden}-10 (PACKED), random weights",
+        f"INT8 MLP {inputs}-{hidden}-{hidden}-10 (PACKED3), random weights",
         qm,
         x,
         Target("min_macs", 300_000),

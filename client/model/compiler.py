@@ -22,7 +22,7 @@ from .ir import (
     apply_activation,
 )
 from .ir import TreeMode as FloatTreeMode
-from .layouts import compact_bytes, sparse_bytes
+from .layouts import compact_bytes, packed3_span, sparse_bytes
 from .qmodel import (
     LEAF,
     Arch,
@@ -62,6 +62,10 @@ I64 = NDArray[np.int64]
 OUTPUT_TARGET_BITS = 23
 MAX_VALUE_FRAC_BITS = 24
 MAX_REGRESSION_FRAC_BITS = 40
+# With prefer="speed", INT8 layers at least this large (MACs and rows) take PACKED3, smaller ones
+# PACKED (see _packed3_preferred).
+PACKED3_MIN_MACS = 128
+PACKED3_MIN_ROWS = 8
 
 _LUT_KIND = {
     Activation.SIGMOID: LutKind.SIGMOID,
@@ -86,7 +90,7 @@ class CompileOptions:
     # Declared per-feature range = calibration range widened by this fraction of its span
     # on each side, unless ``input_range`` is given.
     range_margin: float = 0.25
-    prefer: str = "size"  # "size": COMPACT/SPARSE; "speed": PACKED where allowed
+    prefer: str = "size"  # "size": COMPACT/SPARSE; "speed": PACKED3 or PACKED where allowed
     layout: Layout | None = None  # force one layout for every dense layer
 
 
@@ -116,7 +120,8 @@ def compile_model(
     ``calibration`` is a float batch (n, n_features) of typical inputs (the training set);
     ``input_range`` declares the per-feature domain the chain accepts (default: calibration
     min/max widened by ``range_margin`` of the span on each side).  ``precision`` is 8 or 16;
-    ``prefer="speed"`` picks PACKED INT8 layers where allowed; ``layout`` forces one layout.
+    ``prefer="speed"`` picks PACKED3 (large) or PACKED (small) INT8 layers where allowed;
+    ``layout`` forces one layout.
     Raises QuantizationError when a layer's arithmetic could overflow.
     """
     opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
@@ -239,9 +244,20 @@ def _lut_output(kind: Activation, dtype: DType) -> ActQuant:
     return ActQuant(scale=1.0 / levels, zp=dtype.qmin, dtype=dtype)
 
 
+def _packed3_preferred(n_out: int, n_in: int) -> bool:
+    """Whether PACKED3 beats PACKED on chain for this shape. Its fixed cost per group of 12 rows
+    (lane splits, loop setup) and its padding rows lose on small layers; measured on LiteSVM
+    (op CU, PACKED vs PACKED3): 12x8 597 vs 648, 24x3 658 vs 768, 32x3 738 vs 878, but 16x12
+    995 vs 790, 32x32 4,038 vs 2,588, 128x8 3,153 vs 2,313."""
+    return n_out * n_in >= PACKED3_MIN_MACS and n_out >= PACKED3_MIN_ROWS
+
+
 def _choose_layout(weight: I64, bound: I64, opts: CompileOptions, name: str) -> Layout:
     n_out, n_in = weight.shape
     packed_ok = opts.dtype is DType.I8 and int(bound.max()) < PACKED_LIMIT
+    # PACKED3 needs no accumulator proof of its own: its lane bound holds for some chunk
+    # length (at worst 64 columns) for any INT8 weights; `packed3_span` finds the longest.
+    packed3_ok = opts.dtype is DType.I8
     sparse_ok = n_in <= 1 << 16
     if opts.layout is not None:
         if opts.layout is Layout.PACKED and not packed_ok:
@@ -249,12 +265,16 @@ def _choose_layout(weight: I64, bound: I64, opts: CompileOptions, name: str) -> 
                 f"{name}: PACKED layout needs INT8 weights and a proven |acc| < 2^31 "
                 f"(bound is {int(bound.max())})"
             )
+        if opts.layout is Layout.PACKED3 and not packed3_ok:
+            raise QuantizationError(f"{name}: PACKED3 layout needs INT8 weights")
         if opts.layout is Layout.SPARSE and not sparse_ok:
             raise QuantizationError(f"{name}: SPARSE layout needs fan-in <= 65536")
         return opts.layout
     nnz = int(np.count_nonzero(weight))
     if sparse_ok and sparse_bytes(n_out, nnz, opts.dtype) < compact_bytes(n_out, n_in, opts.dtype):
         return Layout.SPARSE
+    if opts.prefer == "speed" and packed3_ok and (_packed3_preferred(n_out, n_in) or not packed_ok):
+        return Layout.PACKED3
     if opts.prefer == "speed" and packed_ok:
         return Layout.PACKED
     return Layout.COMPACT
@@ -334,6 +354,7 @@ def _compile_neural(
         bound = accumulator_bound(wq, bias, dtype)
         mult, shift = choose_requant(in_scale * w_scale / q_out.scale, bound, name)
         layout = _choose_layout(wq, bound, opts, name)
+        span = packed3_span(wq) if layout is Layout.PACKED3 else 0
         ops.append(
             QDense(
                 dtype=dtype,
@@ -345,6 +366,7 @@ def _compile_neural(
                 zp_out=q_out.zp,
                 lo=lo_c,
                 hi=hi_c,
+                span=span,
             )
         )
         q_in = q_out

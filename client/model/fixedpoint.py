@@ -55,6 +55,12 @@ def wrap_i64(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+def sign_extend_21(v: int) -> int:
+    """The low 21 bits of ``v`` as a signed value (a PACKED3 lane)."""
+    v &= 0x1FFFFF
+    return v - (1 << 21) if v >= 1 << 20 else v
+
+
 def sign_extend_32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >= 1 << 31 else v

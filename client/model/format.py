@@ -15,7 +15,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelFormatError
-from .layouts import align8, compact_encode, packed_encode, sparse_encode
+from .layouts import (
+    P3_INPUT_MAX,
+    P3_LANE_LIMIT,
+    align8,
+    compact_encode,
+    packed3_chunk_bound,
+    packed3_decode,
+    packed3_encode,
+    packed3_groups,
+    packed_encode,
+    sparse_encode,
+)
 from .qmodel import (
     LEAF,
     MAGIC,
@@ -163,6 +174,8 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
             return [(compact_encode(op.weight, op.dtype), wdt, "weights"), *tail]
         if op.layout is Layout.PACKED:
             return [(packed_encode(op.weight), "<i8", "weights"), *tail]
+        if op.layout is Layout.PACKED3:
+            return [(packed3_encode(op.weight), "<i8", "weights"), *tail]
         sp = sparse_encode(op.weight)
         vdt = "i1" if op.dtype is DType.I8 else "<i2"
         return [
@@ -194,6 +207,13 @@ def _op_record(op: QOp, offsets: list[int]) -> bytes:
         kind, dtype, layout = OpKind.DENSE, op.dtype, op.layout
         n_in, n_out, shift, zp, lo, hi = op.n_in, op.n_out, op.shift, op.zp_out, op.lo, op.hi
         p0 = op.nnz if op.layout is Layout.SPARSE else 0
+        if op.layout is Layout.PACKED3:
+            if not 1 <= op.span <= op.n_in:
+                raise ValueError(
+                    f"PACKED3 layer needs a span in 1..{op.n_in} (layouts.packed3_span), "
+                    f"got {op.span}"
+                )
+            p1 = op.span
     elif isinstance(op, QLut):
         kind, dtype, mode, n_in, n_out = OpKind.LUT, op.dtype, op.kind, op.n, op.n
     elif isinstance(op, QSoftmax):
@@ -670,6 +690,37 @@ class _OpCtx:
             )
 
 
+def _decode_packed3(ctx: _OpCtx, n_in: int, n_out: int, span: int) -> I64:
+    """The weights of a PACKED3 array: every word three INT8 lanes, padding rows zero, and the
+    lane bound (`128 * sum |w|` over every chunk of every row <= 2^20 - 1) proved."""
+    name = ctx.name
+    words = ctx.arr(0, packed3_groups(n_out) * n_in * 4, "<i8")
+    rows, again = packed3_decode(words, n_out, n_in)
+    ok = (rows >= -128) & (rows <= 127)
+    _require(
+        bool(ok.all()) and bool((again == words).all()),
+        ctx.offs[0],
+        f"{name}.weights",
+        "packed word does not hold three int8 lanes of 21 bits",
+    )
+    _require(
+        not rows[n_out:].any(),
+        ctx.offs[0],
+        f"{name}.weights",
+        "padding rows of a PACKED3 layer must be zero",
+    )
+    weight = rows[:n_out]
+    bound = packed3_chunk_bound(weight, span)
+    _require(
+        bound <= P3_LANE_LIMIT,
+        ctx.base + 16,
+        f"{name}.p1",
+        f"PACKED3 span {span} lets a lane reach {P3_INPUT_MAX} * sum|w| = {bound} > 2^20 - 1 "
+        "(it could carry into the next lane)",
+    )
+    return weight
+
+
 def _decode_op(
     r: _Reader,
     i: int,
@@ -731,7 +782,15 @@ def _decode_op(
         _require(1 <= shift <= 62, base + 24, f"{name}.shift", f"shift {shift} outside 1..62")
         _require(lo <= hi, base + 32, f"{name}.lo", f"clamp lo {lo} > hi {hi}")
         zero(mode_v == 0, 3, "mode")
-        zero(p1 == 0 and p2 == 0 and p3 == 0, 16, "p1")
+        zero(p2 == 0 and p3 == 0, 20, "p2")
+        span = 0
+        if layout is Layout.PACKED3:
+            _require(
+                1 <= p1 <= n_in, base + 16, f"{name}.p1", f"PACKED3 span {p1} outside 1..{n_in}"
+            )
+            span = p1
+        else:
+            zero(p1 == 0, 16, "p1")
         if layout is Layout.SPARSE:
             weight = _decode_sparse(ctx, n_in, n_out, p0, dtype)
             slots = 3
@@ -742,6 +801,9 @@ def _decode_op(
                 weight = arr(0, n_in * n_out, wdt).reshape(n_out, n_in)
                 if dtype is DType.I8:
                     weight = weight - 128
+            elif layout is Layout.PACKED3:
+                _require(dtype is DType.I8, base + 1, f"{name}.dtype", "PACKED3 is INT8 only")
+                weight = _decode_packed3(ctx, n_in, n_out, span)
             else:
                 _require(dtype is DType.I8, base + 1, f"{name}.dtype", "PACKED is INT8 only")
                 words = arr(0, ((n_out + 1) // 2) * n_in, "<i8").reshape(-1, n_in)
@@ -784,6 +846,7 @@ def _decode_op(
             zp_out=zp,
             lo=lo,
             hi=hi,
+            span=span,
         )
     zero(layout_v == 0, 2, "layout")
     zero(zp == 0 and lo == 0 and hi == 0, 28, "zp")

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from .compiler import compile_model
 from .format import encode
 from .importers import import_sklearn
-from .ir import Activation, ActivationLayer, DenseLayer, FloatModel
+from .ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
 from .qmodel import LEAF, Layout, OpKind, QArgmax, QDense, QLut, QModel, QOp, QSoftmax, QTrees
 from .reference import execute, features_to_q16
 
@@ -99,6 +99,30 @@ def _pruned_wine_mlp() -> FloatModel:
     )
 
 
+def _wine_mlp() -> FloatModel:
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = _data("wine")
+    est = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=2000, random_state=SEED))
+    return import_sklearn(_fit(est, x, y))
+
+
+def _sign_mlp() -> FloatModel:
+    """iris 4-66-3 whose output layer's weights are all +-1: quantized, every |w| is 127, so the
+    PACKED3 lane bound allows at most 64 columns per chunk and its 66 inputs take two chunks
+    (64 + 2); the hidden layer is six row groups. A kernel test vector, not a trained model."""
+    rng = np.random.default_rng(SEED)
+    layers = (
+        DenseLayer(rng.normal(0, 0.7, (66, 4)), rng.normal(0, 0.5, 66)),
+        ActivationLayer(Activation.RELU),
+        DenseLayer(rng.choice([-1.0, 1.0], (3, 66)), rng.normal(0, 0.1, 3)),
+    )
+    scaling = _iris_mlp(8, "relu").scaling
+    return FloatModel(4, layers, Head.SOFTMAX, labels=(0, 1, 2), scaling=scaling, name="signs")
+
+
 def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str, Any]]]:
     from sklearn.ensemble import (
         GradientBoostingClassifier,
@@ -136,6 +160,20 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
             "iris",
             relu,
             {"precision": 8, "layout": Layout.PACKED},
+        ),
+        (
+            "mlp_int8_packed3",
+            "wine 13-16-3 ReLU MLP, INT8, PACKED3 (two row groups, 13 columns in one chunk)",
+            "wine",
+            _wine_mlp,
+            {"precision": 8, "layout": Layout.PACKED3},
+        ),
+        (
+            "mlp_int8_packed3_chunked",
+            "iris 4-66-3 MLP with +-1 output weights, INT8, PACKED3 (66 inputs in chunks of 64+2)",
+            "iris",
+            _sign_mlp,
+            {"precision": 8, "layout": Layout.PACKED3},
         ),
         ("mlp_int16", "iris 4-8-3 ReLU MLP, INT16, COMPACT", "iris", relu, {"precision": 16}),
         (

@@ -15,6 +15,7 @@ from .fixedpoint import (
     clamp,
     lut16,
     rshift_round,
+    sign_extend_21,
     sign_extend_32,
     softmax_q16,
     wrap_i64,
@@ -26,7 +27,7 @@ _NODE = struct.Struct("<iHHII")
 
 DENSE, LUT, SOFTMAX, ARGMAX, TREES = 1, 2, 3, 4, 5
 I8 = 1
-COMPACT, PACKED, SPARSE = 1, 2, 3
+COMPACT, PACKED, SPARSE, PACKED3 = 1, 2, 3, 4
 PROB, DIV = 1, 2
 PROBA = 1
 LEAF = 0xFFFF
@@ -113,7 +114,7 @@ class PureModel:
         return self._trees(rec, x_fx)
 
     def _dense(self, rec: tuple[int, ...], q: list[int]) -> list[int]:
-        _, dtype, layout, _, n_in, n_out, nnz, _, _, shift, _, _, zp, lo, hi = rec[:15]
+        _, dtype, layout, _, n_in, n_out, nnz, span, _, shift, _, _, zp, lo, hi = rec[:15]
         offs = rec[15:]
         if layout == SPARSE:
             row_ptr = self._ints("I", offs[0], n_out + 1)
@@ -136,6 +137,9 @@ class PureModel:
                 acc += [lane_lo, (s - lane_lo) >> 32]
             acc = acc[:n_out]
             bias_off, mult_off = offs[1], offs[2]
+        elif layout == PACKED3:
+            acc = self._packed3(offs[0], n_in, n_out, span, q)
+            bias_off, mult_off = offs[1], offs[2]
         else:
             w = self._ints("B" if dtype == I8 else "h", offs[0], n_in * n_out)
             corr = -128 * sum(q) if dtype == I8 else 0
@@ -147,6 +151,27 @@ class PureModel:
             clamp(zp + rshift_round((acc[i] + bias[i]) * mult[i], shift), lo, hi)
             for i in range(n_out)
         ]
+
+    def _packed3(self, off: int, n_in: int, n_out: int, span: int, q: list[int]) -> list[int]:
+        """Groups of 12 rows, four words per column; per chunk of ``span`` columns each word's
+        wrapped i64 sum splits into three 21-bit lanes, added over the chunks."""
+        groups = -(-n_out // 12)
+        words = self._ints("q", off, groups * n_in * 4)
+        acc = [0] * (groups * 12)
+        for g in range(groups):
+            for start in range(0, n_in, span):
+                for k in range(4):
+                    t = 0
+                    for j in range(start, min(start + span, n_in)):
+                        t = wrap_i64(t + words[(g * n_in + j) * 4 + k] * q[j])
+                    a = sign_extend_21(t)
+                    t = (t - a) >> 21
+                    b = sign_extend_21(t)
+                    r = g * 12 + 3 * k
+                    acc[r] = wrap_i64(acc[r] + a)
+                    acc[r + 1] = wrap_i64(acc[r + 1] + b)
+                    acc[r + 2] = wrap_i64(acc[r + 2] + ((t - b) >> 21))
+        return acc[:n_out]
 
     def _trees(self, rec: tuple[int, ...], x: Sequence[int]) -> list[int]:
         mode, n_out, n_trees, _, _, _, _, max_depth = rec[3], *rec[5:11], rec[11]

@@ -74,6 +74,7 @@ class Layout(IntEnum):
     COMPACT = 1
     PACKED = 2
     SPARSE = 3
+    PACKED3 = 4
 
 
 class LutKind(IntEnum):
@@ -122,6 +123,8 @@ class QDense:
     zp_out: int
     lo: int
     hi: int
+    # PACKED3 only: columns per lane chunk (op record p1), 1..n_in; 0 for other layouts.
+    span: int = 0
 
     @property
     def n_in(self) -> int:

@@ -13,7 +13,16 @@ from numpy.typing import NDArray
 
 from .errors import InputRangeError
 from .fixedpoint import SOFTMAX_GAP_LIMIT, SOFTMAX_P
-from .layouts import compact_encode, packed_encode, sparse_encode
+from .layouts import (
+    P3_ROWS,
+    P3_WORDS,
+    compact_encode,
+    lanes3,
+    packed3_encode,
+    packed3_groups,
+    packed_encode,
+    sparse_encode,
+)
 from .qmodel import (
     LEAF,
     ConfMode,
@@ -86,10 +95,27 @@ def dense_acc(op: QDense, q: I64) -> I64:
         lanes = np.stack([lo, hi], axis=2).reshape(q.shape[0], -1)[:, : op.n_out]
         out = lanes + op.bias
         return out
+    if op.layout is Layout.PACKED3:
+        return packed3_acc(op, q) + op.bias
     sp = sparse_encode(op.weight)
     contrib = q[:, sp.idx] * sp.val
     csum = np.concatenate([np.zeros((q.shape[0], 1), dtype=np.int64), contrib.cumsum(axis=1)], 1)
     out = csum[:, sp.row_ptr[1:]] - csum[:, sp.row_ptr[:-1]] + op.bias
+    return out
+
+
+def packed3_acc(op: QDense, q: I64) -> I64:
+    """PACKED3 row sums as the kernel forms them: per chunk of ``span`` columns the i64 sum of
+    words times inputs (wrapping), split into three lanes, lanes added over the chunks."""
+    groups = packed3_groups(op.n_out)
+    words = packed3_encode(op.weight).reshape(groups, op.n_in, P3_WORDS)
+    acc = np.zeros((q.shape[0], groups * P3_WORDS, 3), dtype=np.int64)
+    for start in range(0, op.n_in, op.span):
+        end = min(start + op.span, op.n_in)
+        cols = words[:, start:end, :].transpose(1, 0, 2).reshape(end - start, -1)
+        lanes = lanes3(q[:, start:end] @ cols)  # each (B, groups * 4)
+        acc += np.stack(lanes, axis=2)
+    out: I64 = acc.reshape(q.shape[0], groups * P3_ROWS)[:, : op.n_out]
     return out
 
 

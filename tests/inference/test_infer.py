@@ -21,7 +21,7 @@ from client.inference import (
 )
 from client.model.errors import InputRangeError
 from client.model.format import OP_SIZE
-from client.model.qmodel import OpKind
+from client.model.qmodel import Layout, OpKind
 from client.program import anchor_error, build_ix, error_name
 from client.registry import ModelRegistry
 
@@ -221,6 +221,22 @@ async def test_models_the_kernels_cannot_execute(
         svm, payer, infer_instruction(deployed.model, deployed.weights, x), "UnsupportedModel"
     )
     assert any(reason in line for line in logs), (what, logs)
+
+
+async def test_packed3_with_span_0_is_refused_not_looped(svm: LiteSvmChain, payer: Keypair) -> None:
+    """A PACKED3 layer whose span (columns per lane chunk) is 0 would never advance; finalize's
+    dry run fails on it, so the version stays unmarked and infer's checked pass refuses it."""
+    data = golden_bytes("mlp_int8_packed3")
+    ops_off = struct.unpack_from("<I", data, 40)[0]
+    assert data[ops_off + 2] == Layout.PACKED3
+    bad = bytearray(data)
+    struct.pack_into("<I", bad, ops_off + 16, 0)
+    deployed = await ModelRegistry(svm, payer).deploy(bytes(bad), verify=False)
+    x = golden_doc("mlp_int8_packed3")["cases"][0]["features_fx"]
+    logs = await expect(
+        svm, payer, infer_instruction(deployed.model, deployed.weights, x), "UnsupportedModel"
+    )
+    assert any("PACKED3 span (columns per chunk) is 0" in line for line in logs), logs
 
 
 async def test_deep_tree_walk_is_bounded(svm: LiteSvmChain, payer: Keypair) -> None:

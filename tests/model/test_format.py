@@ -25,7 +25,7 @@ from client.model.qmodel import Layout, QDense, QModel, QTrees
 from client.model.reference import execute
 from tests.model.helpers import random_dense_model, random_tree_model
 
-LAYOUTS = [Layout.COMPACT, Layout.PACKED, Layout.SPARSE, None]
+LAYOUTS = [Layout.COMPACT, Layout.PACKED, Layout.PACKED3, Layout.SPARSE, None]
 
 
 def _dense(
@@ -38,7 +38,7 @@ def _dense(
 ) -> QModel:
     fm = random_dense_model(seed, sizes, act, head)
     calib = np.random.default_rng(seed).normal(0, 1, (32, sizes[0]))
-    if precision == 16 and layout is Layout.PACKED:
+    if precision == 16 and layout in (Layout.PACKED, Layout.PACKED3):
         layout = None
     return compile_model(fm, calib, precision, layout=layout)
 

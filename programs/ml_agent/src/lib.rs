@@ -3,6 +3,8 @@
 //! Built for upstream BPF (`bpfel-unknown-none`) and relinked to SBPF v0 by sbpf-linker; speaks
 //! Anchor's wire format (discriminators, error codes, events) so Anchor clients work unchanged.
 #![no_std]
+// The dense PACKED3 kernel's inner loop is BPF assembly (`kernels::dense::cols_by_four`).
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 #[cfg(not(target_arch = "bpf"))]
 extern crate std;

@@ -5,12 +5,12 @@
 //! Activations are i64 words in three scratch buffers of the widest layer's size: the raw
 //! features, and two that alternate as an op's input and output.
 
-use super::dense::{compact_i16, compact_i8, packed_i8};
+use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_ROWS, P3_WORDS};
 use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
     dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
-    SOFTMAX, SPARSE, TREES,
+    PACKED3, SOFTMAX, SPARSE, TREES,
 };
 use super::scratch::Scratch;
 use super::softmax::{argmax, confidence, softmax, ConfMode};
@@ -607,6 +607,29 @@ fn dense<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
                 x,
                 acc: &mut acc[..2 * pairs],
             });
+            1
+        }
+        (PACKED3, I8) => {
+            let span = op.p1 as usize;
+            if !TR && span == 0 {
+                return Err(ExecError::Model(Why::Packed3Span));
+            }
+            let groups = n_out.div_ceil(P3_ROWS);
+            let w = arr::<i64, TR>(model, off[0] as usize, groups * n_in * P3_WORDS)?;
+            let y = &mut acc[..n_out];
+            // SAFETY: w holds groups * n_in * 4 words (checked above), x n_in >= 1 words (the
+            // width chain starts at n_features >= 1), y n_out words, and span >= 1 (checked
+            // above, or by finalize's dry run for TR).
+            unsafe {
+                packed3_i8(&Packed3 {
+                    w: w.as_ptr(),
+                    x: x.as_ptr(),
+                    n_in,
+                    span,
+                    y: y.as_mut_ptr(),
+                    n_out,
+                })
+            };
             1
         }
         (SPARSE, I8) => {

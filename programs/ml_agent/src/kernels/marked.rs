@@ -14,8 +14,8 @@
 //! * a final ARGMAX is ranked where the op before it wrote its output, and a softmax reads its
 //!   logits where they are instead of copying them first.
 //!
-//! Ops without a specialised form here (COMPACT and SPARSE dense layers, LUTs, and trees over a
-//! quantized input) run the checked executor's op functions in their `TR` form; trees over raw
+//! Ops without a specialised form here (COMPACT, SPARSE and PACKED3 dense layers, LUTs, and
+//! trees over a quantized input) run the checked executor's op functions in their `TR` form; trees over raw
 //! features (every tree model the compiler emits) call the walk directly. A lone ARGMAX model takes
 //! `exec::forward` (its outputs are the raw features, a case not worth a second copy here).
 //!

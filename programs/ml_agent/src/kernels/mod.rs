@@ -76,4 +76,5 @@ whys! {
     TreeFeature => "tree feature id >= n_features",
     TreeDepth => "tree deeper than its max_depth",
     TreeLeaf => "tree leaf row >= n_leaves",
+    Packed3Span => "PACKED3 span (columns per chunk) is 0",
 }

@@ -32,6 +32,8 @@ pub const I16: u8 = 2;
 pub const COMPACT: u8 = 1;
 pub const PACKED: u8 = 2;
 pub const SPARSE: u8 = 3;
+/// Three 21-bit lanes per word, twelve rows per group (`dense::packed3_i8`); INT8 only.
+pub const PACKED3: u8 = 4;
 
 /// The 64-byte file header, field for field (little-endian, naturally aligned).
 #[repr(C)]
