@@ -6,6 +6,7 @@ import pytest
 from solders.keypair import Keypair
 
 from client.chain.base import TransactionFailed
+from client.market import MINIMUM_LIQUIDITY
 from client.chain.litesvm import LiteSvmChain
 from client.program import parse_events
 from tests.agent.world import RESERVE, make_world
@@ -14,8 +15,10 @@ from tests.agent.world import RESERVE, make_world
 async def test_liquidity_and_swaps_move_tokens(svm: LiteSvmChain, payer: Keypair) -> None:
     w = await make_world(svm, payer)
     st = await w.market.pool(w.pool)
-    assert (st.reserve_a, st.reserve_b, st.lp_supply, st.fee_bps) == (RESERVE, RESERVE, RESERVE, 30)
-    assert await w.market.balance(w.user_lp) == RESERVE
+    # The first deposit mints sqrt(a * b) shares and locks MINIMUM_LIQUIDITY of them.
+    assert (st.reserve_a, st.reserve_b, st.fee_bps) == (RESERVE, RESERVE, 30)
+    assert (st.lp_supply, st.locked_lp) == (RESERVE - MINIMUM_LIQUIDITY, MINIMUM_LIQUIDITY)
+    assert await w.market.balance(w.user_lp) == RESERVE - MINIMUM_LIQUIDITY
 
     before_a, before_b = await w.market.balance(w.user_a), await w.market.balance(w.user_b)
     expected = w.market.quote(st, 1_000_000, a_to_b=True)
@@ -35,7 +38,7 @@ async def test_liquidity_and_swaps_move_tokens(svm: LiteSvmChain, payer: Keypair
         w.pool, w.user_a, w.user_b, w.user_lp, amount_a=1_000_000, max_b=2_000_000
     )
     lp = await w.market.balance(w.user_lp)
-    assert lp == RESERVE + 1_000_000 * RESERVE // after.reserve_a
+    assert lp == RESERVE - MINIMUM_LIQUIDITY + 1_000_000 * RESERVE // after.reserve_a
     await w.market.remove_liquidity(w.pool, w.user_a, w.user_b, w.user_lp, lp=lp // 2)
     assert await w.market.balance(w.user_lp) == lp - lp // 2
 
