@@ -6,8 +6,8 @@ import pytest
 from solders.keypair import Keypair
 
 from client.chain.base import TransactionFailed
-from client.market import MINIMUM_LIQUIDITY
 from client.chain.litesvm import LiteSvmChain
+from client.market import MINIMUM_LIQUIDITY
 from client.program import parse_events
 from tests.agent.world import RESERVE, make_world
 
