@@ -356,13 +356,11 @@ class AgentClient:
         if pacc is None or va is None or vb is None:
             raise ChainError(f"agent {agent}: its pool or a vault is missing")
         _, p = decode_account(bytes(pacc.data))
-        ra, rb = await self.chain.get_multiple_accounts([p.vault_a, p.vault_b])
-        if ra is None or rb is None:
-            raise ChainError(f"pool {st.pool} is missing a vault")
+        # The pool's tracked reserves (a donation sitting in a vault does not move its price).
         return mark_to_market(
             st,
-            token_amount(bytes(ra.data)),
-            token_amount(bytes(rb.data)),
+            int(p.reserve_a),
+            int(p.reserve_b),
             token_amount(bytes(va.data)),
             token_amount(bytes(vb.data)),
         )

@@ -316,6 +316,31 @@ class MarketClient:
         x = amount_in * (10_000 - st.fee_bps) // 10_000
         return r_out * x // (r_in + x) if r_in + x else 0
 
+    def swap_instruction(
+        self,
+        st: PoolState,
+        user: Pubkey,
+        src: Pubkey,
+        dst: Pubkey,
+        *,
+        amount_in: int,
+        min_out: int,
+        a_to_b: bool,
+    ) -> Instruction:
+        """A `swap` instruction on the pool `st` (to compose into a larger transaction)."""
+        return build_ix(
+            "swap",
+            {"amount_in": amount_in, "min_out": min_out, "a_to_b": a_to_b},
+            {
+                "user": user,
+                "pool": st.address,
+                "vault_a": st.vault_a,
+                "vault_b": st.vault_b,
+                "user_src": src,
+                "user_dst": dst,
+            },
+        )
+
     async def swap(
         self,
         pool: Pubkey,
@@ -330,17 +355,8 @@ class MarketClient:
     ) -> TxResult:
         st = await self.pool(pool)
         u = user or self.payer
-        ix = build_ix(
-            "swap",
-            {"amount_in": amount_in, "min_out": min_out, "a_to_b": a_to_b},
-            {
-                "user": u.pubkey(),
-                "pool": pool,
-                "vault_a": st.vault_a,
-                "vault_b": st.vault_b,
-                "user_src": src,
-                "user_dst": dst,
-            },
+        ix = self.swap_instruction(
+            st, u.pubkey(), src, dst, amount_in=amount_in, min_out=min_out, a_to_b=a_to_b
         )
         return await self.chain.send([ix], self.payer, [u], check=check)
 
