@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from solders.account import Account
 from solders.keypair import Keypair
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.pubkey import Pubkey
 
 from client.chain.litesvm import LiteSvmChain
@@ -32,11 +34,13 @@ async def actor(
     amount_a: int,
     amount_b: int,
     lp_mint: Pubkey | None = None,
+    lamports: int = 10 * 10**9,
 ) -> Actor:
     """A new keypair with SOL, token accounts for A and B (and the LP mint) and tokens minted
     to it by `mints.payer` (the mints' authority)."""
     kp = Keypair()
-    await svm.airdrop(kp.pubkey(), 10 * 10**9)
+    # SOL for fees, set directly (long property runs would drain LiteSVM's faucet).
+    svm.svm.set_account(kp.pubkey(), Account(lamports, b"", SYSTEM_PROGRAM_ID, False, 0))
     ta = await mints.create_token_account(mint_a, kp.pubkey())
     tb = await mints.create_token_account(mint_b, kp.pubkey())
     if amount_a:
