@@ -248,7 +248,11 @@ pub fn ref_q32(price: u64, shift: i64) -> Option<u64> {
     if k <= 19 {
         return Some(v);
     }
-    Some(if k - 19 > 19 { 0 } else { v / POW10[(k - 19) as usize] })
+    Some(if k - 19 > 19 {
+        0
+    } else {
+        v / POW10[(k - 19) as usize]
+    })
 }
 
 #[cfg(test)]
@@ -262,7 +266,10 @@ mod tests {
         assert_eq!(ref_q32(3, 0), Some(3 << 32));
         assert_eq!(ref_q32(1 << 40, 0), None);
         assert_eq!(ref_q32(5, 20), None);
-        assert_eq!(ref_q32(1 << 62, -25), Some(((1u128 << 94) / 10u128.pow(25)) as u64));
+        assert_eq!(
+            ref_q32(1 << 62, -25),
+            Some(((1u128 << 94) / 10u128.pow(25)) as u64)
+        );
         assert_eq!(ref_q32(1, -45), Some(0));
         // Spot 1.0 against a reference of 1.0: inside any band; 1 % off: outside 99 bps,
         // inside 100 bps, both ways.

@@ -206,10 +206,15 @@ mod tests {
             let next = (r as u128 + 1).checked_mul(r as u128 + 1);
             assert!(next.is_none_or(|n| n > p), "isqrt {a} * {b}");
             let w = add_wide((a, b), (d, a));
-            let sum = (((a as u128) << 64) | b as u128).wrapping_add(((d as u128) << 64) | a as u128);
+            let sum =
+                (((a as u128) << 64) | b as u128).wrapping_add(((d as u128) << 64) | a as u128);
             assert_eq!(((w.0 as u128) << 64) | w.1 as u128, sum);
             assert_eq!(sub_wide(w, (d, a)), (a, b));
-            let q = if d == 0 { None } else { u64::try_from((((hi as u128) << 64) | lo as u128) / d as u128).ok() };
+            let q = if d == 0 {
+                None
+            } else {
+                u64::try_from((((hi as u128) << 64) | lo as u128) / d as u128).ok()
+            };
             assert_eq!(div_wide_floor(hi, lo, d), q);
         }
     }

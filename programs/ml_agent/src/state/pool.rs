@@ -202,7 +202,10 @@ mod tests {
         // ...only from slot 14 on, weighted by its duration.
         p.observe(14);
         let c = p.cumulative();
-        assert_eq!(twap_q32((0, 0), c, 4), Some((3 * (2u64 << 32) + (8 << 32)) / 4));
+        assert_eq!(
+            twap_q32((0, 0), c, 4),
+            Some((3 * (2u64 << 32) + (8 << 32)) / 4)
+        );
         assert_eq!(twap_q32(c, c, 0), None);
         // Empty pools add nothing; the cap bounds each sample.
         let mut e = pool(0, 5, 0);

@@ -645,8 +645,14 @@ mod tests {
             reserve_b: 1_020_000,
             ..market()
         };
-        assert_eq!(decide(&a, &pushed, BUY, 65536).reason, reason::TWAP_DEVIATION);
-        assert_eq!(decide(&a, &pushed, SELL, 65536).reason, reason::TWAP_DEVIATION);
+        assert_eq!(
+            decide(&a, &pushed, BUY, 65536).reason,
+            reason::TWAP_DEVIATION
+        );
+        assert_eq!(
+            decide(&a, &pushed, SELL, 65536).reason,
+            reason::TWAP_DEVIATION
+        );
         // Within the band, min_out is the reference value less slippage: a spot 0.9 % above
         // the TWAP with a 0.3 % fee fails a 1 % slippage bound on a BUY...
         let up = Market {
