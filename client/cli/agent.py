@@ -42,7 +42,7 @@ from ..agent import (
     StepResult,
 )
 from ..agent.decide import DEFAULT_MAX_DEV_BPS
-from ..chain.base import ChainError
+from ..chain.base import ChainError, next_slot
 from ..market import MarketClient
 from ..program import error_name
 from .context import CliContext, add_common_options, to_jsonable
@@ -269,10 +269,13 @@ async def step(args: argparse.Namespace, ctx: CliContext) -> int:
     price = None
     if args.price_account is not None:
         price = parse_pubkey(args.price_account, "--price-account")
-    client = AgentClient(await ctx.chain(), ctx.keypair)
+    chain = await ctx.chain()
+    client = AgentClient(chain, ctx.keypair)
     steps: list[dict[str, Any]] = []
     lines: list[str] = []
     for i in range(args.count):
+        if i:
+            await next_slot(chain)  # an agent takes one price sample per slot
         expected = args.expected_step if i == 0 else None
         r = await client.step(agent, expected_step=expected, price_account=price, check=False)
         if not isinstance(r, StepResult):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from solders.account import Account
 from solders.keypair import Keypair
-from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.pubkey import Pubkey
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 
 from client.chain.litesvm import LiteSvmChain
 from client.market import MarketClient

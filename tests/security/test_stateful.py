@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from solders.compute_budget import set_compute_unit_limit
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -116,8 +116,11 @@ class PoolAgentMachine(RuleBasedStateMachine):
             actor(self.svm, self.mints, self.mint_a, self.mint_b, amount_a=a, amount_b=b,
                   lp_mint=lp_mint)
         )  # fmt: skip
-        self.lp1, self.lp2, self.atk, self.auth = mk(big, big), mk(big, big), mk(big, big), mk(
-            10**11, 10**11
+        self.lp1, self.lp2, self.atk, self.auth = (
+            mk(big, big),
+            mk(big, big),
+            mk(big, big),
+            mk(10**11, 10**11),
         )
         self.actors = {"lp1": self.lp1, "lp2": self.lp2, "atk": self.atk, "auth": self.auth}
         self.minted = [3 * big + 10**11, 3 * big + 10**11]
@@ -174,9 +177,7 @@ class PoolAgentMachine(RuleBasedStateMachine):
 
     def send(self, ixs: list[Any], payer: Actor, *extra: Actor) -> Outcome:
         signers = frozenset([payer.pubkey, *(e.pubkey for e in extra)])
-        res = self.h.run(
-            self.svm.send(ixs, payer.keypair, [e.keypair for e in extra], check=False)
-        )
+        res = self.h.run(self.svm.send(ixs, payer.keypair, [e.keypair for e in extra], check=False))
         out = Outcome(res.ok, signers, res)
         self.check_transaction(out)
         self.h.refused += not res.ok
