@@ -211,8 +211,7 @@ class PoolAgentMachine(RuleBasedStateMachine):
     def decisions(self, out: Outcome) -> list[Any]:
         if not out.ok or out.result is None:
             return []
-        res = out.result
-        logs = res.logs if isinstance(res, TxResult) else res.logs  # type: ignore[attr-defined]
+        logs = out.result.logs
         return [decision_from_event(e.data) for e in parse_events(logs) if e.name == "Decision"]
 
     def apply_decisions(self, ds: list[Any]) -> None:
@@ -352,8 +351,8 @@ class PoolAgentMachine(RuleBasedStateMachine):
         ixs.append(self.mints.swap_instruction(p, atk.pubkey, s, d, amount_in=push, min_out=0,
                                                a_to_b=not up))  # fmt: skip
         for k in range(repeat):
-            ixs.append(self.h.run(self.agents.step_instruction(self.agent,
-                                                               expected_step=step + k)))  # fmt: skip
+            ix = self.h.run(self.agents.step_instruction(self.agent, expected_step=step + k))
+            ixs.append(ix)
         ixs.append(self.mints.swap_instruction(p, atk.pubkey, d, s, amount_in=got, min_out=0,
                                                a_to_b=up))  # fmt: skip
         out = self.send(ixs, atk)
