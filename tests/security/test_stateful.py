@@ -21,7 +21,8 @@ Invariants after every rule:
 * the agent takes at most one price sample per slot, and a trade pays at least the TWAP value
   of its input less `slippage_bps`.
 
-CI runs 200 sequences x 50 steps; `pytest --long` (or ML_AGENT_LONG=1) runs 10,000.
+CI runs at least 200 sequences of 50 rules each; `pytest --long` (or ML_AGENT_LONG=1) runs
+10,000.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ from .actors import Actor, actor
 
 T = TypeVar("T")
 LONG = os.environ.get("ML_AGENT_LONG") == "1"
-# ML_AGENT_STATEFUL_SEQUENCES overrides the count (e.g. a partial long run).
+# Sequences that must run all STEPS rules; ML_AGENT_STATEFUL_SEQUENCES overrides the count
+# (e.g. a partial long run). Hypothesis ends ~20 % of sequences a few rules early (when a
+# sequence's choice buffer fills up), so it is asked for 30 % more.
 SEQUENCES = int(os.environ.get("ML_AGENT_STATEFUL_SEQUENCES", 10_000 if LONG else 200))
+OVERSAMPLE = 1.3
 STEPS = 50
 SLIPPAGE_BPS = 200
 
@@ -494,7 +498,7 @@ def _program(program_elf: object) -> Iterator[None]:
 def test_pool_and_agent_state_machine(request: pytest.FixtureRequest) -> None:
     n = 10_000 if request.config.getoption("--long", default=False) else SEQUENCES
     PoolAgentMachine.TestCase.settings = settings(
-        max_examples=n,
+        max_examples=int(n * OVERSAMPLE),
         stateful_step_count=STEPS,
         deadline=None,
         derandomize=True,
@@ -510,8 +514,7 @@ def test_pool_and_agent_state_machine(request: pytest.FixtureRequest) -> None:
         f"\nstateful: {seqs} sequences ({full} of {STEPS} rules), {steps} rules, "
         f"{traded} trades, {h.refused} refused transactions, decisions {h.reasons}"
     )
-    # The run did what it claims: every sequence ran (Hypothesis runs STEPS rules per sequence
-    # except when a sequence's choice buffer fills up first: those end a few rules early), and
-    # the agent traded, so the vault and slippage invariants were exercised.
-    assert seqs >= n and steps >= 0.85 * n * STEPS, (seqs, steps)
+    # The run did what it claims: at least n sequences ran all STEPS rules, and the agent
+    # traded, so the vault and slippage invariants were exercised.
+    assert full >= n, (seqs, full, steps)
     assert traded > 0
