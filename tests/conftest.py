@@ -19,6 +19,15 @@ if importlib.util.find_spec("tests.validators") is not None:
     pytest_plugins = ["tests.validators"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="long property runs (tests/security/test_stateful.py: 10,000 sequences)",
+    )
+
+
 @pytest.fixture(scope="session")
 def program_elf() -> Path:
     path = program_so_path()

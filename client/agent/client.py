@@ -95,6 +95,12 @@ class AgentState:
     # Oracle exponent recorded at creation and B decimals minus A decimals.
     exponent: int = 0
     decimals_diff: int = 0
+    # Price sampling: the last sample's slot, whether one was taken, the pool's cumulative
+    # price then (pool agents) and the last accepted publish slot / time (feed / Pyth).
+    last_price_slot: int = 0
+    sampled: bool = False
+    twap_cumulative: int = 0
+    last_published: int = 0
 
     @property
     def oracle_shift(self) -> int | None:
@@ -246,6 +252,10 @@ def decode_agent(address: Pubkey, data: bytes) -> AgentState:
         log,
         int(a.exponent),
         int(a.decimals_diff),
+        int(a.last_price_slot),
+        bool(a.sampled),
+        (int(a.twap_cum_hi) << 64) | int(a.twap_cum_lo),
+        int(a.last_published),
     )
 
 
@@ -349,13 +359,11 @@ class AgentClient:
         if pacc is None or va is None or vb is None:
             raise ChainError(f"agent {agent}: its pool or a vault is missing")
         _, p = decode_account(bytes(pacc.data))
-        ra, rb = await self.chain.get_multiple_accounts([p.vault_a, p.vault_b])
-        if ra is None or rb is None:
-            raise ChainError(f"pool {st.pool} is missing a vault")
+        # The pool's tracked reserves (a donation sitting in a vault does not move its price).
         return mark_to_market(
             st,
-            token_amount(bytes(ra.data)),
-            token_amount(bytes(rb.data)),
+            int(p.reserve_a),
+            int(p.reserve_b),
             token_amount(bytes(va.data)),
             token_amount(bytes(vb.data)),
         )

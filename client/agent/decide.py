@@ -19,6 +19,9 @@ WARMUP = 7
 PRICE_UNCERTAIN = 8
 SLIPPAGE = 9
 ORACLE_DEVIATION = 10
+# 11 is left for the models half of issue 11 (model_unavailable).
+TWAP_DEVIATION = 12
+PRICE_NOT_ADVANCED = 13
 REASON_NAMES = {
     TRADED: "traded",
     R_HOLD: "hold",
@@ -31,7 +34,13 @@ REASON_NAMES = {
     PRICE_UNCERTAIN: "price_uncertain",
     SLIPPAGE: "slippage",
     ORACLE_DEVIATION: "oracle_deviation",
+    TWAP_DEVIATION: "twap_deviation",
+    PRICE_NOT_ADVANCED: "price_not_advanced",
 }
+Q32 = 1 << 32
+# The deviation bound every agent has unless told otherwise: 1 % between the pool's spot
+# price and the reference (oracle, or the pool's TWAP for pool agents).
+DEFAULT_MAX_DEV_BPS = 100
 U64_MAX = 2**64 - 1
 
 
@@ -46,9 +55,9 @@ class Risk:
     threshold_q16: int = 0
     max_conf_bps: int = 100
     slippage_bps: int = 100
-    # Feed / Pyth agents: 1..10,000 bps between the pool spot and the oracle price (required);
-    # pool agents: 0.
-    max_oracle_dev_bps: int = 0
+    # 1..10,000 bps between the pool's spot and the reference price (the oracle, or the pool's
+    # TWAP for pool agents); required by the program, on by default here.
+    max_oracle_dev_bps: int = DEFAULT_MAX_DEV_BPS
 
     def to_idl(self) -> dict[str, object]:
         return {
@@ -114,6 +123,27 @@ def within_deviation(reserve_a: int, reserve_b: int, price: int, shift: int, dev
     return spot <= lo * (10_000 + dev_bps) and hi * max(10_000 - dev_bps, 0) <= spot
 
 
+def within_deviation_q32(reserve_a: int, reserve_b: int, ref_q32: int, dev_bps: int) -> bool:
+    """Pool agents: the spot within `dev_bps` of the Q32 reference (the TWAP), both ways
+    (`oracle::within_deviation_q32`)."""
+    x = reserve_a * ref_q32
+    lo, hi = x >> 32, -(-x >> 32)
+    if hi > U64_MAX:
+        return False
+    spot = reserve_b * 10_000
+    return spot <= lo * (10_000 + dev_bps) and hi * max(10_000 - dev_bps, 0) <= spot
+
+
+def ref_q32(price: int, shift: int) -> int | None:
+    """An oracle price `price * 10^shift` as Q32 B atoms per A atom, rounded down; None when it
+    exceeds a u64 (`oracle::ref_q32`)."""
+    if shift >= 0:
+        v = (price << 32) * 10**shift
+        return v if shift <= 19 and v <= U64_MAX else None
+    v = (price << 32) // 10 ** (-shift)
+    return v if v <= U64_MAX else None
+
+
 def vote(classes: Sequence[int], confs: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
     score = [0, 0, 0]
     for c, conf, w in zip(classes, confs, weights, strict=True):
@@ -145,11 +175,14 @@ def decide(
     quote_balance: int,
     fee_bps: int,
     slot: int,
+    ref_price_q32: int,
     oracle_price: int = 0,
     oracle_shift: int = 0,
 ) -> Plan:
-    """`oracle_price` (mantissa) and `oracle_shift` (exponent + B decimals - A decimals) for
-    feed / Pyth agents; `oracle_price=0` for a pool-priced agent (no deviation bound)."""
+    """`ref_price_q32`: the reference price (Q32 B atoms per A atom) sizing and `min_out` use:
+    the TWAP sample for a pool agent, the oracle price converted for the others.
+    `oracle_price` (mantissa) and `oracle_shift` (exponent + B decimals - A decimals) for
+    feed / Pyth agents; `oracle_price=0` for a pool-priced agent (bound against the TWAP)."""
     if action == HOLD:
         return Plan(R_HOLD)
     if confidence < risk.threshold_q16:
@@ -158,29 +191,30 @@ def decide(
         book.last_trade_slot + risk.min_slots_between_trades, U64_MAX
     ):
         return Plan(COOLDOWN)
-    ra, rb = reserve_a, reserve_b
-    if ra == 0 or rb == 0:
+    ra, rb, px = reserve_a, reserve_b, ref_price_q32
+    if ra == 0 or rb == 0 or px == 0:
         return Plan(RISK_LIMIT)
     if action == BUY:
         x = min(risk.trade_size, quote_balance)
         out = swap_out(rb, ra, x, fee_bps) or 0
-        value, spot = x, _mdf(x, ra, rb) or 0
+        value, fair = x, _mdf(x, Q32, px) or 0
     else:
-        want = _mdf(risk.trade_size, ra, rb)
+        want = _mdf(risk.trade_size, Q32, px)
         x = min(U64_MAX if want is None else want, base_balance)
         out = swap_out(ra, rb, x, fee_bps) or 0
-        value, spot = out, _mdf(x, rb, ra) or 0
+        value, fair = out, _mdf(x, px, Q32) or 0
     if x == 0 or out == 0 or value > risk.max_trade:
         return Plan(RISK_LIMIT)
     if action == BUY and base_balance + out > risk.max_position:
         return Plan(RISK_LIMIT)
     if book.turnover_today + value > risk.max_turnover_per_day:
         return Plan(RISK_LIMIT)
-    if oracle_price and not within_deviation(
-        ra, rb, oracle_price, oracle_shift, risk.max_oracle_dev_bps
-    ):
-        return Plan(ORACLE_DEVIATION)
-    min_out = -(-spot * (10_000 - risk.slippage_bps) // 10_000)
+    if oracle_price:
+        if not within_deviation(ra, rb, oracle_price, oracle_shift, risk.max_oracle_dev_bps):
+            return Plan(ORACLE_DEVIATION)
+    elif not within_deviation_q32(ra, rb, px, risk.max_oracle_dev_bps):
+        return Plan(TWAP_DEVIATION)
+    min_out = -(-fair * (10_000 - risk.slippage_bps) // 10_000)
     if out < min_out:
         return Plan(SLIPPAGE)
     return Plan(TRADED, x, out, value)

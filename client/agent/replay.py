@@ -15,12 +15,15 @@ from .decide import (
     BUY,
     HOLD,
     PAUSED,
+    PRICE_NOT_ADVANCED,
+    PRICE_UNCERTAIN,
     SELL,
     TRADED,
     WARMUP,
     Book,
     Risk,
     decide,
+    ref_q32,
     vote,
 )
 from .features import HISTORY, MAX_FEATURES, FeatureSpec, compute
@@ -28,10 +31,20 @@ from .features import HISTORY, MAX_FEATURES, FeatureSpec, compute
 DAY_SECONDS = 86_400
 
 
+WIDE = 1 << 128
+MAX_PRICE = 1 << 56
+
+
 @dataclass(frozen=True)
 class Observation:
-    """What one step sees: the clock, the price (None with `no_price_reason` when the source is
-    stale or uncertain) and the pool reserves before the step."""
+    """What one step sees: the clock, the pool's tracked reserves before the step and its
+    price source.
+
+    * Pool agents: `cumulative`, the pool's cumulative price (Q32 x slots, modulo 2^128) at
+      this slot as the step sees it (`PoolState.cumulative_at(slot)`); `price` is ignored, the
+      agent's price is the TWAP since its previous sample.
+    * Feed / Pyth agents: `price` (None with `no_price_reason` when the source is stale or
+      uncertain) and `published`, its publish slot (feed) or time (Pyth)."""
 
     slot: int
     unix_time: int
@@ -40,6 +53,8 @@ class Observation:
     reserve_b: int
     no_price_reason: int = 0
     paused: bool = False
+    cumulative: int | None = None
+    published: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,11 +72,19 @@ class ReplayDecision:
 
 
 def pool_price(reserve_a: int, reserve_b: int) -> int | None:
-    """The pool source's price, Q32 quote per base (`oracle::pool_price`)."""
+    """The pool's spot price, Q32 quote per base (what the pool accumulates per slot)."""
     if reserve_a == 0:
         return None
     p = (reserve_b << 32) // reserve_a
-    return p if 0 < p < (1 << 56) else None
+    return p if 0 < p < MAX_PRICE else None
+
+
+def twap(c0: int, c1: int, slots: int) -> int | None:
+    """The average Q32 price between two cumulative readings (`state::pool::twap_q32`)."""
+    if slots <= 0:
+        return None
+    p = ((c1 - c0) % WIDE) // slots
+    return p if p < 1 << 64 else None
 
 
 def run_models(
@@ -95,6 +118,38 @@ class AgentReplay:
     # Feed / Pyth agents: the oracle exponent + B decimals - A decimals (`AgentState.
     # oracle_shift`); None for a pool-priced agent, whose price is not an oracle.
     oracle_shift: int | None = None
+    # Sampling state (`Agent.sampled`, `last_price_slot`, `twap_cum_*`, `last_published`).
+    sampled: bool = False
+    sample_slot: int = 0
+    twap_cum: int = 0
+    last_published: int = 0
+
+    def _sample(self, obs: Observation) -> tuple[int | None, int]:
+        """The price this step pushes, or None and the reason it pushes none (`agent_step`'s
+        `read_price` and the one-sample-per-slot rule)."""
+        if self.sampled and obs.slot <= self.sample_slot:
+            return None, PRICE_NOT_ADVANCED
+        if self.oracle_shift is None:
+            if obs.cumulative is None:
+                raise ValueError("a pool agent's observation needs the pool's cumulative price")
+            if not self.sampled:
+                self.sampled, self.sample_slot, self.twap_cum = True, obs.slot, obs.cumulative
+                return None, WARMUP
+            p = twap(self.twap_cum, obs.cumulative, obs.slot - self.sample_slot)
+            if p is None or not 0 < p < MAX_PRICE:
+                return None, PRICE_UNCERTAIN
+            self.twap_cum = obs.cumulative
+        else:
+            if obs.price is None:
+                return None, obs.no_price_reason
+            if obs.published is None:
+                raise ValueError("an oracle agent's observation needs the publish slot / time")
+            if self.sampled and obs.published <= self.last_published:
+                return None, PRICE_NOT_ADVANCED
+            self.last_published = obs.published
+            p = obs.price
+        self.sampled, self.sample_slot = True, obs.slot
+        return p, 0
 
     def advance(self, obs: Observation) -> ReplayDecision:
         day = max(obs.unix_time, 0) // DAY_SECONDS
@@ -103,12 +158,11 @@ class AgentReplay:
             self.book.turnover_today = 0
         feats = [0] * MAX_FEATURES
         price, action, cls, conf, reason, a_in, a_out = 0, HOLD, 255, 0, 0, 0, 0
-        if obs.paused:
-            reason = PAUSED
-        elif obs.price is None:
-            reason = obs.no_price_reason
+        sample, why = (None, PAUSED) if obs.paused else self._sample(obs)
+        if sample is None:
+            reason = why
         else:
-            price = obs.price
+            price = sample
             self.history = [*self.history, price][-HISTORY:]
             if len(self.history) < self.spec.lookback:
                 reason = WARMUP
@@ -133,6 +187,11 @@ class AgentReplay:
                     quote_balance=self.quote_balance,
                     fee_bps=self.fee_bps,
                     slot=obs.slot,
+                    ref_price_q32=(
+                        price
+                        if self.oracle_shift is None
+                        else ref_q32(price, self.oracle_shift) or 0
+                    ),
                     oracle_price=0 if self.oracle_shift is None else price,
                     oracle_shift=self.oracle_shift or 0,
                 )

@@ -16,7 +16,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from ..agent import AgentClient, FeatureSpec, ModelSlot, Risk, StepResult
-from ..chain.base import Chain
+from ..chain.base import Chain, next_slot
 from ..market import MarketClient
 from ..model.compiler import compile_model
 from ..model.format import encode
@@ -114,6 +114,7 @@ async def measure_case(
     warm: list[int] = []
     traded: list[int] = []
     for _ in range(steps):
+        await next_slot(chain)  # one price sample per slot
         r = await agents.step(agent)
         assert isinstance(r, StepResult)
         if r.decision.reason == "warmup":

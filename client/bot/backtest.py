@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..agent import AgentReplay, FeatureSpec, Observation, Risk
 from ..agent.decide import ACTION_NAMES, BUY, REASON_NAMES, TRADED
-from ..agent.replay import pool_price
 from ..model.format import decode
 from .world import WorldConfig
 
@@ -71,8 +70,8 @@ def backtest(
     horizon: int = 10,
     slots: Sequence[int] | None = None,
 ) -> BacktestReport:
-    """Run the agent over ``path`` (one tick per price). ``slots`` are the slots each tick
-    happens at (default 0, 1, 2, …; only cooldowns read them)."""
+    """Run the agent over ``path`` (one tick per price). ``slots`` are the slots each tick's
+    step happens at (default 0, 1, 2, …; cooldowns and the TWAP windows read them)."""
     cfg = world or WorldConfig()
     pool = cfg.twin()
     replay = AgentReplay(
@@ -83,10 +82,14 @@ def backtest(
     decisions: dict[str, int] = {}
     mark = pool.spot()
     for tick, target in enumerate(path):
-        pool.trade_toward_sync(target)
-        ra, rb = pool.reserve_a, pool.reserve_b
         slot = slots[tick] if slots is not None else tick
-        d = replay.advance(Observation(slot, 0, pool_price(ra, rb), ra, rb))
+        # On chain the simulator trades in the slot before the step's (the run warps one slot
+        # between them), so the agent's TWAP window carries the new price from the next slot.
+        pool.observe(max(slot - 1, 0))
+        pool.trade_toward_sync(target)
+        pool.observe(slot)
+        ra, rb = pool.reserve_a, pool.reserve_b
+        d = replay.advance(Observation(slot, 0, None, ra, rb, cumulative=pool.cumulative))
         if d.reason == TRADED:
             if d.action == BUY:
                 pool.reserve_b += d.amount_in

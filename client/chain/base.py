@@ -104,3 +104,22 @@ class Chain(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def next_slot(chain: Chain, *, poll_s: float = 0.05, timeout_s: float = 30.0) -> int:
+    """Move past the current slot: warp an embedded SVM by one, wait on a cluster. An agent
+    takes at most one price sample per slot, so back-to-back cranks go through this."""
+    import asyncio
+
+    start = await chain.slot()
+    warp = getattr(chain, "warp_slots", None)
+    if warp is not None:
+        warp(1)
+        return await chain.slot()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (now := await chain.slot()) <= start:
+        if loop.time() > deadline:
+            raise ChainError(f"the cluster stayed at slot {start} for {timeout_s:.0f} s")
+        await asyncio.sleep(poll_s)
+    return now

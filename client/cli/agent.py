@@ -9,8 +9,11 @@ python -m client agent step AGENT [--count N] [--expected-step N] [--price-accou
 python -m client agent pause|resume|show AGENT
 python -m client agent export-log AGENT --out FILE.csv|FILE.json
 
-A feed or Pyth agent needs `--max-oracle-dev-bps N` (1..10,000): `agent_step` refuses to trade
-(`oracle_deviation`) when the pool's spot price is further than N bps from the oracle price.
+Every agent has a deviation bound, `--max-oracle-dev-bps N` (1..10,000, default 100 = 1 %):
+`agent_step` refuses to trade when the pool's spot price is further than N bps from the agent's
+reference price: the oracle for a feed or Pyth agent (`oracle_deviation`), the pool's TWAP since
+the previous sample for a pool agent (`twap_deviation`). Sizing and the minimum output come
+from the reference too, never from the spot the crank's transaction may have moved.
 `show` marks the position to market at the pool's mid price. `export-log` writes the on-chain
 decision log (the last 32 steps: features, action, class, confidence, price, reason, amounts),
 as CSV (features as f0..fN columns, Q16.16 integers) or JSON, for retraining.
@@ -38,7 +41,8 @@ from ..agent import (
     Risk,
     StepResult,
 )
-from ..chain.base import ChainError
+from ..agent.decide import DEFAULT_MAX_DEV_BPS
+from ..chain.base import ChainError, next_slot
 from ..market import MarketClient
 from ..program import error_name
 from .context import CliContext, add_common_options, to_jsonable
@@ -59,17 +63,19 @@ RISK_OPTIONS: list[tuple[str, str, int, str]] = [
     ("--slippage-bps", "slippage_bps", 200, "largest execution price deviation"),
 ]
 DEV_HELP = (
-    "feed/Pyth agents (required, 1..10000): largest gap between the pool's spot price and the "
-    "oracle price, in bps of the oracle price; pool agents: 0"
+    "largest gap between the pool's spot price and the reference price (oracle for feed/Pyth "
+    f"agents, the pool's TWAP for pool agents), in bps, 1..10000 (default {DEFAULT_MAX_DEV_BPS})"
 )
 
 
 def check_oracle_dev(source: int, dev: int) -> None:
-    """The chain's rule (`RiskParams::valid`), with a readable error before any transaction."""
-    if source != SOURCE_POOL and not 1 <= dev <= 10_000:
-        raise ValueError("a feed or Pyth agent needs --max-oracle-dev-bps between 1 and 10000")
-    if source == SOURCE_POOL and dev != 0:
-        raise ValueError("--max-oracle-dev-bps applies to feed and Pyth agents only")
+    """The chain's rule (`RiskParams::valid`), with a readable error before any transaction:
+    every agent, whatever its source, keeps a deviation bound."""
+    del source
+    if not 1 <= dev <= 10_000:
+        raise ValueError(
+            "--max-oracle-dev-bps must be between 1 and 10000 (the deviation bound cannot be off)"
+        )
 
 
 def parse_model(text: str) -> ModelSlot:
@@ -188,7 +194,7 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
             raise ValueError("--pyth-feed-id must be hex") from None
         if len(feed_id) != 32:
             raise ValueError("--pyth-feed-id must be 32 bytes (64 hex digits)")
-    dev = args.max_oracle_dev_bps if args.max_oracle_dev_bps is not None else 0
+    dev = args.max_oracle_dev_bps if args.max_oracle_dev_bps is not None else DEFAULT_MAX_DEV_BPS
     check_oracle_dev(source, dev)
     risk = Risk(
         **{field: getattr(args, field) for _, field, _, _ in RISK_OPTIONS},
@@ -321,10 +327,13 @@ async def step(args: argparse.Namespace, ctx: CliContext) -> int:
     price = None
     if args.price_account is not None:
         price = parse_pubkey(args.price_account, "--price-account")
-    client = AgentClient(await ctx.chain(), ctx.keypair)
+    chain = await ctx.chain()
+    client = AgentClient(chain, ctx.keypair)
     steps: list[dict[str, Any]] = []
     lines: list[str] = []
     for i in range(args.count):
+        if i:
+            await next_slot(chain)  # an agent takes one price sample per slot
         expected = args.expected_step if i == 0 else None
         r = await client.step(agent, expected_step=expected, price_account=price, check=False)
         if not isinstance(r, StepResult):

@@ -25,6 +25,7 @@ from ..bot import (
 from ..bot.agent import AgentStepProgram, VaultAudit
 from ..bot.sender import FeePolicy
 from ..bot.steps import StepProgram
+from ..chain.base import next_slot
 from .context import CliContext, add_common_options, fail
 
 
@@ -147,6 +148,9 @@ async def run_bot(args: argparse.Namespace, ctx: CliContext) -> int:
     if every is None and not args.on_price_change:
         # The embedded SVM's clock only moves when told to, so step back to back there.
         every = 0 if embedded else 1
+    if embedded and agent is not None:
+        # ...one slot apart: an agent takes at most one price sample per slot.
+        agent.before_plan = lambda: next_slot(chain)
     schedule = Schedule(every_slots=every, on_price_change=args.on_price_change)
     fee: FeePolicy = (
         RecentFeePercentile(args.fee_percentile)

@@ -3,12 +3,18 @@
 python -m client market create [--mint-a M --mint-b M | --new-mints --supply N] [--fee-bps 30]
 python -m client market add-liquidity POOL --user-a T --user-b T --user-lp T --amount-a N --max-b N
 python -m client market swap POOL --src T --dst T --amount-in N [--min-out N] --a-to-b|--b-to-a
+python -m client market sync POOL
 python -m client market price POOL|FEED [--publish PRICE --conf CONF]
 python -m client market price --new-feed LABEL [--exponent -6]
 
 `create` also makes the payer's token accounts for A, B and the LP mint and prints them (the
 later commands take token accounts, not wallets). With `--new-mints` the payer is the mint
 authority and `--supply` atoms of each are minted to those accounts: a test market in one step.
+
+A pool keeps its own reserves: tokens sent straight to a vault show as `vault_balance_*` and
+count for nobody until `sync` folds them into the reserves (for every share). The first deposit
+locks 1,000 shares (`locked_lp`). `price` shows the spot and the cumulative price the agents'
+TWAP is read from.
 """
 
 from __future__ import annotations
@@ -80,6 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common_options(p)
     p.set_defaults(handler=swap)
 
+    p = msub.add_parser("sync", help="fold tokens sent straight to a pool's vaults into reserves")
+    p.add_argument("pool", metavar="POOL")
+    add_common_options(p)
+    p.set_defaults(handler=sync)
+
     p = msub.add_parser("price", help="show a pool's or feed's price; publish to a feed")
     p.add_argument("address", metavar="POOL|FEED", nargs="?")
     p.add_argument("--publish", type=int, default=None, help="publish this price (feed only)")
@@ -139,10 +150,26 @@ def _pool_json(st: Any) -> dict[str, Any]:
         "reserve_a": st.reserve_a,
         "reserve_b": st.reserve_b,
         "lp_supply": st.lp_supply,
+        "locked_lp": st.locked_lp,
+        "vault_balance_a": st.vault_balance_a,
+        "vault_balance_b": st.vault_balance_b,
         "fee_bps": st.fee_bps,
         "price": st.price,
         "price_q32": st.price_q32,
+        "price_cumulative": st.cumulative,
+        "cumulative_slot": st.last_slot,
     }
+
+
+async def sync(args: argparse.Namespace, ctx: CliContext) -> int:
+    pool = parse_pubkey(args.pool, "POOL")
+    m = MarketClient(await ctx.chain(), ctx.keypair)
+    before = await m.pool(pool)  # a clear error when POOL is not a pool
+    res = await m.sync(pool)
+    out = _pool_json(await m.pool(pool)) | {"signature": str(res.signature)}
+    added = (out["reserve_a"] - before.reserve_a, out["reserve_b"] - before.reserve_b)
+    ctx.emit(out, f"synced: +{added[0]:,} A / +{added[1]:,} B into the reserves")
+    return 0
 
 
 async def add_liquidity(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -5,8 +5,27 @@ mint_a = await market.create_mint(decimals=6)
 pool = await market.create_pool(mint_a, mint_b, fee_bps=30)
 await market.add_liquidity(pool, user_a, user_b, user_lp, amount_a=..., max_b=...)
 out = await market.swap(pool, src, dst, amount_in=1_000, min_out=990, a_to_b=True)
+await market.sync(pool)  # fold tokens sent straight to the vaults into the reserves
 """
 
-from .client import FeedState, MarketClient, PoolState, feed_address, pool_address
+from .client import (
+    MINIMUM_LIQUIDITY,
+    FeedState,
+    MarketClient,
+    PoolState,
+    feed_address,
+    first_deposit_lp,
+    pool_address,
+    spot_q32,
+)
 
-__all__ = ["FeedState", "MarketClient", "PoolState", "feed_address", "pool_address"]
+__all__ = [
+    "MINIMUM_LIQUIDITY",
+    "FeedState",
+    "MarketClient",
+    "PoolState",
+    "feed_address",
+    "first_deposit_lp",
+    "pool_address",
+    "spot_q32",
+]

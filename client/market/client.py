@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from ..program import PROGRAM_ID, build_ix, decode_account, find_pda
 
 MINT_LEN = 82
 TOKEN_ACCOUNT_LEN = 165
+# Shares the first deposit locks forever (`state::pool::MINIMUM_LIQUIDITY`).
+MINIMUM_LIQUIDITY = 1000
+MAX_CUMULATIVE_PRICE = (1 << 56) - 1
+WIDE = 1 << 128
 
 
 def pool_address(mint_a: Pubkey, mint_b: Pubkey) -> Pubkey:
@@ -35,8 +40,25 @@ def feed_address(publisher: Pubkey, feed_id: bytes) -> Pubkey:
     return find_pda([b"feed", bytes(publisher), feed_id])[0]
 
 
+def spot_q32(reserve_a: int, reserve_b: int) -> int:
+    """The Q32 spot price the pool accumulates per slot (`Pool::spot_q32`): capped, 0 for an
+    empty side."""
+    if reserve_a == 0 or reserve_b == 0:
+        return 0
+    return min((reserve_b << 32) // reserve_a, MAX_CUMULATIVE_PRICE)
+
+
+def first_deposit_lp(amount_a: int, amount_b: int) -> int:
+    """LP minted by a pool's first deposit: floor(sqrt(a * b)) - MINIMUM_LIQUIDITY (0 when the
+    deposit is too small, which the program refuses)."""
+    return max(math.isqrt(amount_a * amount_b) - MINIMUM_LIQUIDITY, 0)
+
+
 @dataclass(frozen=True)
 class PoolState:
+    """A pool as the program keeps it: `reserve_a` / `reserve_b` are its tracked reserves (the
+    vault balances, `vault_balance_*`, may be larger by donations not yet `sync`ed)."""
+
     address: Pubkey
     mint_a: Pubkey
     mint_b: Pubkey
@@ -47,6 +69,29 @@ class PoolState:
     reserve_a: int
     reserve_b: int
     lp_supply: int
+    locked_lp: int = 0
+    cumulative: int = 0
+    last_slot: int = 0
+    vault_balance_a: int = 0
+    vault_balance_b: int = 0
+
+    @property
+    def total_shares(self) -> int:
+        """LP in wallets plus the locked shares."""
+        return self.lp_supply + self.locked_lp
+
+    def redeemable(self, lp: int) -> tuple[int, int]:
+        """What burning `lp` LP returns now (`remove_liquidity`, rounded down)."""
+        shares = self.total_shares
+        if shares == 0:
+            return 0, 0
+        return lp * self.reserve_a // shares, lp * self.reserve_b // shares
+
+    def cumulative_at(self, slot: int) -> int:
+        """The cumulative price (Q32 x slots, modulo 2^128) once a touch at `slot` has brought
+        it up to date (`Pool::observe`): what an `agent_step` at `slot` reads."""
+        dt = max(slot - self.last_slot, 0)
+        return (self.cumulative + spot_q32(self.reserve_a, self.reserve_b) * dt) % WIDE
 
     @property
     def price(self) -> float:
@@ -203,10 +248,21 @@ class MarketClient:
             p.vault_b,
             p.lp_mint,
             p.fee_bps,
-            token_amount(bytes(va.data)),
-            token_amount(bytes(vb.data)),
+            p.reserve_a,
+            p.reserve_b,
             int(struct.unpack_from("<Q", bytes(lp.data), 36)[0]),
+            locked_lp=p.locked_lp,
+            cumulative=(p.price_cumulative_hi << 64) | p.price_cumulative_lo,
+            last_slot=p.last_slot,
+            vault_balance_a=token_amount(bytes(va.data)),
+            vault_balance_b=token_amount(bytes(vb.data)),
         )
+
+    async def sync(self, pool: Pubkey) -> TxResult:
+        """Fold donations sitting in the vaults into the reserves (permissionless)."""
+        st = await self.pool(pool)
+        ix = build_ix("sync", {}, {"pool": pool, "vault_a": st.vault_a, "vault_b": st.vault_b})
+        return await self.send([ix])
 
     async def _liquidity(self, name: str, pool: Pubkey, args: dict[str, int], user: Keypair,
                          user_a: Pubkey, user_b: Pubkey, user_lp: Pubkey) -> TxResult:  # fmt: skip
@@ -269,6 +325,31 @@ class MarketClient:
         x = amount_in * (10_000 - st.fee_bps) // 10_000
         return r_out * x // (r_in + x) if r_in + x else 0
 
+    def swap_instruction(
+        self,
+        st: PoolState,
+        user: Pubkey,
+        src: Pubkey,
+        dst: Pubkey,
+        *,
+        amount_in: int,
+        min_out: int,
+        a_to_b: bool,
+    ) -> Instruction:
+        """A `swap` instruction on the pool `st` (to compose into a larger transaction)."""
+        return build_ix(
+            "swap",
+            {"amount_in": amount_in, "min_out": min_out, "a_to_b": a_to_b},
+            {
+                "user": user,
+                "pool": st.address,
+                "vault_a": st.vault_a,
+                "vault_b": st.vault_b,
+                "user_src": src,
+                "user_dst": dst,
+            },
+        )
+
     async def swap(
         self,
         pool: Pubkey,
@@ -284,17 +365,8 @@ class MarketClient:
         """Swap `amount_in` from `src` into `dst`, failing below `min_out` (slippage guard)."""
         st = await self.pool(pool)
         u = user or self.payer
-        ix = build_ix(
-            "swap",
-            {"amount_in": amount_in, "min_out": min_out, "a_to_b": a_to_b},
-            {
-                "user": u.pubkey(),
-                "pool": pool,
-                "vault_a": st.vault_a,
-                "vault_b": st.vault_b,
-                "user_src": src,
-                "user_dst": dst,
-            },
+        ix = self.swap_instruction(
+            st, u.pubkey(), src, dst, amount_in=amount_in, min_out=min_out, a_to_b=a_to_b
         )
         return await self.chain.send([ix], self.payer, [u], check=check)
 

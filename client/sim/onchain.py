@@ -19,7 +19,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 
 from ..chain.base import Chain
-from ..market import MarketClient
+from ..market import MarketClient, spot_q32
 from .market import Fill, Side
 
 
@@ -46,11 +46,22 @@ def amount_toward(reserve_a: int, reserve_b: int, target: float) -> tuple[Side, 
 
 @dataclass
 class PoolTwin:
-    """The on-chain pool's reserves and integer swap, offline (a ``Market``)."""
+    """The on-chain pool's reserves, integer swap and cumulative price, offline (a
+    ``Market``). Call ``observe(slot)`` before each trade or agent step, as every pool
+    instruction does on chain (``Pool::observe``)."""
 
     reserve_a: int
     reserve_b: int
     fee_bps: int = 30
+    cumulative: int = 0
+    last_slot: int = 0
+
+    def observe(self, slot: int) -> None:
+        """Accumulate the price left by the previous slot (the first touch of a slot only)."""
+        if slot > self.last_slot:
+            price = spot_q32(self.reserve_a, self.reserve_b)
+            self.cumulative = (self.cumulative + price * (slot - self.last_slot)) % (1 << 128)
+            self.last_slot = slot
 
     def spot(self) -> float:
         return self.reserve_b / self.reserve_a

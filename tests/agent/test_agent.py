@@ -17,7 +17,6 @@ from client.agent.client import SOURCE_FEED, SOURCE_PYTH
 from client.agent.decide import PRICE_UNCERTAIN, STALE_PRICE
 from client.agent.features import FeatureSpec, compute
 from client.agent.pyth import PYTH_RECEIVER_ID, price_update_v2
-from client.agent.replay import pool_price
 from client.chain.base import TransactionFailed
 from client.chain.litesvm import LiteSvmChain
 from client.inference.model import load_model
@@ -32,15 +31,20 @@ from tests.registry.helpers import (
 from .world import SPEC, World, constant_model, make_world, momentum_model, risk
 
 
-async def step(w: World, agent: Pubkey, **kw: object) -> StepResult:
+async def step(w: World, agent: Pubkey, *, warp: bool = True, **kw: object) -> StepResult:
+    """One crank in the next slot (an agent takes at most one price sample per slot)."""
+    if warp:
+        assert isinstance(w.chain, LiteSvmChain)
+        w.chain.warp_slots(1)
     r = await w.agents.step(agent, **kw)  # type: ignore[arg-type]
     assert isinstance(r, StepResult)
     return r
 
 
 async def warm(w: World, agent: Pubkey) -> None:
-    """Fill the price history: every step until the spec's lookback is met is a warm-up."""
-    for _ in range(SPEC.lookback - 1):
+    """Fill a pool agent's price history: its first step only reads the pool's cumulative
+    price, then every step until the spec's lookback is met is a warm-up."""
+    for _ in range(SPEC.lookback):
         r = await step(w, agent)
         assert (r.decision.reason, r.decision.class_id) == ("warmup", 255)
 
@@ -77,19 +81,24 @@ async def test_buy_sell_hold_with_real_trades_match_the_replay(
     seen: list[str] = []
     moves = [None] * 4 + [True, True, None, False, False, None, True]
     for i, up in enumerate(moves):
+        # A move in one slot, the crank in the next: the TWAP window since the last sample is
+        # the moved price, so the agent trades on it (in the same slot it would see the old
+        # TWAP and refuse: tests/agent/test_attacks.py).
         if up is not None:
             await w.move_price(up)
+        svm.warp_slots(1)
         st = await w.market.pool(w.pool)
         clock = svm.svm.get_clock()
         obs = Observation(
             int(clock.slot),
             int(clock.unix_timestamp),
-            pool_price(st.reserve_a, st.reserve_b),
+            None,
             st.reserve_a,
             st.reserve_b,
+            cumulative=st.cumulative_at(int(clock.slot)),
         )
         before_a = await w.market.balance((await w.agents.state(agent)).vault_a)
-        r = await step(w, agent)
+        r = await step(w, agent, warp=False)
         d = r.decision
         exp = replay.advance(obs)
         assert (d.step, d.slot, d.price, d.class_id, d.confidence_q16) == (
@@ -108,7 +117,6 @@ async def test_buy_sell_hold_with_real_trades_match_the_replay(
             assert after_a - before_a == (d.amount_out if d.action == "buy" else -d.amount_in)
         else:
             assert after_a == before_a
-        svm.warp_slots(1)
     assert "buy/traded" in seen and "sell/traded" in seen and "hold/hold" in seen
     assert seen[0] == "hold/warmup"
     ag = await w.agents.state(agent)

@@ -23,15 +23,16 @@ async def test_four_model_ensemble_trades_both_ways(svm: LiteSvmChain, payer: Ke
     assert len(st.models) == 4
     seen: list[str] = []
     cus: list[int] = []
-    for up in [None, None, None, None, True, True, None, False, False]:
+    # A move in one slot, the crank in the next (the TWAP then carries the move).
+    for up in [None, None, None, None, None, True, True, None, False, False]:
         if up is not None:
             await w.move_price(up)
+        svm.warp_slots(1)
         r = await w.agents.step(agent)
         assert isinstance(r, StepResult)
         seen.append(f"{r.decision.action}/{r.decision.reason}")
         if r.decision.reason != "warmup":
             cus.append(r.compute_units)
-        svm.warp_slots(1)
     assert "buy/traded" in seen and "sell/traded" in seen, seen
     assert max(cus) <= ENSEMBLE_CU_TARGET, cus
 
@@ -41,7 +42,8 @@ async def test_single_model_step_cu(svm: LiteSvmChain, payer: Keypair) -> None:
     buy, _ = await w.deploy(constant_model(2))
     agent = await w.agent([ModelSlot(buy)], 1)
     cus = []
-    for _ in range(6):
+    for _ in range(7):
+        svm.warp_slots(1)
         r = await w.agents.step(agent)
         assert isinstance(r, StepResult)
         if r.decision.reason == "traded":

@@ -68,6 +68,7 @@ class Harness:
             await w.agents.deposit(agent, w.user_a, w.user_b, amount_a=base)
         out = []
         for p in prices:
+            self.svm.warp_slots(1)  # one sample per slot, each publication newer
             await w.market.publish(feed, p, 0)
             r = await w.agents.step(agent)
             assert isinstance(r, StepResult)

@@ -6,6 +6,7 @@ and the offline replay still equals the chain step by step."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 from solders.account import Account
@@ -25,13 +26,42 @@ from .world import SPEC, World, constant_model, make_world, risk
 DEV = 100  # 1 %
 
 
+Publish = Callable[[int], Awaitable[int]]
+
+
+def feed_publisher(w: World, feed: Pubkey) -> Publish:
+    """Publishes to the feed in the current slot; returns the publish slot."""
+
+    async def publish(price: int) -> int:
+        await w.market.publish(feed, price, 100)
+        return (await w.market.feed(feed)).publish_slot
+
+    return publish
+
+
 async def crank(
-    w: World, svm: LiteSvmChain, agent: Pubkey, replay: AgentReplay, price: int, **kw: object
+    w: World,
+    svm: LiteSvmChain,
+    agent: Pubkey,
+    replay: AgentReplay,
+    price: int,
+    publish: Publish,
+    **kw: object,
 ) -> str:
-    """One step on chain and in the replay; they must agree. Returns the reason."""
+    """Next slot, a fresh publication of `price`, one step on chain and in the replay; they
+    must agree. Returns the reason."""
+    svm.warp_slots(1)
+    published = await publish(price)
     st = await w.market.pool(w.pool)
     clock = svm.svm.get_clock()
-    obs = Observation(int(clock.slot), int(clock.unix_timestamp), price, st.reserve_a, st.reserve_b)
+    obs = Observation(
+        int(clock.slot),
+        int(clock.unix_timestamp),
+        price,
+        st.reserve_a,
+        st.reserve_b,
+        published=published,
+    )
     r = await w.agents.step(agent, **kw)  # type: ignore[arg-type]
     assert isinstance(r, StepResult)
     d, exp = r.decision, replay.advance(obs)
@@ -74,25 +104,22 @@ async def test_feed_bound_allows_within_and_refuses_beyond_both_ways(
         SPEC, risk(max_oracle_dev_bps=DEV), [(handle.qmodel, 1)], 30, 10_000_000, 10_000_000
     )
     replay.oracle_shift = st.oracle_shift
+    pub = feed_publisher(w, feed)
     for _ in range(SPEC.lookback - 1):
-        assert await crank(w, svm, agent, replay, 1_000_000) == "warmup"
+        assert await crank(w, svm, agent, replay, 1_000_000, pub) == "warmup"
     # At the oracle: trades.
-    assert await crank(w, svm, agent, replay, 1_000_000) == "traded"
+    assert await crank(w, svm, agent, replay, 1_000_000, pub) == "traded"
     # Oracle 2 % above the pool (the pool is cheap): refused.
-    await w.market.publish(feed, 1_020_000, 100)
-    assert await crank(w, svm, agent, replay, 1_020_000) == "oracle_deviation"
+    assert await crank(w, svm, agent, replay, 1_020_000, pub) == "oracle_deviation"
     # Oracle 2 % below the pool (the pool is dear): refused.
-    await w.market.publish(feed, 980_000, 100)
-    assert await crank(w, svm, agent, replay, 980_000) == "oracle_deviation"
+    assert await crank(w, svm, agent, replay, 980_000, pub) == "oracle_deviation"
     # Just inside the bound on either side: trades.
     spot = await spot_price(w, 10**12)  # spot x 10^12 (floor)
     hi = spot // 10**6 * 10_000 // (10_000 - DEV)  # oracle the pool sits ~1 % below
-    await w.market.publish(feed, hi - 1, 100)
-    assert await crank(w, svm, agent, replay, hi - 1) == "traded"
+    assert await crank(w, svm, agent, replay, hi - 1, pub) == "traded"
     spot = await spot_price(w, 10**12)
     lo = -(-spot // 10**6 * 10_000 // (10_000 + DEV))  # oracle the pool sits ~1 % above
-    await w.market.publish(feed, lo + 1, 100)
-    assert await crank(w, svm, agent, replay, lo + 1) == "traded"
+    assert await crank(w, svm, agent, replay, lo + 1, pub) == "traded"
     ag = await w.agents.state(agent)
     assert ag.trades == 3 and ORACLE_DEVIATION == 10
 
@@ -108,16 +135,24 @@ async def test_pyth_bound_with_different_decimals(svm: LiteSvmChain, payer: Keyp
     slot = int(svm.svm.get_clock().slot)
     upd = Keypair().pubkey()
 
-    def put(price: int) -> None:
+    stamp = [now]
+
+    def put(price: int) -> int:
+        """A newer update (one second later each time) of `price`; returns its publish time."""
+        stamp[0] += 1
         data = price_update_v2(
             feed_id=feed_id,
             price=price,
             conf=1,
             exponent=-8,
-            publish_time=now,
+            publish_time=stamp[0],
             posted_slot=slot,
         )
         svm.svm.set_account(upd, Account(10**9, data, PYTH_RECEIVER_ID, False, 0))
+        return stamp[0]
+
+    async def pub(price: int) -> int:
+        return put(price)
 
     par = 100_000_000_000
     put(par)
@@ -136,18 +171,17 @@ async def test_pyth_bound_with_different_decimals(svm: LiteSvmChain, payer: Keyp
     )
     replay.oracle_shift = st.oracle_shift
     for _ in range(SPEC.lookback - 1):
-        assert await crank(w, svm, agent, replay, par, price_account=upd) == "warmup"
-    assert await crank(w, svm, agent, replay, par, price_account=upd) == "traded"
+        assert await crank(w, svm, agent, replay, par, pub, price_account=upd) == "warmup"
+    assert await crank(w, svm, agent, replay, par, pub, price_account=upd) == "traded"
     for price in (par * 103 // 100, par * 97 // 100):
-        put(price)
-        assert await crank(w, svm, agent, replay, price, price_account=upd) == "oracle_deviation"
+        r = await crank(w, svm, agent, replay, price, pub, price_account=upd)
+        assert r == "oracle_deviation"
     # A mantissa that ignored the decimals (1 B per A) is 1,000x off: refused.
-    put(par // 1000)
-    assert await crank(w, svm, agent, replay, par // 1000, price_account=upd) == (
-        "oracle_deviation"
-    )
-    put(par * 1005 // 1000)  # 0.5 % away, within 1 %
-    assert await crank(w, svm, agent, replay, par * 1005 // 1000, price_account=upd) == "traded"
+    r = await crank(w, svm, agent, replay, par // 1000, pub, price_account=upd)
+    assert r == "oracle_deviation"
+    # 0.5 % away, within 1 %
+    r = await crank(w, svm, agent, replay, par * 1005 // 1000, pub, price_account=upd)
+    assert r == "traded"
 
 
 async def test_bound_required_at_create_and_configure(svm: LiteSvmChain, payer: Keypair) -> None:
@@ -156,7 +190,7 @@ async def test_bound_required_at_create_and_configure(svm: LiteSvmChain, payer: 
     feed = await w.market.create_feed(b"E" * 32, -6)
     await w.market.publish(feed, 1_000_000, 100)
     for i, (source, src, dev) in enumerate(
-        [(SOURCE_FEED, feed, 0), (SOURCE_FEED, feed, 10_001), (0, None, 50)]
+        [(SOURCE_FEED, feed, 0), (SOURCE_FEED, feed, 10_001), (0, None, 0), (0, None, 10_001)]
     ):
         with pytest.raises(TransactionFailed) as e:
             await w.agent(
@@ -189,12 +223,13 @@ def test_twin_bound_rounds_against_the_trade() -> None:
     assert oracle_value(7, 3, -60) == (0, 1)
 
 
-def test_cli_requires_the_bound_for_oracle_agents(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_requires_the_bound_for_every_agent(capsys: pytest.CaptureFixture[str]) -> None:
     from client.cli import main
 
     pk = [str(Pubkey.new_unique()) for _ in range(3)]
     base = ["agent", "create", "--pool", pk[0], "--model", pk[1], "--url", "http://127.0.0.1:9"]
-    assert main([*base, "--source", "feed", "--price-source", pk[2]]) == 1
-    assert "--max-oracle-dev-bps" in capsys.readouterr().err
-    assert main([*base, "--max-oracle-dev-bps", "50"]) == 1
-    assert "feed and Pyth agents only" in capsys.readouterr().err
+    for source in (["--source", "feed", "--price-source", pk[2]], []):
+        assert main([*base, *source, "--max-oracle-dev-bps", "0"]) == 1
+        assert "cannot be off" in capsys.readouterr().err
+        assert main([*base, *source, "--max-oracle-dev-bps", "10001"]) == 1
+        assert "between 1 and 10000" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from solders.keypair import Keypair
 
 from client.agent import ModelSlot, StepResult
 from client.artifacts import REPO_ROOT
+from client.chain.base import next_slot
 from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.registry import ModelRegistry
@@ -31,14 +32,18 @@ async def test_agent_flow_on_surfpool(rpc_chain: RpcChain, rpc_payer: Keypair) -
     model, _ = await w.deploy(momentum_model())
     agent = await w.agent([ModelSlot(model)], 1)
     seen: list[str] = []
-    for up in [None, None, None, None, True, True, None, False, False]:
+    # On a live cluster slots pass between a move and the next crank, so the TWAP since the
+    # last sample still mixes in the old price and the agent refuses (twap_deviation) until a
+    # window holds only the moved price: a calm step after each pair of moves trades.
+    for up in [None, None, None, None, None, True, True, None, False, False, None]:
         if up is not None:
             await w.move_price(up)
+        await next_slot(rpc_chain)
         r = await w.agents.step(agent)
         assert isinstance(r, StepResult)
         seen.append(f"{r.decision.action}/{r.decision.reason}")
     assert seen[0] == "hold/warmup"
-    assert "buy/traded" in seen and "sell/traded" in seen, seen
+    assert "buy/traded" in seen and "sell/traded" in seen, " ".join(seen)
     st = await w.agents.state(agent)
     assert st.step == len(seen) and st.trades == st.buys + st.sells >= 2
     v = await w.agents.valuation(agent)
@@ -110,11 +115,12 @@ async def test_cli_market_and_agent_on_surfpool(
     agent = str(a["agent"])
     await ok("agent", "deposit", agent, "--user-a", ua, "--user-b", ub,
              "--amount-a", "10000000", "--amount-b", "10000000")  # fmt: skip
-    steps = await ok("agent", "step", agent, "--count", "5")
+    steps = await ok("agent", "step", agent, "--count", "6")
     reasons = [s["reason"] for s in steps["steps"]]  # type: ignore[attr-defined]
-    assert reasons[:3] == ["warmup"] * 3 and reasons[3:] == ["traded"] * 2, reasons
+    # Lookback 4: the first step opens the TWAP window, three more fill the history.
+    assert reasons[:4] == ["warmup"] * 4 and reasons[4:] == ["traded"] * 2, reasons
     shown = await ok("agent", "show", agent)
-    assert shown["step"] == 5 and shown["trades"] == 2 and shown["buys"] == 2
+    assert shown["step"] == 6 and shown["trades"] == 2 and shown["buys"] == 2
     val = shown["valuation"]
     assert isinstance(val, dict) and val["position_a"] > 0
     assert val["mark_to_market_pnl"] == val["cash_pnl"] + val["position_value_b"]
@@ -123,12 +129,12 @@ async def test_cli_market_and_agent_on_surfpool(
 
     await ok("agent", "export-log", agent, "--out", str(tmp_path / "log.csv"))
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
-    assert [r["action"] for r in rows] == ["hold"] * 3 + ["buy"] * 2
+    assert [r["action"] for r in rows] == ["hold"] * 4 + ["buy"] * 2
     assert rows[-1]["f0"] != "" and int(rows[-1]["price"]) > 0
     await ok("agent", "export-log", agent, "--out", str(tmp_path / "log.json"))
     doc = json.loads((tmp_path / "log.json").read_text())
-    assert len(doc["rows"]) == 5 and doc["rows"][4]["features"] == [
-        int(rows[4][f"f{i}"]) for i in range(4)
+    assert len(doc["rows"]) == 6 and doc["rows"][5]["features"] == [
+        int(rows[5][f"f{i}"]) for i in range(4)
     ]
     await ok("agent", "pause", agent)
     paused = await ok("agent", "step", agent)

@@ -60,9 +60,10 @@ async def test_bot_run_agent_cranks_agent_step(
     out = json.loads(capsys.readouterr().out)
     assert out["agent"] == str(world.agent)
     assert (out["bot"]["start_step"], out["bot"]["end_step"]) == (0, 8)
-    # The constant BUY model trades every step after its 3 warm-up steps (lookback 4).
-    assert out["bot"]["metrics"]["trades"] == 5 and out["bot"]["metrics"]["decisions"] == 8
-    assert out["audit"]["steps_counted"] == 8 and out["audit"]["trades_counted"] == 5
+    # The constant BUY model trades every step after its 4 warm-up steps (lookback 4, and a
+    # first step that opens the TWAP window); the embedded chain moves one slot per step.
+    assert out["bot"]["metrics"]["trades"] == 4 and out["bot"]["metrics"]["decisions"] == 8
+    assert out["audit"]["steps_counted"] == 8 and out["audit"]["trades_counted"] == 4
     assert out["audit"]["base_actual"] == out["audit"]["base_expected"] > 100 * 10**6
 
 

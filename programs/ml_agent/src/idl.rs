@@ -32,6 +32,7 @@ pub const EVENTS: &[&TypeSpec] = &[
     &crate::instructions::market::pool::POOL_CREATED,
     &crate::instructions::market::pool::LIQUIDITY_CHANGED,
     &crate::instructions::market::pool::SWAPPED,
+    &crate::instructions::market::pool::SYNCED,
     &crate::instructions::agent::create::AGENT_CREATED,
     &crate::instructions::agent::step::DECISION,
     &crate::instructions::agent::step::TRADE,

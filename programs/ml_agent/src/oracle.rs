@@ -1,6 +1,7 @@
 //! Price sources the agent reads, each checked for owner, layout, staleness and confidence:
 //!
-//! * the pool's own spot price, `reserve_b * 2^32 / reserve_a` (quote per base, Q32);
+//! * the pool's own time-weighted price (quote per base, Q32) between two readings of its
+//!   cumulative price (`state::pool::Pool::observe`), never the spot of this transaction;
 //! * a `PriceFeed` this program owns, written by its publisher (staleness in slots);
 //! * a Pyth `PriceUpdateV2` owned by the Pyth receiver program, at `Full` verification level,
 //!   for the configured feed id (staleness in seconds of `publish_time`).
@@ -46,6 +47,10 @@ pub enum Reading {
     Fresh(u64),
     Stale,
     Uncertain,
+    /// No new sample (same slot, not strictly newer publication, or a pool agent's first
+    /// reading of the cumulative price).
+    NotAdvanced,
+    First,
 }
 
 #[inline(always)]
@@ -138,14 +143,6 @@ pub fn judge(q: &Quote, l: &QuoteLimits) -> Reading {
     Reading::Fresh(q.price as u64)
 }
 
-/// The pool's spot price, Q32 quote per base; Uncertain when a side is empty or out of range.
-pub fn pool_price(reserve_a: u64, reserve_b: u64) -> Reading {
-    match mul_div_floor(reserve_b, 1 << 32, reserve_a) {
-        Some(p) if p > 0 && p < MAX_PRICE => Reading::Fresh(p),
-        _ => Reading::Uncertain,
-    }
-}
-
 const POW10: [u64; 20] = [
     1,
     10,
@@ -211,14 +208,77 @@ pub fn within_deviation(reserve_a: u64, reserve_b: u64, price: u64, shift: i64, 
     let Some((lo, hi)) = oracle_value(reserve_a, price, shift) else {
         return false;
     };
+    within_band(lo, hi, reserve_b, dev)
+}
+
+/// `V (10,000 - dev) <= reserve_b * 10,000 <= V (10,000 + dev)` for `V` in `[lo, hi]` (its
+/// floor and ceiling), each side taking the stricter rounding.
+#[inline(always)]
+fn within_band(lo: u64, hi: u64, reserve_b: u64, dev: u16) -> bool {
     let spot = mul_wide(reserve_b, 10_000);
     let dev = dev as u64;
     spot <= mul_wide(lo, 10_000 + dev) && mul_wide(hi, 10_000u64.saturating_sub(dev)) <= spot
 }
 
+/// Pool agents: the spot `reserve_b / reserve_a` within `dev_bps` of a Q32 reference price
+/// (the TWAP), both ways: `V = reserve_a * ref / 2^32` in place of the oracle value.
+#[inline(always)]
+pub fn within_deviation_q32(reserve_a: u64, reserve_b: u64, ref_q32: u64, dev: u16) -> bool {
+    let (Some(lo), Some(hi)) = (
+        mul_div_floor(reserve_a, ref_q32, 1 << 32),
+        mul_div_ceil(reserve_a, ref_q32, 1 << 32),
+    ) else {
+        return false;
+    };
+    within_band(lo, hi, reserve_b, dev)
+}
+
+/// An oracle price `price * 10^shift` (B atoms per A atom) as Q32, rounded down; None when it
+/// does not fit in a u64. (Sizing and `min_out` are computed from it; the deviation test
+/// above stays exact.)
+pub fn ref_q32(price: u64, shift: i64) -> Option<u64> {
+    if shift >= 0 {
+        if shift > 19 {
+            return None;
+        }
+        return mul_u64(price, 1 << 32).and_then(|v| mul_u64(v, POW10[shift as usize]));
+    }
+    let k = shift.unsigned_abs();
+    let v = mul_div_floor(price, 1 << 32, POW10[k.min(19) as usize])?;
+    if k <= 19 {
+        return Some(v);
+    }
+    Some(if k - 19 > 19 {
+        0
+    } else {
+        v / POW10[(k - 19) as usize]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reference_q32_and_twap_band() {
+        // 1.5 B atoms per A atom at exponent -6.
+        assert_eq!(ref_q32(1_500_000, -6), Some(3 << 31));
+        assert_eq!(ref_q32(3, 0), Some(3 << 32));
+        assert_eq!(ref_q32(1 << 40, 0), None);
+        assert_eq!(ref_q32(5, 20), None);
+        assert_eq!(
+            ref_q32(1 << 62, -25),
+            Some(((1u128 << 94) / 10u128.pow(25)) as u64)
+        );
+        assert_eq!(ref_q32(1, -45), Some(0));
+        // Spot 1.0 against a reference of 1.0: inside any band; 1 % off: outside 99 bps,
+        // inside 100 bps, both ways.
+        assert!(within_deviation_q32(1_000_000, 1_000_000, 1 << 32, 1));
+        assert!(within_deviation_q32(1_000_000, 1_010_000, 1 << 32, 100));
+        assert!(!within_deviation_q32(1_000_000, 1_010_000, 1 << 32, 99));
+        assert!(within_deviation_q32(1_000_000, 990_000, 1 << 32, 100));
+        assert!(!within_deviation_q32(1_000_000, 989_999, 1 << 32, 100));
+    }
 
     #[test]
     fn pyth_receiver_id_matches_its_base58() {
@@ -259,8 +319,6 @@ mod tests {
             ),
             Reading::Fresh(1_000_000)
         );
-        assert_eq!(pool_price(0, 5), Reading::Uncertain);
-        assert_eq!(pool_price(2, 1), Reading::Fresh(1 << 31));
     }
 
     /// The exact rational test, in u128 where it fits, else None (skip).

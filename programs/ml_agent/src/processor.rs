@@ -12,6 +12,7 @@ const CREATE_POOL: u64 = u64::from_le_bytes(market::pool::CREATE_POOL.discrimina
 const ADD_LIQUIDITY: u64 = u64::from_le_bytes(market::pool::ADD_LIQUIDITY.discriminator);
 const REMOVE_LIQUIDITY: u64 = u64::from_le_bytes(market::pool::REMOVE_LIQUIDITY.discriminator);
 const SWAP: u64 = u64::from_le_bytes(market::pool::SWAP.discriminator);
+const SYNC: u64 = u64::from_le_bytes(market::pool::SYNC.discriminator);
 const CREATE_PRICE_FEED: u64 = u64::from_le_bytes(market::feed::CREATE_PRICE_FEED.discriminator);
 const PUBLISH_PRICE: u64 = u64::from_le_bytes(market::feed::PUBLISH_PRICE.discriminator);
 const CREATE_AGENT: u64 = u64::from_le_bytes(agent::create::CREATE_AGENT.discriminator);
@@ -85,6 +86,7 @@ pub fn process_instruction(
         CREATE_POOL => market::pool::create_pool(program_id, accounts, rest),
         ADD_LIQUIDITY => market::pool::add_liquidity(program_id, accounts, rest),
         REMOVE_LIQUIDITY => market::pool::remove_liquidity(program_id, accounts, rest),
+        SYNC => market::pool::sync(program_id, accounts, rest),
         CREATE_PRICE_FEED => market::feed::create_price_feed(program_id, accounts, rest),
         CREATE_AGENT => agent::create::create_agent(program_id, accounts, rest),
         CONFIGURE_AGENT => agent::create::configure_agent(program_id, accounts, rest),

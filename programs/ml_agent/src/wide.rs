@@ -96,6 +96,62 @@ pub fn mul_div_ceil(a: u64, b: u64, d: u64) -> Option<u64> {
     Some(div_wide(hi2, lo2, d))
 }
 
+/// `floor((hi * 2^64 + lo) / d)`, or None when `d == 0` or the quotient does not fit in a u64.
+#[inline(always)]
+pub fn div_wide_floor(hi: u64, lo: u64, d: u64) -> Option<u64> {
+    if d == 0 {
+        return None;
+    }
+    if hi == 0 {
+        return Some(lo / d);
+    }
+    if hi >= d {
+        return None;
+    }
+    Some(div_wide(hi, lo, d))
+}
+
+/// `(hi, lo) + (bh, bl)` modulo 2^128 (the pool's cumulative price wraps, like Uniswap v2's:
+/// only differences of two readings are meaningful, and they stay exact across a wrap).
+#[inline(always)]
+pub fn add_wide(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    let (lo, carry) = a.1.overflowing_add(b.1);
+    (a.0.wrapping_add(b.0).wrapping_add(carry as u64), lo)
+}
+
+/// `(hi, lo) - (bh, bl)` modulo 2^128.
+#[inline(always)]
+pub fn sub_wide(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    let (lo, borrow) = a.1.overflowing_sub(b.1);
+    (a.0.wrapping_sub(b.0).wrapping_sub(borrow as u64), lo)
+}
+
+/// `floor(sqrt(a * b))` (the first LP mint of a pool), by Newton's method from above on the
+/// 128-bit product: every iterate stays >= the root, so `n / x` fits in a u64.
+#[inline(never)]
+pub fn isqrt_mul(a: u64, b: u64) -> u64 {
+    let (hi, lo) = mul_wide(a, b);
+    if hi == 0 && lo < 2 {
+        return lo;
+    }
+    let bits = if hi != 0 {
+        128 - hi.leading_zeros()
+    } else {
+        64 - lo.leading_zeros()
+    };
+    let half = bits.div_ceil(2);
+    let mut x = if half >= 64 { u64::MAX } else { 1u64 << half };
+    loop {
+        // x >= sqrt(n) > hi, so the quotient fits.
+        let q = if hi == 0 { lo / x } else { div_wide(hi, lo, x) };
+        let y = (x >> 1) + (q >> 1) + (x & q & 1);
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +201,21 @@ mod tests {
                 u64::try_from(p.div_ceil(d as u128)).ok()
             };
             assert_eq!(mul_div_ceil(a, b, d), ceil, "ceil {a} * {b} / {d}");
+            let r = isqrt_mul(a, b);
+            assert!((r as u128) * (r as u128) <= p, "isqrt {a} * {b}");
+            let next = (r as u128 + 1).checked_mul(r as u128 + 1);
+            assert!(next.is_none_or(|n| n > p), "isqrt {a} * {b}");
+            let w = add_wide((a, b), (d, a));
+            let sum =
+                (((a as u128) << 64) | b as u128).wrapping_add(((d as u128) << 64) | a as u128);
+            assert_eq!(((w.0 as u128) << 64) | w.1 as u128, sum);
+            assert_eq!(sub_wide(w, (d, a)), (a, b));
+            let q = if d == 0 {
+                None
+            } else {
+                u64::try_from((((hi as u128) << 64) | lo as u128) / d as u128).ok()
+            };
+            assert_eq!(div_wide_floor(hi, lo, d), q);
         }
     }
 }

@@ -29,6 +29,7 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &market::pool::ADD_LIQUIDITY,
     &market::pool::REMOVE_LIQUIDITY,
     &market::pool::SWAP,
+    &market::pool::SYNC,
     &market::feed::CREATE_PRICE_FEED,
     &market::feed::PUBLISH_PRICE,
     &agent::create::CREATE_AGENT,

@@ -56,10 +56,11 @@ pub struct RiskParams {
     pub max_conf_bps: u32,
     /// Largest shortfall of the swap's output below the pre-trade spot value, in basis points.
     pub slippage_bps: u16,
-    /// Oracle-priced agents (feed, Pyth): the widest gap, in basis points of the oracle price,
-    /// between the pool's spot price and the oracle price (converted to B atoms per A atom)
-    /// at which a trade is still allowed; 1..=10,000 and required for them. Pool-priced
-    /// agents: 0 (their price is the pool's, there is nothing to compare).
+    /// The widest gap, in basis points of the reference price, between the pool's spot price
+    /// and the reference at which a trade is still allowed; 1..=10,000 and required for every
+    /// agent (the bound cannot be switched off). The reference is the oracle price (converted
+    /// to B atoms per A atom) for feed / Pyth agents and the pool's TWAP since the previous
+    /// sample for pool agents, so a price pushed inside the transaction fails the step.
     pub max_oracle_dev_bps: u16,
     pub padding: [u8; 4],
 }
@@ -100,16 +101,11 @@ impl RiskParams {
         })
     }
 
-    /// Values that make no sense for an agent priced by `source_kind` are refused rather than
-    /// silently clamped. An oracle-priced agent must bound the pool's deviation from the
-    /// oracle (0 would demand spot == oracle exactly, i.e. never trade, so it is refused too);
-    /// a pool-priced one has no oracle to compare with and must leave the bound at 0.
-    pub fn valid(&self, source_kind: u8) -> bool {
-        let dev_ok = if source_kind == SOURCE_POOL {
-            self.max_oracle_dev_bps == 0
-        } else {
-            self.max_oracle_dev_bps > 0 && self.max_oracle_dev_bps <= 10_000
-        };
+    /// Values that make no sense are refused rather than silently clamped. Every agent must
+    /// bound the spot price's deviation from its reference (0 would demand spot == reference
+    /// exactly, i.e. never trade, so it is refused too).
+    pub fn valid(&self, _source_kind: u8) -> bool {
+        let dev_ok = self.max_oracle_dev_bps > 0 && self.max_oracle_dev_bps <= 10_000;
         self.trade_size > 0
             && self.threshold_q16 <= 65536
             && self.slippage_bps <= 10_000
@@ -187,6 +183,7 @@ pub struct Agent {
     pub base_bought: u64,
     pub base_sold: u64,
     pub last_price: u64,
+    /// Slot of the last price sample (pool agents: also of the first cumulative reading).
     pub last_price_slot: u64,
     pub risk: RiskParams,
     /// 0: follow the model's active version; n: pinned to version n.
@@ -213,6 +210,16 @@ pub struct Agent {
     pub decimals_diff: i8,
     pub history: [u64; HISTORY],
     pub log: [DecisionRecord; LOG_LEN],
+    // Price sampling (issue 11): one sample per slot, oracle samples strictly newer, pool
+    // samples are TWAPs between two readings of the pool's cumulative price.
+    /// Pool agents: the pool's cumulative price at the last sample (`last_price_slot`).
+    pub twap_cum_hi: u64,
+    pub twap_cum_lo: u64,
+    /// Feed / Pyth agents: publish slot / time of the last accepted sample.
+    pub last_published: i64,
+    /// 1 once a sample (pool agents: the first cumulative reading) was taken.
+    pub sampled: u8,
+    pub sample_padding: [u8; 7],
 }
 
 impl Agent {
@@ -262,6 +269,11 @@ impl Agent {
             field("decimals_diff", Ty::I8),
             field("history", Ty::Array(&Ty::U64, HISTORY)),
             field("log", Ty::Array(&Ty::Defined("DecisionRecord"), LOG_LEN)),
+            field("twap_cum_hi", Ty::U64),
+            field("twap_cum_lo", Ty::U64),
+            field("last_published", Ty::I64),
+            field("sampled", Ty::U8),
+            field("sample_padding", Ty::Array(&Ty::U8, 7)),
         ],
     );
 

@@ -38,6 +38,14 @@ pub mod reason {
     /// Feed / Pyth agents: the pool's spot price is further from the oracle price than
     /// `max_oracle_dev_bps`.
     pub const ORACLE_DEVIATION: u8 = 10;
+    // 11 is left for the models half of issue 11 (`model_unavailable`).
+    /// Pool agents: the pool's spot price is further from the TWAP since the previous sample
+    /// than `max_oracle_dev_bps` (someone moved it inside this slot, e.g. in this very
+    /// transaction).
+    pub const TWAP_DEVIATION: u8 = 12;
+    /// No new price: a second step in the same slot, a feed / Pyth price not strictly newer
+    /// than the last sample, or a pool whose TWAP window is empty. Nothing is pushed.
+    pub const PRICE_NOT_ADVANCED: u8 = 13;
 }
 
 /// Validate `acc` as an Agent and view it mutably.

@@ -4,12 +4,19 @@
 //! 1. `expected_step` must equal the agent's step counter (a replayed or duplicated crank
 //!    transaction fails with `StepMismatch` and changes nothing);
 //! 2. the UTC day rolls the turnover counter over;
-//! 3. paused -> PAUSED; otherwise read the price (owner/type/feed errors fail the transaction;
-//!    old -> STALE_PRICE, uncertain -> PRICE_UNCERTAIN, neither updates the history);
+//! 3. the pool brings its TWAP accumulator up to this slot (before anything trades);
+//!    paused -> PAUSED; a second sample in one slot -> PRICE_NOT_ADVANCED; otherwise read the
+//!    price (owner/type/feed errors fail the transaction; old -> STALE_PRICE, uncertain ->
+//!    PRICE_UNCERTAIN, a feed / Pyth price not strictly newer than the last sample ->
+//!    PRICE_NOT_ADVANCED, none of them updates the history). A pool agent's price is the
+//!    pool's TWAP since its previous sample (its very first step only reads the accumulator:
+//!    WARMUP), never the spot;
 //! 4. push the price; fewer prices than the feature spec needs -> WARMUP;
 //! 5. features on chain (`features.rs`), each model run by `kernels::exec` on them (clamped to
 //!    the model's declared range), weighted vote;
-//! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION, SLIPPAGE or
+//! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION /
+//!    TWAP_DEVIATION (spot too far from the reference: oracle, or TWAP), SLIPPAGE (the output
+//!    below the reference value less `slippage_bps`: `min_out` never comes from the spot) or
 //!    TRADED;
 //! 7. trade: two SPL transfers (agent PDA -> pool vault, pool PDA -> agent vault);
 //! 8. counters, decision log, `Decision` event (and `Trade` when it traded); step += 1.
@@ -29,27 +36,31 @@ use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::features::{compute, spec_lookback, FeatureInput};
-use crate::instructions::market::{check_vaults, load_pool, pool_pay, swap_out};
+use crate::instructions::market::{check_vaults, load_pool_mut, pool_pay, swap_out};
 use crate::interface::{field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec};
 use crate::kernels::exec::{run, NoObserver};
 use crate::kernels::scratch::Scratch;
-use crate::oracle::{self, judge, within_deviation, QuoteLimits, Reading};
+use crate::oracle::{
+    self, judge, ref_q32, within_deviation, within_deviation_q32, QuoteLimits, Reading,
+};
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
+use crate::state::pool::{twap_q32, Pool};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 use crate::wide::{mul_div_ceil, mul_div_floor};
 
 pub const AGENT_STEP: InstructionSpec = InstructionSpec::new(
     "agent_step",
-    "Permissionless crank: read the price, update the history, compute the features, run the \
-     models, decide within the risk limits and trade. expected_step must equal the agent's step \
+    "Permissionless crank: read the price (pool agents: the pool's TWAP since the last \
+     sample), update the history, compute the features, run the models, decide within the \
+     risk limits and the deviation bound and trade. expected_step must equal the agent's step \
      counter. Remaining accounts: (model header, weights) per model, in the agent's order.",
     &[
         AccountSpec::new("agent")
             .mutable()
             .pda(crate::state::agent::AGENT_PDA_CRANK),
-        AccountSpec::new("pool").relations(&["agent"]),
+        AccountSpec::new("pool").mutable().relations(&["agent"]),
         AccountSpec::new("pool_vault_a").mutable().pda(&[
             SeedSpec::Const(crate::state::pool::POOL_VAULT_SEED),
             SeedSpec::Account("pool"),
@@ -73,8 +84,8 @@ pub const DECISION: TypeSpec = TypeSpec::event(
     "Decision",
     "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
      0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
-     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation) and the trade amounts (0 \
-     without a trade).",
+     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation, 12 TWAP deviation, 13 \
+     price not advanced) and the trade amounts (0 without a trade).",
     &[
         field("agent", Ty::Pubkey),
         field("step", Ty::U64),
@@ -119,9 +130,12 @@ pub struct Market {
     pub quote_balance: u64,
     pub fee_bps: u16,
     pub slot: u64,
-    /// Feed / Pyth agents: this step's oracle price (mantissa, `agent.exponent`); 0 for a
-    /// pool-priced agent (no deviation bound).
+    /// Feed / Pyth agents: this step's oracle price (mantissa, `agent.exponent`), checked
+    /// exactly against the spot; 0 for a pool-priced agent.
     pub oracle_price: u64,
+    /// The reference price, Q32 B atoms per A atom: the TWAP sample (pool agents) or the
+    /// oracle price converted. Sizing and `min_out` use it, never the spot.
+    pub ref_q32: u64,
 }
 
 /// What to do: the reason, and for TRADED the amounts.
@@ -155,21 +169,22 @@ pub fn decide(a: &Agent, m: &Market, action: u8, confidence: u32) -> Plan {
     if a.trades > 0 && m.slot < a.last_trade_slot.saturating_add(r.min_slots_between_trades) {
         return no_trade(reason::COOLDOWN);
     }
-    let (ra, rb) = (m.reserve_a, m.reserve_b);
-    if ra == 0 || rb == 0 {
+    let (ra, rb, px) = (m.reserve_a, m.reserve_b, m.ref_q32);
+    if ra == 0 || rb == 0 || px == 0 {
         return no_trade(reason::RISK_LIMIT);
     }
     // Sizing: a BUY spends trade_size quote; a SELL sells trade_size of quote value at the
-    // spot price (rounded down), never more than the vault holds.
-    let (amount_in, out, value, spot) = if action == BUY {
+    // reference price (rounded down), never more than the vault holds. `fair` is what the
+    // input is worth at the reference price.
+    let (amount_in, out, value, fair) = if action == BUY {
         let x = r.trade_size.min(m.quote_balance);
         let out = swap_out(rb, ra, x, m.fee_bps).unwrap_or(0);
-        (x, out, x, mul_div_floor(x, ra, rb).unwrap_or(0))
+        (x, out, x, mul_div_floor(x, 1 << 32, px).unwrap_or(0))
     } else {
-        let want = mul_div_floor(r.trade_size, ra, rb).unwrap_or(u64::MAX);
+        let want = mul_div_floor(r.trade_size, 1 << 32, px).unwrap_or(u64::MAX);
         let x = want.min(m.base_balance);
         let out = swap_out(ra, rb, x, m.fee_bps).unwrap_or(0);
-        (x, out, out, mul_div_floor(x, rb, ra).unwrap_or(0))
+        (x, out, out, mul_div_floor(x, px, 1 << 32).unwrap_or(0))
     };
     if amount_in == 0 || out == 0 || value > r.max_trade {
         return no_trade(reason::RISK_LIMIT);
@@ -184,16 +199,20 @@ pub fn decide(a: &Agent, m: &Market, action: u8, confidence: u32) -> Plan {
         Some(t) if t <= r.max_turnover_per_day => {}
         _ => return no_trade(reason::RISK_LIMIT),
     }
-    // The pool's spot price must agree with the oracle within max_oracle_dev_bps, both ways.
+    // The pool's spot price must agree with the reference within max_oracle_dev_bps, both
+    // ways: the oracle (exactly) or the TWAP.
     if m.oracle_price != 0 {
         let shift = a.exponent as i64 + a.decimals_diff as i64;
         if !within_deviation(ra, rb, m.oracle_price, shift, r.max_oracle_dev_bps) {
             return no_trade(reason::ORACLE_DEVIATION);
         }
+    } else if !within_deviation_q32(ra, rb, px, r.max_oracle_dev_bps) {
+        return no_trade(reason::TWAP_DEVIATION);
     }
-    // The output may fall short of the pre-trade spot value by at most slippage_bps (fee and
-    // price impact included); the bound is rounded up, in the agent's favour.
-    let min_out = mul_div_ceil(spot, 10_000 - r.slippage_bps as u64, 10_000).unwrap_or(u64::MAX);
+    // The output may fall short of the input's value at the reference price by at most
+    // slippage_bps (fee and price impact included); the bound is rounded up, in the agent's
+    // favour. Nothing read from the pool in this transaction enters it.
+    let min_out = mul_div_ceil(fair, 10_000 - r.slippage_bps as u64, 10_000).unwrap_or(u64::MAX);
     if out < min_out {
         return no_trade(reason::SLIPPAGE);
     }
@@ -249,8 +268,8 @@ pub fn agent_step(
     if pool_acc.address().to_bytes() != agent.pool {
         return Err(MlAgentError::WrongVault.into());
     }
-    // SAFETY: read-only view of the pool.
-    let pool = unsafe { load_pool(pool_acc, program_id)? };
+    // SAFETY: the only view of the pool's data in this instruction.
+    let pool = unsafe { load_pool_mut(pool_acc, program_id)? };
     check_vaults(pool, pool_va, pool_vb)?;
     if vault_a.address().to_bytes() != agent.vault_a
         || vault_b.address().to_bytes() != agent.vault_b
@@ -280,19 +299,35 @@ pub fn agent_step(
         n_features: agent.n_features,
         ..DecisionRecord::default()
     };
-    let (ra, rb) = (token::amount(pool_va), token::amount(pool_vb));
+    // The TWAP accumulator first, with the reserves this slot started from.
+    pool.observe(clock.slot);
+    let (ra, rb) = (pool.reserve_a, pool.reserve_b);
     let mut traded = false;
     if agent.paused != 0 {
         rec.reason = reason::PAUSED;
     } else {
-        let reading = read_price(agent, program_id, price, pool_acc, &clock, ra, rb)?;
+        let reading = if agent.sampled != 0 && clock.slot <= agent.last_price_slot {
+            Reading::NotAdvanced
+        } else {
+            read_price(agent, program_id, price, pool_acc, pool, &clock)?
+        };
         match reading {
             Reading::Stale => rec.reason = reason::STALE_PRICE,
             Reading::Uncertain => rec.reason = reason::PRICE_UNCERTAIN,
+            Reading::NotAdvanced => rec.reason = reason::PRICE_NOT_ADVANCED,
+            Reading::First => {
+                // A pool agent's first step: the start of its first TWAP window.
+                (agent.twap_cum_hi, agent.twap_cum_lo) = pool.cumulative();
+                agent.last_price_slot = clock.slot;
+                agent.sampled = 1;
+                rec.reason = reason::WARMUP;
+            }
             Reading::Fresh(p) => {
                 agent.push_price(p);
                 agent.last_price = p;
                 agent.last_price_slot = clock.slot;
+                agent.sampled = 1;
+                (agent.twap_cum_hi, agent.twap_cum_lo) = pool.cumulative();
                 rec.price = p;
                 let nf = agent.n_features as usize;
                 let need = spec_lookback(&agent.features[..2 * nf]).unwrap_or(usize::MAX);
@@ -323,6 +358,12 @@ pub fn agent_step(
                         } else {
                             p
                         },
+                        ref_q32: if agent.source_kind == SOURCE_POOL {
+                            p
+                        } else {
+                            let shift = agent.exponent as i64 + agent.decimals_diff as i64;
+                            ref_q32(p, shift).unwrap_or(0)
+                        },
                     };
                     let plan = decide(agent, &market, class, conf);
                     rec.reason = plan.reason;
@@ -339,6 +380,15 @@ pub fn agent_step(
                             buy: class == BUY,
                             plan: &plan,
                         })?;
+                        // The pool's books follow its vaults: in on one side, out on the
+                        // other (both checked by the token transfers above).
+                        if class == BUY {
+                            pool.reserve_b = rb + plan.amount_in;
+                            pool.reserve_a = ra - plan.amount_out;
+                        } else {
+                            pool.reserve_a = ra + plan.amount_in;
+                            pool.reserve_b = rb - plan.amount_out;
+                        }
                         rec.amount_in = plan.amount_in;
                         rec.amount_out = plan.amount_out;
                         record_trade(agent, class, &plan, clock.slot)?;
@@ -351,7 +401,7 @@ pub fn agent_step(
     agent.push_log(&rec);
     emit_decision(agent_acc, &rec);
     if traded {
-        emit_trade(agent_acc, &rec, &[vault_a, vault_b, pool_va, pool_vb]);
+        emit_trade(agent_acc, &rec, &[vault_a, vault_b], pool);
     }
     agent.step = agent
         .step
@@ -360,16 +410,16 @@ pub fn agent_step(
     Ok(())
 }
 
-/// Read and judge the agent's price source (inlined: seven arguments).
+/// Read and judge the agent's price source (inlined: six arguments). The pool has observed
+/// this slot already.
 #[inline(always)]
 fn read_price(
-    agent: &Agent,
+    agent: &mut Agent,
     program_id: &Address,
     price: &AccountView,
     pool_acc: &AccountView,
+    pool: &Pool,
     clock: &Clock,
-    ra: u64,
-    rb: u64,
 ) -> Result<Reading, MlAgentError> {
     let limits = |now: i64| QuoteLimits {
         exponent: agent.exponent,
@@ -382,19 +432,41 @@ fn read_price(
             if price.address() != pool_acc.address() {
                 return Err(MlAgentError::PriceSourceMismatch);
             }
-            Ok(oracle::pool_price(ra, rb))
-        }
-        SOURCE_FEED => {
-            // Owner and type first: a look-alike account fails as what it is.
-            let q = oracle::read_feed(price, program_id)?;
-            if price.address().to_bytes() != agent.price_source {
-                return Err(MlAgentError::PriceSourceMismatch);
+            if agent.sampled == 0 {
+                return Ok(Reading::First);
             }
-            Ok(judge(&q, &limits(clock.slot as i64)))
+            // The caller checked clock.slot > last_price_slot: the window is not empty.
+            let dt = clock.slot - agent.last_price_slot;
+            let c0 = (agent.twap_cum_hi, agent.twap_cum_lo);
+            Ok(match twap_q32(c0, pool.cumulative(), dt) {
+                Some(p) if p > 0 && p < crate::features::MAX_PRICE => Reading::Fresh(p),
+                _ => Reading::Uncertain,
+            })
         }
-        _ => {
-            let q = oracle::read_pyth(price, &agent.pyth_feed_id)?;
-            Ok(judge(&q, &limits(clock.unix_timestamp)))
+        kind => {
+            // Owner and type first: a look-alike account fails as what it is.
+            let (q, now) = if kind == SOURCE_FEED {
+                let q = oracle::read_feed(price, program_id)?;
+                if price.address().to_bytes() != agent.price_source {
+                    return Err(MlAgentError::PriceSourceMismatch);
+                }
+                (q, clock.slot as i64)
+            } else {
+                (
+                    oracle::read_pyth(price, &agent.pyth_feed_id)?,
+                    clock.unix_timestamp,
+                )
+            };
+            let r = judge(&q, &limits(now));
+            if let Reading::Fresh(_) = r {
+                // A sample the crank could choose (an older update, the same one again)
+                // never enters the history.
+                if agent.sampled != 0 && q.published <= agent.last_published {
+                    return Ok(Reading::NotAdvanced);
+                }
+                agent.last_published = q.published;
+            }
+            Ok(r)
         }
     }
 }
@@ -523,7 +595,7 @@ fn emit_decision(agent_acc: &AccountView, r: &DecisionRecord) {
     emit(w.finish());
 }
 
-fn emit_trade(agent_acc: &AccountView, r: &DecisionRecord, acc: &[&AccountView; 4]) {
+fn emit_trade(agent_acc: &AccountView, r: &DecisionRecord, acc: &[&AccountView; 2], pool: &Pool) {
     let mut buf = [0u8; 8 + 32 + 8 + 1 + 48];
     let mut w = BorshWriter::event(&TRADE, &mut buf);
     w.bytes(agent_acc.address().as_ref())
@@ -533,8 +605,8 @@ fn emit_trade(agent_acc: &AccountView, r: &DecisionRecord, acc: &[&AccountView; 
         .u64(r.amount_out)
         .u64(token::amount(acc[0]))
         .u64(token::amount(acc[1]))
-        .u64(token::amount(acc[2]))
-        .u64(token::amount(acc[3]));
+        .u64(pool.reserve_a)
+        .u64(pool.reserve_b);
     emit(w.finish());
 }
 
@@ -556,7 +628,7 @@ mod tests {
             threshold_q16: 40_000,
             max_conf_bps: 100,
             slippage_bps: 100,
-            max_oracle_dev_bps: 0,
+            max_oracle_dev_bps: 100,
             padding: [0; 4],
         };
         a
@@ -571,7 +643,46 @@ mod tests {
             fee_bps: 30,
             slot: 100,
             oracle_price: 0,
+            ref_q32: 1 << 32,
         }
+    }
+
+    #[test]
+    fn pool_agents_trade_against_the_twap_not_the_spot() {
+        let a = agent();
+        // Someone pushed the spot 2 % up inside the slot; the TWAP still says 1.0.
+        let pushed = Market {
+            reserve_b: 1_020_000,
+            ..market()
+        };
+        assert_eq!(
+            decide(&a, &pushed, BUY, 65536).reason,
+            reason::TWAP_DEVIATION
+        );
+        assert_eq!(
+            decide(&a, &pushed, SELL, 65536).reason,
+            reason::TWAP_DEVIATION
+        );
+        // Within the band, min_out is the reference value less slippage: a spot 0.9 % above
+        // the TWAP with a 0.3 % fee fails a 1 % slippage bound on a BUY...
+        let up = Market {
+            reserve_b: 1_009_000,
+            ..market()
+        };
+        assert_eq!(decide(&a, &up, BUY, 65536).reason, reason::SLIPPAGE);
+        // ...which the old spot-based bound (fair value at the pushed spot) would have passed.
+        let spot_fair = 1_000u64 * 1_000_000 / 1_009_000;
+        let out = swap_out(1_009_000, 1_000_000, 1_000, 30).unwrap();
+        assert!(out >= spot_fair * 9_900 / 10_000);
+        // A SELL is sized at the reference: trade_size of quote value is 1,000 A at 1.0.
+        let s = decide(&a, &up, SELL, 65536);
+        assert_eq!((s.reason, s.amount_in), (reason::TRADED, 1_000));
+        // No reference price: nothing to size against.
+        let none = Market {
+            ref_q32: 0,
+            ..market()
+        };
+        assert_eq!(decide(&a, &none, BUY, 65536).reason, reason::RISK_LIMIT);
     }
 
     #[test]

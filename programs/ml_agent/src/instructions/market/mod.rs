@@ -36,6 +36,19 @@ pub unsafe fn load_pool<'a>(
     Ok(&*(acc.data_ptr() as *const Pool))
 }
 
+/// Validate `acc` as a writable Pool and view it mutably.
+///
+/// # Safety
+/// No other reference to the pool's data may be live while the result is used.
+pub unsafe fn load_pool_mut<'a>(
+    acc: &AccountView,
+    program_id: &Address,
+) -> Result<&'a mut Pool, MlAgentError> {
+    checks::program_account(acc, program_id, &Pool::SPEC, Pool::LEN)?;
+    checks::writable(acc)?;
+    Ok(&mut *(acc.data_ptr() as *mut Pool))
+}
+
 /// The pool's vaults must be the ones it recorded at creation.
 pub fn check_vaults(
     pool: &Pool,

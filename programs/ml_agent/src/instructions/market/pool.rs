@@ -1,11 +1,18 @@
-//! Pool instructions: `create_pool`, `add_liquidity`, `remove_liquidity`, `swap`.
+//! Pool instructions: `create_pool`, `add_liquidity`, `remove_liquidity`, `swap`, `sync`.
+//!
+//! Every instruction that touches the pool first calls `Pool::observe(slot)` (the TWAP
+//! accumulator, from the reserves as they stood before the slot's first touch), then works on
+//! the tracked reserves, never on vault balances: a donation to a vault changes nothing until
+//! `sync`.
 
 use pinocchio::{
     cpi::{Seed, Signer},
     AccountView, Address, ProgramResult,
 };
 
-use super::{check_vaults, create_pda, load_pool, pool_pay, swap_out};
+use pinocchio::sysvars::{clock::Clock, Sysvar};
+
+use super::{check_vaults, create_pda, load_pool_mut, pool_pay, swap_out};
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
@@ -13,9 +20,11 @@ use crate::events::{emit, BorshWriter};
 use crate::interface::{
     field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec, SYSTEM_PROGRAM,
 };
-use crate::state::pool::{Pool, LP_SEED, MAX_FEE_BPS, POOL_SEED, POOL_VAULT_SEED};
+use crate::state::pool::{
+    Pool, LP_SEED, MAX_FEE_BPS, MINIMUM_LIQUIDITY, POOL_SEED, POOL_VAULT_SEED,
+};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
-use crate::wide::{mul_div_ceil, mul_div_floor};
+use crate::wide::{isqrt_mul, mul_div_ceil, mul_div_floor};
 
 const POOL_PDA: &[SeedSpec] = &[
     SeedSpec::Const(POOL_SEED),
@@ -54,7 +63,9 @@ pub const CREATE_POOL: InstructionSpec = InstructionSpec::new(
 
 const LIQUIDITY_ACCOUNTS: &[AccountSpec] = &[
     AccountSpec::new("user").signer(),
-    AccountSpec::new("pool").pda(crate::state::pool::POOL_PDA),
+    AccountSpec::new("pool")
+        .mutable()
+        .pda(crate::state::pool::POOL_PDA),
     AccountSpec::new("vault_a").mutable().relations(&["pool"]),
     AccountSpec::new("vault_b").mutable().relations(&["pool"]),
     AccountSpec::new("lp_mint").mutable().relations(&["pool"]),
@@ -66,8 +77,9 @@ const LIQUIDITY_ACCOUNTS: &[AccountSpec] = &[
 
 pub const ADD_LIQUIDITY: InstructionSpec = InstructionSpec::new(
     "add_liquidity",
-    "Deposit amount_a of token A and the proportional amount of B (at most max_b; the first \
-     deposit sets the price with exactly max_b) for LP tokens (at least min_lp).",
+    "Deposit amount_a of token A and the proportional amount of B at the tracked reserves (at \
+     most max_b) for LP tokens (at least min_lp). The first deposit sets the price with exactly \
+     max_b, mints floor(sqrt(amount_a * max_b)) - 1000 LP and locks 1000 shares forever.",
     LIQUIDITY_ACCOUNTS,
     &[
         field("amount_a", Ty::U64),
@@ -79,7 +91,8 @@ pub const ADD_LIQUIDITY: InstructionSpec = InstructionSpec::new(
 
 pub const REMOVE_LIQUIDITY: InstructionSpec = InstructionSpec::new(
     "remove_liquidity",
-    "Burn lp LP tokens for the proportional reserves (rounded down), at least min_a and min_b.",
+    "Burn lp LP tokens for their share of the tracked reserves (rounded down; shares include \
+     the locked ones), at least min_a and min_b.",
     LIQUIDITY_ACCOUNTS,
     &[
         field("lp", Ty::U64),
@@ -95,7 +108,9 @@ pub const SWAP: InstructionSpec = InstructionSpec::new(
      min_out.",
     &[
         AccountSpec::new("user").signer(),
-        AccountSpec::new("pool").pda(crate::state::pool::POOL_PDA),
+        AccountSpec::new("pool")
+            .mutable()
+            .pda(crate::state::pool::POOL_PDA),
         AccountSpec::new("vault_a").mutable().relations(&["pool"]),
         AccountSpec::new("vault_b").mutable().relations(&["pool"]),
         AccountSpec::new("user_src").mutable(),
@@ -107,6 +122,22 @@ pub const SWAP: InstructionSpec = InstructionSpec::new(
         field("min_out", Ty::U64),
         field("a_to_b", Ty::Bool),
     ],
+    None,
+);
+
+pub const SYNC: InstructionSpec = InstructionSpec::new(
+    "sync",
+    "Permissionless: fold tokens sent straight to the vaults (donations) into the reserves, \
+     after bringing the TWAP up to this slot with the old reserves. The donation goes to the \
+     liquidity providers; nobody can take it out otherwise.",
+    &[
+        AccountSpec::new("pool")
+            .mutable()
+            .pda(crate::state::pool::POOL_PDA),
+        AccountSpec::new("vault_a").relations(&["pool"]),
+        AccountSpec::new("vault_b").relations(&["pool"]),
+    ],
+    &[],
     None,
 );
 
@@ -131,6 +162,16 @@ pub const LIQUIDITY_CHANGED: TypeSpec = TypeSpec::event(
         field("amount_a", Ty::U64),
         field("amount_b", Ty::U64),
         field("lp", Ty::U64),
+        field("reserve_a", Ty::U64),
+        field("reserve_b", Ty::U64),
+    ],
+);
+
+pub const SYNCED: TypeSpec = TypeSpec::event(
+    "Synced",
+    "sync folded donations into the reserves; reserves after it.",
+    &[
+        field("pool", Ty::Pubkey),
         field("reserve_a", Ty::U64),
         field("reserve_b", Ty::U64),
     ],
@@ -243,6 +284,7 @@ pub fn create_pool(
     p.vault_a_bump = va_bump;
     p.vault_b_bump = vb_bump;
     p.lp_bump = lp_bump;
+    p.last_slot = Clock::get()?.slot;
 
     let mut buf = [0u8; 8 + 96 + 2];
     let mut w = BorshWriter::event(&POOL_CREATED, &mut buf);
@@ -263,7 +305,7 @@ fn mint_supply(mint: &AccountView) -> u64 {
 struct Liquidity<'a> {
     user: &'a AccountView,
     pool_acc: &'a AccountView,
-    pool: &'a Pool,
+    pool: &'a mut Pool,
     vault_a: &'a AccountView,
     vault_b: &'a AccountView,
     lp_mint: &'a AccountView,
@@ -283,8 +325,8 @@ fn liquidity_accounts<'a>(
     };
     checks::signer(user)?;
     checks::address(token_program, &TOKEN_PROGRAM_ID)?;
-    // SAFETY: read-only view, nothing else borrows the pool.
-    let pool = unsafe { load_pool(pool_acc, program_id)? };
+    // SAFETY: the only view of the pool's data in this instruction.
+    let pool = unsafe { load_pool_mut(pool_acc, program_id)? };
     check_vaults(pool, vault_a, vault_b)?;
     if lp_mint.address().to_bytes() != pool.lp_mint {
         return Err(MlAgentError::WrongVault.into());
@@ -311,8 +353,8 @@ fn emit_liquidity(l: &Liquidity, added: bool, a: u64, b: u64, lp: u64) {
         .u64(a)
         .u64(b)
         .u64(lp)
-        .u64(token::amount(l.vault_a))
-        .u64(token::amount(l.vault_b));
+        .u64(l.pool.reserve_a)
+        .u64(l.pool.reserve_b);
     emit(w.finish());
 }
 
@@ -325,18 +367,30 @@ pub fn add_liquidity(
     let (amount_a, max_b, min_lp) = (args.u64()?, args.u64()?, args.u64()?);
     args.finish()?;
     let l = liquidity_accounts(program_id, accounts)?;
-    let (ra, rb) = (token::amount(l.vault_a), token::amount(l.vault_b));
+    l.pool.observe(Clock::get()?.slot);
+    let (ra, rb) = (l.pool.reserve_a, l.pool.reserve_b);
     let supply = mint_supply(l.lp_mint);
-    let (amount_b, lp) = if supply == 0 || ra == 0 || rb == 0 {
-        // The first deposit sets the price; LP units equal A units then.
-        if supply != 0 {
+    let first = l.pool.locked_lp == 0;
+    let (amount_b, lp) = if first {
+        // The first deposit sets the price and the share unit: sqrt(a * b) shares, of which
+        // MINIMUM_LIQUIDITY are locked, so inflating a share's value later costs the inflater
+        // 1,000 times what it can take from anyone's rounding.
+        if supply != 0 || ra != 0 || rb != 0 {
             return Err(MlAgentError::InsufficientLiquidity.into());
         }
-        (max_b, amount_a)
+        let root = isqrt_mul(amount_a, max_b);
+        if root <= MINIMUM_LIQUIDITY {
+            return Err(MlAgentError::InsufficientLiquidity.into());
+        }
+        (max_b, root - MINIMUM_LIQUIDITY)
     } else {
         // The depositor pays B rounded up and receives LP rounded down.
+        let shares = l
+            .pool
+            .total_shares(supply)
+            .ok_or(MlAgentError::ArithmeticOverflow)?;
         let b = mul_div_ceil(amount_a, rb, ra).ok_or(MlAgentError::ArithmeticOverflow)?;
-        let lp = mul_div_floor(amount_a, supply, ra).ok_or(MlAgentError::ArithmeticOverflow)?;
+        let lp = mul_div_floor(amount_a, shares, ra).ok_or(MlAgentError::ArithmeticOverflow)?;
         (b, lp)
     };
     if amount_a == 0 || amount_b == 0 || lp == 0 {
@@ -345,6 +399,12 @@ pub fn add_liquidity(
     if amount_b > max_b || lp < min_lp {
         return Err(MlAgentError::SlippageExceeded.into());
     }
+    let new_a = ra
+        .checked_add(amount_a)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
+    let new_b = rb
+        .checked_add(amount_b)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
     token::transfer(l.user_a, l.vault_a, l.user, amount_a, &[])?;
     token::transfer(l.user_b, l.vault_b, l.user, amount_b, &[])?;
     let bump = [l.pool.bump];
@@ -361,6 +421,11 @@ pub fn add_liquidity(
         lp,
         &[Signer::from(&seeds)],
     )?;
+    l.pool.reserve_a = new_a;
+    l.pool.reserve_b = new_b;
+    if first {
+        l.pool.locked_lp = MINIMUM_LIQUIDITY;
+    }
     emit_liquidity(&l, true, amount_a, amount_b, lp);
     Ok(())
 }
@@ -374,20 +439,28 @@ pub fn remove_liquidity(
     let (lp, min_a, min_b) = (args.u64()?, args.u64()?, args.u64()?);
     args.finish()?;
     let l = liquidity_accounts(program_id, accounts)?;
-    let (ra, rb) = (token::amount(l.vault_a), token::amount(l.vault_b));
+    l.pool.observe(Clock::get()?.slot);
+    let (ra, rb) = (l.pool.reserve_a, l.pool.reserve_b);
     let supply = mint_supply(l.lp_mint);
     if lp == 0 || lp > supply {
         return Err(MlAgentError::InvalidArgument.into());
     }
-    // Rounded down: the withdrawer never takes more than the share.
-    let a = mul_div_floor(lp, ra, supply).ok_or(MlAgentError::ArithmeticOverflow)?;
-    let b = mul_div_floor(lp, rb, supply).ok_or(MlAgentError::ArithmeticOverflow)?;
+    let shares = l
+        .pool
+        .total_shares(supply)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
+    // Rounded down: the withdrawer never takes more than the share. The locked shares keep
+    // both reserves above zero forever.
+    let a = mul_div_floor(lp, ra, shares).ok_or(MlAgentError::ArithmeticOverflow)?;
+    let b = mul_div_floor(lp, rb, shares).ok_or(MlAgentError::ArithmeticOverflow)?;
     if a < min_a || b < min_b {
         return Err(MlAgentError::SlippageExceeded.into());
     }
     token::burn(l.user_lp, l.lp_mint, l.user, lp)?;
     pool_pay(l.pool, l.pool_acc, l.vault_a, l.user_a, a)?;
     pool_pay(l.pool, l.pool_acc, l.vault_b, l.user_b, b)?;
+    l.pool.reserve_a = ra - a;
+    l.pool.reserve_b = rb - b;
     emit_liquidity(&l, false, a, b, lp);
     Ok(())
 }
@@ -401,10 +474,11 @@ pub fn swap(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> 
     args.finish()?;
     checks::signer(user)?;
     checks::address(token_program, &TOKEN_PROGRAM_ID)?;
-    // SAFETY: read-only view, nothing else borrows the pool.
-    let pool = unsafe { load_pool(pool_acc, program_id)? };
+    // SAFETY: the only view of the pool's data in this instruction.
+    let pool = unsafe { load_pool_mut(pool_acc, program_id)? };
     check_vaults(pool, vault_a, vault_b)?;
-    let (ra, rb) = (token::amount(vault_a), token::amount(vault_b));
+    pool.observe(Clock::get()?.slot);
+    let (ra, rb) = (pool.reserve_a, pool.reserve_b);
     let (v_in, v_out, r_in, r_out) = if a_to_b {
         (&*vault_a, &*vault_b, ra, rb)
     } else {
@@ -424,6 +498,14 @@ pub fn swap(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> 
     // The Token program checks that user_src / user_dst hold the vaults' mints.
     token::transfer(user_src, v_in, user, amount_in, &[])?;
     pool_pay(pool, pool_acc, v_out, user_dst, out)?;
+    let new_in = r_in
+        .checked_add(amount_in)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
+    if a_to_b {
+        (pool.reserve_a, pool.reserve_b) = (new_in, r_out - out);
+    } else {
+        (pool.reserve_a, pool.reserve_b) = (r_out - out, new_in);
+    }
     let mut buf = [0u8; 8 + 64 + 1 + 32];
     let mut w = BorshWriter::event(&SWAPPED, &mut buf);
     w.bytes(pool_acc.address().as_ref())
@@ -431,8 +513,39 @@ pub fn swap(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> 
         .u8(a_to_b as u8)
         .u64(amount_in)
         .u64(out)
-        .u64(token::amount(vault_a))
-        .u64(token::amount(vault_b));
+        .u64(pool.reserve_a)
+        .u64(pool.reserve_b);
+    emit(w.finish());
+    Ok(())
+}
+
+pub fn sync(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    let [pool_acc, vault_a, vault_b, ..] = accounts else {
+        return Err(MlAgentError::AccountNotEnoughKeys.into());
+    };
+    ArgReader::new(data).finish()?;
+    // SAFETY: the only view of the pool's data in this instruction.
+    let pool = unsafe { load_pool_mut(pool_acc, program_id)? };
+    if vault_a.address().to_bytes() != pool.vault_a || vault_b.address().to_bytes() != pool.vault_b
+    {
+        return Err(MlAgentError::WrongVault.into());
+    }
+    // Before the first deposit there are no shares to credit, and reserves set by a sync
+    // would block that deposit for good.
+    if pool.locked_lp == 0 {
+        return Err(MlAgentError::InsufficientLiquidity.into());
+    }
+    // The elapsed slots are priced with the reserves before the donation.
+    pool.observe(Clock::get()?.slot);
+    // Vault balances never fall below the reserves (only the pool pays out of its vaults, and
+    // only what it subtracts from them), so this only ever adds.
+    pool.reserve_a = token::amount(vault_a).max(pool.reserve_a);
+    pool.reserve_b = token::amount(vault_b).max(pool.reserve_b);
+    let mut buf = [0u8; 8 + 32 + 16];
+    let mut w = BorshWriter::event(&SYNCED, &mut buf);
+    w.bytes(pool_acc.address().as_ref())
+        .u64(pool.reserve_a)
+        .u64(pool.reserve_b);
     emit(w.finish());
     Ok(())
 }
