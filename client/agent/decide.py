@@ -19,6 +19,8 @@ WARMUP = 7
 PRICE_UNCERTAIN = 8
 SLIPPAGE = 9
 ORACLE_DEVIATION = 10
+# A model could not run (gone, pinned content changed, no longer fits the spec): a HOLD.
+MODEL_UNAVAILABLE = 11
 REASON_NAMES = {
     TRADED: "traded",
     R_HOLD: "hold",
@@ -31,6 +33,7 @@ REASON_NAMES = {
     PRICE_UNCERTAIN: "price_uncertain",
     SLIPPAGE: "slippage",
     ORACLE_DEVIATION: "oracle_deviation",
+    MODEL_UNAVAILABLE: "model_unavailable",
 }
 U64_MAX = 2**64 - 1
 

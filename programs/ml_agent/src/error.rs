@@ -143,6 +143,10 @@ errors! {
     PinnedVersionMismatch = 6043 => "The weights account is not the pinned version of the model",
     /// A vault, pool, mint or LP mint account other than the one recorded at creation.
     WrongVault = 6044 => "The account is not the pool's or agent's recorded vault, mint or pool",
+    // Models under agents (issue 11). Numbered apart from the pool errors added alongside.
+    /// The model at this address was closed (a `ModelTombstone`): it has no versions and its
+    /// id can never be used again.
+    ModelClosed = 6060 => "The model was closed; its id can never be used again",
 }
 
 impl From<MlAgentError> for ProgramError {

@@ -20,6 +20,8 @@ const PAUSE_AGENT: u64 = u64::from_le_bytes(agent::admin::PAUSE_AGENT.discrimina
 const RESUME_AGENT: u64 = u64::from_le_bytes(agent::admin::RESUME_AGENT.discriminator);
 const DEPOSIT: u64 = u64::from_le_bytes(agent::admin::DEPOSIT.discriminator);
 const WITHDRAW: u64 = u64::from_le_bytes(agent::admin::WITHDRAW.discriminator);
+const SET_AGENT_MODELS: u64 = u64::from_le_bytes(agent::set_models::SET_AGENT_MODELS.discriminator);
+const CLOSE_AGENT: u64 = u64::from_le_bytes(agent::close::CLOSE_AGENT.discriminator);
 const PING: u64 = u64::from_le_bytes(instructions::ping::SPEC.discriminator);
 const INFER: u64 = u64::from_le_bytes(instructions::infer::SPEC.discriminator);
 const CREATE_MODEL: u64 = u64::from_le_bytes(reg::create_model::SPEC.discriminator);
@@ -92,6 +94,8 @@ pub fn process_instruction(
         RESUME_AGENT => agent::admin::resume_agent(program_id, accounts, rest),
         DEPOSIT => agent::admin::deposit(program_id, accounts, rest),
         WITHDRAW => agent::admin::withdraw(program_id, accounts, rest),
+        SET_AGENT_MODELS => agent::set_models::set_agent_models(program_id, accounts, rest),
+        CLOSE_AGENT => agent::close::close_agent(program_id, accounts, rest),
         _ => Err(MlAgentError::InstructionFallbackNotFound.into()),
     }
 }

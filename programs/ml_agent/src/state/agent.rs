@@ -198,6 +198,14 @@ pub struct Agent {
     pub decimals_diff: i8,
     pub history: [u64; HISTORY],
     pub log: [DecisionRecord; LOG_LEN],
+    // Model content pins (issue 11, models): one block, so other additions merge around it.
+    /// Pinned slots: the weights account of the pinned version, which a crank must pass
+    /// (anything else fails the step); zero for a slot that follows the active version.
+    pub pinned_weights: [[u8; 32]; MAX_MODELS],
+    /// Pinned slots: that version's chunk root, the hash its bytes were verified against at
+    /// upload; each step compares it with the weights account, so a version recreated at the
+    /// same address with other bytes is not run (`MODEL_UNAVAILABLE`). Zero when following.
+    pub pinned_roots: [[u8; 32]; MAX_MODELS],
 }
 
 impl Agent {
@@ -247,6 +255,11 @@ impl Agent {
             field("decimals_diff", Ty::I8),
             field("history", Ty::Array(&Ty::U64, HISTORY)),
             field("log", Ty::Array(&Ty::Defined("DecisionRecord"), LOG_LEN)),
+            field("pinned_weights", Ty::Array(&Ty::Pubkey, MAX_MODELS)),
+            field(
+                "pinned_roots",
+                Ty::Array(&Ty::Array(&Ty::U8, 32), MAX_MODELS),
+            ),
         ],
     );
 

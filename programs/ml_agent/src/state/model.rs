@@ -337,12 +337,60 @@ impl ModelHeader {
         acc: &AccountView,
         program_id: &Address,
     ) -> Result<&'a mut ModelHeader, MlAgentError> {
-        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
+        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN).map_err(|e| {
+            if e == MlAgentError::AccountDiscriminatorMismatch && ModelTombstone::is(acc) {
+                MlAgentError::ModelClosed
+            } else {
+                e
+            }
+        })?;
         Ok(&mut *(acc.data_ptr() as *mut ModelHeader))
     }
 
     pub fn status(&self) -> u8 {
         self.status
+    }
+}
+
+/// What `close_model` leaves at a model's header address: the header shrunk to this record.
+/// It keeps `(creator, model_id)` taken for good, so nobody (the author included) can create a
+/// new model at the address agents and users recorded: a closed model never silently becomes
+/// another one. It holds the rent of its 96 bytes (~0.0016 SOL); the rest is returned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ModelTombstone {
+    pub discriminator: [u8; 8],
+    pub creator: [u8; 32],
+    /// The authority that closed it.
+    pub authority: [u8; 32],
+    pub model_id: u64,
+    pub closed_slot: u64,
+    /// Versions the model ever had.
+    pub version_count: u32,
+    pub padding: [u8; 4],
+}
+
+impl ModelTombstone {
+    pub const LEN: usize = core::mem::size_of::<ModelTombstone>();
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "ModelTombstone",
+        "A closed model (at its header PDA [\"model\", creator, model_id LE]): the id can never \
+         be used again.",
+        &[
+            field("creator", Ty::Pubkey),
+            field("authority", Ty::Pubkey),
+            field("model_id", Ty::U64),
+            field("closed_slot", Ty::U64),
+            field("version_count", Ty::U32),
+            field("padding", Ty::Array(&Ty::U8, 4)),
+        ],
+    );
+
+    /// `acc` holds a tombstone (only asked after another type's check failed).
+    pub fn is(acc: &AccountView) -> bool {
+        acc.data_len() >= 8
+            // SAFETY: at least 8 readable bytes of account data.
+            && unsafe { *(acc.data_ptr() as *const [u8; 8]) } == Self::SPEC.discriminator
     }
 }
 

@@ -8,7 +8,11 @@
 //!    old -> STALE_PRICE, uncertain -> PRICE_UNCERTAIN, neither updates the history);
 //! 4. push the price; fewer prices than the feature spec needs -> WARMUP;
 //! 5. features on chain (`features.rs`), each model run by `kernels::exec` on them (clamped to
-//!    the model's declared range), weighted vote;
+//!    the model's declared range), weighted vote. The model accounts must be the agent's (the
+//!    header it recorded, the pinned weights account or the header's active one): a crank
+//!    passing others fails. A model that is genuinely unavailable (gone, its pinned content
+//!    changed, no longer fitting the spec, refused by the kernels) makes the step a
+//!    MODEL_UNAVAILABLE HOLD, so no model author can stop the step counter;
 //! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION, SLIPPAGE or
 //!    TRADED;
 //! 7. trade: two SPL transfers (agent PDA -> pool vault, pool PDA -> agent vault);
@@ -37,6 +41,7 @@ use crate::oracle::{self, judge, within_deviation, QuoteLimits, Reading};
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
+use crate::state::model::{ModelHeader, ModelStatus};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 use crate::wide::{mul_div_ceil, mul_div_floor};
 
@@ -63,8 +68,8 @@ pub const DECISION: TypeSpec = TypeSpec::event(
     "Decision",
     "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
      0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
-     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation) and the trade amounts (0 \
-     without a trade).",
+     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation, 11 model unavailable) and \
+     the trade amounts (0 without a trade).",
     &[
         field("agent", Ty::Pubkey),
         field("step", Ty::U64),
@@ -95,6 +100,19 @@ pub const TRADE: TypeSpec = TypeSpec::event(
         field("quote_balance", Ty::U64),
         field("reserve_a", Ty::U64),
         field("reserve_b", Ty::U64),
+    ],
+);
+
+pub const MODEL_UNAVAILABLE: TypeSpec = TypeSpec::event(
+    "ModelUnavailable",
+    "A step held because one of the agent's models could not run (reason 11 in its Decision): \
+     which slot, its header, and the program error code that stopped it.",
+    &[
+        field("agent", Ty::Pubkey),
+        field("step", Ty::U64),
+        field("index", Ty::U8),
+        field("model", Ty::Pubkey),
+        field("error", Ty::U32),
     ],
 );
 
@@ -297,42 +315,49 @@ pub fn agent_step(
                         },
                         &mut rec.features,
                     );
-                    let (class, conf) = infer_all(program_id, agent, models, &rec.features)?;
-                    rec.class = class;
-                    rec.action = class;
-                    rec.confidence_q16 = conf;
-                    let market = Market {
-                        reserve_a: ra,
-                        reserve_b: rb,
-                        base_balance: base,
-                        quote_balance: token::amount(vault_b),
-                        fee_bps: pool.fee_bps,
-                        slot: clock.slot,
-                        oracle_price: if agent.source_kind == SOURCE_POOL {
-                            0
-                        } else {
-                            p
-                        },
-                    };
-                    let plan = decide(agent, &market, class, conf);
-                    rec.reason = plan.reason;
-                    if plan.reason == reason::TRADED {
-                        execute(&Execution {
-                            agent,
-                            agent_acc,
-                            pool,
-                            pool_acc,
-                            pool_va,
-                            pool_vb,
-                            vault_a,
-                            vault_b,
-                            buy: class == BUY,
-                            plan: &plan,
-                        })?;
-                        rec.amount_in = plan.amount_in;
-                        rec.amount_out = plan.amount_out;
-                        record_trade(agent, class, &plan, clock.slot)?;
-                        traded = true;
+                    let mut vote = Vote::new(&rec.features);
+                    infer_all(program_id, agent, models, &mut vote)?;
+                    if vote.failed != NO_FAILURE {
+                        rec.reason = reason::MODEL_UNAVAILABLE;
+                        emit_unavailable(agent_acc, agent, &vote);
+                    } else {
+                        let (class, conf) = (vote.class, vote.conf);
+                        rec.class = class;
+                        rec.action = class;
+                        rec.confidence_q16 = conf;
+                        let market = Market {
+                            reserve_a: ra,
+                            reserve_b: rb,
+                            base_balance: base,
+                            quote_balance: token::amount(vault_b),
+                            fee_bps: pool.fee_bps,
+                            slot: clock.slot,
+                            oracle_price: if agent.source_kind == SOURCE_POOL {
+                                0
+                            } else {
+                                p
+                            },
+                        };
+                        let plan = decide(agent, &market, class, conf);
+                        rec.reason = plan.reason;
+                        if plan.reason == reason::TRADED {
+                            execute(&Execution {
+                                agent,
+                                agent_acc,
+                                pool,
+                                pool_acc,
+                                pool_va,
+                                pool_vb,
+                                vault_a,
+                                vault_b,
+                                buy: class == BUY,
+                                plan: &plan,
+                            })?;
+                            rec.amount_in = plan.amount_in;
+                            rec.amount_out = plan.amount_out;
+                            record_trade(agent, class, &plan, clock.slot)?;
+                            traded = true;
+                        }
                     }
                 }
             }
@@ -389,15 +414,44 @@ fn read_price(
     }
 }
 
-/// Run every model on the features (each clamped to its declared range) and vote.
+/// `Vote::failed` when every model ran.
+const NO_FAILURE: u8 = u8::MAX;
+
+/// The features the models run on, and what running them gave: the vote, or the first model
+/// that could not run.
+struct Vote<'a> {
+    features: &'a [i32; MAX_FEATURES],
+    class: u8,
+    conf: u32,
+    /// Slot of the model that could not run, or `NO_FAILURE`.
+    failed: u8,
+    /// Its error code (`MlAgentError`).
+    error: u32,
+}
+
+impl<'a> Vote<'a> {
+    fn new(features: &'a [i32; MAX_FEATURES]) -> Self {
+        Vote {
+            features,
+            class: HOLD,
+            conf: 0,
+            failed: NO_FAILURE,
+            error: 0,
+        }
+    }
+}
+
+/// Run every model on the features (each clamped to its declared range) and vote. An `Err`
+/// is the crank's doing (model accounts other than the agent's) and fails the step; a model
+/// that cannot run is recorded in `out.failed` and the step goes on as a HOLD.
 fn infer_all(
     program_id: &Address,
     agent: &Agent,
     models: &[AccountView],
-    features: &[i32; MAX_FEATURES],
-) -> Result<(u8, u32), MlAgentError> {
+    out: &mut Vote,
+) -> Result<(), MlAgentError> {
+    let features = out.features;
     let nm = agent.n_models as usize;
-    let nf = agent.n_features as usize;
     if models.len() != 2 * nm {
         return Err(MlAgentError::ModelSetMismatch);
     }
@@ -405,43 +459,108 @@ fn infer_all(
     let mut confs = [0u32; MAX_MODELS];
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
-        if h.address().to_bytes() != agent.models[i] {
-            return Err(MlAgentError::ModelSetMismatch);
+        check_slot_accounts(program_id, agent, i, h, w)?;
+        let slot = Slot {
+            agent,
+            i,
+            h,
+            w,
+            features,
+        };
+        if let Err(e) = run_slot(program_id, &slot, &mut classes[i], &mut confs[i]) {
+            out.failed = i as u8;
+            out.error = e as u32;
+            return Ok(());
         }
-        let m = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
-        // An active version may have changed since creation: check it still fits.
-        let view = check_model(&m, nf)?;
-        let (lo, hi) = view.ranges();
-        let mut x = [0i32; MAX_FEATURES];
-        for j in 0..nf {
-            x[j] = features[j].clamp(lo[j], hi[j].max(lo[j]));
-        }
-        // SAFETY: 4 * nf bytes of an i32 array; u8 has no alignment needs.
-        let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * nf) };
-        #[cfg(target_arch = "bpf")]
-        // SAFETY: models run one after another; nothing from the previous run is still used.
-        let mut scratch = unsafe { Scratch::heap() };
-        #[cfg(not(target_arch = "bpf"))]
-        let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
-        #[cfg(not(target_arch = "bpf"))]
-        let mut scratch = Scratch::new(&mut arena);
-        // A version finalize marked OPS_CHECKED takes the marked executor, as in `infer`. Its
-        // buffers here are a third of the whole heap, at least the size finalize's dry run
-        // checked every width against (that run first set aside infer's return-data words).
-        let r = if m.ops_checked {
-            run::<_, true>(&view, xb, &mut scratch, &mut NoObserver)
-        } else {
-            run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
-        }
-        .map_err(|_| MlAgentError::UnsupportedModel)?;
-        classes[i] = r.class;
-        confs[i] = r.confidence.clamp(0, 65536) as u32;
     }
-    Ok(vote(
-        &classes[..nm],
-        &confs[..nm],
-        &agent.model_weights[..nm],
-    ))
+    (out.class, out.conf) = vote(&classes[..nm], &confs[..nm], &agent.model_weights[..nm]);
+    Ok(())
+}
+
+/// The addresses a crank must get right, because the agent determines them: the recorded
+/// header; for a pinned slot the recorded weights account; for a following slot the weights
+/// account the header names as active (when the header is a live model at all; a header that
+/// is gone or closed is the model's failure, whatever weights account comes with it).
+#[inline(always)]
+fn check_slot_accounts(
+    program_id: &Address,
+    agent: &Agent,
+    i: usize,
+    h: &AccountView,
+    w: &AccountView,
+) -> Result<(), MlAgentError> {
+    if h.address().to_bytes() != agent.models[i] {
+        return Err(MlAgentError::ModelSetMismatch);
+    }
+    if agent.model_versions[i] != 0 {
+        if w.address().to_bytes() != agent.pinned_weights[i] {
+            return Err(MlAgentError::PinnedVersionMismatch);
+        }
+        return Ok(());
+    }
+    // SAFETY: read-only view; no mutable borrow of the header is live.
+    if let Ok(hd) = unsafe { ModelHeader::load(h, program_id) } {
+        let live = hd.status == ModelStatus::Ready as u8 || hd.status == ModelStatus::Frozen as u8;
+        if live && hd.active_weights != w.address().to_bytes() {
+            return Err(MlAgentError::NotActiveVersion);
+        }
+    }
+    Ok(())
+}
+
+/// One model slot of the agent and the features to run it on.
+struct Slot<'a> {
+    agent: &'a Agent,
+    i: usize,
+    h: &'a AccountView,
+    w: &'a AccountView,
+    features: &'a [i32; MAX_FEATURES],
+}
+
+/// Run model slot `s.i` (accounts already checked) into `class` and `conf`, or say why it
+/// cannot run. (Arguments travel in `Slot`: the BPF backend passes at most five.)
+fn run_slot(
+    program_id: &Address,
+    s: &Slot,
+    class: &mut u32,
+    conf: &mut u32,
+) -> Result<(), MlAgentError> {
+    let (agent, i, h, w, features) = (s.agent, s.i, s.h, s.w, s.features);
+    let nf = agent.n_features as usize;
+    let m = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
+    // A pinned slot runs the bytes it was pinned to: same account and same content hash (the
+    // account could have been closed and recreated at its address with other bytes).
+    if agent.model_versions[i] != 0 && m.weights.chunk_root != agent.pinned_roots[i] {
+        return Err(MlAgentError::PinnedVersionMismatch);
+    }
+    // An active version may have changed since creation: check it still fits.
+    let view = check_model(&m, nf)?;
+    let (lo, hi) = view.ranges();
+    let mut x = [0i32; MAX_FEATURES];
+    for j in 0..nf {
+        x[j] = features[j].clamp(lo[j], hi[j].max(lo[j]));
+    }
+    // SAFETY: 4 * nf bytes of an i32 array; u8 has no alignment needs.
+    let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * nf) };
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: models run one after another; nothing from the previous run is still used.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    // A version finalize marked OPS_CHECKED takes the marked executor, as in `infer`. Its
+    // buffers here are a third of the whole heap, at least the size finalize's dry run
+    // checked every width against (that run first set aside infer's return-data words).
+    let r = if m.ops_checked {
+        run::<_, true>(&view, xb, &mut scratch, &mut NoObserver)
+    } else {
+        run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
+    }
+    .map_err(|_| MlAgentError::UnsupportedModel)?;
+    *class = r.class;
+    *conf = r.confidence.clamp(0, 65536) as u32;
+    Ok(())
 }
 
 struct Execution<'a> {
@@ -510,6 +629,17 @@ fn emit_decision(agent_acc: &AccountView, r: &DecisionRecord) {
         w.u32(f as u32);
     }
     w.u64(r.amount_in).u64(r.amount_out);
+    emit(w.finish());
+}
+
+fn emit_unavailable(agent_acc: &AccountView, agent: &Agent, v: &Vote) {
+    let mut buf = [0u8; 8 + 32 + 8 + 1 + 32 + 4];
+    let mut w = BorshWriter::event(&MODEL_UNAVAILABLE, &mut buf);
+    w.bytes(agent_acc.address().as_ref())
+        .u64(agent.step)
+        .u8(v.failed)
+        .bytes(&agent.models[v.failed as usize % MAX_MODELS])
+        .u32(v.error);
     emit(w.finish());
 }
 
