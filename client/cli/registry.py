@@ -285,7 +285,7 @@ async def freeze(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.emit(
         asdict(info),
         f"model {model} is frozen at version {info.active_version} "
-        f"(sha256 {info.model_sha256.hex()})",
+        f"(sha256 {_file_hash(info.model_sha256, info.file_hash_verified)})",
     )
     return 0
 
@@ -333,7 +333,7 @@ def _describe_model(m: ModelInfo) -> str:
     ]
     if m.active_weights:
         lines += [
-            f"sha256         {m.model_sha256.hex()}",
+            f"sha256         {_file_hash(m.model_sha256, m.file_hash_verified)}",
             f"chunk root     {m.chunk_root.hex()}",
             f"bytes          {m.model_size} in {m.chunk_count} chunks of {m.chunk_size}",
             f"file hash      {'verified on chain' if m.file_hash_verified else 'via chunk root'}",
@@ -348,13 +348,26 @@ def _describe_model(m: ModelInfo) -> str:
     return "\n".join(lines)
 
 
+def _file_hash(sha: bytes, verified: bool, status: str = "active") -> str:
+    """A whole-file SHA-256 as `inspect` shows it: only a hash finalize recomputed on chain is
+    the model's hash; a larger model's is the uploader's declaration, and its content is bound
+    by the chunk root instead."""
+    if verified:
+        return sha.hex()
+    if status == "uploading":
+        return f"{sha.hex()} (declared; checked at finalize)"
+    if sha == bytes(32):
+        return "unverified (over 2 MiB: the chunk root binds the content)"
+    return f"unverified (declared {sha.hex()}; the chunk root binds the content)"
+
+
 def _describe_version(v: VersionInfo) -> str:
     return "\n".join(
         [
             f"weights        {v.address}",
             f"model          {v.model}",
             f"version        {v.version} ({v.status})",
-            f"sha256         {v.model_sha256.hex()}",
+            f"sha256         {_file_hash(v.model_sha256, v.file_hash_verified, v.status)}",
             f"chunk root     {v.chunk_root.hex()}",
             f"bytes          {v.model_size} in {v.chunk_count} chunks of {v.chunk_size}",
             f"uploaded       {v.hashes_declared}/{v.chunk_count} hashes declared, "

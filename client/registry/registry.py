@@ -404,8 +404,12 @@ class ModelRegistry:
         if missing:
             problems.append(f"{missing} chunk(s) were never written")
         if header is not None:
-            if header.model_sha256 != v.model_sha256:
+            # The header carries a whole-file hash only when finalize verified it on chain.
+            shown = v.model_sha256 if v.file_hash_verified else bytes(32)
+            if header.model_sha256 != shown:
                 problems.append("the header's SHA-256 differs from its active version's")
+            if header.chunk_root != v.chunk_root:
+                problems.append("the header's chunk root differs from its active version's")
             if v.status != "active":
                 problems.append(f"the header's active version is in status {v.status}")
         file_sha = None
