@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "close", help="close a model version or a whole model; rent returns to the authority"
     )
     p.add_argument("address", metavar="ADDRESS", help="model (header) or weights address")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="close even when an agent of this authority runs the model (or pins the version); "
+        "its steps then hold with reason model_unavailable until `agent set-models`",
+    )
     add_common_options(p)
     p.set_defaults(handler=close)
 
@@ -231,6 +237,16 @@ async def close(args: argparse.Namespace, ctx: CliContext) -> int:
     registry = await _registry(ctx)
     address = _pubkey(args.address)
     target = await registry.fetch(address)
+    users = await _agents_using(registry, target)
+    if users and not args.force:
+        what = "model" if isinstance(target, ModelInfo) else f"version {target.version}"
+        listed = "".join(f"\n  {a}" for a in users)
+        return fail(
+            f"{len(users)} agent(s) of {registry.authority.pubkey()} run this {what}:"
+            f"{listed}\nafter the close their steps hold (reason model_unavailable) until "
+            "`python -m client agent set-models`; rerun with --force to close anyway",
+            1,
+        )
     try:
         if isinstance(target, ModelInfo):
             lamports = await registry.close_model(address)
@@ -245,6 +261,22 @@ async def close(args: argparse.Namespace, ctx: CliContext) -> int:
         f"closed {what}; {_sol(lamports)} returned to {registry.authority.pubkey()}",
     )
     return 0
+
+
+async def _agents_using(registry: ModelRegistry, target: ModelInfo | VersionInfo) -> list[str]:
+    """Agents of this authority (agent ids 0..99) that run the model, or pin the version."""
+    from ..agent import AgentClient
+
+    agents = AgentClient(registry.chain, registry.authority)
+    me = registry.authority.pubkey()
+    if isinstance(target, ModelInfo):
+        return [str(a) for a in await agents.agents_using(target.address, me)]
+    found = []
+    for a in await agents.agents_using(target.model, me):
+        st = await agents.state(a)
+        if any(m.model == target.model and m.weights == target.address for m in st.models):
+            found.append(str(a))
+    return found
 
 
 async def set_authority(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -6,6 +6,9 @@ healthy agent hold by passing other model accounts; `set_agent_models` recovers 
 
 from __future__ import annotations
 
+import json
+from argparse import Namespace
+
 import pytest
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -14,6 +17,10 @@ from solders.pubkey import Pubkey
 from client.agent import ModelSlot, StepResult
 from client.agent.client import agent_vault
 from client.chain.litesvm import LiteSvmChain
+from client.cli import agent as agent_cli
+from client.cli import registry as registry_cli
+from client.cli.context import CliContext
+from client.config import resolve_url
 from client.program import PROGRAM_ID, build_ix, decode_account, error_name, parse_events
 from client.registry import ModelRegistry
 from client.registry.registry import RegistryError
@@ -289,3 +296,56 @@ async def test_close_agent_returns_every_token_and_lamport(
     assert await svm.get_balance(payer.pubkey()) == lamports_before + rent - 5000
     assert await svm.get_multiple_accounts(accounts) == [None, None, None]
     assert st.vault_a == agent_vault(agent, w.mint_a)
+
+
+def _ctx(svm: LiteSvmChain, payer: Keypair) -> CliContext:
+    """A CLI context bound to this test's chain and keypair (the handlers run as from argv)."""
+    return CliContext(resolve_url("embedded"), None, True, svm, payer)
+
+
+async def test_cli_close_model_warns_and_needs_force_then_agent_set_models_and_close(
+    svm: LiteSvmChain, payer: Keypair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = await make_world(svm, payer)
+    m, mw = await w.deploy(constant_model(BUY))
+    agent = await w.agent([ModelSlot(m, version=1, weights=mw)], 3)
+    await warm(w, agent)
+    ctx = _ctx(svm, payer)
+
+    # Closing the version, or the model, an agent of this authority runs: refused without
+    # --force, with the agent named.
+    for target in (mw, m):
+        code = await registry_cli.close(Namespace(address=str(target), force=False), ctx)
+        err = capsys.readouterr().err
+        assert code == 1 and str(agent) in err and "--force" in err, err
+    assert svm.svm.get_account(m) is not None and svm.svm.get_account(mw) is not None
+    assert await registry_cli.close(Namespace(address=str(m), force=True), ctx) == 0
+    capsys.readouterr()
+
+    # The crank's view: a HOLD naming the model and the error.
+    assert (
+        await agent_cli.step(
+            Namespace(agent=str(agent), count=1, expected_step=None, price_account=None), ctx
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    (s,) = out["steps"]
+    assert s["reason"] == "model_unavailable"
+    assert s["unavailable"] == {"index": 0, "model": str(m), "error": "ModelClosed"}
+
+    own, own_w = await w.deploy(constant_model(BUY, margin=4.0))
+    spec = f"{own}:2:1:{own_w}"
+    assert await agent_cli.set_models(Namespace(agent=str(agent), model=[spec]), ctx) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["models"] == [{"model": str(own), "version": 1, "weight": 2}]
+    assert (await step(w, agent)).traded
+
+    va, vb = await vaults(w, agent)
+    ua = await w.market.balance(w.user_a)
+    ns = Namespace(agent=str(agent), user_a=str(w.user_a), user_b=str(w.user_b))
+    assert await agent_cli.close(ns, ctx) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["amount_a"], out["amount_b"]) == (va, vb) and out["lamports_returned"] > 0
+    assert await w.market.balance(w.user_a) == ua + va
+    assert await svm.get_account(agent) is None
