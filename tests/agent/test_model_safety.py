@@ -6,6 +6,7 @@ healthy agent hold by passing other model accounts; `set_agent_models` recovers 
 
 from __future__ import annotations
 
+import base64
 import json
 from argparse import Namespace
 
@@ -298,6 +299,10 @@ async def test_close_agent_returns_every_token_and_lamport(
     assert st.vault_a == agent_vault(agent, w.mint_a)
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
 def _ctx(svm: LiteSvmChain, payer: Keypair) -> CliContext:
     """A CLI context bound to this test's chain and keypair (the handlers run as from argv)."""
     return CliContext(resolve_url("embedded"), None, True, svm, payer)
@@ -349,3 +354,46 @@ async def test_cli_close_model_warns_and_needs_force_then_agent_set_models_and_c
     assert (out["amount_a"], out["amount_b"]) == (va, vb) and out["lamports_returned"] > 0
     assert await w.market.balance(w.user_a) == ua + va
     assert await svm.get_account(agent) is None
+
+
+async def test_typescript_anchor_client_decodes_pins_tombstones_and_the_new_events(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    """The official TS client reads what this change added to the IDL: the Agent's pins (an
+    array of 32-byte arrays), the ModelTombstone account, the ModelUnavailable event, and
+    encodes set_agent_models as the program reads it."""
+    from tests.program.test_anchor_ts_client import run_codec
+
+    w = await make_world(svm, payer)
+    m, mw = await w.deploy(constant_model(HOLD))
+    agent = await w.agent([ModelSlot(m, version=1, weights=mw)], 1)
+    await warm(w, agent)
+    await w.registry.close_model(m)
+    res = await svm.send([await w.agents.step_instruction(agent)], payer)
+    lines = [ln.removeprefix("Program data: ") for ln in res.logs if ln.startswith("Program data")]
+    assert len(lines) == 2
+    st = await w.agents.state(agent)
+    agent_acc, tomb = await svm.get_multiple_accounts([agent, m])
+    assert agent_acc is not None and tomb is not None
+
+    args = {"n_models": 1, "model_versions": [1, 0, 0, 0], "model_weights": [3, 0, 0, 0]}
+    out = run_codec(
+        {
+            "instruction": {"name": "set_agent_models", "args": args},
+            "account": {"name": "Agent", "data": b64(agent_acc.data)},
+            "event": lines[0],  # ModelUnavailable, then Decision
+        }
+    )
+    ours = build_ix("set_agent_models", args, {"authority": payer.pubkey(), "agent": agent})
+    assert base64.b64decode(str(out["instruction"])) == bytes(ours.data)
+    a = out["account"]
+    assert isinstance(a, dict)
+    assert a["pinned_weights"][0] == str(mw) and a["step"] == str(st.step)
+    assert bytes(a["pinned_roots"][0]) == st.models[0].root
+    ev = out["event"]
+    assert isinstance(ev, dict) and ev["name"] == "ModelUnavailable"
+    assert ev["data"]["model"] == str(m) and ev["data"]["error"] == 6060
+
+    out = run_codec({"account": {"name": "ModelTombstone", "data": b64(tomb.data)}})
+    t = out["account"]
+    assert isinstance(t, dict) and t["creator"] == str(payer.pubkey()) and t["version_count"] == 1
