@@ -245,3 +245,46 @@ pub fn apply_model_set(agent: &mut Agent, set: &ModelSet, pins: &Pins) {
     agent.pinned_weights = pins.weights;
     agent.pinned_roots = pins.roots;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: u8, versions: [u32; 4], weights: [u16; 4]) -> ModelSet {
+        ModelSet {
+            n_models: n,
+            versions,
+            weights,
+        }
+    }
+
+    #[test]
+    fn model_set_rules() {
+        assert!(set(1, [0; 4], [1, 0, 0, 0]).valid());
+        assert!(set(4, [1, 0, 7, 2], [1, 2, 3, 65535]).valid());
+        // No model, too many, a zero vote weight, anything past n_models.
+        assert!(!set(0, [0; 4], [0; 4]).valid());
+        assert!(!set(5, [0; 4], [1; 4]).valid());
+        assert!(!set(2, [0; 4], [1, 0, 0, 0]).valid());
+        assert!(!set(1, [0; 4], [1, 1, 0, 0]).valid());
+        assert!(!set(1, [0, 3, 0, 0], [1, 0, 0, 0]).valid());
+    }
+
+    #[test]
+    fn model_set_reads_the_create_agent_field_order() {
+        let mut data = std::vec![2u8];
+        for v in [5u32, 0, 0, 0] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in [3u16, 4, 0, 0] {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut a = ArgReader::new(&data);
+        let s = ModelSet::read(&mut a).unwrap();
+        a.finish().unwrap();
+        assert_eq!(
+            (s.n_models, s.versions, s.weights),
+            (2, [5, 0, 0, 0], [3, 4, 0, 0])
+        );
+    }
+}
