@@ -24,6 +24,7 @@ from client.cli.context import CliContext
 from client.config import resolve_url
 from client.program import PROGRAM_ID, build_ix, decode_account, error_name, parse_events
 from client.registry import ModelRegistry
+from client.registry import instructions as reg_ix
 from client.registry.registry import RegistryError
 from tests.registry.helpers import Upload, expect_error, funded, set_account_data
 
@@ -104,6 +105,32 @@ async def test_closed_model_id_cannot_be_recreated_and_pinned_agent_keeps_steppi
         await reg.deploy(constant_model(BUY), model_id=77)
 
     await assert_held_unavailable(w, agent, "ModelClosed")
+    assert (await w.agents.state(agent)).trades == 0
+
+
+async def test_recreating_the_pinned_weights_account_at_its_address_runs_nothing(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    """Attack 2 without closing the model: weights accounts are keypair accounts, so the author
+    (who holds the keypair) activates v2, closes the pinned v1, recreates an account at v1's
+    address and claims it as a new version with BUY bytes. Same address as the pin, other
+    content: the pinned agent holds with model_unavailable and trades nothing."""
+    w = await make_world(svm, payer)
+    author = funded(svm)
+    v1 = Upload(svm, author, constant_model(HOLD), model_id=31)
+    await v1.run()
+    agent = await w.agent([ModelSlot(v1.model, version=1, weights=v1.weights)], 1)
+    await warm(w, agent)
+    assert (await step(w, agent)).decision.reason == "hold"
+    v2 = Upload(svm, author, constant_model(SELL), model_id=31)
+    await v2.run(new_model=False, previous=v1.weights)
+    await svm.send([reg_ix.close_version(author.pubkey(), v1.model, v1.weights)], author)
+    assert await svm.get_account(v1.weights) is None
+    v3 = Upload(svm, author, constant_model(BUY, 4.0), model_id=31, weights_kp=v1.weights_kp)
+    await v3.run(new_model=False, previous=v2.weights)
+    assert v3.weights == v1.weights
+    r = await assert_held_unavailable(w, agent, "PinnedVersionMismatch")
+    assert r.decision.amount_in == 0
     assert (await w.agents.state(agent)).trades == 0
 
 
