@@ -317,47 +317,49 @@ pub fn agent_step(
                     );
                     let mut vote = Vote::new(&rec.features);
                     infer_all(program_id, agent, models, &mut vote)?;
+                    // A model that could not run leaves the vote at HOLD with confidence 0, so
+                    // `decide` returns at its first check; the reason is set below.
+                    let (class, conf) = (vote.class, vote.conf);
+                    rec.class = class;
+                    rec.action = class;
+                    rec.confidence_q16 = conf;
+                    let market = Market {
+                        reserve_a: ra,
+                        reserve_b: rb,
+                        base_balance: base,
+                        quote_balance: token::amount(vault_b),
+                        fee_bps: pool.fee_bps,
+                        slot: clock.slot,
+                        oracle_price: if agent.source_kind == SOURCE_POOL {
+                            0
+                        } else {
+                            p
+                        },
+                    };
+                    let plan = decide(agent, &market, class, conf);
+                    rec.reason = plan.reason;
+                    if plan.reason == reason::TRADED {
+                        execute(&Execution {
+                            agent,
+                            agent_acc,
+                            pool,
+                            pool_acc,
+                            pool_va,
+                            pool_vb,
+                            vault_a,
+                            vault_b,
+                            buy: class == BUY,
+                            plan: &plan,
+                        })?;
+                        rec.amount_in = plan.amount_in;
+                        rec.amount_out = plan.amount_out;
+                        record_trade(agent, class, &plan, clock.slot)?;
+                        traded = true;
+                    }
                     if vote.failed != NO_FAILURE {
                         rec.reason = reason::MODEL_UNAVAILABLE;
+                        rec.class = 255;
                         emit_unavailable(agent_acc, agent, &vote);
-                    } else {
-                        let (class, conf) = (vote.class, vote.conf);
-                        rec.class = class;
-                        rec.action = class;
-                        rec.confidence_q16 = conf;
-                        let market = Market {
-                            reserve_a: ra,
-                            reserve_b: rb,
-                            base_balance: base,
-                            quote_balance: token::amount(vault_b),
-                            fee_bps: pool.fee_bps,
-                            slot: clock.slot,
-                            oracle_price: if agent.source_kind == SOURCE_POOL {
-                                0
-                            } else {
-                                p
-                            },
-                        };
-                        let plan = decide(agent, &market, class, conf);
-                        rec.reason = plan.reason;
-                        if plan.reason == reason::TRADED {
-                            execute(&Execution {
-                                agent,
-                                agent_acc,
-                                pool,
-                                pool_acc,
-                                pool_va,
-                                pool_vb,
-                                vault_a,
-                                vault_b,
-                                buy: class == BUY,
-                                plan: &plan,
-                            })?;
-                            rec.amount_in = plan.amount_in;
-                            rec.amount_out = plan.amount_out;
-                            record_trade(agent, class, &plan, clock.slot)?;
-                            traded = true;
-                        }
                     }
                 }
             }
