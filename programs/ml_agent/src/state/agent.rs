@@ -1,7 +1,8 @@
 //! The trading agent account (PDA `["agent", authority, agent_id LE]`).
 //!
 //! Everything `agent_step` needs is here, so the crank passes no configuration: the model set
-//! (up to four headers, each following its active version or pinned to one, with vote weights),
+//! (up to four headers, each following its active version or pinned to one, with vote weights;
+//! a pin holds the version's weights account and chunk root, checked every step),
 //! the price source, the declared feature spec, the risk limits, a ring of recent prices, the
 //! counters, and a ring of the last decisions (features, action, confidence, price) that the SDK
 //! exports for retraining. Vaults are PDAs `["agent_vault", agent, mint]` owned by the agent.
@@ -212,8 +213,9 @@ impl Agent {
     pub const LEN: usize = core::mem::size_of::<Agent>();
     pub const SPEC: TypeSpec = TypeSpec::account(
         "Agent",
-        "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models, price \
-         source, feature spec, risk limits, price history, counters and decision log.",
+        "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models (a pinned \
+         version's weights account and chunk root), price source, feature spec, risk limits, \
+         price history, counters and decision log.",
         &[
             field("authority", Ty::Pubkey),
             field("pool", Ty::Pubkey),
