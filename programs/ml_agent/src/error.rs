@@ -147,6 +147,10 @@ errors! {
     /// The model at this address was closed (a `ModelTombstone`): it has no versions and its
     /// id can never be used again.
     ModelClosed = 6060 => "The model was closed; its id can never be used again",
+    /// The agent's models' compute bounds (`kernels::cost`) plus the step's own reserve exceed
+    /// the largest transaction budget: they can never run in one step. Reported in a
+    /// `ModelUnavailable` event of a HOLD, never returned by a transaction.
+    ModelTooCostly = 6061 => "The model's compute bound exceeds what any agent_step can spend",
 }
 
 impl From<MlAgentError> for ProgramError {

@@ -12,7 +12,12 @@
 //!    header it recorded, the pinned weights account or the header's active one): a crank
 //!    passing others fails. A model that is genuinely unavailable (gone, its pinned content
 //!    changed, no longer fitting the spec, refused by the kernels) makes the step a
-//!    MODEL_UNAVAILABLE HOLD, so no model author can stop the step counter;
+//!    MODEL_UNAVAILABLE HOLD, so no model author can stop the step counter. Before a model
+//!    runs, the models' compute bounds so far (`kernels::cost`, stored at finalize) are added
+//!    up: models that together could exceed what any step can spend are a MODEL_UNAVAILABLE
+//!    HOLD too (`ModelTooCostly`), decided by the bounds alone. The compute limit and the
+//!    instructions before ours are the crank's choice, so they never make a HOLD: too little
+//!    compute for models that fit fails the transaction, which changes nothing;
 //! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION, SLIPPAGE or
 //!    TRADED;
 //! 7. trade: two SPL transfers (agent PDA -> pool vault, pool PDA -> agent vault);
@@ -35,13 +40,14 @@ use crate::events::{emit, BorshWriter};
 use crate::features::{compute, spec_lookback, FeatureInput};
 use crate::instructions::market::{check_vaults, load_pool, pool_pay, swap_out};
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::exec::{run, NoObserver};
 use crate::kernels::scratch::Scratch;
 use crate::oracle::{self, judge, within_deviation, QuoteLimits, Reading};
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
-use crate::state::model::{ModelHeader, ModelStatus};
+use crate::state::model::{stored_cost_bound, ModelHeader, ModelStatus};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 use crate::wide::{mul_div_ceil, mul_div_floor};
 
@@ -115,6 +121,19 @@ pub const MODEL_UNAVAILABLE: TypeSpec = TypeSpec::event(
         field("error", Ty::U32),
     ],
 );
+
+/// The largest compute budget of a transaction (the step cannot read what its transaction has
+/// left: `sol_remaining_compute_units` needs feature
+/// `5TuppMutoyzhUSfuYdhgzD47F92GL1g89KpCZQKqedxP`, which Surfpool 1.5.0 does not activate, so
+/// a program calling it does not even load there; and what is left is the crank's choice).
+pub const MAX_TX_CU: u64 = 1_400_000;
+/// Upper bound of what a step spends before its first model (accounts, price, features) ...
+pub const STEP_BEFORE_CU: u64 = 40_000;
+/// ... and after its last (vote, `decide`, the two transfer CPIs, log, events). A whole step
+/// with one small model and a trade measures ~16,000 (docs/agent.md): both are loose.
+pub const STEP_AFTER_CU: u64 = 40_000;
+/// What an agent's models may cost together: more can never run in one step, whoever cranks.
+pub const MODELS_MAX_CU: u64 = MAX_TX_CU - STEP_BEFORE_CU - STEP_AFTER_CU;
 
 /// Seconds per turnover day.
 pub const DAY_SECONDS: u64 = 86_400;
@@ -459,6 +478,7 @@ fn infer_all(
     }
     let mut classes = [0u32; MAX_MODELS];
     let mut confs = [0u32; MAX_MODELS];
+    let mut meter = Meter { total: 0 };
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
         check_slot_accounts(program_id, agent, i, h, w)?;
@@ -469,7 +489,13 @@ fn infer_all(
             w,
             features,
         };
-        if let Err(e) = run_slot(program_id, &slot, &mut classes[i], &mut confs[i]) {
+        if let Err(e) = run_slot(
+            program_id,
+            &slot,
+            &mut meter,
+            &mut classes[i],
+            &mut confs[i],
+        ) {
             out.failed = i as u8;
             out.error = e as u32;
             return Ok(());
@@ -510,6 +536,27 @@ fn check_slot_accounts(
     Ok(())
 }
 
+/// The models' bounds so far: every model is charged its bound before it runs.
+struct Meter {
+    total: u64,
+}
+
+impl Meter {
+    /// `ModelTooCostly` when `cu` more would take the models past what any step can spend.
+    fn check(&self, cu: u64) -> Result<(), MlAgentError> {
+        if self.total.saturating_add(cu) > MODELS_MAX_CU {
+            return Err(MlAgentError::ModelTooCostly);
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, cu: u64) -> Result<(), MlAgentError> {
+        self.check(cu)?;
+        self.total += cu;
+        Ok(())
+    }
+}
+
 /// One model slot of the agent and the features to run it on.
 struct Slot<'a> {
     agent: &'a Agent,
@@ -524,6 +571,7 @@ struct Slot<'a> {
 fn run_slot(
     program_id: &Address,
     s: &Slot,
+    meter: &mut Meter,
     class: &mut u32,
     conf: &mut u32,
 ) -> Result<(), MlAgentError> {
@@ -537,6 +585,17 @@ fn run_slot(
     }
     // An active version may have changed since creation: check it still fits.
     let view = check_model(&m, nf)?;
+    // Its bound before any of its work: stored at finalize, or (a version sealed by older
+    // code) computed here, once the part that needs no walk is known to fit (the walk costs
+    // less than that part, so it cannot take the step past the largest budget either).
+    let bound = match stored_cost_bound(m.weights) {
+        Some(b) => b,
+        None => {
+            meter.check(floor(view.n_features, view.n_ops))?;
+            cost_bound(&view)
+        }
+    };
+    meter.charge(bound)?;
     let (lo, hi) = view.ranges();
     let mut x = [0i32; MAX_FEATURES];
     for j in 0..nf {
@@ -778,6 +837,19 @@ mod tests {
         // The deviation is checked after the risk limits, before the slippage bound.
         a.risk.max_trade = 1;
         assert_eq!(decide(&a, &at(1), BUY, 65536).reason, reason::RISK_LIMIT);
+    }
+
+    #[test]
+    fn models_past_what_a_step_can_spend_are_too_costly() {
+        let mut m = Meter { total: 0 };
+        assert_eq!(m.charge(MODELS_MAX_CU - 10), Ok(()));
+        assert_eq!(m.check(10), Ok(()));
+        assert_eq!(m.charge(11), Err(MlAgentError::ModelTooCostly));
+        // A failed charge leaves the total; a saturated (never-fits) bound cannot wrap.
+        assert_eq!(m.total, MODELS_MAX_CU - 10);
+        assert_eq!(m.charge(u64::MAX), Err(MlAgentError::ModelTooCostly));
+        assert_eq!(m.charge(10), Ok(()));
+        assert_eq!(MODELS_MAX_CU, 1_320_000);
     }
 
     #[test]
