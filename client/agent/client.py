@@ -13,7 +13,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from ..chain.base import Chain, ChainError, TxResult
+from ..chain.base import Chain, ChainError, TransactionFailed, TxResult
 from ..program import PROGRAM_ID, build_ix, decode_account, find_pda, parse_events
 from ..registry.accounts import ModelInfo
 from .decide import ACTION_NAMES, REASON_NAMES, Risk
@@ -22,6 +22,15 @@ from .features import FeatureSpec
 SOURCE_POOL, SOURCE_FEED, SOURCE_PYTH = 0, 1, 2
 SOURCE_NAMES = {SOURCE_POOL: "pool", SOURCE_FEED: "feed", SOURCE_PYTH: "pyth"}
 STEP_CU_LIMIT = 200_000
+# A step that runs out of STEP_CU_LIMIT (costly models that still fit a transaction) is sent
+# again with the largest limit.
+MAX_STEP_CU_LIMIT = 1_400_000
+
+
+def out_of_compute(res: TxResult) -> bool:
+    """The transaction failed because it ran out of compute units."""
+    text = " ".join([res.error or "", *res.logs])
+    return "exceeded CUs meter" in text or "ComputationalBudgetExceeded" in text
 
 
 def agent_address(authority: Pubkey, agent_id: int) -> Pubkey:
@@ -520,9 +529,17 @@ class AgentClient:
             agent, expected_step=expected_step, price_account=price_account
         )
         res = await self.chain.send(
-            [set_compute_unit_limit(STEP_CU_LIMIT), ix], self.payer, check=check
+            [set_compute_unit_limit(STEP_CU_LIMIT), ix], self.payer, check=False
         )
+        if not res.ok and out_of_compute(res):
+            # Models whose compute bounds fit a step but not the usual limit: the largest one.
+            # (A failed step changes nothing; models that fit no step are a HOLD, not this.)
+            res = await self.chain.send(
+                [set_compute_unit_limit(MAX_STEP_CU_LIMIT), ix], self.payer, check=False
+            )
         if not res.ok:
+            if check:
+                raise TransactionFailed(res)
             return res
         events = parse_events(res.logs)
         decisions = [decision_from_event(e.data) for e in events if e.name == "Decision"]
