@@ -148,9 +148,10 @@ errors! {
     /// id can never be used again.
     ModelClosed = 6060 => "The model was closed; its id can never be used again",
     /// The agent's models' compute bounds (`kernels::cost`) plus the step's own reserve exceed
-    /// the largest transaction budget: they can never run in one step. Reported in a
-    /// `ModelUnavailable` event of a HOLD, never returned by a transaction.
-    ModelTooCostly = 6061 => "The model's compute bound exceeds what any agent_step can spend",
+    /// the largest transaction budget: they can never run in one step. `create_agent` and
+    /// `set_agent_models` refuse such a set; in `agent_step` (a followed model's new version)
+    /// it is the error of a `ModelUnavailable` HOLD.
+    ModelTooCostly = 6061 => "The models' compute bounds exceed what any agent_step can spend",
 }
 
 impl From<MlAgentError> for ProgramError {

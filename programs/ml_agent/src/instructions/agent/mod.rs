@@ -14,11 +14,12 @@ use pinocchio::{cpi::Seed, AccountView, Address};
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
+use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::model::ModelView;
 use crate::state::agent::{Agent, AGENT_SEED, MAX_MODELS};
 use crate::state::model::{
-    load_active, trusted_marks, ModelHeader, ModelStatus, ModelTombstone, ModelWeights,
-    VersionStatus,
+    load_active, stored_cost_bound, trusted_marks, ModelHeader, ModelStatus, ModelTombstone,
+    ModelWeights, VersionStatus,
 };
 
 /// Class -> action convention: a model's class 0 is SELL, 1 HOLD, 2 BUY (3 classes exactly).
@@ -223,10 +224,16 @@ pub fn check_model_set(
     if models.len() != 2 * nm {
         return Err(MlAgentError::ModelSetMismatch);
     }
+    let mut total = 0u64;
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
         let m = load_model_bytes(program_id, h, w, set.versions[i])?;
-        check_model(&m, n_features)?;
+        let view = check_model(&m, n_features)?;
+        // A set that could never run in one step would hold at every step: refuse it here.
+        total = total.saturating_add(version_cost_bound(&m, &view));
+        if total > step::MODELS_MAX_CU {
+            return Err(MlAgentError::ModelTooCostly);
+        }
         pins.headers[i] = h.address().to_bytes();
         if set.versions[i] != 0 {
             pins.weights[i] = w.address().to_bytes();
@@ -234,6 +241,17 @@ pub fn check_model_set(
         }
     }
     Ok(())
+}
+
+/// The compute bound of version `m` (viewed as `view`): the one finalize stored, or computed
+/// (a version sealed by older code; a table whose records alone exceed any step saturates
+/// without the walk).
+pub fn version_cost_bound(m: &SlotModel, view: &ModelView) -> u64 {
+    match stored_cost_bound(m.weights) {
+        Some(b) => b,
+        None if floor(view.n_features, view.n_ops) > step::MODELS_MAX_CU => u64::MAX,
+        None => cost_bound(view),
+    }
 }
 
 /// Record an accepted model set on the agent.
