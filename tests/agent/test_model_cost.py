@@ -18,11 +18,13 @@ from client.agent import ModelSlot
 from client.agent.client import STEP_CU_LIMIT, out_of_compute
 from client.bench.models import BUILDERS, measured_rows
 from client.bench.runner import _instruction_cu
+from client.chain.base import TransactionFailed, TxResult
 from client.chain.litesvm import LiteSvmChain
 from client.inference import InferenceClient, infer_instruction
 from client.model import compile_model, encode
 from client.model.ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
 from client.model.qmodel import Layout
+from client.program import error_name
 from client.registry import ModelRegistry
 from tests.registry.helpers import funded
 
@@ -68,8 +70,9 @@ async def test_a_model_too_costly_for_any_step_holds_and_set_models_recovers(
     """The author of the model an agent follows activates a version whose bound exceeds what
     any agent_step can spend (640,000 MACs: ~1.7 M CU, more than a transaction's 1.4 M). Before,
     every step ran out of compute, forever; now each step is a model_unavailable HOLD
-    (ModelTooCostly) that advances and moves no token, whatever compute limit the crank sends;
-    set_agent_models recovers the agent."""
+    (ModelTooCostly) that advances and moves no token, whatever compute limit the crank sends.
+    The authority cannot pick such a set itself (create_agent and set_agent_models refuse it);
+    set_agent_models to another model recovers the agent."""
     w = await make_world(svm, payer)
     author = funded(svm)
     svm.svm.airdrop(author.pubkey(), 100 * 10**9)  # rent of a 640 KB version
@@ -99,6 +102,14 @@ async def test_a_model_too_costly_for_any_step_holds_and_set_models_recovers(
     st = await w.agents.state(agent)
     assert st.step == step0 + 1 and st.log[-1].reason == "model_unavailable"
     assert await vaults(w, agent) == before
+
+    # The authority cannot choose it on purpose: set_agent_models and create_agent refuse it.
+    costly = ModelSlot(d2.model, version=2, weights=d2.weights)
+    res = await w.agents.set_models(agent, [costly], check=False)
+    assert isinstance(res, TxResult) and error_name(res.custom_error or 0) == "ModelTooCostly"
+    with pytest.raises(TransactionFailed) as e:
+        await w.agent([costly], 2, fund=False)
+    assert error_name(e.value.result.custom_error or 0) == "ModelTooCostly"
 
     own, own_w = await w.deploy(constant_model(BUY, margin=4.0))
     await w.agents.set_models(agent, [ModelSlot(own, version=1, weights=own_w)])
