@@ -1,5 +1,5 @@
-"""Async agent client: create/configure/pause/resume/deposit/withdraw, the `agent_step` crank,
-and reading the agent (state, decision log export)."""
+"""Async agent client: create/configure/set-models/pause/resume/deposit/withdraw/close, the
+`agent_step` crank, and reading the agent (state, decision log export)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from ..chain.base import Chain, ChainError, TxResult
+from ..chain.base import Chain, ChainError, TransactionFailed, TxResult
 from ..program import PROGRAM_ID, build_ix, decode_account, find_pda, parse_events
 from ..registry.accounts import ModelInfo
 from .decide import ACTION_NAMES, REASON_NAMES, Risk
@@ -22,6 +22,15 @@ from .features import FeatureSpec
 SOURCE_POOL, SOURCE_FEED, SOURCE_PYTH = 0, 1, 2
 SOURCE_NAMES = {SOURCE_POOL: "pool", SOURCE_FEED: "feed", SOURCE_PYTH: "pyth"}
 STEP_CU_LIMIT = 200_000
+# A step that runs out of STEP_CU_LIMIT (costly models that still fit a transaction) is sent
+# again with the largest limit.
+MAX_STEP_CU_LIMIT = 1_400_000
+
+
+def out_of_compute(res: TxResult) -> bool:
+    """The transaction failed because it ran out of compute units."""
+    text = " ".join([res.error or "", *res.logs])
+    return "exceeded CUs meter" in text or "ComputationalBudgetExceeded" in text
 
 
 def agent_address(authority: Pubkey, agent_id: int) -> Pubkey:
@@ -41,8 +50,21 @@ class ModelSlot:
     version: int = 0
     weight: int = 1
     # The pinned version's weights account (weights accounts are not PDAs, so the client must
-    # know it; the program checks it is that version of that model).
+    # know it; the program checks it is that version of that model). The agent records it at
+    # creation, so `AgentClient.state` fills it in for pinned slots.
     weights: Pubkey | None = None
+    # The pinned version's chunk root as the agent recorded it (read back from the agent).
+    root: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ModelUnavailable:
+    """A step that held because model slot `index` could not run; `error` is the program error
+    code (e.g. 6043 PinnedVersionMismatch, 6038 FeatureSpecMismatch, 6060 ModelClosed)."""
+
+    index: int
+    model: Pubkey
+    error: int
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,8 @@ class StepResult:
     traded: bool
     compute_units: int
     signature: str | None
+    # Set when the decision's reason is "model_unavailable".
+    unavailable: ModelUnavailable | None = None
 
 
 @dataclass
@@ -204,7 +228,14 @@ def decode_agent(address: Pubkey, data: bytes) -> AgentState:
         raise ChainError(f"{address} is a {name}, not an Agent")
     n = int(a.n_models)
     models = [
-        ModelSlot(a.models[i], int(a.model_versions[i]), int(a.model_weights[i])) for i in range(n)
+        ModelSlot(
+            a.models[i],
+            int(a.model_versions[i]),
+            int(a.model_weights[i]),
+            a.pinned_weights[i] if int(a.model_versions[i]) else None,
+            bytes(a.pinned_roots[i]) if int(a.model_versions[i]) else None,
+        )
+        for i in range(n)
     ]
     hist_len, head = int(a.hist_len), int(a.hist_head)
     history = [int(a.history[(head - hist_len + i) % 64]) for i in range(hist_len)]
@@ -259,6 +290,19 @@ def decode_agent(address: Pubkey, data: bytes) -> AgentState:
     )
 
 
+def _model_set(models: Sequence[ModelSlot]) -> dict[str, Any]:
+    """`n_models`, `model_versions`, `model_weights` as create_agent and set_agent_models take
+    them (unused entries 0)."""
+    if not 1 <= len(models) <= 4:
+        raise ChainError(f"an agent runs 1 to 4 models, not {len(models)}")
+    pad = [0] * (4 - len(models))
+    return {
+        "n_models": len(models),
+        "model_versions": [m.version for m in models] + pad,
+        "model_weights": [m.weight for m in models] + pad,
+    }
+
+
 @dataclass
 class AgentClient:
     chain: Chain
@@ -266,28 +310,45 @@ class AgentClient:
     # Weights accounts of pinned versions, learnt from `create` (or registered by the caller).
     pinned: dict[tuple[Pubkey, int], Pubkey] = field(default_factory=dict)
 
-    async def _model_metas(self, models: Sequence[ModelSlot]) -> list[AccountMeta]:
-        """(header, weights) per model: the active weights, or the pinned version's."""
+    async def _model_metas(
+        self, models: Sequence[ModelSlot], *, for_step: bool = False
+    ) -> list[AccountMeta]:
+        """(header, weights) per model: the active weights, or the pinned version's.
+
+        For a step (`for_step`), a followed model that has no active version any more (closed,
+        never activated) gets its header in both places: the step then records it as
+        `model_unavailable` rather than the crank failing, which is what the program does with
+        any weights account in that case. Creating or re-setting models refuses it instead."""
         metas: list[AccountMeta] = []
         for m in models:
-            acc = await self.chain.get_account(m.model)
-            if acc is None:
-                raise ChainError(f"model {m.model} does not exist")
-            info = ModelInfo.decode(m.model, bytes(acc.data), acc.lamports)
-            if m.version == 0:
-                if info.active_weights is None:
-                    raise ChainError(f"model {m.model} has no active version")
-                weights = info.active_weights
-            else:
-                found = m.weights or self.pinned.get((m.model, m.version))
-                if found is None:
+            weights: Pubkey | None
+            if m.version != 0:
+                weights = m.weights or self.pinned.get((m.model, m.version))
+                if weights is None:
                     raise ChainError(
                         f"model {m.model} is pinned to version {m.version}: "
                         "pass its weights account"
                     )
-                weights = found
+            else:
+                weights = await self._active_weights(m.model)
+                if weights is None:
+                    if not for_step:
+                        raise ChainError(
+                            f"model {m.model} does not exist, was closed or has no active version"
+                        )
+                    weights = m.model
             metas += [AccountMeta(m.model, False, False), AccountMeta(weights, False, False)]
         return metas
+
+    async def _active_weights(self, model: Pubkey) -> Pubkey | None:
+        acc = await self.chain.get_account(model)
+        if acc is None or acc.owner != PROGRAM_ID:
+            return None
+        try:
+            info = ModelInfo.decode(model, bytes(acc.data), acc.lamports)
+        except ValueError:  # another account type: a closed model's tombstone
+            return None
+        return info.active_weights
 
     async def create(
         self,
@@ -313,15 +374,11 @@ class AgentClient:
         if pacc is None:
             raise ChainError(f"pool {pool} does not exist")
         _, p = decode_account(bytes(pacc.data))
-        versions = [m.version for m in models] + [0] * (4 - len(models))
-        weights = [m.weight for m in models] + [0] * (4 - len(models))
         setup = {
             "source_kind": source,
             "n_features": len(spec),
             "features": spec.encode(),
-            "n_models": len(models),
-            "model_versions": versions,
-            "model_weights": weights,
+            **_model_set(models),
             "pyth_feed_id": list(pyth_feed_id),
             "risk": risk.to_idl(),
         }
@@ -342,6 +399,78 @@ class AgentClient:
         )
         await self.chain.send([set_compute_unit_limit(400_000), ix], self.payer, [auth])
         return agent
+
+    async def set_models(
+        self,
+        agent: Pubkey,
+        models: Sequence[ModelSlot],
+        *,
+        authority: Keypair | None = None,
+        check: bool = True,
+    ) -> TxResult:
+        """Replace the agent's models (authority only; the checks of `create`)."""
+        auth = authority or self.payer
+        for m in models:
+            if m.version and m.weights is not None:
+                self.pinned[(m.model, m.version)] = m.weights
+        ix = build_ix(
+            "set_agent_models",
+            _model_set(models),
+            {"authority": auth.pubkey(), "agent": agent},
+            remaining=await self._model_metas(models),
+        )
+        return await self.chain.send(
+            [set_compute_unit_limit(400_000), ix], self.payer, [auth], check=check
+        )
+
+    async def close(
+        self,
+        agent: Pubkey,
+        user_a: Pubkey,
+        user_b: Pubkey,
+        *,
+        authority: Keypair | None = None,
+        vaults: tuple[Pubkey, Pubkey] | None = None,
+        check: bool = True,
+    ) -> TxResult:
+        """Close the agent: both vault balances go to `user_a` / `user_b`, all rent (vaults and
+        agent account) to the authority."""
+        auth = authority or self.payer
+        st = await self.state(agent)
+        va, vb = vaults or (st.vault_a, st.vault_b)
+        ix = build_ix(
+            "close_agent",
+            {},
+            {
+                "authority": auth.pubkey(),
+                "agent": agent,
+                "vault_a": va,
+                "vault_b": vb,
+                "user_a": user_a,
+                "user_b": user_b,
+            },
+        )
+        return await self.chain.send([ix], self.payer, [auth], check=check)
+
+    async def agents_using(
+        self, model: Pubkey, authority: Pubkey, *, ids: range = range(100)
+    ) -> list[Pubkey]:
+        """Agents of `authority` (ids in `ids`, one getMultipleAccounts per 100) that run
+        `model`. Agents are PDAs of (authority, id), so this needs no account index."""
+        found: list[Pubkey] = []
+        keys = [agent_address(authority, i) for i in ids]
+        for at in range(0, len(keys), 100):
+            batch = keys[at : at + 100]
+            for key, acc in zip(batch, await self.chain.get_multiple_accounts(batch), strict=True):
+                if acc is None or acc.owner != PROGRAM_ID:
+                    continue
+                try:
+                    st = decode_agent(key, bytes(acc.data))
+                except (ChainError, ValueError):  # not an agent at this address
+                    continue
+                if any(m.model == model for m in st.models):
+                    found.append(key)
+        return found
 
     async def state(self, agent: Pubkey) -> AgentState:
         """Decode the agent at `agent` (models, spec, risk, step counter, trade stats)."""
@@ -397,7 +526,7 @@ class AgentClient:
                 "vault_b": st.vault_b,
                 "price_source": price,
             },
-            remaining=await self._model_metas(st.models),
+            remaining=await self._model_metas(st.models, for_step=True),
         )
 
     async def step(
@@ -413,9 +542,17 @@ class AgentClient:
             agent, expected_step=expected_step, price_account=price_account
         )
         res = await self.chain.send(
-            [set_compute_unit_limit(STEP_CU_LIMIT), ix], self.payer, check=check
+            [set_compute_unit_limit(STEP_CU_LIMIT), ix], self.payer, check=False
         )
+        if not res.ok and out_of_compute(res):
+            # Models whose compute bounds fit a step but not the usual limit: the largest one.
+            # (A failed step changes nothing; models that fit no step are a HOLD, not this.)
+            res = await self.chain.send(
+                [set_compute_unit_limit(MAX_STEP_CU_LIMIT), ix], self.payer, check=False
+            )
         if not res.ok:
+            if check:
+                raise TransactionFailed(res)
             return res
         events = parse_events(res.logs)
         decisions = [decision_from_event(e.data) for e in events if e.name == "Decision"]
@@ -423,7 +560,14 @@ class AgentClient:
             raise ChainError("agent_step emitted no Decision event")
         traded = any(e.name == "Trade" for e in events)
         sig = str(res.signature) if res.signature is not None else None
-        return StepResult(decisions[0], traded, res.compute_units, sig)
+        unavailable = [
+            ModelUnavailable(int(e.data.index), e.data.model, int(e.data.error))
+            for e in events
+            if e.name == "ModelUnavailable"
+        ]
+        return StepResult(
+            decisions[0], traded, res.compute_units, sig, unavailable[0] if unavailable else None
+        )
 
     async def _authority_ix(self, name: str, agent: Pubkey, authority: Keypair | None) -> TxResult:
         auth = authority or self.payer

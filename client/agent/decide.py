@@ -19,7 +19,8 @@ WARMUP = 7
 PRICE_UNCERTAIN = 8
 SLIPPAGE = 9
 ORACLE_DEVIATION = 10
-# 11 is left for the models half of issue 11 (model_unavailable).
+# A model could not run (gone, pinned content changed, no longer fits the spec): a HOLD.
+MODEL_UNAVAILABLE = 11
 TWAP_DEVIATION = 12
 PRICE_NOT_ADVANCED = 13
 REASON_NAMES = {
@@ -34,6 +35,7 @@ REASON_NAMES = {
     PRICE_UNCERTAIN: "price_uncertain",
     SLIPPAGE: "slippage",
     ORACLE_DEVIATION: "oracle_deviation",
+    MODEL_UNAVAILABLE: "model_unavailable",
     TWAP_DEVIATION: "twap_deviation",
     PRICE_NOT_ADVANCED: "price_not_advanced",
 }

@@ -6,7 +6,9 @@ python -m client agent create --pool POOL --model MODEL[:WEIGHT[:VERSION:WEIGHTS
 python -m client agent configure AGENT [risk options: only those given change]
 python -m client agent deposit|withdraw AGENT --user-a T --user-b T [--amount-a N] [--amount-b N]
 python -m client agent step AGENT [--count N] [--expected-step N] [--price-account ADDR]
+python -m client agent set-models AGENT --model MODEL[:WEIGHT[:VERSION:WEIGHTS]] ...
 python -m client agent pause|resume|show AGENT
+python -m client agent close AGENT --user-a T --user-b T
 python -m client agent export-log AGENT --out FILE.csv|FILE.json
 
 Every agent has a deviation bound, `--max-oracle-dev-bps N` (1..10,000, default 100 = 1 %):
@@ -17,6 +19,11 @@ from the reference too, never from the spot the crank's transaction may have mov
 `show` marks the position to market at the pool's mid price. `export-log` writes the on-chain
 decision log (the last 32 steps: features, action, class, confidence, price, reason, amounts),
 as CSV (features as f0..fN columns, Q16.16 integers) or JSON, for retraining.
+
+A model that cannot run (closed, its pinned version gone, a new active version with other
+inputs) makes a step hold with reason `model_unavailable`; `set-models` replaces the models
+(same checks as `create`), and `close` pays both vault balances out to --user-a / --user-b and
+returns the rent of the agent and its vaults.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from ..agent import (
 from ..agent.decide import DEFAULT_MAX_DEV_BPS
 from ..chain.base import ChainError, next_slot
 from ..market import MarketClient
-from ..program import error_name
+from ..program import error_name, parse_events
 from .context import CliContext, add_common_options, to_jsonable
 from .market import _amount, parse_pubkey
 
@@ -160,6 +167,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-account", default=None, help="Pyth agents: the price update")
     add_common_options(p)
     p.set_defaults(handler=step)
+
+    p = asub.add_parser("set-models", help="replace the agent's models (authority only)")
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="MODEL[:WEIGHT[:VERSION:WEIGHTS]] (repeat for an ensemble of up to 4)",
+    )
+    add_common_options(p)
+    p.set_defaults(handler=set_models)
+
+    p = asub.add_parser(
+        "close", help="close the agent: vault balances to your accounts, rent back (authority)"
+    )
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument("--user-a", required=True, help="your token account of mint A")
+    p.add_argument("--user-b", required=True, help="your token account of mint B")
+    add_common_options(p)
+    p.set_defaults(handler=close)
 
     for name, handler in (("pause", pause), ("resume", resume), ("show", show)):
         p = asub.add_parser(name, help=f"{name} the agent")
@@ -354,7 +381,66 @@ async def step(args: argparse.Namespace, ctx: CliContext) -> int:
             f"{d.confidence_q16 / 65536:.3f} price {d.price} in {d.amount_in} out "
             f"{d.amount_out}  {r.compute_units:,} CU"
         )
+        if r.unavailable is not None:
+            u = r.unavailable
+            name = error_name(u.error) or "custom error"
+            steps[-1]["unavailable"] = {"index": u.index, "model": str(u.model), "error": name}
+            lines.append(
+                f"  model {u.index} ({u.model}) could not run: {name} {u.error}; "
+                "`agent set-models` replaces it"
+            )
     ctx.emit({"steps": steps}, "\n".join(lines))
+    return 0
+
+
+async def set_models(args: argparse.Namespace, ctx: CliContext) -> int:
+    agent = _agent(args)
+    models = [parse_model(m) for m in args.model]
+    if not 1 <= len(models) <= 4:
+        raise ValueError("an agent has 1..4 models")
+    client = AgentClient(await ctx.chain(), ctx.keypair)
+    await client.state(agent)  # a clear error when AGENT is not an agent
+    res = await client.set_models(agent, models)
+    st = await client.state(agent)
+    out = {
+        "agent": str(agent),
+        "models": [
+            {"model": str(m.model), "version": m.version, "weight": m.weight} for m in st.models
+        ],
+        "signature": str(res.signature),
+    }
+    human = "\n".join(
+        f"model {i}  {m.model} w{m.weight} "
+        + (f"pinned to version {m.version} ({m.weights})" if m.version else "follows active")
+        for i, m in enumerate(st.models)
+    )
+    ctx.emit(out, f"set the models of {agent}\n{human}")
+    return 0
+
+
+async def close(args: argparse.Namespace, ctx: CliContext) -> int:
+    agent = _agent(args)
+    ua = parse_pubkey(args.user_a, "--user-a")
+    ub = parse_pubkey(args.user_b, "--user-b")
+    client = AgentClient(await ctx.chain(), ctx.keypair)
+    await client.state(agent)  # a clear error when AGENT is not an agent
+    res = await client.close(agent, ua, ub)
+    ev = [e.data for e in parse_events(res.logs) if e.name == "AgentClosed"]
+    if len(ev) != 1:
+        raise ChainError("close_agent emitted no AgentClosed event")
+    amount_a, amount_b, lamports = int(ev[0].amount_a), int(ev[0].amount_b), int(ev[0].lamports)
+    out = {
+        "agent": str(agent),
+        "amount_a": amount_a,
+        "amount_b": amount_b,
+        "lamports_returned": lamports,
+        "signature": str(res.signature),
+    }
+    ctx.emit(
+        out,
+        f"closed {agent}: paid out {amount_a:,} A and {amount_b:,} B; "
+        f"{lamports / 1e9:.6f} SOL rent returned",
+    )
     return 0
 
 
@@ -386,7 +472,14 @@ def state_json(st: AgentState) -> dict[str, Any]:
         "vault_a": str(st.vault_a),
         "vault_b": str(st.vault_b),
         "models": [
-            {"model": str(m.model), "version": m.version, "weight": m.weight} for m in st.models
+            {
+                "model": str(m.model),
+                "version": m.version,
+                "weight": m.weight,
+                "pinned_weights": str(m.weights) if m.weights else None,
+                "pinned_chunk_root": m.root.hex() if m.root else None,
+            }
+            for m in st.models
         ],
         "features": [str(f) for f in st.spec.features],
         "risk": to_jsonable(st.risk),
@@ -414,7 +507,11 @@ async def show(args: argparse.Namespace, ctx: CliContext) -> int:
     human = [
         f"agent     {agent}  ({'PAUSED' if st.paused else 'running'}, step {st.step})",
         f"pool      {st.pool}  source {st.source}",
-        "models    " + ", ".join(f"{m.model} w{m.weight}" for m in st.models),
+        "models    "
+        + ", ".join(
+            f"{m.model} w{m.weight}" + (f" pinned v{m.version}" if m.version else "")
+            for m in st.models
+        ),
         "features  " + ",".join(str(f) for f in st.spec.features),
         f"trades    {st.trades} ({st.buys} buys, {st.sells} sells)",
         f"vaults    {v.vault_a:,} A, {v.vault_b:,} B  (equity {v.equity_b:,} B at {v.price:.6g})",

@@ -100,6 +100,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "close", help="close a model version or a whole model; rent returns to the authority"
     )
     p.add_argument("address", metavar="ADDRESS", help="model (header) or weights address")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="close even when an agent of this authority runs the model (or pins the version); "
+        "its steps then hold with reason model_unavailable until `agent set-models`",
+    )
     add_common_options(p)
     p.set_defaults(handler=close)
 
@@ -380,6 +386,16 @@ async def close(args: argparse.Namespace, ctx: CliContext) -> int:
     registry = await _registry(ctx)
     address = _pubkey(args.address)
     target = await registry.fetch(address)
+    users = await _agents_using(registry, target)
+    if users and not args.force:
+        what = "model" if isinstance(target, ModelInfo) else f"version {target.version}"
+        listed = "".join(f"\n  {a}" for a in users)
+        return fail(
+            f"{len(users)} agent(s) of {registry.authority.pubkey()} run this {what}:"
+            f"{listed}\nafter the close their steps hold (reason model_unavailable) until "
+            "`python -m client agent set-models`; rerun with --force to close anyway",
+            1,
+        )
     try:
         if isinstance(target, ModelInfo):
             lamports = await registry.close_model(address)
@@ -394,6 +410,22 @@ async def close(args: argparse.Namespace, ctx: CliContext) -> int:
         f"closed {what}; {_sol(lamports)} returned to {registry.authority.pubkey()}",
     )
     return 0
+
+
+async def _agents_using(registry: ModelRegistry, target: ModelInfo | VersionInfo) -> list[str]:
+    """Agents of this authority (agent ids 0..99) that run the model, or pin the version."""
+    from ..agent import AgentClient
+
+    agents = AgentClient(registry.chain, registry.authority)
+    me = registry.authority.pubkey()
+    if isinstance(target, ModelInfo):
+        return [str(a) for a in await agents.agents_using(target.address, me)]
+    found = []
+    for a in await agents.agents_using(target.model, me):
+        st = await agents.state(a)
+        if any(m.model == target.model and m.weights == target.address for m in st.models):
+            found.append(str(a))
+    return found
 
 
 async def set_authority(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -434,7 +466,7 @@ async def freeze(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.emit(
         asdict(info),
         f"model {model} is frozen at version {info.active_version} "
-        f"(sha256 {info.model_sha256.hex()})",
+        f"(sha256 {_file_hash(info.model_sha256, info.file_hash_verified)})",
     )
     return 0
 
@@ -482,7 +514,7 @@ def _describe_model(m: ModelInfo) -> str:
     ]
     if m.active_weights:
         lines += [
-            f"sha256         {m.model_sha256.hex()}",
+            f"sha256         {_file_hash(m.model_sha256, m.file_hash_verified)}",
             f"chunk root     {m.chunk_root.hex()}",
             f"bytes          {m.model_size} in {m.chunk_count} chunks of {m.chunk_size}",
             f"file hash      {'verified on chain' if m.file_hash_verified else 'via chunk root'}",
@@ -497,13 +529,26 @@ def _describe_model(m: ModelInfo) -> str:
     return "\n".join(lines)
 
 
+def _file_hash(sha: bytes, verified: bool, status: str = "active") -> str:
+    """A whole-file SHA-256 as `inspect` shows it: only a hash finalize recomputed on chain is
+    the model's hash; a larger model's is the uploader's declaration, and its content is bound
+    by the chunk root instead."""
+    if verified:
+        return sha.hex()
+    if status == "uploading":
+        return f"{sha.hex()} (declared; checked at finalize)"
+    if sha == bytes(32):
+        return "unverified (over 2 MiB: the chunk root binds the content)"
+    return f"unverified (declared {sha.hex()}; the chunk root binds the content)"
+
+
 def _describe_version(v: VersionInfo) -> str:
     return "\n".join(
         [
             f"weights        {v.address}",
             f"model          {v.model}",
             f"version        {v.version} ({v.status})",
-            f"sha256         {v.model_sha256.hex()}",
+            f"sha256         {_file_hash(v.model_sha256, v.file_hash_verified, v.status)}",
             f"chunk root     {v.chunk_root.hex()}",
             f"bytes          {v.model_size} in {v.chunk_count} chunks of {v.chunk_size}",
             f"uploaded       {v.hashes_declared}/{v.chunk_count} hashes declared, "

@@ -22,7 +22,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from ..chain.base import Chain, ChainError, TxResult
-from ..program import PROGRAM_ID, coder, parse_events
+from ..program import PROGRAM_ID, coder, decode_account, parse_events
 from . import instructions as ix
 from .accounts import ArchSummary, ModelInfo, VersionInfo
 from .layout import (
@@ -110,10 +110,12 @@ class ModelRegistry:
     # ------------------------------------------------------------------ reads
 
     async def fetch_model(self, address: Pubkey) -> ModelInfo | None:
-        """The model header at `address`, or None when there is no account there."""
+        """The model header at `address`, None when there is none; a closed model (its
+        tombstone) raises RegistryError, since its id can never hold a model again."""
         acc = await self.chain.get_account(address)
         if acc is None:
             return None
+        _refuse_tombstone(address, bytes(acc.data))
         return ModelInfo.decode(address, bytes(acc.data), acc.lamports)
 
     async def fetch_version(self, address: Pubkey) -> VersionInfo | None:
@@ -140,6 +142,7 @@ class ModelRegistry:
             return ModelInfo.decode(address, data, acc.lamports)
         if name == "ModelWeights":
             return VersionInfo.decode(address, data, acc.lamports, len(data))
+        _refuse_tombstone(address, data)
         raise RegistryError(f"account {address} is a {name or 'unknown'} account, not a model")
 
     async def list_versions(self, model: Pubkey) -> list[VersionRef] | None:
@@ -228,9 +231,8 @@ class ModelRegistry:
                     f"`python -m client close {staged.address}` before uploading another"
                 )
             weights, chunk_size, resumed = staged.address, staged.chunk_size, True
-        elif (
-            header is not None and header.active_weights is not None and header.model_sha256 == sha
-        ):
+        elif header is not None and await self._is_active(header, model):
+            assert header.active_weights is not None
             weights, already_active = header.active_weights, True
         elif header is not None and header.status == "frozen":
             raise RegistryError(f"model {address} is frozen; it can never get a new version")
@@ -403,8 +405,12 @@ class ModelRegistry:
         if missing:
             problems.append(f"{missing} chunk(s) were never written")
         if header is not None:
-            if header.model_sha256 != v.model_sha256:
+            # The header carries a whole-file hash only when finalize verified it on chain.
+            shown = v.model_sha256 if v.file_hash_verified else bytes(32)
+            if header.model_sha256 != shown:
                 problems.append("the header's SHA-256 differs from its active version's")
+            if header.chunk_root != v.chunk_root:
+                problems.append("the header's chunk root differs from its active version's")
             if v.status != "active":
                 problems.append(f"the header's active version is in status {v.status}")
         file_sha = None
@@ -519,11 +525,39 @@ class ModelRegistry:
         )
         return lamports + _lamports_from_events(result, "ModelClosed")
 
+    async def _is_active(self, header: ModelInfo, model: bytes) -> bool:
+        """`model` is the active version's file. The header shows a whole-file hash only when it
+        was verified on chain; otherwise the version's chunk root (verified) decides."""
+        if header.active_weights is None:
+            return False
+        if header.file_hash_verified:
+            return header.model_sha256 == hashlib.sha256(model).digest()
+        active = await self.fetch_version(header.active_weights)
+        return (
+            active is not None
+            and active.model_size == len(model)
+            and active.chunk_root == ModelHashes.of(model, active.chunk_size).chunk_root
+        )
+
     async def _header(self, model: Pubkey) -> ModelInfo:
         header = await self.fetch_model(model)
         if header is None:
             raise RegistryError(f"model {model} does not exist on {self.chain.name}")
         return header
+
+
+def _refuse_tombstone(address: Pubkey, data: bytes) -> None:
+    """Raise the reason in words when `data` is a closed model's tombstone."""
+    if data[:8] != _TOMBSTONE_DISC:
+        return
+    _, t = decode_account(data)
+    raise RegistryError(
+        f"model {address} (id {t.model_id} of creator {t.creator}) was closed at slot "
+        f"{t.closed_slot}; a closed model id can never be used again: deploy under another id"
+    )
+
+
+_TOMBSTONE_DISC = hashlib.sha256(b"account:ModelTombstone").digest()[:8]
 
 
 def _lamports_from_events(result: TxResult, name: str) -> int:

@@ -172,9 +172,14 @@ async def test_close_returns_all_rent_to_the_authority(
     # Closing the model needs the retired v1 gone first; the SDK is told which it is.
     before = await svm.get_balance(me)
     returned = await registry.close_model(d1.model, retired=[d1.weights])
-    assert returned == d1.rent_lamports + d2.rent_lamports
+    # All of it except the rent of the 96-byte tombstone the header shrinks to, which keeps
+    # the model id from ever being created again (issue 11).
+    tomb = await svm.get_account(d1.model)
+    assert tomb is not None and len(bytes(tomb.data)) == 96
+    assert tomb.lamports == await svm.minimum_balance_for_rent_exemption(96)
+    assert returned == d1.rent_lamports + d2.rent_lamports - tomb.lamports
     assert await svm.get_balance(me) == before + returned - 2 * 5000
-    for address in (d1.model, d1.weights, d2.weights):
+    for address in (d1.weights, d2.weights):
         assert await svm.get_account(address) is None
 
 
@@ -310,3 +315,55 @@ async def test_one_commit_takes_max_pages_per_commit(svm: LiteSvmChain, payer: K
         MAX_PAGES_PER_COMMIT,
         u.layout.chunk_count,
     )
+
+
+async def test_an_unverified_file_hash_is_never_shown_as_the_models_hash(
+    svm: LiteSvmChain, registry: ModelRegistry
+) -> None:
+    """Over 2 MiB, finalize checks the chunk root but cannot afford the whole-file SHA-256:
+    the header then carries no file hash (zero), the activation event neither, the version
+    keeps the upload's declaration marked unverified, and `inspect` says "unverified"."""
+    from client.cli.registry import _describe_model, _describe_version
+
+    data = model_bytes(FILE_HASH_MAX_BYTES + 1000, seed=3)
+    d = await registry.deploy(data, model_id=21)
+    assert d.verified and not d.file_hash_verified_on_chain
+    header = await registry.fetch_model(d.model)
+    version = await registry.fetch_version(d.weights)
+    assert header is not None and version is not None
+    assert header.model_sha256 == bytes(32) and not header.file_hash_verified
+    assert header.chunk_root == version.chunk_root == bytes.fromhex(d.chunk_root)
+    assert version.model_sha256 == hashlib.sha256(data).digest()
+    assert not version.file_hash_verified
+    text = _describe_model(header)
+    assert "sha256         unverified" in text and hashlib.sha256(data).hexdigest() not in text
+    assert "sha256         unverified (declared " in _describe_version(version)
+    # The same file again is recognised as already active through the (verified) chunk root.
+    again = await registry.deploy(data, model_id=21)
+    assert again.already_active and again.version == 1
+    # A small model's verified hash is shown as is.
+    small = await registry.deploy(model_bytes(5000, seed=4), model_id=22)
+    info = await registry.fetch_model(small.model)
+    assert info is not None and info.file_hash_verified
+    assert f"sha256         {small.sha256}" in _describe_model(info)
+
+
+async def test_the_activation_event_carries_no_unverified_hash(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    """The same rule for the VersionActivated event, on a version whose whole-file hash was not
+    recomputed (the flag cleared before activation, as finalize leaves it over 2 MiB)."""
+    u = Upload(svm, payer, model_bytes(5000, seed=5), model_id=23)
+    await u.create()
+    await u.upload()
+    await svm.send([u.finalize_ix()], payer)
+    acc = await svm.get_account(u.weights)
+    assert acc is not None
+    raw = bytearray(bytes(acc.data))
+    # ModelWeights.file_hash_verified: the byte after status, right before padding (220).
+    assert raw[219] == 1
+    raw[219] = 0
+    set_account_data(svm, u.weights, bytes(raw))
+    res = await svm.send([u.activate_ix()], payer)
+    ev = [e for e in parse_events(res.logs) if e.name == "VersionActivated"]
+    assert len(ev) == 1 and bytes(ev[0].data.model_sha256) == bytes(32)

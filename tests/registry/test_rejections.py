@@ -480,7 +480,21 @@ async def test_close_model_with_versions_outstanding(
         svm, [ix.close_model(me, active.model, None, None)], payer, "VersionsOutstanding"
     )
     await svm.send([ix.close_model(me, active.model, v2.weights, None)], payer)
-    assert await svm.get_account(active.model) is None
+    assert await svm.get_account(v2.weights) is None
+    # The header is a tombstone now: every registry instruction on it, and a new model or
+    # version under its id, fails with ModelClosed.
+    v3 = Upload(svm, payer, model_bytes(3000, 3), model_id=active.model_id)
+    for new_model in (True, False):
+        await expect_error(
+            svm, await v3.create_ixs(new_model=new_model), payer, "ModelClosed", [v3.weights_kp]
+        )
+    for bad in (
+        ix.freeze_model(me, active.model),
+        ix.propose_authority(me, active.model, me),
+        ix.close_model(me, active.model, None, None),
+        ix.activate_version(me, active.model, v2.weights, None),
+    ):
+        await expect_error(svm, [bad], payer, "ModelClosed")
 
 
 async def test_program_id_is_the_idl_address() -> None:

@@ -209,7 +209,8 @@ async def test_cli_commands_end_to_end(rpc_chain: RpcChain, tmp_path: Path) -> N
     assert code == 1 and "ModelFrozen" in err
 
     # A second model with two versions closes whole: the retired version is found with
-    # getProgramAccounts and closed first, and all rent comes back.
+    # getProgramAccounts and closed first, and all rent comes back but the 96-byte tombstone's
+    # that keeps the model id from being created again.
     (tmp_path / "small.bin").write_bytes(b"small model")
     (tmp_path / "small2.bin").write_bytes(b"small model, version 2")
     code, out, err = await cli.run(
@@ -232,10 +233,11 @@ async def test_cli_commands_end_to_end(rpc_chain: RpcChain, tmp_path: Path) -> N
     code, out, err = await cli.run("close", small["model"], "--json")
     assert code == 0, err
     returned = json.loads(out)["lamports_returned"]
-    assert returned == small["rent_lamports"] + small2["rent_lamports"]
+    tomb = await rpc_chain.minimum_balance_for_rent_exemption(96)
+    assert returned == small["rent_lamports"] + small2["rent_lamports"] - tomb
     assert await rpc_chain.get_balance(owner.pubkey()) == before + returned - 2 * 5000
     code, _, err = await cli.run("inspect", small["model"])
-    assert code == 1 and "does not exist" in err
+    assert code == 1 and "was closed" in err and "can never be used again" in err
 
 
 async def test_program_missing_is_a_clear_error(tmp_path: Path) -> None:

@@ -164,6 +164,15 @@ errors! {
     PinnedVersionMismatch = 6043 => "The weights account is not the pinned version of the model",
     /// A vault, pool, mint or LP mint account other than the one recorded at creation.
     WrongVault = 6044 => "The account is not the pool's or agent's recorded vault, mint or pool",
+    // Models under agents (issue 11). Numbered apart from the pool errors added alongside.
+    /// The model at this address was closed (a `ModelTombstone`): it has no versions and its
+    /// id can never be used again.
+    ModelClosed = 6060 => "The model was closed; its id can never be used again",
+    /// The agent's models' compute bounds (`kernels::cost`) plus the step's own reserve exceed
+    /// the largest transaction budget: they can never run in one step. `create_agent` and
+    /// `set_agent_models` refuse such a set; in `agent_step` (a followed model's new version)
+    /// it is the error of a `ModelUnavailable` HOLD.
+    ModelTooCostly = 6061 => "The models' compute bounds exceed what any agent_step can spend",
 }
 
 /// The entrypoint's failure return: logs the error the way an Anchor program logs it, then

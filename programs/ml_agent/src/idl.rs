@@ -36,6 +36,9 @@ pub const EVENTS: &[&TypeSpec] = &[
     &crate::instructions::agent::create::AGENT_CREATED,
     &crate::instructions::agent::step::DECISION,
     &crate::instructions::agent::step::TRADE,
+    &crate::instructions::agent::step::MODEL_UNAVAILABLE,
+    &crate::instructions::agent::set_models::AGENT_MODELS_SET,
+    &crate::instructions::agent::close::AGENT_CLOSED,
 ];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).

@@ -1,5 +1,5 @@
-//! The classic SPL Token program: account/mint layouts and the five instructions the market and
-//! the agent invoke (Transfer, MintTo, Burn, InitializeAccount3, InitializeMint2).
+//! The classic SPL Token program: account/mint layouts and the six instructions the market and
+//! the agent invoke (Transfer, MintTo, Burn, CloseAccount, InitializeAccount3, InitializeMint2).
 //!
 //! Built by hand on `pinocchio::cpi::invoke_signed`: `pinocchio-token` marks its error helpers
 //! `#[cold]`, which sbpf-linker 0.1.9 cannot link.
@@ -146,6 +146,28 @@ pub fn burn(
     amount: u64,
 ) -> ProgramResult {
     amount_ix(8, from, mint, authority, amount, &[])
+}
+
+/// CloseAccount (tag 9): `account` (balance 0) is deleted, its lamports go to `destination`;
+/// `owner` (a PDA here, hence `signers`) authorises it.
+pub fn close_account(
+    account: &AccountView,
+    destination: &AccountView,
+    owner: &AccountView,
+    signers: &[Signer],
+) -> ProgramResult {
+    let data = [9u8];
+    let metas = [
+        InstructionAccount::writable(account.address()),
+        InstructionAccount::writable(destination.address()),
+        InstructionAccount::readonly_signer(owner.address()),
+    ];
+    let ix = InstructionView {
+        program_id: &TOKEN_PROGRAM_ID,
+        data: &data,
+        accounts: &metas,
+    };
+    invoke_signed(&ix, &[account, destination, owner], signers)
 }
 
 /// InitializeAccount3 (tag 18): `account` holds `mint`, owned by `owner`.

@@ -38,5 +38,7 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &agent::admin::RESUME_AGENT,
     &agent::admin::DEPOSIT,
     &agent::admin::WITHDRAW,
+    &agent::set_models::SET_AGENT_MODELS,
+    &agent::close::CLOSE_AGENT,
     &agent::step::AGENT_STEP,
 ];

@@ -4,6 +4,7 @@
 //!
 //! `exec::run` is the entry point: it walks a model file (`model::ModelView`) op by op.
 
+pub mod cost;
 pub mod dense;
 pub mod exec;
 pub mod fixed;

@@ -1,7 +1,8 @@
 //! The trading agent account (PDA `["agent", authority, agent_id LE]`).
 //!
 //! Everything `agent_step` needs is here, so the crank passes no configuration: the model set
-//! (up to four headers, each following its active version or pinned to one, with vote weights),
+//! (up to four headers, each following its active version or pinned to one, with vote weights;
+//! a pin holds the version's weights account and chunk root, checked every step),
 //! the price source, the declared feature spec, the risk limits, a ring of recent prices, the
 //! counters, and a ring of the last decisions (features, action, confidence, price) that the SDK
 //! exports for retraining. Vaults are PDAs `["agent_vault", agent, mint]` owned by the agent.
@@ -220,14 +221,23 @@ pub struct Agent {
     /// 1 once a sample (pool agents: the first cumulative reading) was taken.
     pub sampled: u8,
     pub sample_padding: [u8; 7],
+    // Model content pins (issue 11, models): one block, so other additions merge around it.
+    /// Pinned slots: the weights account of the pinned version, which a crank must pass
+    /// (anything else fails the step); zero for a slot that follows the active version.
+    pub pinned_weights: [[u8; 32]; MAX_MODELS],
+    /// Pinned slots: that version's chunk root, the hash its bytes were verified against at
+    /// upload; each step compares it with the weights account, so a version recreated at the
+    /// same address with other bytes is not run (`MODEL_UNAVAILABLE`). Zero when following.
+    pub pinned_roots: [[u8; 32]; MAX_MODELS],
 }
 
 impl Agent {
     pub const LEN: usize = core::mem::size_of::<Agent>();
     pub const SPEC: TypeSpec = TypeSpec::account(
         "Agent",
-        "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models, price \
-         source, feature spec, risk limits, price history, counters and decision log.",
+        "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models (a pinned \
+         version's weights account and chunk root), price source, feature spec, risk limits, \
+         price history, counters and decision log.",
         &[
             field("authority", Ty::Pubkey),
             field("pool", Ty::Pubkey),
@@ -274,6 +284,11 @@ impl Agent {
             field("last_published", Ty::I64),
             field("sampled", Ty::U8),
             field("sample_padding", Ty::Array(&Ty::U8, 7)),
+            field("pinned_weights", Ty::Array(&Ty::Pubkey, MAX_MODELS)),
+            field(
+                "pinned_roots",
+                Ty::Array(&Ty::Array(&Ty::U8, 32), MAX_MODELS),
+            ),
         ],
     );
 

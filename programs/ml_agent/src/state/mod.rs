@@ -13,6 +13,7 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &model::ModelHeader::SPEC,
     &model::ModelWeights::SPEC,
     &model::ModelPage::SPEC,
+    &model::ModelTombstone::SPEC,
     &pool::Pool::SPEC,
     &pool::PriceFeed::SPEC,
     &agent::Agent::SPEC,

@@ -353,12 +353,60 @@ impl ModelHeader {
         acc: &AccountView,
         program_id: &Address,
     ) -> Result<&'a mut ModelHeader, MlAgentError> {
-        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
+        checks::program_account(acc, program_id, &Self::SPEC, Self::LEN).map_err(|e| {
+            if e == MlAgentError::AccountDiscriminatorMismatch && ModelTombstone::is(acc) {
+                MlAgentError::ModelClosed
+            } else {
+                e
+            }
+        })?;
         Ok(&mut *(acc.data_ptr() as *mut ModelHeader))
     }
 
     pub fn status(&self) -> u8 {
         self.status
+    }
+}
+
+/// What `close_model` leaves at a model's header address: the header shrunk to this record.
+/// It keeps `(creator, model_id)` taken for good, so nobody (the author included) can create a
+/// new model at the address agents and users recorded: a closed model never silently becomes
+/// another one. It holds the rent of its 96 bytes (~0.0016 SOL); the rest is returned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ModelTombstone {
+    pub discriminator: [u8; 8],
+    pub creator: [u8; 32],
+    /// The authority that closed it.
+    pub authority: [u8; 32],
+    pub model_id: u64,
+    pub closed_slot: u64,
+    /// Versions the model ever had.
+    pub version_count: u32,
+    pub padding: [u8; 4],
+}
+
+impl ModelTombstone {
+    pub const LEN: usize = core::mem::size_of::<ModelTombstone>();
+    pub const SPEC: TypeSpec = TypeSpec::account(
+        "ModelTombstone",
+        "A closed model (at its header PDA [\"model\", creator, model_id LE]): the id can never \
+         be used again.",
+        &[
+            field("creator", Ty::Pubkey),
+            field("authority", Ty::Pubkey),
+            field("model_id", Ty::U64),
+            field("closed_slot", Ty::U64),
+            field("version_count", Ty::U32),
+            field("padding", Ty::Array(&Ty::U8, 4)),
+        ],
+    );
+
+    /// `acc` holds a tombstone (only asked after another type's check failed).
+    pub fn is(acc: &AccountView) -> bool {
+        acc.data_len() >= 8
+            // SAFETY: at least 8 readable bytes of account data.
+            && unsafe { *(acc.data_ptr() as *const [u8; 8]) } == Self::SPEC.discriminator
     }
 }
 
@@ -397,7 +445,9 @@ pub struct ModelWeights {
     /// repeat it, plus `OPS_CHECKED` when a checked forward pass also succeeded; 0 otherwise
     /// (a file the kernels refuse, or a version sealed before the flag existed). Byte 1: the
     /// `CHECKS_EPOCH` of the program that set the marks; readers (`trusted_marks`) trust them
-    /// only from their own epoch. Written only by the program; the other bytes stay 0.
+    /// only from their own epoch. Bytes 2-3: the version's compute bound
+    /// (`kernels::cost::cost_bound`) in units of `COST_UNIT` CU, rounded up and saturated at
+    /// `u16::MAX`, 0 when not computed (see `stored_cost_bound`). Written only by the program.
     pub padding: [u8; 4],
 }
 
@@ -429,6 +479,32 @@ pub fn trusted_marks(w: &ModelWeights) -> (bool, bool) {
         marks == EPOCH | (HEADER_CHECKED | OPS_CHECKED) as u16,
     )
 }
+/// CU per unit of the stored compute bound: a u16 of them reaches 4.19 M CU, three times the
+/// largest transaction budget (1.4 M).
+pub const COST_UNIT: u64 = 64;
+
+/// The compute bound `finalize_version` stored on a version whose header check passed under
+/// this program's `CHECKS_EPOCH`, or None (not stored, or by other code: the reader computes
+/// it). Never below `kernels::cost::cost_bound` of the version's bytes.
+#[inline(always)]
+pub fn stored_cost_bound(w: &ModelWeights) -> Option<u64> {
+    if !trusted_marks(w).0 {
+        return None;
+    }
+    let units = u16::from_le_bytes([w.padding[2], w.padding[3]]) as u64;
+    match units {
+        0 => None,
+        u if u == u16::MAX as u64 => Some(u64::MAX),
+        u => Some(u * COST_UNIT),
+    }
+}
+
+/// `padding[2..4]` for a bound of `cu`: rounded up to whole units, saturated (never 0).
+pub fn cost_units(cu: u64) -> [u8; 2] {
+    let units = cu.div_ceil(COST_UNIT).clamp(1, u16::MAX as u64) as u16;
+    units.to_le_bytes()
+}
+
 const _: () = assert!(
     core::mem::offset_of!(ModelWeights, padding) % 2 == 0
         && core::mem::align_of::<ModelWeights>() >= 2
@@ -730,6 +806,31 @@ mod tests {
     use pinocchio::account::{RuntimeAccount, NOT_BORROWED};
     use std::vec;
     use std::vec::Vec;
+
+    #[test]
+    fn the_stored_cost_bound_rounds_up_saturates_and_is_trusted_only_under_the_epoch() {
+        // SAFETY: plain integers; zero is valid.
+        let mut w: ModelWeights = unsafe { core::mem::zeroed() };
+        let mut with = |marks: [u8; 2], cu: u64| {
+            w.padding = [marks[0], marks[1], 0, 0];
+            [w.padding[2], w.padding[3]] = cost_units(cu);
+            stored_cost_bound(&w)
+        };
+        let ok = [HEADER_CHECKED, CHECKS_EPOCH];
+        assert_eq!(with(ok, 1), Some(COST_UNIT));
+        assert_eq!(with(ok, 64), Some(64));
+        assert_eq!(with(ok, 65), Some(128));
+        assert_eq!(with(ok, 0), Some(COST_UNIT));
+        assert_eq!(with(ok, 65_534 * COST_UNIT), Some(65_534 * COST_UNIT));
+        assert_eq!(with(ok, 65_535 * COST_UNIT - 1), Some(u64::MAX));
+        assert_eq!(with(ok, u64::MAX), Some(u64::MAX));
+        // Marks from another epoch, or none: not trusted, the reader computes the bound.
+        assert_eq!(with([HEADER_CHECKED, CHECKS_EPOCH + 1], 640), None);
+        assert_eq!(with([0, CHECKS_EPOCH], 640), None);
+        // Sealed before bounds were stored: 0 is "not stored".
+        w.padding = [HEADER_CHECKED, CHECKS_EPOCH, 0, 0];
+        assert_eq!(stored_cost_bound(&w), None);
+    }
 
     /// An account laid out as the runtime serializes it: RuntimeAccount, then its data.
     struct TestAccount {

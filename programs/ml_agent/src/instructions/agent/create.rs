@@ -7,7 +7,9 @@
 
 use pinocchio::{cpi::Seed, AccountView, Address, ProgramResult};
 
-use super::{check_authority, check_model, load_agent, load_model_bytes};
+use super::{
+    apply_model_set, check_authority, check_model_set, load_agent, ModelSet, ModelSetCheck, Pins,
+};
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
@@ -29,9 +31,7 @@ pub struct AgentSetup {
     pub source_kind: u8,
     pub n_features: u8,
     pub features: [u8; 2 * MAX_FEATURES],
-    pub n_models: u8,
-    pub model_versions: [u32; MAX_MODELS],
-    pub model_weights: [u16; MAX_MODELS],
+    pub models: ModelSet,
     pub pyth_feed_id: [u8; 32],
     pub risk: RiskParams,
 }
@@ -57,22 +57,13 @@ impl AgentSetup {
         let source_kind = a.u8()?;
         let n_features = a.u8()?;
         let features = *a.array::<{ 2 * MAX_FEATURES }>()?;
-        let n_models = a.u8()?;
-        let mut model_versions = [0u32; MAX_MODELS];
-        for v in model_versions.iter_mut() {
-            *v = a.u32()?;
-        }
-        let mut model_weights = [0u16; MAX_MODELS];
-        for v in model_weights.iter_mut() {
-            *v = a.u16()?;
-        }
+        // Same fields, same order as `set_agent_models`' arguments.
+        let models = ModelSet::read(a)?;
         Ok(AgentSetup {
             source_kind,
             n_features,
             features,
-            n_models,
-            model_versions,
-            model_weights,
+            models,
             pyth_feed_id: *a.array::<32>()?,
             risk: RiskParams::read(a)?,
         })
@@ -166,7 +157,6 @@ pub fn create_agent(
     checks::address(token_program, &TOKEN_PROGRAM_ID)?;
     checks::address(system_program, &pinocchio_system::ID)?;
     let nf = s.n_features as usize;
-    let nm = s.n_models as usize;
     if nf == 0
         || nf > MAX_FEATURES
         || spec_lookback(&s.features[..2 * nf]).is_none()
@@ -174,13 +164,7 @@ pub fn create_agent(
     {
         return Err(MlAgentError::BadFeatureSpec.into());
     }
-    if nm == 0
-        || nm > MAX_MODELS
-        || s.model_weights[..nm].contains(&0)
-        || s.model_weights[nm..].iter().any(|w| *w != 0)
-        || s.model_versions[nm..].iter().any(|v| *v != 0)
-        || !s.risk.valid(s.source_kind)
-    {
+    if !s.models.valid() || !s.risk.valid(s.source_kind) {
         return Err(MlAgentError::InvalidArgument.into());
     }
 
@@ -213,16 +197,16 @@ pub fn create_agent(
     };
 
     // Every model must take exactly the declared features and have 3 classes.
-    if models.len() != 2 * nm {
-        return Err(MlAgentError::ModelSetMismatch.into());
-    }
-    let mut model_keys = [[0u8; 32]; MAX_MODELS];
-    for i in 0..nm {
-        let (h, w) = (&models[2 * i], &models[2 * i + 1]);
-        let m = load_model_bytes(program_id, h, w, s.model_versions[i])?;
-        check_model(&m, nf)?;
-        model_keys[i] = h.address().to_bytes();
-    }
+    let mut pins = Pins::default();
+    check_model_set(
+        program_id,
+        models,
+        &ModelSetCheck {
+            set: &s.models,
+            n_features: nf,
+        },
+        &mut pins,
+    )?;
 
     if !agent.is_data_empty() || !agent.owned_by(&pinocchio_system::ID) {
         return Err(MlAgentError::AccountDiscriminatorAlreadySet.into());
@@ -290,16 +274,13 @@ pub fn create_agent(
     };
     a.vault_a = va.to_bytes();
     a.vault_b = vb.to_bytes();
-    a.models = model_keys;
     a.agent_id = agent_id;
     a.risk = s.risk;
-    a.model_versions = s.model_versions;
-    a.model_weights = s.model_weights;
+    apply_model_set(a, &s.models, &pins);
     a.features = s.features;
     a.exponent = exponent;
     a.decimals_diff = decimals_diff;
     a.n_features = s.n_features;
-    a.n_models = s.n_models;
     a.source_kind = s.source_kind;
     a.bump = bump;
     a.vault_a_bump = va_bump;
@@ -311,7 +292,7 @@ pub fn create_agent(
         .bytes(auth)
         .bytes(pool_acc.address().as_ref())
         .u8(s.source_kind)
-        .u8(s.n_models)
+        .u8(s.models.n_models)
         .u8(s.n_features);
     emit(w.finish());
     Ok(())

@@ -1,20 +1,25 @@
-//! The autonomous trading agent: `create_agent`, `configure_agent`, `pause_agent`,
-//! `resume_agent`, `deposit`, `withdraw` (authority only) and `agent_step`, the permissionless
-//! crank that reads a price, computes features, runs the models with `infer`'s kernels, decides
-//! and trades within the risk limits.
+//! The autonomous trading agent: `create_agent`, `configure_agent`, `set_agent_models`,
+//! `pause_agent`, `resume_agent`, `deposit`, `withdraw`, `close_agent` (authority only) and
+//! `agent_step`, the permissionless crank that reads a price, computes features, runs the
+//! models with `infer`'s kernels, decides and trades within the risk limits.
 
 pub mod admin;
+pub mod close;
 pub mod create;
+pub mod set_models;
 pub mod step;
 
 use pinocchio::{cpi::Seed, AccountView, Address};
 
+use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
+use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::model::ModelView;
-use crate::state::agent::{Agent, AGENT_SEED};
+use crate::state::agent::{Agent, AGENT_SEED, MAX_MODELS};
 use crate::state::model::{
-    load_active, trusted_marks, ModelHeader, ModelStatus, ModelWeights, VersionStatus,
+    load_active, stored_cost_bound, trusted_marks, ModelHeader, ModelStatus, ModelTombstone,
+    ModelWeights, VersionStatus,
 };
 
 /// Class -> action convention: a model's class 0 is SELL, 1 HOLD, 2 BUY (3 classes exactly).
@@ -38,7 +43,11 @@ pub mod reason {
     /// Feed / Pyth agents: the pool's spot price is further from the oracle price than
     /// `max_oracle_dev_bps`.
     pub const ORACLE_DEVIATION: u8 = 10;
-    // 11 is left for the models half of issue 11 (`model_unavailable`).
+    /// A model of the agent could not run this step: its header or pinned version is gone,
+    /// the pinned version's content no longer matches the pin, the active version no longer
+    /// fits the feature spec, or the kernels refused it. The step still counts (a model author
+    /// cannot stop the agent); `set_agent_models` replaces the model.
+    pub const MODEL_UNAVAILABLE: u8 = 11;
     /// Pool agents: the pool's spot price is further from the TWAP since the previous sample
     /// than `max_oracle_dev_bps` (someone moved it inside this slot, e.g. in this very
     /// transaction).
@@ -87,10 +96,14 @@ pub struct SlotModel<'a> {
     pub checked: bool,
     /// `OPS_CHECKED` too: the marked executor may run them (`kernels::marked`).
     pub ops_checked: bool,
+    /// The version's fixed part (its `chunk_root` is what a pin records).
+    pub weights: &'a ModelWeights,
 }
 
 /// The model file an agent slot runs: the active version (`pinned == 0`) or exactly version
 /// `pinned` of the model (active or retired, i.e. finalized bytes), checked like `load_active`.
+/// (Inlined: the result is larger than the BPF backend returns by value.)
+#[inline(always)]
 pub fn load_model_bytes<'a>(
     program_id: &Address,
     header: &'a AccountView,
@@ -98,7 +111,13 @@ pub fn load_model_bytes<'a>(
     pinned: u32,
 ) -> Result<SlotModel<'a>, MlAgentError> {
     let (w, bytes) = if pinned == 0 {
-        let a = load_active(program_id, header, weights)?;
+        let a = load_active(program_id, header, weights).map_err(|e| {
+            if e == MlAgentError::AccountDiscriminatorMismatch && ModelTombstone::is(header) {
+                MlAgentError::ModelClosed
+            } else {
+                e
+            }
+        })?;
         (a.weights, a.bytes)
     } else {
         // SAFETY: read-only views; no mutable borrow of these accounts is live.
@@ -123,6 +142,7 @@ pub fn load_model_bytes<'a>(
         bytes,
         checked,
         ops_checked,
+        weights: w,
     })
 }
 
@@ -143,4 +163,153 @@ pub fn check_model<'a>(
         return Err(MlAgentError::FeatureSpecMismatch);
     }
     Ok(view)
+}
+
+/// The model set `create_agent` and `set_agent_models` declare.
+pub struct ModelSet {
+    pub n_models: u8,
+    /// 0: follow the model's active version; n: pin version n.
+    pub versions: [u32; MAX_MODELS],
+    pub weights: [u16; MAX_MODELS],
+}
+
+impl ModelSet {
+    pub fn read(a: &mut ArgReader) -> Result<Self, MlAgentError> {
+        let n_models = a.u8()?;
+        let mut versions = [0u32; MAX_MODELS];
+        for v in versions.iter_mut() {
+            *v = a.u32()?;
+        }
+        let mut weights = [0u16; MAX_MODELS];
+        for v in weights.iter_mut() {
+            *v = a.u16()?;
+        }
+        Ok(ModelSet {
+            n_models,
+            versions,
+            weights,
+        })
+    }
+
+    /// 1..=4 models, each with a non-zero vote weight; unused entries all zero.
+    pub fn valid(&self) -> bool {
+        let nm = self.n_models as usize;
+        nm != 0
+            && nm <= MAX_MODELS
+            && !self.weights[..nm].contains(&0)
+            && self.weights[nm..].iter().all(|w| *w == 0)
+            && self.versions[nm..].iter().all(|v| *v == 0)
+    }
+}
+
+/// What an agent records about its models once `check_model_set` accepted them.
+#[derive(Default)]
+pub struct Pins {
+    pub headers: [[u8; 32]; MAX_MODELS],
+    pub weights: [[u8; 32]; MAX_MODELS],
+    pub roots: [[u8; 32]; MAX_MODELS],
+}
+
+/// A model set to check, and the agent's feature count it must fit.
+pub struct ModelSetCheck<'a> {
+    pub set: &'a ModelSet,
+    pub n_features: usize,
+}
+
+/// Check the (header, weights) pairs against `c.set` for an agent with `c.n_features` inputs:
+/// each model's active version, or exactly the pinned version, must be a 3-class classifier
+/// over those features. A pinned slot records the weights account and its chunk root.
+/// (Arguments travel in `ModelSetCheck`: the BPF backend passes at most five.)
+pub fn check_model_set(
+    program_id: &Address,
+    models: &[AccountView],
+    c: &ModelSetCheck,
+    pins: &mut Pins,
+) -> Result<(), MlAgentError> {
+    let (set, n_features) = (c.set, c.n_features);
+    let nm = set.n_models as usize;
+    if models.len() != 2 * nm {
+        return Err(MlAgentError::ModelSetMismatch);
+    }
+    let mut total = 0u64;
+    for i in 0..nm {
+        let (h, w) = (&models[2 * i], &models[2 * i + 1]);
+        let m = load_model_bytes(program_id, h, w, set.versions[i])?;
+        let view = check_model(&m, n_features)?;
+        // A set that could never run in one step would hold at every step: refuse it here.
+        total = total.saturating_add(version_cost_bound(&m, &view));
+        if total > step::MODELS_MAX_CU {
+            return Err(MlAgentError::ModelTooCostly);
+        }
+        pins.headers[i] = h.address().to_bytes();
+        if set.versions[i] != 0 {
+            pins.weights[i] = w.address().to_bytes();
+            pins.roots[i] = m.weights.chunk_root;
+        }
+    }
+    Ok(())
+}
+
+/// The compute bound of version `m` (viewed as `view`): the one finalize stored, or computed
+/// (a version sealed by older code; a table whose records alone exceed any step saturates
+/// without the walk).
+pub fn version_cost_bound(m: &SlotModel, view: &ModelView) -> u64 {
+    match stored_cost_bound(m.weights) {
+        Some(b) => b,
+        None if floor(view.n_features, view.n_ops) > step::MODELS_MAX_CU => u64::MAX,
+        None => cost_bound(view),
+    }
+}
+
+/// Record an accepted model set on the agent.
+pub fn apply_model_set(agent: &mut Agent, set: &ModelSet, pins: &Pins) {
+    agent.n_models = set.n_models;
+    agent.model_versions = set.versions;
+    agent.model_weights = set.weights;
+    agent.models = pins.headers;
+    agent.pinned_weights = pins.weights;
+    agent.pinned_roots = pins.roots;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: u8, versions: [u32; 4], weights: [u16; 4]) -> ModelSet {
+        ModelSet {
+            n_models: n,
+            versions,
+            weights,
+        }
+    }
+
+    #[test]
+    fn model_set_rules() {
+        assert!(set(1, [0; 4], [1, 0, 0, 0]).valid());
+        assert!(set(4, [1, 0, 7, 2], [1, 2, 3, 65535]).valid());
+        // No model, too many, a zero vote weight, anything past n_models.
+        assert!(!set(0, [0; 4], [0; 4]).valid());
+        assert!(!set(5, [0; 4], [1; 4]).valid());
+        assert!(!set(2, [0; 4], [1, 0, 0, 0]).valid());
+        assert!(!set(1, [0; 4], [1, 1, 0, 0]).valid());
+        assert!(!set(1, [0, 3, 0, 0], [1, 0, 0, 0]).valid());
+    }
+
+    #[test]
+    fn model_set_reads_the_create_agent_field_order() {
+        let mut data = std::vec![2u8];
+        for v in [5u32, 0, 0, 0] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in [3u16, 4, 0, 0] {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut a = ArgReader::new(&data);
+        let s = ModelSet::read(&mut a).unwrap();
+        a.finish().unwrap();
+        assert_eq!(
+            (s.n_models, s.versions, s.weights),
+            (2, [5, 0, 0, 0], [3, 4, 0, 0])
+        );
+    }
 }

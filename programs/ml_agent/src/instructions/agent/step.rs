@@ -13,7 +13,16 @@
 //!    WARMUP), never the spot;
 //! 4. push the price; fewer prices than the feature spec needs -> WARMUP;
 //! 5. features on chain (`features.rs`), each model run by `kernels::exec` on them (clamped to
-//!    the model's declared range), weighted vote;
+//!    the model's declared range), weighted vote. The model accounts must be the agent's (the
+//!    header it recorded, the pinned weights account or the header's active one): a crank
+//!    passing others fails. A model that is genuinely unavailable (gone, its pinned content
+//!    changed, no longer fitting the spec, refused by the kernels) makes the step a
+//!    MODEL_UNAVAILABLE HOLD, so no model author can stop the step counter. Before a model
+//!    runs, the models' compute bounds so far (`kernels::cost`, stored at finalize) are added
+//!    up: models that together could exceed what any step can spend are a MODEL_UNAVAILABLE
+//!    HOLD too (`ModelTooCostly`), decided by the bounds alone. The compute limit and the
+//!    instructions before ours are the crank's choice, so they never make a HOLD: too little
+//!    compute for models that fit fails the transaction, which changes nothing;
 //! 6. `decide`: HOLD, LOW_CONFIDENCE, COOLDOWN, RISK_LIMIT, ORACLE_DEVIATION /
 //!    TWAP_DEVIATION (spot too far from the reference: oracle, or TWAP), SLIPPAGE (the output
 //!    below the reference value less `slippage_bps`: `min_out` never comes from the spot) or
@@ -38,6 +47,7 @@ use crate::events::{emit, BorshWriter};
 use crate::features::{compute, spec_lookback, FeatureInput};
 use crate::instructions::market::{check_vaults, load_pool_mut, pool_pay, swap_out};
 use crate::interface::{field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec};
+use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::exec::{run, NoObserver};
 use crate::kernels::scratch::Scratch;
 use crate::oracle::{
@@ -46,6 +56,7 @@ use crate::oracle::{
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
+use crate::state::model::{stored_cost_bound, ModelHeader, ModelStatus};
 use crate::state::pool::{twap_q32, Pool};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 use crate::wide::{mul_div_ceil, mul_div_floor};
@@ -84,8 +95,8 @@ pub const DECISION: TypeSpec = TypeSpec::event(
     "Decision",
     "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
      0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
-     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation, 12 TWAP deviation, 13 \
-     price not advanced) and the trade amounts (0 without a trade).",
+     7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation, 11 model unavailable, 12 \
+     TWAP deviation, 13 price not advanced) and the trade amounts (0 without a trade).",
     &[
         field("agent", Ty::Pubkey),
         field("step", Ty::U64),
@@ -118,6 +129,32 @@ pub const TRADE: TypeSpec = TypeSpec::event(
         field("reserve_b", Ty::U64),
     ],
 );
+
+pub const MODEL_UNAVAILABLE: TypeSpec = TypeSpec::event(
+    "ModelUnavailable",
+    "A step held because one of the agent's models could not run (reason 11 in its Decision): \
+     which slot, its header, and the program error code that stopped it.",
+    &[
+        field("agent", Ty::Pubkey),
+        field("step", Ty::U64),
+        field("index", Ty::U8),
+        field("model", Ty::Pubkey),
+        field("error", Ty::U32),
+    ],
+);
+
+/// The largest compute budget of a transaction (the step cannot read what its transaction has
+/// left: `sol_remaining_compute_units` needs feature
+/// `5TuppMutoyzhUSfuYdhgzD47F92GL1g89KpCZQKqedxP`, which Surfpool 1.5.0 does not activate, so
+/// a program calling it does not even load there; and what is left is the crank's choice).
+pub const MAX_TX_CU: u64 = 1_400_000;
+/// Upper bound of what a step spends before its first model (accounts, price, features) ...
+pub const STEP_BEFORE_CU: u64 = 40_000;
+/// ... and after its last (vote, `decide`, the two transfer CPIs, log, events). A whole step
+/// with one small model and a trade measures ~16,000 (docs/agent.md): both are loose.
+pub const STEP_AFTER_CU: u64 = 40_000;
+/// What an agent's models may cost together: more can never run in one step, whoever cranks.
+pub const MODELS_MAX_CU: u64 = MAX_TX_CU - STEP_BEFORE_CU - STEP_AFTER_CU;
 
 /// Seconds per turnover day.
 pub const DAY_SECONDS: u64 = 86_400;
@@ -342,7 +379,11 @@ pub fn agent_step(
                         },
                         &mut rec.features,
                     );
-                    let (class, conf) = infer_all(program_id, agent, models, &rec.features)?;
+                    let mut vote = Vote::new(&rec.features);
+                    infer_all(program_id, agent, models, &mut vote)?;
+                    // A model that could not run leaves the vote at HOLD with confidence 0, so
+                    // `decide` returns at its first check; the reason is set below.
+                    let (class, conf) = (vote.class, vote.conf);
                     rec.class = class;
                     rec.action = class;
                     rec.confidence_q16 = conf;
@@ -393,6 +434,11 @@ pub fn agent_step(
                         rec.amount_out = plan.amount_out;
                         record_trade(agent, class, &plan, clock.slot)?;
                         traded = true;
+                    }
+                    if vote.failed != NO_FAILURE {
+                        rec.reason = reason::MODEL_UNAVAILABLE;
+                        rec.class = 255;
+                        emit_unavailable(agent_acc, agent, &vote);
                     }
                 }
             }
@@ -471,59 +517,193 @@ fn read_price(
     }
 }
 
-/// Run every model on the features (each clamped to its declared range) and vote.
+/// `Vote::failed` when every model ran.
+const NO_FAILURE: u8 = u8::MAX;
+
+/// The features the models run on, and what running them gave: the vote, or the first model
+/// that could not run.
+struct Vote<'a> {
+    features: &'a [i32; MAX_FEATURES],
+    class: u8,
+    conf: u32,
+    /// Slot of the model that could not run, or `NO_FAILURE`.
+    failed: u8,
+    /// Its error code (`MlAgentError`).
+    error: u32,
+}
+
+impl<'a> Vote<'a> {
+    fn new(features: &'a [i32; MAX_FEATURES]) -> Self {
+        Vote {
+            features,
+            class: HOLD,
+            conf: 0,
+            failed: NO_FAILURE,
+            error: 0,
+        }
+    }
+}
+
+/// Run every model on the features (each clamped to its declared range) and vote. An `Err`
+/// is the crank's doing (model accounts other than the agent's) and fails the step; a model
+/// that cannot run is recorded in `out.failed` and the step goes on as a HOLD.
 fn infer_all(
     program_id: &Address,
     agent: &Agent,
     models: &[AccountView],
-    features: &[i32; MAX_FEATURES],
-) -> Result<(u8, u32), MlAgentError> {
+    out: &mut Vote,
+) -> Result<(), MlAgentError> {
+    let features = out.features;
     let nm = agent.n_models as usize;
-    let nf = agent.n_features as usize;
     if models.len() != 2 * nm {
         return Err(MlAgentError::ModelSetMismatch);
     }
     let mut classes = [0u32; MAX_MODELS];
     let mut confs = [0u32; MAX_MODELS];
+    let mut meter = Meter { total: 0 };
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
-        if h.address().to_bytes() != agent.models[i] {
-            return Err(MlAgentError::ModelSetMismatch);
+        check_slot_accounts(program_id, agent, i, h, w)?;
+        let slot = Slot {
+            agent,
+            i,
+            h,
+            w,
+            features,
+        };
+        if let Err(e) = run_slot(
+            program_id,
+            &slot,
+            &mut meter,
+            &mut classes[i],
+            &mut confs[i],
+        ) {
+            out.failed = i as u8;
+            out.error = e as u32;
+            return Ok(());
         }
-        let m = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
-        // An active version may have changed since creation: check it still fits.
-        let view = check_model(&m, nf)?;
-        let (lo, hi) = view.ranges();
-        let mut x = [0i32; MAX_FEATURES];
-        for j in 0..nf {
-            x[j] = features[j].clamp(lo[j], hi[j].max(lo[j]));
-        }
-        // SAFETY: 4 * nf bytes of an i32 array; u8 has no alignment needs.
-        let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * nf) };
-        #[cfg(target_arch = "bpf")]
-        // SAFETY: models run one after another; nothing from the previous run is still used.
-        let mut scratch = unsafe { Scratch::heap() };
-        #[cfg(not(target_arch = "bpf"))]
-        let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
-        #[cfg(not(target_arch = "bpf"))]
-        let mut scratch = Scratch::new(&mut arena);
-        // A version finalize marked OPS_CHECKED takes the marked executor, as in `infer`. Its
-        // buffers here are a third of the whole heap, at least the size finalize's dry run
-        // checked every width against (that run first set aside infer's return-data words).
-        let r = if m.ops_checked {
-            run::<_, true>(&view, xb, &mut scratch, &mut NoObserver)
-        } else {
-            run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
-        }
-        .map_err(|_| MlAgentError::UnsupportedModel)?;
-        classes[i] = r.class;
-        confs[i] = r.confidence.clamp(0, 65536) as u32;
     }
-    Ok(vote(
-        &classes[..nm],
-        &confs[..nm],
-        &agent.model_weights[..nm],
-    ))
+    (out.class, out.conf) = vote(&classes[..nm], &confs[..nm], &agent.model_weights[..nm]);
+    Ok(())
+}
+
+/// The addresses a crank must get right, because the agent determines them: the recorded
+/// header; for a pinned slot the recorded weights account; for a following slot the weights
+/// account the header names as active (when the header is a live model at all; a header that
+/// is gone or closed is the model's failure, whatever weights account comes with it).
+#[inline(always)]
+fn check_slot_accounts(
+    program_id: &Address,
+    agent: &Agent,
+    i: usize,
+    h: &AccountView,
+    w: &AccountView,
+) -> Result<(), MlAgentError> {
+    if h.address().to_bytes() != agent.models[i] {
+        return Err(MlAgentError::ModelSetMismatch);
+    }
+    if agent.model_versions[i] != 0 {
+        if w.address().to_bytes() != agent.pinned_weights[i] {
+            return Err(MlAgentError::PinnedVersionMismatch);
+        }
+        return Ok(());
+    }
+    // SAFETY: read-only view; no mutable borrow of the header is live.
+    if let Ok(hd) = unsafe { ModelHeader::load(h, program_id) } {
+        let live = hd.status == ModelStatus::Ready as u8 || hd.status == ModelStatus::Frozen as u8;
+        if live && hd.active_weights != w.address().to_bytes() {
+            return Err(MlAgentError::NotActiveVersion);
+        }
+    }
+    Ok(())
+}
+
+/// The models' bounds so far: every model is charged its bound before it runs.
+struct Meter {
+    total: u64,
+}
+
+impl Meter {
+    /// `ModelTooCostly` when `cu` more would take the models past what any step can spend.
+    fn check(&self, cu: u64) -> Result<(), MlAgentError> {
+        if self.total.saturating_add(cu) > MODELS_MAX_CU {
+            return Err(MlAgentError::ModelTooCostly);
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, cu: u64) -> Result<(), MlAgentError> {
+        self.check(cu)?;
+        self.total += cu;
+        Ok(())
+    }
+}
+
+/// One model slot of the agent and the features to run it on.
+struct Slot<'a> {
+    agent: &'a Agent,
+    i: usize,
+    h: &'a AccountView,
+    w: &'a AccountView,
+    features: &'a [i32; MAX_FEATURES],
+}
+
+/// Run model slot `s.i` (accounts already checked) into `class` and `conf`, or say why it
+/// cannot run. (Arguments travel in `Slot`: the BPF backend passes at most five.)
+fn run_slot(
+    program_id: &Address,
+    s: &Slot,
+    meter: &mut Meter,
+    class: &mut u32,
+    conf: &mut u32,
+) -> Result<(), MlAgentError> {
+    let (agent, i, h, w, features) = (s.agent, s.i, s.h, s.w, s.features);
+    let nf = agent.n_features as usize;
+    let m = load_model_bytes(program_id, h, w, agent.model_versions[i])?;
+    // A pinned slot runs the bytes it was pinned to: same account and same content hash (the
+    // account could have been closed and recreated at its address with other bytes).
+    if agent.model_versions[i] != 0 && m.weights.chunk_root != agent.pinned_roots[i] {
+        return Err(MlAgentError::PinnedVersionMismatch);
+    }
+    // An active version may have changed since creation: check it still fits.
+    let view = check_model(&m, nf)?;
+    // Its bound before any of its work: stored at finalize, or (a version sealed by older
+    // code) computed here, once the part that needs no walk is known to fit (the walk costs
+    // less than that part, so it cannot take the step past the largest budget either).
+    let bound = match stored_cost_bound(m.weights) {
+        Some(b) => b,
+        None => {
+            meter.check(floor(view.n_features, view.n_ops))?;
+            cost_bound(&view)
+        }
+    };
+    meter.charge(bound)?;
+    let (lo, hi) = view.ranges();
+    let mut x = [0i32; MAX_FEATURES];
+    for j in 0..nf {
+        x[j] = features[j].clamp(lo[j], hi[j].max(lo[j]));
+    }
+    // SAFETY: 4 * nf bytes of an i32 array; u8 has no alignment needs.
+    let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * nf) };
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: models run one after another; nothing from the previous run is still used.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    // A version finalize marked OPS_CHECKED takes the marked executor, as in `infer`. Its
+    // buffers here are a third of the whole heap, at least the size finalize's dry run
+    // checked every width against (that run first set aside infer's return-data words).
+    let r = if m.ops_checked {
+        run::<_, true>(&view, xb, &mut scratch, &mut NoObserver)
+    } else {
+        run::<_, false>(&view, xb, &mut scratch, &mut NoObserver)
+    }
+    .map_err(|_| MlAgentError::UnsupportedModel)?;
+    *class = r.class;
+    *conf = r.confidence.clamp(0, 65536) as u32;
+    Ok(())
 }
 
 struct Execution<'a> {
@@ -592,6 +772,17 @@ fn emit_decision(agent_acc: &AccountView, r: &DecisionRecord) {
         w.u32(f as u32);
     }
     w.u64(r.amount_in).u64(r.amount_out);
+    emit(w.finish());
+}
+
+fn emit_unavailable(agent_acc: &AccountView, agent: &Agent, v: &Vote) {
+    let mut buf = [0u8; 8 + 32 + 8 + 1 + 32 + 4];
+    let mut w = BorshWriter::event(&MODEL_UNAVAILABLE, &mut buf);
+    w.bytes(agent_acc.address().as_ref())
+        .u64(agent.step)
+        .u8(v.failed)
+        .bytes(&agent.models[v.failed as usize % MAX_MODELS])
+        .u32(v.error);
     emit(w.finish());
 }
 
@@ -767,6 +958,19 @@ mod tests {
         // The deviation is checked after the risk limits, before the slippage bound.
         a.risk.max_trade = 1;
         assert_eq!(decide(&a, &at(1), BUY, 65536).reason, reason::RISK_LIMIT);
+    }
+
+    #[test]
+    fn models_past_what_a_step_can_spend_are_too_costly() {
+        let mut m = Meter { total: 0 };
+        assert_eq!(m.charge(MODELS_MAX_CU - 10), Ok(()));
+        assert_eq!(m.check(10), Ok(()));
+        assert_eq!(m.charge(11), Err(MlAgentError::ModelTooCostly));
+        // A failed charge leaves the total; a saturated (never-fits) bound cannot wrap.
+        assert_eq!(m.total, MODELS_MAX_CU - 10);
+        assert_eq!(m.charge(u64::MAX), Err(MlAgentError::ModelTooCostly));
+        assert_eq!(m.charge(10), Ok(()));
+        assert_eq!(MODELS_MAX_CU, 1_320_000);
     }
 
     #[test]

@@ -89,7 +89,14 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     h.active_version = h.staged_version;
     h.staged_weights = ZERO;
     h.staged_version = 0;
-    h.model_sha256 = f.model_sha256;
+    // The header shows a whole-file hash only when finalize recomputed it: a larger model's
+    // declared SHA-256 stays on its version as a declaration, and its content is bound by
+    // the chunk root, which finalize did verify.
+    h.model_sha256 = if f.file_hash_verified != 0 {
+        f.model_sha256
+    } else {
+        ZERO
+    };
     h.chunk_root = f.chunk_root;
     h.model_size = f.model_size;
     h.chunk_size = f.chunk_size;

@@ -1,6 +1,11 @@
-//! `close_model`: close the header together with its active and staged versions, returning all
-//! rent to the authority. Retired versions must be closed first (`close_version`): once the
-//! header is gone nobody could prove authority over them and their rent would be stranded.
+//! `close_model`: close the model together with its active and staged versions. Retired
+//! versions must be closed first (`close_version`): once the header is gone nobody could prove
+//! authority over them and their rent would be stranded.
+//!
+//! The header is not deleted but shrunk to a `ModelTombstone`, which keeps the address taken:
+//! otherwise the author could `create_model` the same `(creator, model_id)` again (same PDA,
+//! versions numbered from 1 again) and upload other bytes under the address agents and users
+//! recorded. All rent except the tombstone's (96 bytes) goes back to the authority.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
@@ -9,11 +14,12 @@ use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
-use crate::state::model::{ModelHeader, ModelStatus, VersionStatus};
+use crate::state::model::{ModelHeader, ModelStatus, ModelTombstone, VersionStatus};
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "close_model",
-    "Close the model header with its active and staged versions; rent goes to the authority.",
+    "Close the model with its active and staged versions: the header becomes a ModelTombstone \
+     (its id can never be reused) and all other rent goes to the authority.",
     &[
         AccountSpec::new("authority")
             .mutable()
@@ -37,7 +43,8 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
 
 pub const MODEL_CLOSED: TypeSpec = TypeSpec::event(
     "ModelClosed",
-    "A model and its remaining versions were closed; `lamports` is the total rent returned.",
+    "A model and its remaining versions were closed (the header is now a ModelTombstone); \
+     `lamports` is the total rent returned.",
     &[
         field("model", Ty::Pubkey),
         field("authority", Ty::Pubkey),
@@ -86,7 +93,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         lamports += close_account(acc, authority)?;
     }
     h.status = ModelStatus::Closed as u8;
-    lamports += close_account(model, authority)?;
+    lamports += entomb(model, authority, h, slot)?;
 
     let mut buf = [0u8; 96];
     let mut e = BorshWriter::event(&MODEL_CLOSED, &mut buf);
@@ -97,4 +104,38 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         .u64(slot);
     emit(e.finish());
     Ok(())
+}
+
+/// Shrink the header to a tombstone and return the rent it no longer needs to `authority`.
+fn entomb(
+    model: &mut AccountView,
+    authority: &mut AccountView,
+    h: &ModelHeader,
+    slot: u64,
+) -> Result<u64, pinocchio::error::ProgramError> {
+    let t = ModelTombstone {
+        discriminator: ModelTombstone::SPEC.discriminator,
+        creator: h.creator,
+        authority: h.authority,
+        model_id: h.model_id,
+        closed_slot: slot,
+        version_count: h.version_count,
+        padding: [0; 4],
+    };
+    let keep = crate::rent::minimum_balance(ModelTombstone::LEN)?;
+    let give = model.lamports().saturating_sub(keep);
+    let total = authority
+        .lamports()
+        .checked_add(give)
+        .ok_or(MlAgentError::ArithmeticOverflow)?;
+    authority.set_lamports(total);
+    model.set_lamports(model.lamports() - give);
+    // SAFETY: the header is ModelHeader::LEN >= ModelTombstone::LEN bytes and `h` (a copy was
+    // taken above) is not used after this write. Shrinking the serialized data length is how
+    // a program reallocates an account it owns downwards; the runtime drops the tail.
+    unsafe {
+        *(model.data_ptr() as *mut ModelTombstone) = t;
+        (*model.account_mut_ptr()).data_len = ModelTombstone::LEN as u64;
+    }
+    Ok(give)
 }

@@ -13,7 +13,9 @@ use crate::events::{emit, BorshWriter};
 use crate::interface::{
     field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec, SYSTEM_PROGRAM,
 };
-use crate::state::model::{ArchSummary, ModelHeader, ModelStatus, VersionParams, MODEL_SEED};
+use crate::state::model::{
+    ArchSummary, ModelHeader, ModelStatus, ModelTombstone, VersionParams, MODEL_SEED,
+};
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "create_model",
@@ -82,6 +84,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     checks::writable(model)?;
     checks::address(system_program, &pinocchio_system::ID)?;
     if !model.owned_by(&pinocchio_system::ID) || !model.is_data_empty() {
+        if model.owned_by(program_id) && ModelTombstone::is(model) {
+            return Err(MlAgentError::ModelClosed.into());
+        }
         return Err(MlAgentError::ModelAlreadyExists.into());
     }
     let id_bytes = model_id.to_le_bytes();

@@ -12,6 +12,8 @@
 //! header check (`ModelView::parse`) is marked `HEADER_CHECKED` so `infer` skips that check; one
 //! whose checked forward pass also succeeds (`infer::ops_checkable`, files up to 4 KiB) is
 //! marked `OPS_CHECKED` too, so `infer` skips the op checks that do not depend on the input.
+//! The version also stores its compute bound (`kernels::cost`), which `agent_step` compares
+//! with the compute it has left before running the model.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
@@ -22,10 +24,27 @@ use crate::events::{emit, BorshWriter};
 use crate::hash::sha256v;
 use crate::instructions::infer::ops_checkable;
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::model::ModelView;
 use crate::state::model::{
-    ModelHeader, VersionStatus, CHECKS_EPOCH, FILE_HASH_MAX_BYTES, HEADER_CHECKED, OPS_CHECKED,
+    cost_units, ModelHeader, VersionStatus, CHECKS_EPOCH, FILE_HASH_MAX_BYTES, HEADER_CHECKED,
+    OPS_CHECKED,
 };
+
+/// Above this a bound is stored as "never fits" without walking the op table (the largest
+/// transaction budget, 1.4 M CU).
+const BOUND_CAP: u64 = 1_400_000;
+
+/// The compute bound of a file `ModelView::parse` accepted; a table too long to be worth
+/// walking is saturated (its records alone exceed any transaction).
+fn sealed_cost_bound(bytes: &[u8]) -> u64 {
+    // SAFETY: the caller's `parse` succeeded on these sealed bytes.
+    let view = unsafe { ModelView::checked_before(bytes) };
+    if floor(view.n_features, view.n_ops) > BOUND_CAP {
+        return u64::MAX;
+    }
+    cost_bound(&view)
+}
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "finalize_version",
@@ -93,6 +112,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         if ops_checkable(w.data) {
             w.fixed.padding[0] |= OPS_CHECKED;
         }
+        [w.fixed.padding[2], w.fixed.padding[3]] = cost_units(sealed_cost_bound(w.data));
     }
     w.fixed.finalized_slot = slot;
     h.updated_slot = slot;
