@@ -28,25 +28,7 @@ from tests.registry.helpers import (
     set_account_data,
 )
 
-from .world import SPEC, World, constant_model, make_world, momentum_model, risk
-
-
-async def step(w: World, agent: Pubkey, *, warp: bool = True, **kw: object) -> StepResult:
-    """One crank in the next slot (an agent takes at most one price sample per slot)."""
-    if warp:
-        assert isinstance(w.chain, LiteSvmChain)
-        w.chain.warp_slots(1)
-    r = await w.agents.step(agent, **kw)  # type: ignore[arg-type]
-    assert isinstance(r, StepResult)
-    return r
-
-
-async def warm(w: World, agent: Pubkey) -> None:
-    """Fill a pool agent's price history: its first step only reads the pool's cumulative
-    price, then every step until the spec's lookback is met is a warm-up."""
-    for _ in range(SPEC.lookback):
-        r = await step(w, agent)
-        assert (r.decision.reason, r.decision.class_id) == ("warmup", 255)
+from .world import SPEC, constant_model, make_world, momentum_model, risk, step, warm
 
 
 def test_feature_twin_matches_the_rust_vectors() -> None:

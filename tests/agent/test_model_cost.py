@@ -28,8 +28,8 @@ from client.program import error_name
 from client.registry import ModelRegistry
 from tests.registry.helpers import funded
 
-from .test_model_safety import assert_held_unavailable, step, vaults, warm
-from .world import LABELS, constant_model, make_world
+from .test_model_safety import assert_held_unavailable, vaults
+from .world import LABELS, constant_model, make_world, step, warm
 
 BUY = 2
 # ModelWeights.padding at 220: marks, epoch, then the bound in units of 64 CU (u16).

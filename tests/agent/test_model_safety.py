@@ -28,22 +28,11 @@ from client.registry import instructions as reg_ix
 from client.registry.registry import RegistryError
 from tests.registry.helpers import Upload, expect_error, funded, set_account_data
 
-from .world import SPEC, World, constant_model, linear_model, make_world
+from .world import World, constant_model, linear_model, make_world, step, warm
 
 BUY, SELL, HOLD = 2, 0, 1
 # ModelWeights: discriminator 8, model 32, authority 32, model_sha256 32 -> chunk_root at 104.
 CHUNK_ROOT_OFFSET = 104
-
-
-async def step(w: World, agent: Pubkey) -> StepResult:
-    r = await w.agents.step(agent)
-    assert isinstance(r, StepResult)
-    return r
-
-
-async def warm(w: World, agent: Pubkey) -> None:
-    for _ in range(SPEC.lookback - 1):
-        assert (await step(w, agent)).decision.reason == "warmup"
 
 
 async def vaults(w: World, agent: Pubkey) -> tuple[int, int]:

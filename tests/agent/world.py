@@ -8,8 +8,9 @@ import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from client.agent import AgentClient, FeatureSpec, ModelSlot, Risk
+from client.agent import AgentClient, FeatureSpec, ModelSlot, Risk, StepResult
 from client.chain.base import Chain
+from client.chain.litesvm import LiteSvmChain
 from client.market import MarketClient
 from client.model.compiler import compile_model
 from client.model.format import encode
@@ -148,3 +149,21 @@ async def make_world(
         user_b,
         user_lp,
     )
+
+
+async def step(w: World, agent: Pubkey, *, warp: bool = True, **kw: object) -> StepResult:
+    """One crank in the next slot (an agent takes at most one price sample per slot)."""
+    if warp:
+        assert isinstance(w.chain, LiteSvmChain)
+        w.chain.warp_slots(1)
+    r = await w.agents.step(agent, **kw)  # type: ignore[arg-type]
+    assert isinstance(r, StepResult)
+    return r
+
+
+async def warm(w: World, agent: Pubkey) -> None:
+    """Fill a pool agent's price history: its first step only reads the pool's cumulative
+    price, then every step until the spec's lookback is met is a warm-up."""
+    for _ in range(SPEC.lookback):
+        r = await step(w, agent)
+        assert (r.decision.reason, r.decision.class_id) == ("warmup", 255)
