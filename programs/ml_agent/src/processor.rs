@@ -63,35 +63,120 @@ pub fn process_instruction(
         return instructions::infer::process(program_id, accounts, rest);
     }
     match disc {
-        PING => instructions::ping::process(program_id, accounts, rest),
+        PING => outlined::result(outlined::ping(program_id, accounts, rest)),
         // The upload hot path first.
-        WRITE_CHUNK => reg::write_chunk::process(program_id, accounts, rest),
-        OPEN_PAGE => reg::open_page::process(program_id, accounts, rest),
-        COMMIT_PAGES => reg::commit_pages::process(program_id, accounts, rest),
-        CLOSE_PAGE => reg::close_page::process(program_id, accounts, rest),
-        CREATE_MODEL => reg::create_model::process(program_id, accounts, rest),
-        CREATE_VERSION => reg::create_version::process(program_id, accounts, rest),
-        FINALIZE_VERSION => reg::finalize_version::process(program_id, accounts, rest),
-        ACTIVATE_VERSION => reg::activate_version::process(program_id, accounts, rest),
-        FREEZE_MODEL => reg::freeze_model::process(program_id, accounts, rest),
-        PROPOSE_AUTHORITY => reg::propose_authority::process(program_id, accounts, rest),
-        ACCEPT_AUTHORITY => reg::accept_authority::process(program_id, accounts, rest),
-        CLOSE_VERSION => reg::close_version::process(program_id, accounts, rest),
-        CLOSE_MODEL => reg::close_model::process(program_id, accounts, rest),
+        WRITE_CHUNK => outlined::result(outlined::write_chunk(program_id, accounts, rest)),
+        OPEN_PAGE => outlined::result(outlined::open_page(program_id, accounts, rest)),
+        COMMIT_PAGES => outlined::result(outlined::commit_pages(program_id, accounts, rest)),
+        CLOSE_PAGE => outlined::result(outlined::close_page(program_id, accounts, rest)),
+        CREATE_MODEL => outlined::result(outlined::create_model(program_id, accounts, rest)),
+        CREATE_VERSION => outlined::result(outlined::create_version(program_id, accounts, rest)),
+        FINALIZE_VERSION => {
+            outlined::result(outlined::finalize_version(program_id, accounts, rest))
+        }
+        ACTIVATE_VERSION => {
+            outlined::result(outlined::activate_version(program_id, accounts, rest))
+        }
+        FREEZE_MODEL => outlined::result(outlined::freeze_model(program_id, accounts, rest)),
+        PROPOSE_AUTHORITY => {
+            outlined::result(outlined::propose_authority(program_id, accounts, rest))
+        }
+        ACCEPT_AUTHORITY => {
+            outlined::result(outlined::accept_authority(program_id, accounts, rest))
+        }
+        CLOSE_VERSION => outlined::result(outlined::close_version(program_id, accounts, rest)),
+        CLOSE_MODEL => outlined::result(outlined::close_model(program_id, accounts, rest)),
         // Market and trading agents.
-        AGENT_STEP => agent::step::agent_step(program_id, accounts, rest),
-        SWAP => market::pool::swap(program_id, accounts, rest),
-        PUBLISH_PRICE => market::feed::publish_price(program_id, accounts, rest),
-        CREATE_POOL => market::pool::create_pool(program_id, accounts, rest),
-        ADD_LIQUIDITY => market::pool::add_liquidity(program_id, accounts, rest),
-        REMOVE_LIQUIDITY => market::pool::remove_liquidity(program_id, accounts, rest),
-        CREATE_PRICE_FEED => market::feed::create_price_feed(program_id, accounts, rest),
-        CREATE_AGENT => agent::create::create_agent(program_id, accounts, rest),
-        CONFIGURE_AGENT => agent::create::configure_agent(program_id, accounts, rest),
-        PAUSE_AGENT => agent::admin::pause_agent(program_id, accounts, rest),
-        RESUME_AGENT => agent::admin::resume_agent(program_id, accounts, rest),
-        DEPOSIT => agent::admin::deposit(program_id, accounts, rest),
-        WITHDRAW => agent::admin::withdraw(program_id, accounts, rest),
+        AGENT_STEP => outlined::result(outlined::agent_step(program_id, accounts, rest)),
+        SWAP => outlined::result(outlined::swap(program_id, accounts, rest)),
+        PUBLISH_PRICE => outlined::result(outlined::publish_price(program_id, accounts, rest)),
+        CREATE_POOL => outlined::result(outlined::create_pool(program_id, accounts, rest)),
+        ADD_LIQUIDITY => outlined::result(outlined::add_liquidity(program_id, accounts, rest)),
+        REMOVE_LIQUIDITY => {
+            outlined::result(outlined::remove_liquidity(program_id, accounts, rest))
+        }
+        CREATE_PRICE_FEED => {
+            outlined::result(outlined::create_price_feed(program_id, accounts, rest))
+        }
+        CREATE_AGENT => outlined::result(outlined::create_agent(program_id, accounts, rest)),
+        CONFIGURE_AGENT => outlined::result(outlined::configure_agent(program_id, accounts, rest)),
+        PAUSE_AGENT => outlined::result(outlined::pause_agent(program_id, accounts, rest)),
+        RESUME_AGENT => outlined::result(outlined::resume_agent(program_id, accounts, rest)),
+        DEPOSIT => outlined::result(outlined::deposit(program_id, accounts, rest)),
+        WITHDRAW => outlined::result(outlined::withdraw(program_id, accounts, rest)),
         _ => Err(MlAgentError::InstructionFallbackNotFound.into()),
+    }
+}
+
+/// Every handler but `infer` is compiled as its own function. Inlined into the entrypoint they
+/// made one ~40,000-instruction function, and LLVM's BPF backend encodes conditional branches in
+/// 16 bits ("Branch target out of insn range" when linking SBPF v3 at -O3). Out of line each
+/// handler costs one call (a few CU); `infer`, the hot path, stays inlined.
+///
+/// The BPF calling convention allows five argument registers and no aggregate returns, and the
+/// Rust ABI returns even an 8-byte `ProgramResult` through a hidden pointer (a sixth argument),
+/// so each wrapper returns the runtime's `u64` encoding of its result instead.
+mod outlined {
+    use pinocchio::error::ProgramError;
+    use pinocchio::{AccountView, Address, ProgramResult, SUCCESS};
+
+    use crate::instructions;
+    use crate::instructions::registry as reg;
+    use crate::instructions::{agent, market};
+
+    /// Back from the `u64` encoding; `From<u64>` inverts `From<ProgramError>` exactly.
+    #[inline(always)]
+    pub fn result(code: u64) -> ProgramResult {
+        if code == SUCCESS {
+            Ok(())
+        } else {
+            Err(ProgramError::from(code))
+        }
+    }
+
+    macro_rules! outlined {
+        ($($name:ident => $handler:path;)*) => {$(
+            #[inline(never)]
+            pub fn $name(
+                program_id: &Address,
+                accounts: &mut [AccountView],
+                data: &[u8],
+            ) -> u64 {
+                match $handler(program_id, accounts, data) {
+                    Ok(()) => SUCCESS,
+                    Err(error) => error.into(),
+                }
+            }
+        )*};
+    }
+
+    outlined! {
+        ping => instructions::ping::process;
+        write_chunk => reg::write_chunk::process;
+        open_page => reg::open_page::process;
+        commit_pages => reg::commit_pages::process;
+        close_page => reg::close_page::process;
+        create_model => reg::create_model::process;
+        create_version => reg::create_version::process;
+        finalize_version => reg::finalize_version::process;
+        activate_version => reg::activate_version::process;
+        freeze_model => reg::freeze_model::process;
+        propose_authority => reg::propose_authority::process;
+        accept_authority => reg::accept_authority::process;
+        close_version => reg::close_version::process;
+        close_model => reg::close_model::process;
+        agent_step => agent::step::agent_step;
+        swap => market::pool::swap;
+        publish_price => market::feed::publish_price;
+        create_pool => market::pool::create_pool;
+        add_liquidity => market::pool::add_liquidity;
+        remove_liquidity => market::pool::remove_liquidity;
+        create_price_feed => market::feed::create_price_feed;
+        create_agent => agent::create::create_agent;
+        configure_agent => agent::create::configure_agent;
+        pause_agent => agent::admin::pause_agent;
+        resume_agent => agent::admin::resume_agent;
+        deposit => agent::admin::deposit;
+        withdraw => agent::admin::withdraw;
     }
 }
