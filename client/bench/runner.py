@@ -30,7 +30,7 @@ from solders.compute_budget import set_compute_unit_limit
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 
-from ..artifacts import REPO_ROOT, program_so_path, read_program_so, sha256_hex
+from ..artifacts import REPO_ROOT, embedded_so_path, read_embedded_so, sha256_hex
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
 from ..model.format import payload_bytes
@@ -95,8 +95,9 @@ class BenchReport:
 
 def fast_chain() -> LiteSvmChain:
     svm = LiteSVM().with_transaction_history(0).with_log_bytes_limit(None).with_sigverify(False)
-    svm.add_program(PROGRAM_ID, read_program_so())
-    return LiteSvmChain(svm)
+    chain = LiteSvmChain(svm)
+    chain.add_program(PROGRAM_ID, read_embedded_so())
+    return chain
 
 
 def _op_name(op: Any) -> str:
@@ -300,7 +301,7 @@ async def timing_row(
 
 
 async def run_bench(*, timing: bool = True, largest_search: bool = True) -> BenchReport:
-    if not program_so_path().is_file():
+    if not embedded_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
     chain = fast_chain()
     payer = Keypair()
@@ -331,14 +332,17 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     upload = await run_upload_bench(chain, payer)
 
     agent = await run_agent_bench(chain, payer)
-    return BenchReport(sha256_hex(read_program_so()), reports, rows, upload, agent=agent)
+    return BenchReport(sha256_hex(read_embedded_so()), reports, rows, upload, agent=agent)
 
 
 # ---------------------------------------------------------------- text report
 
 
 def format_report(r: BenchReport) -> str:
-    lines = [f"program sha256 {r.program_sha256[:16]}...  (LiteSVM, CU = compute units)", ""]
+    lines = [
+        f"program sha256 {r.program_sha256[:16]}...  (SBPF v0 on LiteSVM, CU = compute units)",
+        "",
+    ]
     head = (
         f"{'model':<22} {'architecture':<50} {'MACs':>8} {'nodes':>6} {'bytes':>9} "
         f"{'instr CU':>9} {'kernel CU':>9} {'CU/MAC':>7}  target"
