@@ -12,7 +12,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from solders.compute_budget import set_compute_unit_limit
+from solders.hash import Hash
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
 
 from ..artifacts import (
     embedded_so_path,
@@ -23,8 +27,10 @@ from ..artifacts import (
     sha256_hex,
 )
 from ..chain.base import Chain
+from ..inference import infer_instruction
+from ..inference.client import MAX_TX_CU, PACKET_DATA_SIZE
 from .agent import measure_case
-from .models import BUILDERS, dense_128, largest_mlp
+from .models import BUILDERS, BenchModel, dense_128, largest_mlp
 from .runner import fast_chain, largest, measure
 
 RPC_PAYER_SOL = 500
@@ -43,11 +49,14 @@ class BuildInfo:
 class CuPair:
     row: str
     v0: int
-    v3: int
+    v3: int | None  # None: the row cannot be sent to a validator (see `note`)
+    note: str = ""
 
     @property
-    def delta_pct(self) -> float:
-        return round(100.0 * (self.v3 - self.v0) / self.v0, 2) if self.v0 else 0.0
+    def delta_pct(self) -> float | None:
+        if self.v3 is None or not self.v0:
+            return None
+        return round(100.0 * (self.v3 - self.v0) / self.v0, 2)
 
 
 @dataclass
@@ -67,16 +76,35 @@ def _build(path: str, elf: bytes, runtime: str) -> BuildInfo:
     return BuildInfo(path, sbpf_version(elf), len(elf), sha256_hex(elf), runtime)
 
 
-async def _rows(chain: Chain, payer: Keypair, largest_hidden: int | None) -> dict[str, int]:
-    """Instruction CU (worst of the bench's measured rows) per model, then agent_step CU."""
-    out: dict[str, int] = {}
-    for build in BUILDERS:
-        m = build()
-        rep, _ = await measure(chain, payer, m)  # type: ignore[arg-type]
-        out[m.name] = rep.instruction_cu
+def _one_infer_tx_bytes(model: BenchModel) -> int:
+    """Size of a transaction holding one `infer` of `model` (and the CU-limit instruction)."""
+    ix = infer_instruction(Pubkey.default(), Pubkey.default(), model.samples[0].tolist())
+    payer = Keypair()
+    tx = Transaction.new_signed_with_payer(
+        [set_compute_unit_limit(MAX_TX_CU), ix], payer.pubkey(), [payer], Hash.default()
+    )
+    return len(bytes(tx))
+
+
+async def _rows(
+    chain: Chain, payer: Keypair, largest_hidden: int | None, *, packet_limit: bool
+) -> dict[str, int | str]:
+    """Instruction CU (worst of the bench's measured rows) per model, then agent_step CU. With
+    `packet_limit` (a real validator), a model whose `infer` alone exceeds a packet gets the
+    reason instead: LiteSVM takes any size, validators only 1,232-byte transactions."""
+    models = [build() for build in BUILDERS]
     if largest_hidden is not None:
-        m = largest_mlp(largest_hidden)
-        rep, _ = await measure(chain, payer, m, samples=4)  # type: ignore[arg-type]
+        models.append(largest_mlp(largest_hidden))
+    out: dict[str, int | str] = {}
+    for m in models:
+        size = _one_infer_tx_bytes(m)
+        if packet_limit and size > PACKET_DATA_SIZE:
+            out[m.name] = (
+                f"one infer is a {size:,}-byte transaction (max {PACKET_DATA_SIZE:,}): LiteSVM only"
+            )
+            continue
+        samples = 4 if m.name.startswith("mlp_256_") else 32
+        rep, _ = await measure(chain, payer, m, samples=samples)  # type: ignore[arg-type]
         out[m.name] = rep.instruction_cu
     for i, (name, n_models) in enumerate((("single", 1), ("ensemble4", 4))):
         case = await measure_case(chain, payer, name, n_models, agent_id=i + 1)
@@ -105,14 +133,19 @@ async def run_sbpf_comparison(*, largest_search: bool = True) -> SbpfReport:
         fixed = dense.instruction_cu - per_mac * dense.macs + 128 * 70
         _, model, _ = await largest(lite, payer, per_mac, fixed)
         hidden = model.qmodel.ops[0].n_out  # type: ignore[union-attr]
-    v0 = await _rows(lite, payer, hidden)
+    v0 = await _rows(lite, payer, hidden, packet_limit=False)
 
     async with Surfpool.start() as sp, RpcChain(sp.rpc_url, name="surfpool") as rpc:
         rpc_payer = Keypair()
         await rpc.airdrop(rpc_payer.pubkey(), RPC_PAYER_SOL * 10**9)
         await ensure_program(rpc, rpc_payer)
-        v3 = await _rows(rpc, rpc_payer, hidden)
-    report.rows = [CuPair(name, v0[name], v3[name]) for name in v0]
+        v3 = await _rows(rpc, rpc_payer, hidden, packet_limit=True)
+    for name, c0 in v0.items():
+        assert isinstance(c0, int)
+        c3 = v3[name]
+        report.rows.append(
+            CuPair(name, c0, c3, "") if isinstance(c3, int) else CuPair(name, c0, None, c3)
+        )
     return report
 
 
@@ -125,5 +158,8 @@ def format_sbpf_report(r: SbpfReport) -> str:
         )
     lines += ["", f"{'row':<28} {'v0 CU':>9} {'v3 CU':>9} {'v3-v0':>8}"]
     for p in r.rows:
-        lines.append(f"{p.row:<28} {p.v0:>9,} {p.v3:>9,} {p.delta_pct:>7.2f}%")
+        if p.v3 is None:
+            lines.append(f"{p.row:<28} {p.v0:>9,} {'-':>9} {'':>8}  {p.note}")
+        else:
+            lines.append(f"{p.row:<28} {p.v0:>9,} {p.v3:>9,} {p.delta_pct or 0.0:>7.2f}%")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from client.chain.rpc import RpcChain
 from client.registry import ModelRegistry, WeightsLayout
 from client.registry.accounts import PageInfo, VersionInfo
 from client.registry.layout import default_model_id, model_address, page_address
-from tests.validators import over_rpc_backends
+from tests.validators import ValidatorEndpoint, over_rpc_backends
 
 from .helpers import model_bytes
 
@@ -84,17 +84,20 @@ async def test_deploy_over_rpc(registry: ModelRegistry, size: int) -> None:
     assert report.ok and report.status == "active"
 
 
+@over_rpc_backends  # solana-test-validator too, when installed (else skipped with the reason)
 async def test_one_mib_uploads_finalizes_and_verifies(
-    registry: ModelRegistry,
+    registry: ModelRegistry, rpc_endpoint: ValidatorEndpoint
 ) -> None:
     data = model_bytes(MIB, seed=42)
     started = time.monotonic()
     d = await registry.deploy(data)
     seconds = time.monotonic() - started
     assert d.verified and d.file_hash_verified_on_chain and d.bytes == MIB
-    # The 30 s target is measured by the upload bench on an otherwise idle machine; this bound
-    # only catches regressions without failing whenever other work shares the two cores.
-    assert seconds <= 60, f"1 MiB took {seconds:.1f} s"
+    # The 30 s target is measured by the upload bench on an otherwise idle machine (Surfpool);
+    # this bound only catches regressions without failing whenever other work shares the two
+    # cores. The test validator confirms in 400 ms slots, so it gets three times as long.
+    bound = 60 if rpc_endpoint.name == "surfpool" else 180
+    assert seconds <= bound, f"1 MiB took {seconds:.1f} s on {rpc_endpoint.name}"
 
 
 async def written_chunks(chain: RpcChain, authority: Pubkey, model: Pubkey) -> int:
