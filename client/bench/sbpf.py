@@ -1,9 +1,9 @@
 """`python -m client bench --sbpf`: every CU row of the bench on both builds of the program.
 
 The SBPF v0 build runs on the embedded LiteSVM (solders 0.26 cannot load v3), the deployable
-SBPF v3 build on Surfpool (Agave 4.1.2): the same models, the same rows, the same agent steps
-on each, so the two columns differ only in the SBPF version (and the runtime executing it; CU
-pricing of instructions and syscalls is the same in both runtimes for these programs).
+SBPF v3 build on Surfpool (Agave 4.1.2), and, to tell the SBPF version's effect from the
+runtime's, the v0 build on Surfpool as well (Surfpool loads v0; solana-test-validator would not).
+The same models, rows and agent steps on each.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from solders.transaction import Transaction
 
 from ..artifacts import (
     embedded_so_path,
+    program_keypair,
     program_so_path,
     read_embedded_so,
     read_program_so,
@@ -46,29 +47,36 @@ class BuildInfo:
 
 
 @dataclass(frozen=True)
-class CuPair:
+class CuRow:
+    """One bench row. `v0_surfpool` runs the v0 build on the same validator as v3 (Surfpool
+    does not enforce SIMD-0500), so `v3 - v0_surfpool` is the SBPF version's own effect and
+    `v0_surfpool - v0` the runtime's (e.g. the token program it ships). None: the row cannot be
+    sent to a validator (see `note`)."""
+
     row: str
     v0: int
-    v3: int | None  # None: the row cannot be sent to a validator (see `note`)
+    v0_surfpool: int | None
+    v3: int | None
     note: str = ""
 
     @property
     def delta_pct(self) -> float | None:
-        if self.v3 is None or not self.v0:
+        """v3 against v0 on the same runtime."""
+        if self.v3 is None or not self.v0_surfpool:
             return None
-        return round(100.0 * (self.v3 - self.v0) / self.v0, 2)
+        return round(100.0 * (self.v3 - self.v0_surfpool) / self.v0_surfpool, 2)
 
 
 @dataclass
 class SbpfReport:
     v0: BuildInfo
     v3: BuildInfo
-    rows: list[CuPair] = field(default_factory=list)
+    rows: list[CuRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for row, pair in zip(out["rows"], self.rows, strict=True):
-            row["delta_pct"] = pair.delta_pct
+        for row, r in zip(out["rows"], self.rows, strict=True):
+            row["delta_pct"] = r.delta_pct
         return out
 
 
@@ -113,7 +121,6 @@ async def _rows(
 
 
 async def run_sbpf_comparison(*, largest_search: bool = True) -> SbpfReport:
-    from ..chain.connect import ensure_program
     from ..chain.rpc import RpcChain
     from ..chain.surfpool import Surfpool
 
@@ -135,17 +142,21 @@ async def run_sbpf_comparison(*, largest_search: bool = True) -> SbpfReport:
         hidden = model.qmodel.ops[0].n_out  # type: ignore[union-attr]
     v0 = await _rows(lite, payer, hidden, packet_limit=False)
 
-    async with Surfpool.start() as sp, RpcChain(sp.rpc_url, name="surfpool") as rpc:
-        rpc_payer = Keypair()
-        await rpc.airdrop(rpc_payer.pubkey(), RPC_PAYER_SOL * 10**9)
-        await ensure_program(rpc, rpc_payer)
-        v3 = await _rows(rpc, rpc_payer, hidden, packet_limit=True)
+    on_surfpool: dict[str, dict[str, int | str]] = {}
+    for tag, elf in (("v0", v0_elf), ("v3", v3_elf)):
+        # A fresh validator per build: the program lives at its one IDL address.
+        async with Surfpool.start() as sp, RpcChain(sp.rpc_url, name="surfpool") as rpc:
+            rpc_payer = Keypair()
+            await rpc.airdrop(rpc_payer.pubkey(), RPC_PAYER_SOL * 10**9)
+            await rpc.deploy_program(program_keypair(), elf, rpc_payer)
+            on_surfpool[tag] = await _rows(rpc, rpc_payer, hidden, packet_limit=True)
     for name, c0 in v0.items():
         assert isinstance(c0, int)
-        c3 = v3[name]
-        report.rows.append(
-            CuPair(name, c0, c3, "") if isinstance(c3, int) else CuPair(name, c0, None, c3)
-        )
+        s0, s3 = on_surfpool["v0"][name], on_surfpool["v3"][name]
+        if isinstance(s0, int) and isinstance(s3, int):
+            report.rows.append(CuRow(name, c0, s0, s3))
+        else:
+            report.rows.append(CuRow(name, c0, None, None, str(s3)))
     return report
 
 
@@ -156,10 +167,22 @@ def format_sbpf_report(r: SbpfReport) -> str:
             f"SBPF {tag}: {b.path}  e_flags={b.sbpf_version}  {b.bytes:,} bytes  "
             f"sha256 {b.sha256}  on {b.runtime}"
         )
-    lines += ["", f"{'row':<28} {'v0 CU':>9} {'v3 CU':>9} {'v3-v0':>8}"]
-    for p in r.rows:
-        if p.v3 is None:
-            lines.append(f"{p.row:<28} {p.v0:>9,} {'-':>9} {'':>8}  {p.note}")
-        else:
-            lines.append(f"{p.row:<28} {p.v0:>9,} {p.v3:>9,} {p.delta_pct or 0.0:>7.2f}%")
+    lines += [
+        "",
+        f"{'row':<28} {'v0 LiteSVM':>11} {'v0 Surfpool':>12} {'v3 Surfpool':>12} {'v3/v0':>8}",
+    ]
+    lines += report_rows(r)
     return "\n".join(lines)
+
+
+def report_rows(r: SbpfReport) -> list[str]:
+    out: list[str] = []
+    for p in r.rows:
+        if p.v3 is None or p.v0_surfpool is None:
+            out.append(f"{p.row:<28} {p.v0:>11,} {'-':>12} {'-':>12} {'':>8}  {p.note}")
+        else:
+            out.append(
+                f"{p.row:<28} {p.v0:>11,} {p.v0_surfpool:>12,} {p.v3:>12,} "
+                f"{p.delta_pct or 0.0:>+7.2f}%"
+            )
+    return out
