@@ -24,8 +24,11 @@ MAGIC = b"RISKGATE"
 DENIED, BAD_GATE, WRONG_MODEL, BAD_AMOUNT = 6000, 6001, 6002, 6003
 
 
-def risk_gate_so_path() -> Path:
-    return REPO_ROOT / "target" / "deploy" / "risk_gate.so"
+def risk_gate_so_path(*, embedded: bool = True) -> Path:
+    """The example consumer's ELF: the SBPF v0 build for the embedded LiteSVM (solders 0.26
+    cannot load v3), the deployable SBPF v3 build otherwise (scripts/build-program.sh)."""
+    name = "risk_gate-sbpf-v0.so" if embedded else "risk_gate.so"
+    return REPO_ROOT / "target" / "deploy" / name
 
 
 def feature_fx(lamports: int, cap: int) -> int:

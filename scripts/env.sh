@@ -2,8 +2,10 @@
 : "${ML_AGENT_CACHE:=$HOME/.cache/ml_agent}"
 : "${ML_AGENT_RUSTC:=/usr/bin/rustc}"
 : "${ML_AGENT_CARGO:=/usr/bin/cargo}"
-export ML_AGENT_CACHE ML_AGENT_RUSTC ML_AGENT_CARGO
-# sbpf-linker's default build finds LLVM at run time via the first libLLVM* on LD_LIBRARY_PATH;
-# a directory holding only LLVM 22 keeps it from picking the LLVM 14/15 that Debian also ships.
+# sbpf-linker 0.2.6 emits SBPF v3 (and v0 on request); built against Debian's LLVM 22 by setup.sh.
+ML_AGENT_SBPF_LINKER_VERSION=0.2.6
+export ML_AGENT_CACHE ML_AGENT_RUSTC ML_AGENT_CARGO ML_AGENT_SBPF_LINKER_VERSION
+# The linker links libLLVM.so.22.1 dynamically (ldd finds Debian's); this directory, holding only
+# LLVM 22, keeps anything that probes LD_LIBRARY_PATH from picking the LLVM 14/15 Debian also ships.
 export LD_LIBRARY_PATH="$ML_AGENT_CACHE/llvm22${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PATH="$ML_AGENT_CACHE/tools/bin:$HOME/.cargo/bin:$PATH"
+export PATH="$ML_AGENT_CACHE/sbpf-linker-$ML_AGENT_SBPF_LINKER_VERSION/bin:$ML_AGENT_CACHE/tools/bin:$HOME/.cargo/bin:$PATH"

@@ -7,7 +7,8 @@ deploys it on LiteSVM through the SDK, picks the worst-case input the way the be
 does (the highest CU over the first 32 data samples and 32 boundary inputs), sends that `infer`
 once more to read LiteSVM's own `consumed` CU, then writes the instruction's accounts and data
 as the profiler's input JSON and runs scripts/sbpf-profile (the Anza SBPF interpreter with
-register tracing) on target/deploy/ml_agent.so. Prints the profile and the two totals side by side.
+register tracing) on target/deploy/ml_agent-sbpf-v0.so (the SBPF v0 build LiteSVM runs). Prints
+the profile and the two totals side by side.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from solders.compute_budget import set_compute_unit_limit  # noqa: E402
 from solders.instruction import Instruction  # noqa: E402
 from solders.keypair import Keypair  # noqa: E402
 
-from client.artifacts import program_so_path  # noqa: E402
+from client.artifacts import embedded_so_path  # noqa: E402
 from client.bench.models import BUILDERS, BenchModel, measured_rows  # noqa: E402
 from client.bench.runner import MAX_TX_CU, fast_chain  # noqa: E402
 from client.chain.base import TxResult  # noqa: E402
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         help="profile `infer` with the LOG_CU flag (kernel CU logs)",
     )
     ap.add_argument("--keep-input", type=Path, help="also write the profiler input JSON here")
-    ap.add_argument("--program", type=Path, default=program_so_path(), help="program ELF")
+    ap.add_argument("--program", type=Path, default=embedded_so_path(), help="program ELF")
     args = ap.parse_args(argv)
 
     if not args.program.is_file():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent setup of everything ml_agent needs, from registries only:
-#   Debian apt  : rustc-web, cargo-web, rust-web-src (Rust 1.96 + std source), libllvm22
-#   crates.io   : sbpf-linker 0.1.9 (relinks upstream BPF into SBPF v0; 0.2.x needs LLVM 23)
+#   Debian apt  : rustc-web, cargo-web, rust-web-src (Rust 1.96 + std source), libllvm22,
+#                 llvm-22-dev (to build sbpf-linker against LLVM 22)
+#   crates.io   : sbpf-linker 0.2.6 (relinks upstream BPF into SBPF v3, and v0 for LiteSVM)
 #   npm         : @solana/surfpool-linux-x64-gnu 1.5.0 (local validator), pinned in package-lock
 #   PyPI        : the SDK and its test tools, pinned in requirements-lock.txt
 # Re-running it skips what is already in place. Set ML_AGENT_SKIP_PY=1 to leave Python alone.
@@ -13,7 +14,7 @@ step() { echo "setup: $*" >&2; }
 die() { echo "setup: FAILED: $*" >&2; exit 1; }
 
 # --- Debian packages -------------------------------------------------------------------------
-apt_pkgs=(rustc-web cargo-web rust-web-src libllvm22 jq)  # jq: docs/first-model.md
+apt_pkgs=(rustc-web cargo-web rust-web-src libllvm22 llvm-22-dev jq)  # jq: docs/first-model.md
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -39,16 +40,24 @@ mkdir -p "$ML_AGENT_CACHE/llvm22"
 ln -sf "$llvm_so" "$ML_AGENT_CACHE/llvm22/libLLVM.so.22.1"
 
 # --- sbpf-linker ------------------------------------------------------------------------------
-# `sbpf-linker --version` prints the version through its error path and exits 1.
-linker_version() { { sbpf-linker --version 2>&1 || true; } | head -n1; }
-if linker_version | grep -q "^sbpf-linker 0\.1\.9"; then
-  step "sbpf-linker 0.1.9 present"
+# 0.2.6's default build wants LLVM 23 through rustc's LLVM proxy; its `llvm-22` feature links
+# Debian's libLLVM 22 instead (llvm-sys 221 is in its lock file). Own root, so the version in use
+# is always the one scripts/env.sh puts first on PATH.
+v="$ML_AGENT_SBPF_LINKER_VERSION"
+linker_root="$ML_AGENT_CACHE/sbpf-linker-$v"
+linker_version() { { "$linker_root/bin/sbpf-linker" --version 2>&1 || true; } | head -n1; }
+if [ "$(linker_version)" = "sbpf-linker $v" ]; then
+  step "sbpf-linker $v present"
 else
-  step "building sbpf-linker 0.1.9 from crates.io (about 2 minutes)"
-  RUSTC="$ML_AGENT_RUSTC" "$ML_AGENT_CARGO" install sbpf-linker --version 0.1.9 --locked \
-    --root "$ML_AGENT_CACHE/tools" >&2 || die "cargo install sbpf-linker failed"
+  step "building sbpf-linker $v from crates.io against LLVM 22 (about 3 minutes)"
+  RUSTC="$ML_AGENT_RUSTC" RUSTFLAGS="-L /usr/lib/llvm-22/lib" LLVM_SYS_221_PREFIX=/usr/lib/llvm-22 \
+    "$ML_AGENT_CARGO" install sbpf-linker --version "$v" --locked \
+    --no-default-features --features bpf-linker/llvm-22 --root "$linker_root" >&2 \
+    || die "cargo install sbpf-linker $v failed"
 fi
-linker_version | grep -q "^sbpf-linker 0\.1\.9" || die "sbpf-linker 0.1.9 does not run (got: $(linker_version))"
+[ "$(linker_version)" = "sbpf-linker $v" ] || die "sbpf-linker $v does not run (got: $(linker_version))"
+"$linker_root/bin/sbpf-linker" --version 2>&1 | grep -q "^LLVM 22\." \
+  || die "sbpf-linker $v is not linked against LLVM 22 ($("$linker_root/bin/sbpf-linker" --version 2>&1 | tr '\n' ' '))"
 
 # --- host Rust tools for tests (rustfmt, clippy) ----------------------------------------------
 for t in "cargo fmt" "cargo clippy"; do
@@ -78,7 +87,14 @@ if [ "${ML_AGENT_SKIP_PY:-0}" != 1 ]; then
 fi
 
 # --- the program ------------------------------------------------------------------------------
-if [ ! -f target/deploy/ml_agent.so ] || [ -n "$(find programs Cargo.toml Cargo.lock -newer target/deploy/ml_agent.so -type f 2>/dev/null | head -n1)" ]; then
+so_files=(target/deploy/ml_agent.so target/deploy/ml_agent-sbpf-v0.so)
+stale=0
+for so in "${so_files[@]}"; do
+  if [ ! -f "$so" ] || [ -n "$(find programs Cargo.toml Cargo.lock .cargo -newer "$so" -type f 2>/dev/null | head -n1)" ]; then
+    stale=1
+  fi
+done
+if [ "$stale" = 1 ]; then
   step "building the program"
   bash scripts/build-program.sh >&2
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Everything CI checks, in one command: setup (if needed), program build + reproducibility,
-# Rust fmt/clippy/tests (incl. the IDL staleness test), ruff, mypy, and the whole pytest suite
-# (LiteSVM, Surfpool; solana-test-validator when on PATH). Extra args go to pytest.
+# Everything CI checks, in one command: setup (if needed), program build (SBPF v3, and the v0
+# copy for LiteSVM) + reproducibility, Rust fmt/clippy/tests (incl. the IDL staleness test),
+# ruff, mypy, and the whole pytest suite
+# (LiteSVM, Surfpool; solana-test-validator when installed). Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

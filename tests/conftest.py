@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from client.artifacts import program_so_path
+from client.artifacts import embedded_so_path
 from client.chain.litesvm import LiteSvmChain
 from client.program import PROGRAM_ID
 
@@ -30,7 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def program_elf() -> Path:
-    path = program_so_path()
+    """The ELF LiteSVM runs: the SBPF v0 build (solders 0.26 cannot load v3)."""
+    path = embedded_so_path()
     if not path.is_file():
         pytest.fail(
             f"{path} is missing: run `bash scripts/build-program.sh` (the test script does)"

@@ -32,7 +32,7 @@ from solders.compute_budget import set_compute_unit_limit
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 
-from ..artifacts import REPO_ROOT, program_so_path, read_program_so, sha256_hex
+from ..artifacts import REPO_ROOT, embedded_so_path, read_embedded_so, sha256_hex
 from ..chain.base import Chain
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
@@ -105,8 +105,9 @@ class BenchReport:
 
 def fast_chain() -> LiteSvmChain:
     svm = LiteSVM().with_transaction_history(0).with_log_bytes_limit(None).with_sigverify(False)
-    svm.add_program(PROGRAM_ID, read_program_so())
-    return LiteSvmChain(svm)
+    chain = LiteSvmChain(svm)
+    chain.add_program(PROGRAM_ID, read_embedded_so())
+    return chain
 
 
 def _op_name(op: Any) -> str:
@@ -393,7 +394,7 @@ async def run_bench(
     progress: Callable[[str], None] = _quiet,
 ) -> BenchReport:
     """Every measurement of the report; `progress` hears what is being measured as it starts."""
-    if not program_so_path().is_file():
+    if not embedded_so_path().is_file():
         raise FileNotFoundError("build the program first: bash scripts/build-program.sh")
     chain = fast_chain()
     payer = Keypair()
@@ -434,7 +435,7 @@ async def run_bench(
 
         progress("LiteSVM: infer by CPI (risk_gate)")
         cpi = await run_cpi_bench(chain, payer)
-    notes = [] if cpi else ["cpi: target/deploy/risk_gate.so missing (scripts/build-program.sh)"]
+    notes = [] if cpi else [f"cpi: {risk_gate_so_path()} missing (scripts/build-program.sh)"]
     note = None
     if surfpool:
         progress("Surfpool: the same infer instructions")
@@ -442,7 +443,7 @@ async def run_bench(
         for rep in reports:
             rep.surfpool_instruction_cu = by_name.get(rep.name)
     return BenchReport(
-        sha256_hex(read_program_so()),
+        sha256_hex(read_embedded_so()),
         reports,
         rows,
         upload,
@@ -458,9 +459,9 @@ async def run_bench(
 
 def format_report(r: BenchReport) -> str:
     lines = [
-        f"program sha256 {r.program_sha256[:16]}...  (CU = compute units; instr CU measured on "
-        "LiteSVM = solders 0.26, an Agave 2.2-era SVM; Surfpool CU = the same instructions on "
-        "Surfpool 1.5.0, Agave 4.1.2)",
+        f"program sha256 {r.program_sha256[:16]}...  (the SBPF v0 build; CU = compute units; "
+        "instr CU measured on LiteSVM = solders 0.26, an Agave 2.2-era SVM; Surfpool CU = the "
+        "same instructions on Surfpool 1.5.0, Agave 4.1.2, running the deployable SBPF v3 build)",
         "",
     ]
     head = (

@@ -165,12 +165,12 @@ async def surfpool_1mib() -> tuple[float, int]:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from ..artifacts import read_program_so
+    from ..artifacts import read_embedded_so
     from ..chain.litesvm import LiteSvmChain
     from ..program import PROGRAM_ID
 
     chain = LiteSvmChain()
-    chain.svm.add_program(PROGRAM_ID, read_program_so())
+    chain.add_program(PROGRAM_ID, read_embedded_so())
     payer = Keypair()
     await chain.airdrop(payer.pubkey(), 1_000 * 10**9)
     report = await run_upload_bench(chain, payer, surfpool=False if args.no_surfpool else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from solders.keypair import Keypair
 
-from ..artifacts import program_keypair, program_so_path, read_program_so
+from ..artifacts import embedded_so_path, program_keypair, so_path_for
 from ..config import Cluster, resolve_url
 from ..program import PROGRAM_ID
 from .base import Chain
@@ -26,7 +26,7 @@ async def connect(cluster: Cluster | str | None = None, *, payer: Keypair | None
     if cluster.embedded:
         from .litesvm import LiteSvmChain
 
-        chain = LiteSvmChain.with_program(PROGRAM_ID, program_so_path())
+        chain = LiteSvmChain.with_program(PROGRAM_ID, embedded_so_path())
         if payer is not None:
             await chain.airdrop(payer.pubkey(), EMBEDDED_AIRDROP)
         return chain
@@ -41,7 +41,9 @@ async def ensure_program(chain: Chain, payer: Keypair) -> None:
 
     Local validators start empty; tests and tools sharing one validator call this instead of
     deploying again (an upgrade would need the first deployer's key as upgrade authority).
+    The embedded LiteSVM gets the SBPF v0 build, every other chain the deployable v3 one.
     """
     account = await chain.get_account(PROGRAM_ID)
     if account is None or not account.executable:
-        await chain.deploy_program(program_keypair(), read_program_so(), payer)
+        elf = so_path_for(embedded=chain.name == "embedded").read_bytes()
+        await chain.deploy_program(program_keypair(), elf, payer)

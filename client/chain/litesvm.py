@@ -15,8 +15,12 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
+from ..artifacts import sbpf_version
 from .base import ChainError, TransactionFailed, TxResult
 from .txerror import custom_error_code
+
+# solders 0.26 embeds an Agave 2.2-era program runtime: SBPF v0..v2 only (docs/toolchain.md).
+MAX_SBPF_VERSION = 2
 
 
 class LiteSvmChain:
@@ -36,8 +40,22 @@ class LiteSvmChain:
             raise ChainError(
                 f"program ELF not found at {elf_path}: run scripts/build-program.sh first"
             )
-        chain.svm.add_program(program_id, elf_path.read_bytes())
+        chain.add_program(program_id, elf_path.read_bytes())
         return chain
+
+    def add_program(self, program_id: Pubkey, elf: bytes) -> None:
+        """Load `elf` at `program_id`; a clear error for an SBPF version this LiteSVM can't run."""
+        try:
+            version = sbpf_version(elf)
+        except ValueError:
+            raise ChainError("the program file is not an ELF") from None
+        if version > MAX_SBPF_VERSION:
+            raise ChainError(
+                f"this is an SBPF v{version} ELF; the embedded LiteSVM (solders 0.26) loads only "
+                f"SBPF v0..v{MAX_SBPF_VERSION}. Use the v0 build of the same program, "
+                "target/deploy/ml_agent-sbpf-v0.so (scripts/build-program.sh writes both)"
+            )
+        self.svm.add_program(program_id, elf)
 
     async def get_account(self, address: Pubkey) -> Account | None:
         acc = self.svm.get_account(address)
@@ -117,7 +135,7 @@ class LiteSvmChain:
         return result
 
     async def deploy_program(self, program: Keypair, elf: bytes, payer: Keypair) -> Pubkey:
-        self.svm.add_program(program.pubkey(), elf)
+        self.add_program(program.pubkey(), elf)
         return program.pubkey()
 
     def warp_slots(self, n: int) -> None:

@@ -3,10 +3,11 @@
     async with TestValidator.start() as tv:
         chain = RpcChain(tv.rpc_url)
 
-The binary comes from ``$SOLANA_TEST_VALIDATOR`` or ``PATH``; ``scripts/install-test-validator.sh``
-builds one from crates.io. Every port it opens is chosen here (RPC, its websocket at RPC+1,
-faucet, gossip and the dynamic range for TPU/TVU/repair) from one block checked to be free, so
-several validators, or a validator next to Surfpool, never clash on the 8899/9900 defaults.
+The binary comes from ``$SOLANA_TEST_VALIDATOR``, ``PATH``, or where
+``scripts/install-test-validator.sh`` (a build from crates.io) installs it. Every port it opens
+is chosen here (RPC, its websocket at RPC+1, faucet, gossip and the dynamic range for
+TPU/TVU/repair) from one block checked to be free, so several validators, or a validator next
+to Surfpool, never clash on the 8899/9900 defaults.
 """
 
 from __future__ import annotations
@@ -35,20 +36,33 @@ __all__ = ["NOT_FOUND_REASON", "TestValidator", "find_test_validator"]
 
 ENV_VAR: Final = "SOLANA_TEST_VALIDATOR"
 BINARY: Final = "solana-test-validator"
-NOT_FOUND_REASON: Final = f"{BINARY} not on PATH and {ENV_VAR} unset"
+NOT_FOUND_REASON: Final = (
+    f"{BINARY} not on PATH, not installed by scripts/install-test-validator.sh, and {ENV_VAR} unset"
+)
 # Wider than any agave release's minimum dynamic range (25 in 4.x) for headroom.
 _DYNAMIC_RANGE_WIDTH: Final = 64
 _FIXED_PORTS: Final = 4  # rpc, rpc websocket (rpc + 1), faucet, gossip
 _PORT_SEARCH: Final = (20_000, 60_000)
 
 
+def installed_path() -> Path:
+    """Where scripts/install-test-validator.sh puts the binary."""
+    cache = os.environ.get("ML_AGENT_CACHE") or str(Path.home() / ".cache" / "ml_agent")
+    return Path(cache) / "test-validator" / "bin" / BINARY
+
+
 def find_test_validator() -> str | None:
     """The binary from ``$SOLANA_TEST_VALIDATOR`` (even if broken: that is an error to report,
-    not a reason to fall back) or from ``PATH``; None when neither names one."""
+    not a reason to fall back), from ``PATH``, or from scripts/install-test-validator.sh's
+    install location; None when none has one."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
-    return shutil.which(BINARY)
+    found = shutil.which(BINARY)
+    if found is not None:
+        return found
+    installed = installed_path()
+    return str(installed) if os.access(installed, os.X_OK) else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from solders.keypair import Keypair
 
 from ..agent import FeatureSpec
-from ..artifacts import program_so_path, read_program_so, sha256_hex
+from ..artifacts import sha256_hex, so_path_for
 from ..bot.agent import VaultAudit
 from ..bot.backtest import backtest
 from ..bot.metrics import LatencySummary
@@ -106,7 +106,7 @@ async def demo(
 ) -> DemoReport:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    elf = read_program_so()
+    elf = so_path_for(embedded=chain.name == "embedded").read_bytes()
     prices = load_csv(csv).prices.tolist()
     window = prices[start : start + steps]
     if len(window) < steps:
@@ -190,7 +190,7 @@ def render(r: DemoReport, every_step: bool = False) -> str:
     lines = [
         f"cluster        {r.cluster}",
         f"program        {r.program_id}",
-        f"program ELF    {program_so_path()} ({r.program_bytes} bytes)",
+        f"program ELF    {so_path_for(embedded=r.cluster == 'embedded')} ({r.program_bytes} bytes)",
         f"program sha256 {r.program_sha256}",
         f"model          {r.model} ({r.model_bytes} bytes, held-out accuracy "
         f"{r.model_accuracy_test:.1%}, 3 classes)",

@@ -1,7 +1,7 @@
 """Inference commands: `infer` (one on-chain inference) and `bench` (CU and wall-time report).
 
 python -m client infer ADDRESS --features 5.1,3.5,1.4,0.2 [--json]
-python -m client bench [--json]
+python -m client bench [--json] [--sbpf]
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip the Surfpool CU column (same infer instructions on Agave 4.1.2)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    p.add_argument(
+        "--sbpf",
+        action="store_true",
+        help="instead: every CU row on both builds, SBPF v0 on LiteSVM vs v3 on Surfpool",
+    )
     p.set_defaults(handler=bench, url=None, keypair=None)
 
 
@@ -128,6 +133,13 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
+
+    if args.sbpf:
+        from ..bench.sbpf import format_sbpf_report, run_sbpf_comparison
+
+        comparison = await run_sbpf_comparison(largest_search=not args.no_largest)
+        ctx.emit(comparison.to_json(), format_sbpf_report(comparison))
+        return 0
 
     tty = sys.stderr.isatty()
     started = time.monotonic()

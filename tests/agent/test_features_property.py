@@ -21,7 +21,7 @@ from solders.pubkey import Pubkey
 from client.agent import Feature, FeatureSpec, ModelSlot, StepResult, compute
 from client.agent.client import SOURCE_FEED
 from client.agent.features import POSITION, RETURN, SMA_RATIO, VOLATILITY
-from client.artifacts import program_so_path
+from client.artifacts import embedded_so_path
 from client.chain.litesvm import LiteSvmChain
 from client.program import PROGRAM_ID
 
@@ -33,7 +33,7 @@ MAX_POSITION = 50_000_000
 class Harness:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.svm = LiteSvmChain.with_program(PROGRAM_ID, program_so_path())
+        self.svm = LiteSvmChain.with_program(PROGRAM_ID, embedded_so_path())
         payer = Keypair()
         self.run(self.svm.airdrop(payer.pubkey(), 10**12))
         self.world: World = self.run(make_world(self.svm, payer))

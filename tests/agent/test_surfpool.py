@@ -19,13 +19,14 @@ from client.chain.base import next_slot
 from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.registry import ModelRegistry
-from tests.validators import ValidatorEndpoint
+from tests.validators import ValidatorEndpoint, over_rpc_backends
 
 from .world import constant_model, make_world, momentum_model
 
 pytestmark = pytest.mark.surfpool
 
 
+@over_rpc_backends  # solana-test-validator too, when installed (else skipped with the reason)
 async def test_agent_flow_on_surfpool(rpc_chain: RpcChain, rpc_payer: Keypair) -> None:
     await ensure_program(rpc_chain, rpc_payer)
     w = await make_world(rpc_chain, rpc_payer)

@@ -27,7 +27,7 @@ from client.bot.soak import SoakConfig, run_soak
 from client.chain.connect import ensure_program
 from client.chain.rpc import RpcChain
 from client.faults import FaultPlan, FaultProxy, require_loopback
-from tests.validators import ValidatorEndpoint
+from tests.validators import ValidatorEndpoint, over_rpc_backends
 
 pytestmark = pytest.mark.surfpool
 
@@ -137,14 +137,17 @@ async def test_soak_100_steps_all_faults(surfpool: ValidatorEndpoint) -> None:
     assert report.ok, report
 
 
-async def test_agent_soak_under_faults(surfpool: ValidatorEndpoint) -> None:
+@over_rpc_backends  # solana-test-validator too, when installed (else skipped with the reason)
+async def test_agent_soak_under_faults(rpc_endpoint: ValidatorEndpoint) -> None:
     """agent_step through RPC faults while the simulator trades the pool: counter, fees and
     vaults (start + the Trade events the bot saw) all agree."""
     plan = FaultPlan(
         error_rate=0.05, timeout_rate=0.03, lost_response_rate=0.08, hold_seconds=0.6, seed=3
     )
     config = SoakConfig(steps=40, faults=plan, outage_every=None, expiry_every=None, target="agent")
-    report = await asyncio.wait_for(run_soak(surfpool.rpc_url, surfpool.ws_url, config), 300)
+    report = await asyncio.wait_for(
+        run_soak(rpc_endpoint.rpc_url, rpc_endpoint.ws_url, config), 300
+    )
     assert report.faults.injected > 0 and report.simulator_swaps > 0
     assert report.vaults is not None and report.vaults.steps_counted == 40
     assert report.metrics.decisions == 40

@@ -69,13 +69,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_discovery_prefers_env_then_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_discovery_prefers_env_then_path_then_install_location(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("SOLANA_TEST_VALIDATOR", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("ML_AGENT_CACHE", str(tmp_path / "cache"))
+    path_dir = tmp_path / "bin"
+    path_dir.mkdir()
+    monkeypatch.setenv("PATH", str(path_dir))
     assert find_test_validator() is None
-    assert NOT_FOUND_REASON == "solana-test-validator not on PATH and SOLANA_TEST_VALIDATOR unset"
+    assert NOT_FOUND_REASON == (
+        "solana-test-validator not on PATH, not installed by scripts/install-test-validator.sh, "
+        "and SOLANA_TEST_VALIDATOR unset"
+    )
 
-    on_path = _script(tmp_path / "solana-test-validator", BROKEN_VALIDATOR)
+    installed = tmp_path / "cache" / "test-validator" / "bin" / "solana-test-validator"
+    installed.parent.mkdir(parents=True)
+    _script(installed, BROKEN_VALIDATOR)
+    assert find_test_validator() == str(installed)
+
+    on_path = _script(path_dir / "solana-test-validator", BROKEN_VALIDATOR)
     assert find_test_validator() == on_path
     monkeypatch.setenv("SOLANA_TEST_VALIDATOR", "/opt/elsewhere/solana-test-validator")
     assert find_test_validator() == "/opt/elsewhere/solana-test-validator"

@@ -85,43 +85,106 @@ fn read_disc(disc: &[u8]) -> u64 {
 fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> u64 {
     let (disc, rest) = data.split_at(8);
     let disc = read_disc(disc);
-    let result = match disc {
-        PING => instructions::ping::process(program_id, accounts, rest),
+    match disc {
+        PING => outlined::ping(program_id, accounts, rest),
         // The upload hot path first.
-        WRITE_CHUNK => reg::write_chunk::process(program_id, accounts, rest),
-        OPEN_PAGE => reg::open_page::process(program_id, accounts, rest),
-        COMMIT_PAGES => reg::commit_pages::process(program_id, accounts, rest),
-        CLOSE_PAGE => reg::close_page::process(program_id, accounts, rest),
-        CREATE_MODEL => reg::create_model::process(program_id, accounts, rest),
-        CREATE_VERSION => reg::create_version::process(program_id, accounts, rest),
-        FINALIZE_VERSION => reg::finalize_version::process(program_id, accounts, rest),
-        ACTIVATE_VERSION => reg::activate_version::process(program_id, accounts, rest),
-        FREEZE_MODEL => reg::freeze_model::process(program_id, accounts, rest),
-        PROPOSE_AUTHORITY => reg::propose_authority::process(program_id, accounts, rest),
-        ACCEPT_AUTHORITY => reg::accept_authority::process(program_id, accounts, rest),
-        CLOSE_VERSION => reg::close_version::process(program_id, accounts, rest),
-        CLOSE_MODEL => reg::close_model::process(program_id, accounts, rest),
+        WRITE_CHUNK => outlined::write_chunk(program_id, accounts, rest),
+        OPEN_PAGE => outlined::open_page(program_id, accounts, rest),
+        COMMIT_PAGES => outlined::commit_pages(program_id, accounts, rest),
+        CLOSE_PAGE => outlined::close_page(program_id, accounts, rest),
+        CREATE_MODEL => outlined::create_model(program_id, accounts, rest),
+        CREATE_VERSION => outlined::create_version(program_id, accounts, rest),
+        FINALIZE_VERSION => outlined::finalize_version(program_id, accounts, rest),
+        ACTIVATE_VERSION => outlined::activate_version(program_id, accounts, rest),
+        FREEZE_MODEL => outlined::freeze_model(program_id, accounts, rest),
+        PROPOSE_AUTHORITY => outlined::propose_authority(program_id, accounts, rest),
+        ACCEPT_AUTHORITY => outlined::accept_authority(program_id, accounts, rest),
+        CLOSE_VERSION => outlined::close_version(program_id, accounts, rest),
+        CLOSE_MODEL => outlined::close_model(program_id, accounts, rest),
         // Market and trading agents.
-        AGENT_STEP => agent::step::agent_step(program_id, accounts, rest),
-        SWAP => market::pool::swap(program_id, accounts, rest),
-        PUBLISH_PRICE => market::feed::publish_price(program_id, accounts, rest),
-        CREATE_POOL => market::pool::create_pool(program_id, accounts, rest),
-        ADD_LIQUIDITY => market::pool::add_liquidity(program_id, accounts, rest),
-        REMOVE_LIQUIDITY => market::pool::remove_liquidity(program_id, accounts, rest),
-        SYNC => market::pool::sync(program_id, accounts, rest),
-        CREATE_PRICE_FEED => market::feed::create_price_feed(program_id, accounts, rest),
-        CREATE_AGENT => agent::create::create_agent(program_id, accounts, rest),
-        CONFIGURE_AGENT => agent::create::configure_agent(program_id, accounts, rest),
-        PAUSE_AGENT => agent::admin::pause_agent(program_id, accounts, rest),
-        RESUME_AGENT => agent::admin::resume_agent(program_id, accounts, rest),
-        DEPOSIT => agent::admin::deposit(program_id, accounts, rest),
-        WITHDRAW => agent::admin::withdraw(program_id, accounts, rest),
-        SET_AGENT_MODELS => agent::set_models::set_agent_models(program_id, accounts, rest),
-        CLOSE_AGENT => agent::close::close_agent(program_id, accounts, rest),
-        _ => Err(MlAgentError::InstructionFallbackNotFound.into()),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => u64::from(e),
+        AGENT_STEP => outlined::agent_step(program_id, accounts, rest),
+        SWAP => outlined::swap(program_id, accounts, rest),
+        PUBLISH_PRICE => outlined::publish_price(program_id, accounts, rest),
+        CREATE_POOL => outlined::create_pool(program_id, accounts, rest),
+        ADD_LIQUIDITY => outlined::add_liquidity(program_id, accounts, rest),
+        REMOVE_LIQUIDITY => outlined::remove_liquidity(program_id, accounts, rest),
+        SYNC => outlined::sync(program_id, accounts, rest),
+        CREATE_PRICE_FEED => outlined::create_price_feed(program_id, accounts, rest),
+        CREATE_AGENT => outlined::create_agent(program_id, accounts, rest),
+        CONFIGURE_AGENT => outlined::configure_agent(program_id, accounts, rest),
+        PAUSE_AGENT => outlined::pause_agent(program_id, accounts, rest),
+        RESUME_AGENT => outlined::resume_agent(program_id, accounts, rest),
+        DEPOSIT => outlined::deposit(program_id, accounts, rest),
+        WITHDRAW => outlined::withdraw(program_id, accounts, rest),
+        SET_AGENT_MODELS => outlined::set_agent_models(program_id, accounts, rest),
+        CLOSE_AGENT => outlined::close_agent(program_id, accounts, rest),
+        _ => u64::from(ProgramError::from(
+            MlAgentError::InstructionFallbackNotFound,
+        )),
+    }
+}
+
+/// Every handler but `infer` is compiled as its own function, called from `dispatch`. Inlined
+/// into one function they made ~40,000 instructions, and LLVM's BPF backend encodes conditional branches in
+/// 16 bits ("Branch target out of insn range" when linking SBPF v3 at -O3). Out of line each
+/// handler costs one call (a few CU); `infer`, the hot path, stays inlined.
+///
+/// The BPF calling convention allows five argument registers and no aggregate returns, and the
+/// Rust ABI returns even an 8-byte `ProgramResult` through a hidden pointer (a sixth argument),
+/// so each wrapper returns the runtime's `u64` encoding of its result instead.
+mod outlined {
+    use pinocchio::{AccountView, Address, SUCCESS};
+
+    use crate::instructions;
+    use crate::instructions::registry as reg;
+    use crate::instructions::{agent, market};
+
+    macro_rules! outlined {
+        ($($name:ident => $handler:path;)*) => {$(
+            #[inline(never)]
+            pub fn $name(
+                program_id: &Address,
+                accounts: &mut [AccountView],
+                data: &[u8],
+            ) -> u64 {
+                match $handler(program_id, accounts, data) {
+                    Ok(()) => SUCCESS,
+                    Err(error) => error.into(),
+                }
+            }
+        )*};
+    }
+
+    outlined! {
+        ping => instructions::ping::process;
+        write_chunk => reg::write_chunk::process;
+        open_page => reg::open_page::process;
+        commit_pages => reg::commit_pages::process;
+        close_page => reg::close_page::process;
+        create_model => reg::create_model::process;
+        create_version => reg::create_version::process;
+        finalize_version => reg::finalize_version::process;
+        activate_version => reg::activate_version::process;
+        freeze_model => reg::freeze_model::process;
+        propose_authority => reg::propose_authority::process;
+        accept_authority => reg::accept_authority::process;
+        close_version => reg::close_version::process;
+        close_model => reg::close_model::process;
+        agent_step => agent::step::agent_step;
+        swap => market::pool::swap;
+        publish_price => market::feed::publish_price;
+        create_pool => market::pool::create_pool;
+        add_liquidity => market::pool::add_liquidity;
+        remove_liquidity => market::pool::remove_liquidity;
+        sync => market::pool::sync;
+        create_price_feed => market::feed::create_price_feed;
+        create_agent => agent::create::create_agent;
+        configure_agent => agent::create::configure_agent;
+        pause_agent => agent::admin::pause_agent;
+        resume_agent => agent::admin::resume_agent;
+        deposit => agent::admin::deposit;
+        withdraw => agent::admin::withdraw;
+        set_agent_models => agent::set_models::set_agent_models;
+        close_agent => agent::close::close_agent;
     }
 }

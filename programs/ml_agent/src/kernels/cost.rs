@@ -93,11 +93,9 @@ pub fn cost_bound(m: &ModelView) -> u64 {
 /// an unsigned division it can.)
 #[inline(always)]
 fn mul(a: u64, b: u64) -> u64 {
-    if a != 0 && b > u64::MAX / a {
-        u64::MAX
-    } else {
-        a * b
-    }
+    // Not `saturating_mul` nor the `b > MAX / a` idiom: LLVM turns both into a u128 multiply
+    // (`__multi3`), which upstream BPF cannot link (docs/toolchain.md).
+    crate::math::mul_u64(a, b).unwrap_or(u64::MAX)
 }
 
 /// The work of op `i` beyond `OP`.
