@@ -96,6 +96,7 @@ async def test_a_model_too_costly_for_any_step_holds_and_set_models_recovers(
     await assert_held_unavailable(w, agent, "ModelTooCostly")
     # The largest compute limit changes nothing: the bound, not the crank, decides.
     before, step0 = await vaults(w, agent), (await w.agents.state(agent)).step
+    svm.warp_slots(1)
     ix = await w.agents.step_instruction(agent)
     res = await svm.send([set_compute_unit_limit(1_400_000), ix], payer)
     assert res.ok
@@ -128,6 +129,7 @@ async def test_too_little_compute_fails_the_step_instead_of_holding(
     agent = await w.agent([ModelSlot(m)], 1)
     await warm(w, agent)
     before = await w.agents.state(agent)
+    svm.warp_slots(1)
     ix = await w.agents.step_instruction(agent)
     res = await svm.send([set_compute_unit_limit(8_000), ix], payer, check=False)
     assert not res.ok and out_of_compute(res)

@@ -200,6 +200,7 @@ async def test_a_crank_cannot_force_model_unavailable_with_other_accounts(
     follow = await w.agent([ModelSlot(m)], 2)
 
     async def crank(agent: Pubkey, header: Pubkey, weights: Pubkey, error: str) -> None:
+        svm.warp_slots(1)  # a new slot: a second sample in one slot would hold before the models
         base = await w.agents.step_instruction(agent)
         pair = [AccountMeta(header, False, False), AccountMeta(weights, False, False)]
         metas = [*base.accounts[:8], *pair]
@@ -220,6 +221,7 @@ async def test_a_crank_cannot_force_model_unavailable_with_other_accounts(
     await crank(follow, m, other_w, "NotActiveVersion")
     await crank(follow, other, other_w, "ModelSetMismatch")
     # Missing or extra model accounts.
+    svm.warp_slots(1)
     base = await w.agents.step_instruction(follow)
     short = Instruction(PROGRAM_ID, base.data, list(base.accounts[:9]))
     await expect_error(svm, [short], payer, "ModelSetMismatch")
@@ -321,7 +323,7 @@ def b64(data: bytes) -> str:
 
 def _ctx(svm: LiteSvmChain, payer: Keypair) -> CliContext:
     """A CLI context bound to this test's chain and keypair (the handlers run as from argv)."""
-    return CliContext(resolve_url("embedded"), None, True, svm, payer)
+    return CliContext(resolve_url("embedded"), None, True, _chain=svm, _keypair=payer)
 
 
 async def test_cli_close_model_warns_and_needs_force_then_agent_set_models_and_close(
@@ -343,7 +345,8 @@ async def test_cli_close_model_warns_and_needs_force_then_agent_set_models_and_c
     assert await registry_cli.close(Namespace(address=str(m), force=True), ctx) == 0
     capsys.readouterr()
 
-    # The crank's view: a HOLD naming the model and the error.
+    # The crank's view: a HOLD naming the model and the error (in a new slot: one sample each).
+    svm.warp_slots(1)
     assert (
         await agent_cli.step(
             Namespace(agent=str(agent), count=1, expected_step=None, price_account=None), ctx
@@ -385,6 +388,7 @@ async def test_typescript_anchor_client_decodes_pins_tombstones_and_the_new_even
     agent = await w.agent([ModelSlot(m, version=1, weights=mw)], 1)
     await warm(w, agent)
     await w.registry.close_model(m)
+    svm.warp_slots(1)
     res = await svm.send([await w.agents.step_instruction(agent)], payer)
     lines = [ln.removeprefix("Program data: ") for ln in res.logs if ln.startswith("Program data")]
     assert len(lines) == 2
