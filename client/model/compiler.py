@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import QuantizationError, UnsupportedModelError
+from .feasibility import check, check_calibration, check_declared_range
 from .fixedpoint import I32_MAX, I32_MIN
 from .ir import (
     Activation,
@@ -110,6 +111,7 @@ def compile_model(
     range_margin: float = 0.25,
     prefer: str = "size",
     layout: Layout | None = None,
+    check_feasible: bool = True,
 ) -> QModel:
     """Quantize ``model`` into the integer IR.
 
@@ -117,8 +119,11 @@ def compile_model(
     ``input_range`` declares the per-feature domain the chain accepts (default: calibration
     min/max widened by ``range_margin`` of the span on each side).  ``precision`` is 8 or 16;
     ``prefer="speed"`` picks PACKED INT8 layers where allowed; ``layout`` forces one layout.
-    Raises QuantizationError when a layer's arithmetic could overflow.
+    Raises QuantizationError when a layer's arithmetic could overflow, and (unless
+    ``check_feasible=False``) InfeasibleModelError when the calibration data cannot define the
+    accepted ranges or the model could never run on chain (``feasibility.assess``).
     """
+    check_finite(model)
     opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
     if prefer not in ("size", "speed"):
         raise ValueError(f"prefer must be 'size' or 'speed', got {prefer!r}")
@@ -127,10 +132,61 @@ def compile_model(
         raise ValueError(
             f"calibration data must have shape (n>0, {model.n_features}), got {calib.shape}"
         )
+    if check_feasible:
+        declared = None if input_range is None else [True] * model.n_features
+        check_calibration(calib, declared=declared)
     lo, hi = _declared_range(calib, input_range, opts.range_margin, model.n_features)
     if model.is_trees:
-        return _compile_trees(model, lo, hi)
-    return _compile_neural(model, calib, lo, hi, opts)
+        qm = _compile_trees(model, lo, hi)
+    else:
+        qm = _compile_neural(model, calib, lo, hi, opts)
+    if check_feasible:
+        check(qm)
+    return qm
+
+
+def _first_bad(name: str, arr: NDArray[np.floating]) -> str | None:
+    bad = np.argwhere(~np.isfinite(np.asarray(arr, dtype=np.float64)))
+    if not bad.size:
+        return None
+    idx = tuple(int(v) for v in bad[0])
+    where = ", ".join(str(i) for i in idx)
+    return f"{name}[{where}] is {np.asarray(arr)[idx]} ({len(bad)} non-finite value(s))"
+
+
+def check_finite(model: FloatModel) -> None:
+    """Refuse NaN/inf parameters, naming the layer, the array and the first bad index."""
+    found: list[str | None] = []
+    if model.scaling is not None:
+        found += [
+            _first_bad("feature scaling offset", model.scaling.offset),
+            _first_bad("feature scaling scale", model.scaling.scale),
+        ]
+    dense_i = 0
+    for layer in model.layers:
+        if isinstance(layer, DenseLayer):
+            found += [
+                _first_bad(f"dense layer {dense_i} weight", layer.weight),
+                _first_bad(f"dense layer {dense_i} bias", layer.bias),
+            ]
+            dense_i += 1
+        elif isinstance(layer, TreeEnsemble):
+            found.append(_first_bad("tree ensemble base", layer.base))
+            for t, tree in enumerate(layer.trees):
+                internal = tree.feature >= 0
+                found += [
+                    _first_bad(f"tree {t} threshold", np.where(internal, tree.threshold, 0.0)),
+                    _first_bad(f"tree {t} leaf value", tree.value),
+                ]
+        elif isinstance(layer, ActivationLayer):
+            if not (math.isfinite(layer.alpha) and math.isfinite(layer.beta)):
+                found.append(f"{layer.kind.value} alpha/beta ({layer.alpha}, {layer.beta})")
+    problems = [f for f in found if f is not None]
+    if problems:
+        raise UnsupportedModelError(
+            "the model has non-finite parameters (a diverged training run?): "
+            + "; ".join(problems)
+        )
 
 
 def _declared_range(
@@ -142,6 +198,7 @@ def _declared_range(
     if input_range is not None:
         lo_f = np.broadcast_to(np.asarray(input_range[0], dtype=np.float64), (n,))
         hi_f = np.broadcast_to(np.asarray(input_range[1], dtype=np.float64), (n,))
+        check_declared_range(lo_f, hi_f)
     else:
         cmin = calib.min(axis=0)
         cmax = calib.max(axis=0)

@@ -94,7 +94,7 @@ def test_bad_inputs_fail_with_specific_messages(
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,3,nan\n")
     assert main(["compile", str(src), "--calibration", str(bad)]) == 1
-    assert "NaN or infinite" in capsys.readouterr().err
+    assert "has nan at row 0, column 3" in capsys.readouterr().err
 
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, x[:, :3])
