@@ -125,6 +125,8 @@ def compile_model(
     """
     check_finite(model)
     opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
+    if not (math.isfinite(range_margin) and range_margin >= 0):
+        raise ValueError(f"range margin must be a finite number >= 0, got {range_margin}")
     if prefer not in ("size", "speed"):
         raise ValueError(f"prefer must be 'size' or 'speed', got {prefer!r}")
     calib = np.asarray(calibration, dtype=np.float64)
