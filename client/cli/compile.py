@@ -25,7 +25,9 @@ from ..model import (
     payload_bytes,
     save,
 )
+from ..model.autoprecision import compile_auto
 from ..model.feasibility import Feasibility, assess
+from ..model.saturation import LayerSaturation, saturation_rates
 from ..model.qmodel import QArgmax, QDense, QLut, QSoftmax, QTrees
 from .context import CliContext, add_common_options, fail
 
@@ -52,6 +54,18 @@ class ModelSummary:
     ops: list[OpSummary] = field(default_factory=list)
     # What one `infer` needs against the chain's limits (client/model/feasibility.py).
     feasibility: Feasibility | None = None
+    # compile only: per-dense-layer saturation rates, and what --precision auto chose.
+    saturation: list[LayerSaturation] = field(default_factory=list)
+    auto: AutoSummary | None = None
+
+
+@dataclass
+class AutoSummary:
+    precisions: list[str]
+    agreement: float
+    metric: str
+    n_holdout: int
+    trials: list[dict[str, Any]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format", choices=FORMATS, default="auto", help="input format (default: by suffix)"
     )
-    p.add_argument("--precision", type=int, choices=(8, 16), default=8)
+    p.add_argument(
+        "--precision",
+        choices=("8", "16", "auto"),
+        default="8",
+        help="8 or 16 bits for every layer, or auto: INT8 where held-out agreement with the "
+        "float model is >= 99%%, INT16 for the layers that need it (default 8)",
+    )
     p.add_argument(
         "--prefer",
         choices=("size", "speed"),
@@ -252,6 +272,18 @@ def _human(s: ModelSummary) -> str:
         + (f", {s.n_classes} classes {s.labels}" if s.n_classes else ""),
     ]
     lines += [f"  op {i}: {o.kind} {o.detail}" for i, o in enumerate(s.ops)]
+    if s.auto is not None:
+        a = s.auto
+        lines.append(
+            f"precision    auto: {' / '.join(a.precisions) or 'n/a (trees)'}; held-out "
+            f"{a.metric} {100 * a.agreement:.2f}% on {a.n_holdout} rows"
+        )
+    if s.saturation:
+        lines.append("saturation   per dense layer, calibration data / declared margins:")
+        lines += [
+            f"  {x.layer}: {100 * x.calibration:.2f}% / {100 * x.margin:.2f}%"
+            for x in s.saturation
+        ]
     if s.feasibility is not None:
         lines += s.feasibility.lines()
         lines += [f"CANNOT RUN   {p.limit}: {p.message}" for p in s.feasibility.problems]
@@ -265,14 +297,27 @@ async def run_compile(args: argparse.Namespace, ctx: CliContext) -> int:
         fm = import_any(src, args.format)
         calib = load_calibration(Path(args.calibration))
         input_range = parse_input_range(args.input_range) if args.input_range else None
-        qm = compile_model(
-            fm,
-            calib,
-            precision=args.precision,
-            input_range=input_range,
-            range_margin=args.range_margin,
-            prefer=args.prefer,
-        )
+        options: dict[str, Any] = {
+            "input_range": input_range,
+            "range_margin": args.range_margin,
+            "prefer": args.prefer,
+        }
+        auto = None
+        if args.precision == "auto":
+            result = compile_auto(fm, calib, **options)
+            qm = result.qmodel
+            auto = AutoSummary(
+                precisions=list(result.precisions),
+                agreement=result.agreement,
+                metric=result.metric,
+                n_holdout=result.n_holdout,
+                trials=[
+                    {"precisions": list(t.precisions), "agreement": t.agreement}
+                    for t in result.trials
+                ],
+            )
+        else:
+            qm = compile_model(fm, calib, precision=int(args.precision), **options)
     except (ModelError, ValueError) as e:
         return fail(f"cannot compile {src}: {e}")
     try:
@@ -280,6 +325,9 @@ async def run_compile(args: argparse.Namespace, ctx: CliContext) -> int:
     except OSError as e:
         return fail(f"cannot write {out}: {e.strerror or e}")
     s = summarize(str(out), data, qm)
+    s.auto = auto
+    if not fm.is_trees:
+        s.saturation = saturation_rates(qm, calib)
     ctx.emit(s, _human(s))
     return 0
 
