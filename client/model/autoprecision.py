@@ -1,7 +1,9 @@
 """`precision="auto"`: INT8 where it is good enough, INT16 for the layers that need it.
 
-The calibration data is split (seeded) into a fitting part and a held-out part (20 %).  Starting
-from INT8 everywhere, the compiler measures agreement with the float model on the held-out rows
+The calibration data is split (seeded) into a fitting part and a held-out part (20 %; small
+held-out sets are topped up to 1,000 rows with jittered copies of themselves, and half as many
+rows again are drawn in the declared margins, which the chain accepts too).  Starting from
+INT8 everywhere, the compiler measures agreement with the float model on the held-out rows
 (classifiers: top-1 agreement; regressors: R² of the quantized outputs against the float ones)
 and, while it is below the target (99 %), promotes to INT16 the one dense layer whose promotion
 raises agreement the most.  The chosen per-layer precisions are then compiled on the whole
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .compiler import InputRange, _declared_range, _layer_groups, compile_model
+from .compiler import InputRange, _declared_range, _layer_groups, compile_model, margin_rows
 from .ir import FloatModel, Head
 from .qmodel import DType, Layout, QModel
 from .reference import execute, features_to_q16
@@ -23,6 +25,7 @@ from .reference import execute, features_to_q16
 F64 = NDArray[np.float64]
 TARGET_AGREEMENT = 0.99
 HOLDOUT = 0.2
+EVAL_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,12 @@ def compile_auto(
         fit_rows, hold = calib, calib  # too few rows to hold any out: measure on all of them
     else:
         fit_rows, hold = calib[perm[n_hold:]], calib[perm[:n_hold]]
+    hold = _evaluation_rows(hold, calib, rng)
+    if trial_range is not None:
+        # Inputs in the declared margins are accepted by the chain too: half as many of them.
+        lo_fx = features_to_q16(np.broadcast_to(np.asarray(trial_range[0], float), (calib.shape[1],)))
+        hi_fx = features_to_q16(np.broadcast_to(np.asarray(trial_range[1], float), (calib.shape[1],)))
+        hold = np.vstack([hold, margin_rows(calib, lo_fx, hi_fx, n=hold.shape[0] // 2, seed=seed)])
     n_layers = len(_layer_groups(model))
     trials: list[Trial] = []
 
@@ -129,6 +138,22 @@ def compile_auto(
         n_holdout=hold.shape[0],
         trials=trials,
     )
+
+
+def _evaluation_rows(
+    hold: F64, calib: F64, rng: np.random.Generator, n_min: int = EVAL_ROWS
+) -> F64:
+    """The held-out rows, plus jittered copies of them (Gaussian noise of 5 % of each feature's
+    spread, kept inside the calibrated box) until there are ``n_min``: a few dozen held-out rows
+    would let one unlucky row decide, and inputs near the data are what the model will see."""
+    if hold.shape[0] >= n_min:
+        return hold
+    copies = -(-n_min // hold.shape[0]) - 1
+    spread = calib.std(axis=0)
+    jitter = hold[None] + rng.normal(0, 0.05, (copies, *hold.shape)) * spread
+    jitter = np.clip(jitter, calib.min(axis=0), calib.max(axis=0))
+    out: F64 = np.vstack([hold, jitter.reshape(-1, hold.shape[1])])
+    return out
 
 
 def _metric(model: FloatModel) -> str:
