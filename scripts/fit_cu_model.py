@@ -26,16 +26,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client.model import compile_model, encode, features_to_q16, import_sklearn  # noqa: E402
-from client.model.feasibility import cu_terms, estimate_cu  # noqa: E402
-from client.model.ir import (  # noqa: E402
+from client.model import compile_model, encode, features_to_q16, import_sklearn
+from client.model.feasibility import cu_terms, estimate_cu
+from client.model.ir import (
     Activation,
     ActivationLayer,
     DenseLayer,
     FloatModel,
     Head,
 )
-from client.model.qmodel import QModel  # noqa: E402
+from client.model.qmodel import QModel
 
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -78,7 +78,7 @@ def mlp_cases(seed: int, count: int) -> Iterator[tuple[str, QModel, F64]]:
         for prec, prefer in [(8, "size"), (8, "speed"), (16, "size")]:
             try:
                 qm = compile_model(fm, x, prec, prefer=prefer, check_feasible=False)
-            except Exception:  # noqa: BLE001 - a random model the compiler refuses is skipped
+            except Exception:
                 continue
             yield f"mlp{widths}-{act.value}-{head.value}-d{density:.2f}-{prec}-{prefer}", qm, x
 
@@ -235,4 +235,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -9,9 +9,9 @@ measures on LiteSVM:
   before/after the forward pass and after each op, the logging syscalls subtracted);
 * CU per MAC (dense ops only) for MLPs;
 
-picks the largest 256-h-h-10 INT8 MLP that fits one transaction, and times one inference on
-four paths: the pure-Python reference, the batched numpy reference, the native Rust kernels
-(`host-infer`, the program's code compiled for the host) and the program on LiteSVM.
+picks the largest 224-h-h-10 INT8 MLP that fits one transaction (packet and CU), and times one
+inference on four paths: the pure-Python reference, the batched numpy reference, the native Rust
+kernels (`host-infer`, the program's code compiled for the host) and the program on LiteSVM.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ from solders.litesvm import LiteSVM
 from ..artifacts import REPO_ROOT, program_so_path, read_program_so, sha256_hex
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
+from ..model.feasibility import InfeasibleModelError
 from ..model.format import payload_bytes
 from ..model.pure import PureModel
 from ..model.qmodel import QDense
 from ..model.reference import execute
 from ..program import PROGRAM_ID
 from ..registry import ModelRegistry
-from .models import BUILDERS, BenchModel, Target, largest_mlp, measured_rows
+from .models import BUILDERS, LARGEST_INPUTS, BenchModel, Target, largest_mlp, measured_rows
 
 MAX_TX_CU = 1_400_000
 _CONSUMED = re.compile(rf"^Program {PROGRAM_ID} consumed (\d+) of \d+ compute units$")
@@ -190,18 +191,22 @@ def _judge(r: ModelReport, t: Target | None) -> None:
 async def largest(
     chain: LiteSvmChain, payer: Keypair, per_mac: float, fixed: float
 ) -> tuple[ModelReport, BenchModel, ModelHandle]:
-    """The widest 256-h-h-10 MLP (h a multiple of 32) predicted to fit, stepping down if the
-    measurement disagrees."""
+    """The widest 224-h-h-10 MLP (h a multiple of 32) predicted to fit, stepping down if the
+    compiler's feasibility check or the measurement disagrees."""
     budget = MAX_TX_CU * 0.97
 
     def macs(h: int) -> int:
-        return 256 * h + h * h + 10 * h
+        return LARGEST_INPUTS * h + h * h + 10 * h
 
     h = 32
     while fixed + per_mac * macs(h + 32) <= budget and h + 32 <= 1280:
         h += 32
     while True:
-        model = largest_mlp(h)
+        try:
+            model = largest_mlp(h)
+        except InfeasibleModelError:
+            h -= 32
+            continue
         report, handle = await measure(chain, payer, model, samples=4)
         if report.instruction_cu <= MAX_TX_CU or h <= 32:
             return report, model, handle

@@ -27,8 +27,8 @@ from ..model import (
 )
 from ..model.autoprecision import compile_auto
 from ..model.feasibility import Feasibility, assess
-from ..model.saturation import LayerSaturation, saturation_rates
 from ..model.qmodel import QArgmax, QDense, QLut, QSoftmax, QTrees
+from ..model.saturation import LayerSaturation, saturation_rates
 from .context import CliContext, add_common_options, fail
 
 FORMATS = ("auto", "sklearn", "onnx", "torch")
@@ -189,7 +189,7 @@ def import_any(path: Path, fmt: str) -> FloatModel:
         obj = _load_object(path, fmt)
     except ModelError:
         raise
-    except Exception as e:  # noqa: BLE001 - see the docstring
+    except Exception as e:
         raise ModelError(f"cannot read {path} as a {fmt} model file ({_why(e)})") from None
     try:
         if fmt == "onnx":
@@ -199,7 +199,7 @@ def import_any(path: Path, fmt: str) -> FloatModel:
         return import_sklearn(obj)
     except ModelError:
         raise
-    except Exception as e:  # noqa: BLE001 - a file that parsed but holds something malformed
+    except Exception as e:
         raise ModelError(f"{path} does not hold a usable {fmt} model ({_why(e)})") from None
 
 
@@ -281,8 +281,7 @@ def _human(s: ModelSummary) -> str:
     if s.saturation:
         lines.append("saturation   per dense layer, calibration data / declared margins:")
         lines += [
-            f"  {x.layer}: {100 * x.calibration:.2f}% / {100 * x.margin:.2f}%"
-            for x in s.saturation
+            f"  {x.layer}: {100 * x.calibration:.2f}% / {100 * x.margin:.2f}%" for x in s.saturation
         ]
     if s.feasibility is not None:
         lines += s.feasibility.lines()

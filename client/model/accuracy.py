@@ -113,13 +113,15 @@ class AccuracyReport:
     seconds: float = 0.0
 
     def status(self, r: AccuracyRow | RegressionRow) -> str:
-        """"met"; "auto" when an INT8 row misses but the same model's auto row meets (what
+        """ "met"; "auto" when an INT8 row misses but the same model's auto row meets (what
         `compile --precision auto` would build); "missed" otherwise."""
         if r.meets_targets:
             return "met"
         rows: list[Any] = self.rows if isinstance(r, AccuracyRow) else self.regression
         if r.precision == "int8" and any(
-            o.dataset == r.dataset and o.model == r.model and o.precision == "auto"
+            o.dataset == r.dataset
+            and o.model == r.model
+            and o.precision == "auto"
             and o.meets_targets
             for o in rows
         ):
@@ -128,7 +130,8 @@ class AccuracyReport:
 
     @property
     def all_met(self) -> bool:
-        return all(self.status(r) != "missed" for r in [*self.rows, *self.regression])
+        rows: list[AccuracyRow | RegressionRow] = [*self.rows, *self.regression]
+        return all(self.status(r) != "missed" for r in rows)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -377,7 +380,7 @@ def generated_suite(
     reg_rows: list[RegressionRow] = []
     for k in range(n_models):
         depth = int(rng.integers(1, 5))
-        widths = tuple(int(round(2 ** rng.uniform(0, 7))) for _ in range(depth))
+        widths = tuple(round(2 ** rng.uniform(0, 7)) for _ in range(depth))
         act = ["relu", "tanh", "logistic"][int(rng.integers(0, 3))]
         n_features = int(rng.integers(3, 31))
         seed = int(rng.integers(0, 2**31))
@@ -405,16 +408,23 @@ def generated_suite(
             else:
                 n_targets = int(rng.integers(1, 4))
                 x, y = make_regression(
-                    1000, n_features, n_informative=n_features, n_targets=n_targets,
-                    noise=5.0, random_state=seed,
+                    1000,
+                    n_features,
+                    n_informative=n_features,
+                    n_targets=n_targets,
+                    noise=5.0,
+                    random_state=seed,
                 )
                 y = y / np.abs(y).max()  # targets of order 1 (the MLP trains on them as is)
                 split = _generated_split(x, y, False)
                 est = make_pipeline(
                     StandardScaler(),
                     MLPRegressor(
-                        hidden_layer_sizes=widths, activation=act, max_iter=600,
-                        learning_rate_init=0.01, random_state=SEED,
+                        hidden_layer_sizes=widths,
+                        activation=act,
+                        max_iter=600,
+                        learning_rate_init=0.01,
+                        random_state=SEED,
                     ),
                 ).fit(split.x_train, split.y_train)
                 dataset = f"gen{k} {n_features}f {n_targets}t"

@@ -80,11 +80,23 @@ def compile_auto(
     seed: int = 0,
 ) -> AutoResult:
     calib = np.asarray(calibration, dtype=np.float64)
-    common = dict(range_margin=range_margin, prefer=prefer, layout=layout)
+
+    def build(
+        rows: F64, p: int | tuple[DType, ...], rng_: InputRange | None, check: bool
+    ) -> QModel:
+        return compile_model(
+            model,
+            rows,
+            p,
+            input_range=rng_,
+            range_margin=range_margin,
+            prefer=prefer,
+            layout=layout,
+            check_feasible=check,
+        )
+
     if model.is_trees:
-        qm = compile_model(
-            model, calib, 8, input_range=input_range, check_feasible=check_feasible, **common
-        )  # type: ignore[arg-type]
+        qm = build(calib, 8, input_range, check_feasible)
         return AutoResult(qm, (), agreement(model, qm, calib), _metric(model), calib.shape[0])
     # The final model is compiled (and its ranges derived) from all the data; trials declare
     # the same range explicitly so the split does not narrow it.
@@ -96,7 +108,7 @@ def compile_auto(
     n = calib.shape[0]
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
-    n_hold = int(round(HOLDOUT * n))
+    n_hold = round(HOLDOUT * n)
     if n < 10 or n_hold < 1:
         fit_rows, hold = calib, calib  # too few rows to hold any out: measure on all of them
     else:
@@ -104,16 +116,18 @@ def compile_auto(
     hold = _evaluation_rows(hold, calib, rng)
     if trial_range is not None:
         # Inputs in the declared margins are accepted by the chain too: half as many of them.
-        lo_fx = features_to_q16(np.broadcast_to(np.asarray(trial_range[0], float), (calib.shape[1],)))
-        hi_fx = features_to_q16(np.broadcast_to(np.asarray(trial_range[1], float), (calib.shape[1],)))
+        lo_fx = features_to_q16(
+            np.broadcast_to(np.asarray(trial_range[0], float), (calib.shape[1],))
+        )
+        hi_fx = features_to_q16(
+            np.broadcast_to(np.asarray(trial_range[1], float), (calib.shape[1],))
+        )
         hold = np.vstack([hold, margin_rows(calib, lo_fx, hi_fx, n=hold.shape[0] // 2, seed=seed)])
     n_layers = len(_layer_groups(model))
     trials: list[Trial] = []
 
     def score(p: tuple[DType, ...]) -> float:
-        qm = compile_model(
-            model, fit_rows, p, input_range=trial_range, check_feasible=False, **common
-        )  # type: ignore[arg-type]
+        qm = build(fit_rows, p, trial_range, False)
         a = agreement(model, qm, hold)
         trials.append(Trial(tuple(_name(d) for d in p), a))
         return a
@@ -124,12 +138,10 @@ def compile_auto(
         options = []
         for k in range(n_layers):
             if current[k] is DType.I8:
-                p = current[:k] + (DType.I16,) + current[k + 1 :]
+                p = (*current[:k], DType.I16, *current[k + 1 :])
                 options.append((score(p), -k, p))
         best, _, current = max(options)
-    qm = compile_model(
-        model, calib, current, input_range=input_range, check_feasible=check_feasible, **common
-    )  # type: ignore[arg-type]
+    qm = build(calib, current, input_range, check_feasible)
     return AutoResult(
         qmodel=qm,
         precisions=tuple(_name(d) for d in current),

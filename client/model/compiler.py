@@ -97,6 +97,8 @@ class CompileOptions:
 
 
 Precision = int | str | DType
+
+
 def parse_dtype(bits: int | str | DType) -> DType:
     if isinstance(bits, DType):
         return bits
@@ -216,8 +218,7 @@ def check_finite(model: FloatModel) -> None:
     problems = [f for f in found if f is not None]
     if problems:
         raise UnsupportedModelError(
-            "the model has non-finite parameters (a diverged training run?): "
-            + "; ".join(problems)
+            "the model has non-finite parameters (a diverged training run?): " + "; ".join(problems)
         )
 
 

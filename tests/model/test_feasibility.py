@@ -89,7 +89,7 @@ def mlp(
 def refused(limit: str, fm: FloatModel, x: np.ndarray, **kw: object) -> str:
     with pytest.raises(InfeasibleModelError) as e:
         compile_model(fm, x, **kw)  # type: ignore[arg-type]
-    assert [p.limit for p in e.value.problems][0] == limit, e.value.problems
+    assert next(p.limit for p in e.value.problems) == limit, e.value.problems
     return str(e.value)
 
 

@@ -111,7 +111,9 @@ def test_per_layer_precision_chains_dtypes() -> None:
     for i, (a, b) in enumerate(itertools.pairwise([5, 12, 9, 7, 3])):
         layers.append(DenseLayer(rng.normal(size=(b, a)), rng.normal(size=b)))
         if i < 3:
-            layers.append(ActivationLayer([Activation.TANH, Activation.RELU, Activation.SIGMOID][i]))
+            layers.append(
+                ActivationLayer([Activation.TANH, Activation.RELU, Activation.SIGMOID][i])
+            )
     labels = (0, 1, 2)
     fm = FloatModel(5, tuple(layers), Head.SOFTMAX, labels)
     x = rng.normal(size=(400, 5))
