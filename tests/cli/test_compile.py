@@ -106,3 +106,28 @@ def test_bad_inputs_fail_with_specific_messages(
     assert main(["model-info", str(corrupt)]) == 1
     err = capsys.readouterr().err
     assert "is not a valid model file" in err and "byte 24 (header): truncated" in err
+
+
+def test_model_info_prints_the_feasibility_estimate(
+    tmp_path: Path, iris: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, y = iris
+    src = tmp_path / "clf.pkl"
+    src.write_bytes(pickle.dumps(LogisticRegression(max_iter=500).fit(x, y)))
+    np.save(tmp_path / "calib.npy", x)
+    s = run_json(
+        ["compile", str(src), "--calibration", str(tmp_path / "calib.npy"), "--precision", "auto"],
+        capsys,
+    )
+    auto = s["auto"]
+    assert isinstance(auto, dict) and auto["precisions"] == ["int8"] and auto["agreement"] >= 0.99
+    sat = s["saturation"]
+    assert isinstance(sat, list) and sat[0]["layer"].startswith("dense 0")
+    info = run_json(["model-info", str(tmp_path / "clf.mlag")], capsys)
+    f = info["feasibility"]
+    assert isinstance(f, dict)
+    assert f["tx_bytes"] == 304 and f["max_features"] == 235 and f["n_outputs"] == 3
+    assert 1_000 < f["cu_estimate"] < 5_000 and f["problems"] == []
+    assert main(["model-info", str(tmp_path / "clf.mlag")]) == 0
+    text = capsys.readouterr().out
+    assert "infer tx     304 of 1232 bytes" in text and "compute      ~" in text
