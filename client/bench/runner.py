@@ -320,8 +320,8 @@ async def run_bench(*, timing: bool = True, largest_search: bool = True) -> Benc
     if largest_search:
         dense = next(r for r in reports if r.name == "dense128_int8")
         per_mac = dense.dense_cu_per_mac or 3.0
-        # Everything but the dense ops, plus 128 more input features at ~70 CU each.
-        fixed = dense.instruction_cu - per_mac * dense.macs + 128 * 70
+        # Everything but the dense ops, plus the extra input features at ~70 CU each.
+        fixed = dense.instruction_cu - per_mac * dense.macs + (LARGEST_INPUTS - 128) * 70
         rep, model, handle = await largest(chain, payer, per_mac, fixed)
         reports.append(rep)
         handles.append((model, handle))
