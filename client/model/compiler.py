@@ -409,6 +409,11 @@ def _compile_neural(
     wide = np.vstack([calib, margin_rows(calib, lo, hi)])
     pre_ranges = []
     h_cal, h_wide = model.scale_inputs(calib), model.scale_inputs(wide)
+    # Each dense layer's input statistics on the calibration data, in the units its (folded)
+    # weights multiply: the first layer reads the input levels (x - offset) / step.
+    live = step > 0
+    levels0 = np.where(live, (calib - offset) / np.where(live, step, 1.0), 0.0)
+    in_stats = [(levels0.mean(axis=0), levels0.var(axis=0))]
     for dense, act in groups:
         z_cal, z_wide = dense.forward(h_cal), dense.forward(h_wide)
         pre_ranges.append(
@@ -416,6 +421,7 @@ def _compile_neural(
         )
         h_cal = act.forward(z_cal) if act is not None else z_cal
         h_wide = act.forward(z_wide) if act is not None else z_wide
+        in_stats.append((h_cal.mean(axis=0), h_cal.var(axis=0)))
 
     ops: list[QOp] = []
     q_in = ActQuant(scale=1.0, zp=spec.zp, dtype=opts.dtype_of(0))
@@ -451,7 +457,10 @@ def _compile_neural(
         if act is not None and act.kind is Activation.RELU:
             lo_c = max(lo_c, q_out.zp)
         in_scale = q_in.scale
-        wq, w_scale, bias = quantize_dense(w, b, in_scale, q_in.zp, dtype, name)
+        mean, var = in_stats[li]
+        wq, w_scale, bias = quantize_dense(
+            w, b, in_scale, q_in.zp, dtype, name, in_mean=mean, in_var=var
+        )
         bound = accumulator_bound(wq, bias, dtype)
         mult, shift = choose_requant(in_scale * w_scale / q_out.scale, bound, name)
         layout = _choose_layout(wq, bound, opts, name, dtype)
