@@ -66,6 +66,9 @@ class AutoSummary:
     metric: str
     n_holdout: int
     trials: list[dict[str, Any]]
+    # Fraction of evaluation rows that agree by less than the logit error bound (classifiers).
+    at_risk: float = 0.0
+    error_bound: float = 0.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("8", "16", "auto"),
         default="8",
         help="8 or 16 bits for every layer, or auto: INT8 where held-out agreement with the "
-        "float model is >= 99%%, INT16 for the layers that need it (default 8)",
+        "float model is >= 99%% and at most 1 row in 1,000 agrees by less than the logit "
+        "error bound, INT16 for the layers that need it (default 8)",
     )
     p.add_argument(
         "--prefer",
@@ -277,6 +281,11 @@ def _human(s: ModelSummary) -> str:
         lines.append(
             f"precision    auto: {' / '.join(a.precisions) or 'n/a (trees)'}; held-out "
             f"{a.metric} {100 * a.agreement:.2f}% on {a.n_holdout} rows"
+            + (
+                f", {100 * a.at_risk:.2f}% within the logit error bound {a.error_bound:.3g}"
+                if a.metric == "top-1 agreement"
+                else ""
+            )
         )
     if s.saturation:
         lines.append("saturation   per dense layer, calibration data / declared margins:")
@@ -311,9 +320,15 @@ async def run_compile(args: argparse.Namespace, ctx: CliContext) -> int:
                 metric=result.metric,
                 n_holdout=result.n_holdout,
                 trials=[
-                    {"precisions": list(t.precisions), "agreement": t.agreement}
+                    {
+                        "precisions": list(t.precisions),
+                        "agreement": t.agreement,
+                        "at_risk": t.at_risk,
+                    }
                     for t in result.trials
                 ],
+                at_risk=result.at_risk,
+                error_bound=result.error_bound,
             )
         else:
             qm = compile_model(fm, calib, precision=int(args.precision), **options)
