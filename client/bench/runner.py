@@ -9,10 +9,9 @@ measures on LiteSVM:
   before/after the forward pass and after each op, the logging syscalls subtracted);
 * CU per MAC (dense ops only) for MLPs;
 
-picks the largest n-h-h-10 INT8 MLP that fits one transaction (packet and compute), and
-times one inference on four paths: the pure-Python reference, the batched numpy reference, the
-native Rust kernels (`host-infer`, the program's code compiled for the host) and the program on
-LiteSVM.
+picks the largest 224-h-h-10 INT8 MLP that fits one transaction (packet and CU), and times one
+inference on four paths: the pure-Python reference, the batched numpy reference, the native Rust
+kernels (`host-infer`, the program's code compiled for the host) and the program on LiteSVM.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from ..artifacts import REPO_ROOT, embedded_so_path, read_embedded_so, sha256_he
 from ..chain.base import Chain
 from ..chain.litesvm import LiteSvmChain
 from ..inference import CuProfile, InferenceClient, ModelHandle, infer_instruction
+from ..model.feasibility import InfeasibleModelError
 from ..model.format import payload_bytes
 from ..model.pure import PureModel
 from ..model.qmodel import QDense
@@ -43,7 +43,7 @@ from ..model.reference import execute
 from ..program import PROGRAM_ID
 from ..registry import ModelRegistry
 from ..risk_gate import risk_gate_so_path
-from .models import BUILDERS, BenchModel, Target, largest_mlp, measured_rows
+from .models import BUILDERS, LARGEST_INPUTS, BenchModel, Target, largest_mlp, measured_rows
 
 MAX_TX_CU = 1_400_000
 _CONSUMED = re.compile(rf"^Program {PROGRAM_ID} consumed (\d+) of \d+ compute units$")
@@ -198,38 +198,25 @@ def _judge(r: ModelReport, t: Target | None) -> None:
         r.target_met = r.macs >= t.value and r.instruction_cu <= MAX_TX_CU
 
 
-def max_inputs_per_tx(payer: Keypair, step: int = 32) -> int:
-    """The most features (a multiple of `step`) one `infer` transaction can carry."""
-    from ..chain.rpc import PACKET_DATA_SIZE
-    from ..inference.client import _tx_size
-
-    header, weights = Keypair().pubkey(), Keypair().pubkey()
-    n = step
-    while True:
-        ix = infer_instruction(header, weights, [0] * (n + step))
-        if _tx_size([set_compute_unit_limit(MAX_TX_CU), ix], payer) > PACKET_DATA_SIZE:
-            return n
-        n += step
-
-
 async def largest(
     chain: LiteSvmChain, payer: Keypair, per_mac: float, fixed: float
 ) -> tuple[ModelReport, BenchModel, ModelHandle]:
-    """The widest n-h-h-10 MLP predicted to fit one transaction, stepping down if the
-    measurement disagrees: n (a multiple of 32) the most Q16.16 inputs whose `infer`
-    transaction, with its compute-budget instruction, fits the 1,232-byte packet a validator
-    accepts (LiteSVM does not enforce it), h (a multiple of 32) the widest within 1.4M CU."""
+    """The widest 224-h-h-10 MLP (h a multiple of 32) predicted to fit, stepping down if the
+    compiler's feasibility check or the measurement disagrees."""
     budget = MAX_TX_CU * 0.97
-    n = max_inputs_per_tx(payer)
 
     def macs(h: int) -> int:
-        return n * h + h * h + 10 * h
+        return LARGEST_INPUTS * h + h * h + 10 * h
 
     h = 32
     while fixed + per_mac * macs(h + 32) <= budget and h + 32 <= 1280:
         h += 32
     while True:
-        model = largest_mlp(h, n)
+        try:
+            model = largest_mlp(h)
+        except InfeasibleModelError:
+            h -= 32
+            continue
         report, handle = await measure(chain, payer, model, samples=4)
         if report.instruction_cu <= MAX_TX_CU or h <= 32:
             return report, model, handle
@@ -410,8 +397,8 @@ async def run_bench(
     if largest_search:
         dense = next(r for r in reports if r.name == "dense128_int8")
         per_mac = dense.dense_cu_per_mac or 3.0
-        # Everything but the dense ops, plus 128 more input features at ~70 CU each.
-        fixed = dense.instruction_cu - per_mac * dense.macs + 128 * 70
+        # Everything but the dense ops, plus the extra input features at ~70 CU each.
+        fixed = dense.instruction_cu - per_mac * dense.macs + (LARGEST_INPUTS - 128) * 70
         progress("LiteSVM: the largest MLP in one transaction")
         rep, model, handle = await largest(chain, payer, per_mac, fixed)
         reports.append(rep)

@@ -25,7 +25,10 @@ from ..model import (
     payload_bytes,
     save,
 )
+from ..model.autoprecision import compile_auto
+from ..model.feasibility import Feasibility, assess
 from ..model.qmodel import QArgmax, QDense, QLut, QSoftmax, QTrees
+from ..model.saturation import LayerSaturation, saturation_rates
 from .context import CliContext, add_common_options, fail
 
 FORMATS = ("auto", "sklearn", "onnx", "torch")
@@ -49,6 +52,23 @@ class ModelSummary:
     n_classes: int
     labels: list[str]
     ops: list[OpSummary] = field(default_factory=list)
+    # What one `infer` needs against the chain's limits (client/model/feasibility.py).
+    feasibility: Feasibility | None = None
+    # compile only: per-dense-layer saturation rates, and what --precision auto chose.
+    saturation: list[LayerSaturation] = field(default_factory=list)
+    auto: AutoSummary | None = None
+
+
+@dataclass
+class AutoSummary:
+    precisions: list[str]
+    agreement: float
+    metric: str
+    n_holdout: int
+    trials: list[dict[str, Any]]
+    # Fraction of evaluation rows that agree by less than the logit error bound (classifiers).
+    at_risk: float = 0.0
+    error_bound: float = 0.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,13 +90,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format", choices=FORMATS, default="auto", help="input format (default: by suffix)"
     )
-    p.add_argument("--precision", type=int, choices=(8, 16), default=8)
+    p.add_argument(
+        "--precision",
+        choices=("8", "16", "auto"),
+        default="8",
+        help="8 or 16 bits for every layer, or auto: INT8 where held-out agreement with the "
+        "float model is >= 99%% and at most 1 row in 1,000 agrees by less than the logit "
+        "error bound, INT16 for the layers that need it (default 8)",
+    )
     p.add_argument(
         "--prefer",
         choices=("size", "speed"),
         default="size",
         help="size: compact layouts; speed: packed INT8 layers (PACKED3, three MACs per multiply, "
         "from 8 rows and 128 MACs; PACKED below, where its overflow proof allows)",
+    )
+    p.add_argument(
+        "--input-range",
+        metavar="LO,HI|FILE",
+        help="declare the feature range the chain accepts instead of deriving it from the "
+        "calibration data: LO,HI for every feature, or a .npy/.csv file with two rows (per-"
+        "feature lows, then highs)",
     )
     p.add_argument(
         "--range-margin",
@@ -94,46 +128,105 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_calibration(path: Path) -> NDArray[np.float64]:
+    """Read a calibration table; every way the file can be wrong is a ValueError that says so."""
     if not path.is_file():
-        raise FileNotFoundError(f"calibration file {path} does not exist")
-    if path.suffix == ".npy":
-        data = np.load(path, allow_pickle=False)
-    else:
-        data = np.loadtxt(path, delimiter=",", ndmin=2)
-    arr = np.asarray(data, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"calibration file {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"calibration file {path} is empty")
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
+        arr = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, OSError, EOFError) as e:
+        kind = ".npy array" if path.suffix == ".npy" else "CSV table of numbers (no header)"
+        raise ValueError(f"calibration file {path} is not a readable {kind}: {e}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(
-            f"calibration data in {path} must be a non-empty 2-D table, got {arr.shape}"
+            f"calibration data in {path} must be a non-empty 2-D table (rows x features), got "
+            f"shape {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"calibration data in {path} contains NaN or infinite values")
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        r, c = (int(v) for v in bad[0])
+        raise ValueError(f"calibration data in {path} has {arr[r, c]} at row {r}, column {c}")
     return arr
 
 
+def parse_input_range(spec: str) -> tuple[Any, Any]:
+    """``LO,HI`` (every feature) or a file whose two rows are the per-feature lows and highs."""
+    path = Path(spec)
+    if path.suffix in (".npy", ".csv") or path.is_file():
+        if not path.is_file():
+            raise ValueError(f"input range file {path} does not exist")
+        rows = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
+        arr = np.asarray(rows, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] != 2:
+            raise ValueError(f"input range file {path} must have two rows (lows, highs)")
+        return arr[0], arr[1]
+    parts = spec.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"--input-range must be LO,HI or a file, got {spec!r}")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"--input-range bounds must be numbers, got {spec!r}") from None
+    return lo, hi
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
 def import_any(path: Path, fmt: str) -> FloatModel:
+    """Load and import a model file.  A malformed file makes the parsers (pickle, protobuf,
+    torch) raise almost anything, so every failure becomes a ModelError naming the file and the
+    format it was read as."""
     if not path.is_file():
-        raise FileNotFoundError(f"model file {path} does not exist")
+        raise ModelError(f"model file {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file {path} is empty")
     if fmt == "auto":
         fmt = {".onnx": "onnx", ".pt": "torch", ".pth": "torch"}.get(path.suffix, "sklearn")
+    try:
+        obj = _load_object(path, fmt)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"cannot read {path} as a {fmt} model file ({_why(e)})") from None
+    try:
+        if fmt == "onnx":
+            return import_onnx(obj)
+        if fmt == "torch":
+            return import_torch(obj)
+        return import_sklearn(obj)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"{path} does not hold a usable {fmt} model ({_why(e)})") from None
+
+
+def _load_object(path: Path, fmt: str) -> Any:
     if fmt == "onnx":
         import onnx
 
-        return import_onnx(onnx.load(str(path)))
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+        return model
     if fmt == "torch":
         try:
             import torch
         except ModuleNotFoundError as e:
             raise ModelError("PyTorch is not installed: pip install 'ml-agent[torch]'") from e
-        return import_torch(torch.load(str(path), weights_only=False))
-    estimator: Any
+        return torch.load(str(path), weights_only=False)
     if path.suffix == ".joblib":
         import joblib
 
-        estimator = joblib.load(path)
-    else:
-        with path.open("rb") as f:
-            estimator = pickle.load(f)
-    return import_sklearn(estimator)
+        return joblib.load(path)
+    with path.open("rb") as f:
+        return pickle.load(f)
 
 
 def summarize(path: str, data: bytes, qm: QModel) -> ModelSummary:
@@ -171,6 +264,7 @@ def summarize(path: str, data: bytes, qm: QModel) -> ModelSummary:
         n_classes=qm.n_classes,
         labels=[str(v) for v in qm.labels],
         ops=ops,
+        feasibility=assess(qm),
     )
 
 
@@ -183,6 +277,25 @@ def _human(s: ModelSummary) -> str:
         + (f", {s.n_classes} classes {s.labels}" if s.n_classes else ""),
     ]
     lines += [f"  op {i}: {o.kind} {o.detail}" for i, o in enumerate(s.ops)]
+    if s.auto is not None:
+        a = s.auto
+        lines.append(
+            f"precision    auto: {' / '.join(a.precisions) or 'n/a (trees)'}; held-out "
+            f"{a.metric} {100 * a.agreement:.2f}% on {a.n_holdout} rows"
+            + (
+                f", {100 * a.at_risk:.2f}% within the logit error bound {a.error_bound:.3g}"
+                if a.metric == "top-1 agreement"
+                else ""
+            )
+        )
+    if s.saturation:
+        lines.append("saturation   per dense layer, calibration data / declared margins:")
+        lines += [
+            f"  {x.layer}: {100 * x.calibration:.2f}% / {100 * x.margin:.2f}%" for x in s.saturation
+        ]
+    if s.feasibility is not None:
+        lines += s.feasibility.lines()
+        lines += [f"CANNOT RUN   {p.limit}: {p.message}" for p in s.feasibility.problems]
     return "\n".join(lines)
 
 
@@ -192,25 +305,56 @@ async def run_compile(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         fm = import_any(src, args.format)
         calib = load_calibration(Path(args.calibration))
-        qm = compile_model(
-            fm,
-            calib,
-            precision=args.precision,
-            range_margin=args.range_margin,
-            prefer=args.prefer,
-        )
-    except ModelError as e:
+        input_range = parse_input_range(args.input_range) if args.input_range else None
+        options: dict[str, Any] = {
+            "input_range": input_range,
+            "range_margin": args.range_margin,
+            "prefer": args.prefer,
+        }
+        auto = None
+        if args.precision == "auto":
+            result = compile_auto(fm, calib, **options)
+            qm = result.qmodel
+            auto = AutoSummary(
+                precisions=list(result.precisions),
+                agreement=result.agreement,
+                metric=result.metric,
+                n_holdout=result.n_holdout,
+                trials=[
+                    {
+                        "precisions": list(t.precisions),
+                        "agreement": t.agreement,
+                        "at_risk": t.at_risk,
+                    }
+                    for t in result.trials
+                ],
+                at_risk=result.at_risk,
+                error_bound=result.error_bound,
+            )
+        else:
+            qm = compile_model(fm, calib, precision=int(args.precision), **options)
+    except (ModelError, ValueError) as e:
         return fail(f"cannot compile {src}: {e}")
-    data = save(qm, out)
-    ctx.emit(summarize(str(out), data, qm), _human(summarize(str(out), data, qm)))
+    try:
+        data = save(qm, out)
+    except OSError as e:
+        return fail(f"cannot write {out}: {e.strerror or e}")
+    s = summarize(str(out), data, qm)
+    s.auto = auto
+    if not fm.is_trees:
+        s.saturation = saturation_rates(qm, calib)
+    ctx.emit(s, _human(s))
     return 0
 
 
 async def run_info(args: argparse.Namespace, ctx: CliContext) -> int:
     path = Path(args.model)
     if not path.is_file():
-        return fail(f"model file {path} does not exist")
-    data = path.read_bytes()
+        return fail(f"model file {path} does not exist or is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return fail(f"cannot read {path}: {e.strerror or e}")
     try:
         qm = decode(data)
     except ModelError as e:

@@ -26,6 +26,7 @@ from solders.transaction import Transaction
 
 from ..chain.base import Chain, TxResult
 from ..model.errors import InputRangeError
+from ..model.feasibility import assess
 from ..model.fixedpoint import float_to_q16
 from ..model.reference import execute
 from ..program import PROGRAM_ID, build_ix, parse_events
@@ -78,6 +79,34 @@ def check_features(handle: ModelHandle, x_fx: Sequence[int]) -> None:
             raise InputRangeError(0, j, int(v), lo, hi)
 
 
+# Limits a model breaks for every input; compute units are left to the simulation, since the
+# compile-time CU figure is a (slightly pessimistic) estimate.
+_EXACT_LIMITS = ("scratch arena", "return data")
+
+
+def check_runnable(handle: ModelHandle) -> None:
+    """Refuse a model the program can never run (activations beyond the scratch arena, outputs
+    beyond the return data) before paying for a failing transaction."""
+    problems = [p for p in assess(handle.qmodel).problems if p.limit in _EXACT_LIMITS]
+    if problems:
+        raise InferenceError(
+            f"model {handle.address} can never run on chain: "
+            + "; ".join(p.message for p in problems)
+        )
+
+
+def check_tx_size(ixs: list[Instruction], payer: Keypair, n_features: int) -> None:
+    """Refuse an `infer` transaction larger than a packet (LiteSVM would run it; a validator
+    drops it)."""
+    size = _tx_size(ixs, payer)
+    if size > PACKET_DATA_SIZE:
+        raise InferenceError(
+            f"an infer transaction with {n_features} features is {size} bytes, over Solana's "
+            f"{PACKET_DATA_SIZE}-byte packet limit"
+            + (" (drop the priority fee to save 12 bytes)" if len(ixs) > 2 else "")
+        )
+
+
 def reference_result(handle: ModelHandle, x_fx: Sequence[int]) -> ReturnData:
     """What the chain must return, from the numpy reference (confidence as the program's u32)."""
     tr = execute(handle.qmodel, np.asarray([list(x_fx)], dtype=np.int64))
@@ -126,8 +155,10 @@ class InferenceClient:
         x = _features(features, features_fx)
         if check_inputs:
             check_features(handle, x)
+            check_runnable(handle)
         ix = infer_instruction(handle.address, handle.weights, x, log_cu=log_cu)
         price = [set_compute_unit_price(priority_fee)] if priority_fee else []
+        check_tx_size([set_compute_unit_limit(MAX_TX_CU), *price, ix], self.payer, len(x))
 
         sim = await self.chain.simulate([set_compute_unit_limit(MAX_TX_CU), *price, ix], self.payer)
         if not sim.ok:

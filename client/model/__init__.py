@@ -21,6 +21,7 @@ from .errors import (
     QuantizationError,
     UnsupportedModelError,
 )
+from .feasibility import InfeasibleModelError, assess
 from .format import chunk_hashes, decode, encode, load, model_sha256, payload_bytes, save
 from .importers import import_onnx, import_sklearn, import_torch
 from .ir import FloatModel
@@ -29,6 +30,7 @@ from .reference import Trace, execute, features_to_q16
 
 __all__ = [
     "FloatModel",
+    "InfeasibleModelError",
     "InputRangeError",
     "ModelError",
     "ModelFormatError",
@@ -36,6 +38,7 @@ __all__ = [
     "QuantizationError",
     "Trace",
     "UnsupportedModelError",
+    "assess",
     "chunk_hashes",
     "compile_model",
     "decode",

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .autoprecision import compile_auto
 from .compiler import compile_model
 from .format import encode, payload_bytes
 from .importers import import_sklearn
+from .qmodel import QDense, QModel
 from .reference import clip_to_range, execute, features_to_q16, out_of_range
 
 SEED = 0
@@ -46,7 +48,12 @@ TREE_MODELS = {
 # Trees read raw Q16.16 features: weight precision does not apply to them.
 TREE_PRECISION = "q16.16"
 TARGET_AGREEMENT = 0.99
-TARGET_DROP_PP = {"int8": 1.0, "int16": 0.2, TREE_PRECISION: 1.0}
+# "auto" keeps INT8 wherever it can, so it is held to the INT8 target.
+TARGET_DROP_PP = {"int8": 1.0, "int16": 0.2, "auto": 1.0, TREE_PRECISION: 1.0}
+TARGET_R2_GAP = 0.01  # regressors: quantized R² within 0.01 of the float model's
+PRECISIONS: tuple[int | str, ...] = (8, 16, "auto")
+# The generated suite: random MLP architectures on generated data.
+GENERATED_MODELS = 16
 # Declared input domain of datasets whose features have a natural range.
 NATURAL_RANGE = {"digits": (0.0, 16.0)}
 
@@ -64,6 +71,7 @@ class AccuracyRow:
     payload_bytes: int  # op arrays only (docs/model-format.md)
     n_test: int
     n_clipped: int  # test rows with a feature outside the declared range (clipped)
+    layers: str = ""  # per-dense-layer precision ("int16/int8/int8"), "" for trees
 
     @property
     def meets_targets(self) -> bool:
@@ -78,7 +86,7 @@ class RegressionRow:
     dataset: str
     model: str
     precision: str
-    float_r2: float
+    float_r2: float  # R² on the test split (averaged over outputs for multi-output models)
     quant_r2: float
     mean_abs_diff: float  # |quantized - float| averaged over the test split, target units
     max_abs_diff: float
@@ -86,6 +94,14 @@ class RegressionRow:
     payload_bytes: int
     n_test: int
     n_clipped: int
+    float_mae: float = 0.0  # mean absolute error against the truth
+    quant_mae: float = 0.0
+    n_outputs: int = 1
+    layers: str = ""
+
+    @property
+    def meets_targets(self) -> bool:
+        return abs(self.quant_r2 - self.float_r2) <= TARGET_R2_GAP
 
 
 @dataclass(frozen=True)
@@ -96,14 +112,46 @@ class AccuracyReport:
     iris_mlp_int8_file_bytes: int = 0
     seconds: float = 0.0
 
+    def status(self, r: AccuracyRow | RegressionRow) -> str:
+        """ "met"; "auto" when an INT8 row misses but the same model's auto row meets (what
+        `compile --precision auto` would build); "missed" otherwise."""
+        if r.meets_targets:
+            return "met"
+        rows: list[Any] = self.rows if isinstance(r, AccuracyRow) else self.regression
+        if r.precision == "int8" and any(
+            o.dataset == r.dataset
+            and o.model == r.model
+            and o.precision == "auto"
+            and o.meets_targets
+            for o in rows
+        ):
+            return "auto"
+        return "missed"
+
+    @property
+    def all_met(self) -> bool:
+        rows: list[AccuracyRow | RegressionRow] = [*self.rows, *self.regression]
+        return all(self.status(r) != "missed" for r in rows)
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "rows": [asdict(r) | {"meets_targets": r.meets_targets} for r in self.rows],
-            "regression": [asdict(r) for r in self.regression],
+            "rows": [
+                asdict(r) | {"meets_targets": r.meets_targets, "status": self.status(r)}
+                for r in self.rows
+            ],
+            "regression": [
+                asdict(r) | {"meets_targets": r.meets_targets, "status": self.status(r)}
+                for r in self.regression
+            ],
+            "all_met": self.all_met,
             "iris_mlp_int8_payload_bytes": self.iris_mlp_int8_payload_bytes,
             "iris_mlp_int8_file_bytes": self.iris_mlp_int8_file_bytes,
             "seconds": round(self.seconds, 1),
-            "targets": {"agreement": TARGET_AGREEMENT, "drop_pp": TARGET_DROP_PP},
+            "targets": {
+                "agreement": TARGET_AGREEMENT,
+                "drop_pp": TARGET_DROP_PP,
+                "r2_gap": TARGET_R2_GAP,
+            },
         }
 
 
@@ -183,14 +231,32 @@ def _split(dataset: str, stratify: bool) -> _Split:
     return _Split(a, b, c, d)
 
 
-def _precisions(model: str, precisions: Sequence[int]) -> list[int | None]:
+def _precisions(model: str, precisions: Sequence[int | str]) -> list[int | str | None]:
     return [None] if model in TREE_MODELS else list(precisions)
 
 
+def _precision_name(precision: int | str | None) -> str:
+    if precision is None:
+        return TREE_PRECISION
+    return "auto" if precision == "auto" else f"int{precision}"
+
+
+def _layers(qm: QModel) -> str:
+    return "/".join(f"int{8 * op.dtype.nbytes}" for op in qm.ops if isinstance(op, QDense))
+
+
+def _compile(
+    fm: Any, x_train: NDArray[np.float64], precision: int | str | None, input_range: Any
+) -> QModel:
+    if precision == "auto":
+        return compile_auto(fm, x_train, input_range=input_range).qmodel
+    return compile_model(fm, x_train, precision or 8, input_range=input_range)
+
+
 def _quantized_run(
-    fm: Any, split: _Split, dataset: str, precision: int | None
+    fm: Any, split: _Split, dataset: str, precision: int | str | None
 ) -> tuple[Any, Any, int]:
-    qm = compile_model(fm, split.x_train, precision or 8, input_range=NATURAL_RANGE.get(dataset))
+    qm = _compile(fm, split.x_train, precision, NATURAL_RANGE.get(dataset))
     x_fx = features_to_q16(split.x_test)
     n_clipped = int(out_of_range(qm.input, x_fx).any(axis=1).sum())
     trace = execute(qm, clip_to_range(qm, x_fx))
@@ -198,12 +264,18 @@ def _quantized_run(
 
 
 def evaluate_classifier(
-    dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+    dataset: str, model: str, precisions: Sequence[int | str] = PRECISIONS
 ) -> list[AccuracyRow]:
     split = _split(dataset, stratify=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = make_estimator(model, dataset).fit(split.x_train, split.y_train)
+    return _classifier_rows(est, split, dataset, model, precisions)
+
+
+def _classifier_rows(
+    est: Any, split: _Split, dataset: str, model: str, precisions: Sequence[int | str]
+) -> list[AccuracyRow]:
     fm = import_sklearn(est)
     float_pred = fm.forward(split.x_test).classes
     classes = np.asarray(est.classes_)
@@ -217,7 +289,7 @@ def evaluate_classifier(
             AccuracyRow(
                 dataset=dataset,
                 model=model,
-                precision=TREE_PRECISION if precision is None else f"int{precision}",
+                precision=_precision_name(precision),
                 float_accuracy=float_acc,
                 quant_accuracy=quant_acc,
                 agreement=float((trace.classes == float_pred).mean()),
@@ -226,35 +298,45 @@ def evaluate_classifier(
                 payload_bytes=payload_bytes(qm),
                 n_test=int(split.x_test.shape[0]),
                 n_clipped=n_clipped,
+                layers=_layers(qm),
             )
         )
     return rows
 
 
 def _r2(y: NDArray[np.float64], pred: NDArray[np.float64]) -> float:
-    return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    """R² averaged uniformly over outputs (scikit-learn's default for multi-output)."""
+    y2, p2 = y.reshape(len(y), -1), pred.reshape(len(pred), -1)
+    ss = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
+    return float(np.mean(1.0 - ((y2 - p2) ** 2).sum(axis=0) / ss))
 
 
 def evaluate_regressor(
-    dataset: str, model: str, precisions: Sequence[int] = (8, 16)
+    dataset: str, model: str, precisions: Sequence[int | str] = PRECISIONS
 ) -> list[RegressionRow]:
     split = _split(dataset, stratify=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = make_estimator(model, dataset).fit(split.x_train, split.y_train)
+    return _regressor_rows(est, split, dataset, model, precisions)
+
+
+def _regressor_rows(
+    est: Any, split: _Split, dataset: str, model: str, precisions: Sequence[int | str]
+) -> list[RegressionRow]:
     fm = import_sklearn(est)
-    float_pred = fm.forward(split.x_test).outputs[:, 0]
-    y = split.y_test.astype(np.float64)
+    float_pred = fm.forward(split.x_test).outputs
+    y = split.y_test.astype(np.float64).reshape(len(split.y_test), -1)
     rows = []
     for precision in _precisions(model, precisions):
         qm, trace, n_clipped = _quantized_run(fm, split, dataset, precision)
-        quant_pred = trace.outputs[:, 0].astype(np.float64) * 2.0**-qm.out_frac_bits
+        quant_pred = trace.outputs.astype(np.float64) * 2.0**-qm.out_frac_bits
         diff = np.abs(quant_pred - float_pred)
         rows.append(
             RegressionRow(
                 dataset=dataset,
                 model=model,
-                precision=TREE_PRECISION if precision is None else f"int{precision}",
+                precision=_precision_name(precision),
                 float_r2=_r2(y, float_pred),
                 quant_r2=_r2(y, quant_pred),
                 mean_abs_diff=float(diff.mean()),
@@ -263,19 +345,108 @@ def evaluate_regressor(
                 payload_bytes=payload_bytes(qm),
                 n_test=int(y.shape[0]),
                 n_clipped=n_clipped,
+                float_mae=float(np.abs(float_pred - y).mean()),
+                quant_mae=float(np.abs(quant_pred - y).mean()),
+                n_outputs=int(y.shape[1]),
+                layers=_layers(qm),
             )
         )
     return rows
 
 
+def _generated_split(x: NDArray[np.float64], y: NDArray[Any], stratify: bool) -> _Split:
+    from sklearn.model_selection import train_test_split
+
+    a, b, c, d = train_test_split(
+        x, y, test_size=0.3, random_state=SEED, stratify=y if stratify else None
+    )
+    return _Split(a, b, c, d)
+
+
+def generated_suite(
+    n_models: int = GENERATED_MODELS, precisions: Sequence[int | str] = PRECISIONS
+) -> tuple[list[AccuracyRow], list[RegressionRow]]:
+    """Random MLP architectures (1-4 hidden layers, relu/tanh/sigmoid, widths 1-128, seeded)
+    on generated classification and regression data (1-3 regression targets), plus
+    multi-output linear regression."""
+    from sklearn.datasets import make_classification, make_regression
+    from sklearn.linear_model import LinearRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(SEED + 13)
+    cls_rows: list[AccuracyRow] = []
+    reg_rows: list[RegressionRow] = []
+    for k in range(n_models):
+        depth = int(rng.integers(1, 5))
+        widths = tuple(round(2 ** rng.uniform(0, 7)) for _ in range(depth))
+        act = ["relu", "tanh", "logistic"][int(rng.integers(0, 3))]
+        n_features = int(rng.integers(3, 31))
+        seed = int(rng.integers(0, 2**31))
+        arch = f"mlp {'-'.join(str(w) for w in widths)} {act}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if k % 2 == 0:
+                n_classes = int(rng.integers(2, 6))
+                x, y = make_classification(
+                    1000,
+                    n_features,
+                    n_informative=max(2, n_features // 2),
+                    n_redundant=0,
+                    n_classes=n_classes,
+                    n_clusters_per_class=1,
+                    random_state=seed,
+                )
+                split = _generated_split(x, y, True)
+                est = make_pipeline(
+                    StandardScaler(),
+                    MLPClassifier(widths, activation=act, max_iter=400, random_state=SEED),
+                ).fit(split.x_train, split.y_train)
+                dataset = f"gen{k} {n_features}f {n_classes}c"
+                cls_rows += _classifier_rows(est, split, dataset, arch, precisions)
+            else:
+                n_targets = int(rng.integers(1, 4))
+                x, y = make_regression(
+                    1000,
+                    n_features,
+                    n_informative=n_features,
+                    n_targets=n_targets,
+                    noise=5.0,
+                    random_state=seed,
+                )
+                y = y / np.abs(y).max()  # targets of order 1 (the MLP trains on them as is)
+                split = _generated_split(x, y, False)
+                est = make_pipeline(
+                    StandardScaler(),
+                    MLPRegressor(
+                        hidden_layer_sizes=widths,
+                        activation=act,
+                        max_iter=600,
+                        learning_rate_init=0.01,
+                        random_state=SEED,
+                    ),
+                ).fit(split.x_train, split.y_train)
+                dataset = f"gen{k} {n_features}f {n_targets}t"
+                reg_rows += _regressor_rows(est, split, dataset, arch, precisions)
+                if n_targets > 1:
+                    lin = LinearRegression().fit(split.x_train, split.y_train)
+                    reg_rows += _regressor_rows(
+                        lin, split, dataset, "linear_regression", precisions
+                    )
+    return cls_rows, reg_rows
+
+
 def accuracy_report(
     datasets: Sequence[str] = CLASSIFICATION_DATASETS,
     models: Sequence[str] = CLASSIFIERS,
-    precisions: Sequence[int] = (8, 16),
+    precisions: Sequence[int | str] = PRECISIONS,
     *,
     regression: bool = True,
+    generated: int = GENERATED_MODELS,
 ) -> AccuracyReport:
-    """Train, compile and score every (dataset, model type, precision) combination."""
+    """Train, compile and score every (dataset, model type, precision) combination, then the
+    generated suite of ``generated`` random MLPs."""
     start = time.perf_counter()
     rows = [row for d in datasets for m in models for row in evaluate_classifier(d, m, precisions)]
     reg = (
@@ -283,6 +454,10 @@ def accuracy_report(
         if regression
         else []
     )
+    if generated:
+        gen_cls, gen_reg = generated_suite(generated, precisions)
+        rows += gen_cls
+        reg += gen_reg
     iris = next(
         (r for r in rows if r.dataset == "iris" and r.model == "mlp" and r.precision == "int8"),
         None,
@@ -298,30 +473,35 @@ def accuracy_report(
 
 def format_table(report: AccuracyReport) -> str:
     head = (
-        f"{'dataset':<14}{'model':<22}{'prec':<8}{'float':>7}{'quant':>7}{'agree':>8}"
-        f"{'drop pp':>9}{'bytes':>9}{'payload':>9}{'clip':>6}  ok"
+        f"{'dataset':<20}{'model':<28}{'prec':<7}{'layers':<22}{'float':>7}{'quant':>7}"
+        f"{'agree':>8}{'drop pp':>9}{'bytes':>9}{'clip':>6}  status"
     )
     lines = [head, "-" * len(head)]
     for r in report.rows:
         lines.append(
-            f"{r.dataset:<14}{r.model:<22}{r.precision:<8}{r.float_accuracy:>7.4f}"
+            f"{r.dataset:<20}{r.model:<28}{r.precision:<7}{r.layers:<22}{r.float_accuracy:>7.4f}"
             f"{r.quant_accuracy:>7.4f}{r.agreement:>8.4f}{r.drop_pp:>9.2f}{r.model_bytes:>9}"
-            f"{r.payload_bytes:>9}{r.n_clipped:>6}  {'yes' if r.meets_targets else 'NO'}"
+            f"{r.n_clipped:>6}  {report.status(r)}"
         )
     if report.regression:
         lines += [
             "",
-            f"{'dataset':<14}{'model':<30}{'prec':<8}{'R2 float':>9}{'R2 quant':>9}"
-            f"{'mean|d|':>9}{'max|d|':>9}{'bytes':>9}",
+            f"{'dataset':<20}{'model':<28}{'prec':<7}{'layers':<22}{'R2 float':>9}"
+            f"{'R2 quant':>9}{'MAE fl':>8}{'MAE q':>8}{'mean|d|':>9}{'bytes':>9}  status",
         ]
         for g in report.regression:
             lines.append(
-                f"{g.dataset:<14}{g.model:<30}{g.precision:<8}{g.float_r2:>9.4f}"
-                f"{g.quant_r2:>9.4f}{g.mean_abs_diff:>9.3f}{g.max_abs_diff:>9.3f}"
-                f"{g.model_bytes:>9}"
+                f"{g.dataset:<20}{g.model:<28}{g.precision:<7}{g.layers:<22}{g.float_r2:>9.4f}"
+                f"{g.quant_r2:>9.4f}{g.float_mae:>8.3f}{g.quant_mae:>8.3f}"
+                f"{g.mean_abs_diff:>9.4f}{g.model_bytes:>9}  {report.status(g)}"
             )
+    rows: list[Any] = [*report.rows, *report.regression]
+    met = sum(report.status(r) == "met" for r in rows)
+    auto = sum(report.status(r) == "auto" for r in rows)
     lines += [
         "",
+        f"rows meeting their targets: {met} of {len(rows)}; {auto} INT8 rows miss but their "
+        f"auto row meets; {len(rows) - met - auto} missed",
         f"iris 4-8-3 MLP at INT8: {report.iris_mlp_int8_payload_bytes} payload bytes, "
         f"{report.iris_mlp_int8_file_bytes} file bytes",
     ]
@@ -329,12 +509,17 @@ def format_table(report: AccuracyReport) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = accuracy_report(args.datasets, args.models, regression=not args.no_regression)
+    report = accuracy_report(
+        args.datasets,
+        args.models,
+        regression=not args.no_regression,
+        generated=args.generated,
+    )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_table(report))
-    return 0
+    return 0 if report.all_met else 1
 
 
 async def _handler(args: argparse.Namespace, ctx: Any) -> int:
@@ -360,6 +545,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--models", nargs="+", default=list(CLASSIFIERS), choices=list(CLASSIFIERS))
     p.add_argument("--no-regression", action="store_true", help="skip the diabetes regressors")
+    p.add_argument(
+        "--generated",
+        type=int,
+        default=GENERATED_MODELS,
+        metavar="N",
+        help=f"random MLPs on generated data (default {GENERATED_MODELS}; 0 skips them)",
+    )
     # url/keypair: what the CLI context reads; this command never connects to a chain.
     p.set_defaults(func=_run, handler=_handler, url="embedded", keypair=None)
     return p

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import QuantizationError, UnsupportedModelError
+from .feasibility import check, check_calibration, check_declared_range
 from .fixedpoint import I32_MAX, I32_MIN
 from .ir import (
     Activation,
@@ -86,12 +87,20 @@ InputRange = tuple[float | Sequence[float], float | Sequence[float]]
 
 @dataclass(frozen=True)
 class CompileOptions:
-    dtype: DType = DType.I8
+    # One dtype per dense layer (its weights and the activation it reads); a single entry
+    # applies to every layer.
+    dtypes: tuple[DType, ...] = (DType.I8,)
     # Declared per-feature range = calibration range widened by this fraction of its span
     # on each side, unless ``input_range`` is given.
     range_margin: float = 0.25
     prefer: str = "size"  # "size": COMPACT/SPARSE; "speed": PACKED3 or PACKED where allowed
     layout: Layout | None = None  # force one layout for every dense layer
+
+    def dtype_of(self, layer: int) -> DType:
+        return self.dtypes[layer] if len(self.dtypes) > 1 else self.dtypes[0]
+
+
+Precision = int | str | DType
 
 
 def parse_dtype(bits: int | str | DType) -> DType:
@@ -105,26 +114,56 @@ def parse_dtype(bits: int | str | DType) -> DType:
     raise ValueError(f"precision must be int8 or int16, got {bits!r}")
 
 
+def parse_precision(precision: Precision | Sequence[Precision]) -> tuple[DType, ...]:
+    """8 / 16 / "int8" / DType for every layer, or a sequence with one per dense layer."""
+    if isinstance(precision, str | int | DType):
+        return (parse_dtype(precision),)
+    out = tuple(parse_dtype(p) for p in precision)
+    if not out:
+        raise ValueError("per-layer precision needs one entry per dense layer, got none")
+    return out
+
+
 def compile_model(
     model: FloatModel,
     calibration: NDArray[np.floating],
-    precision: int | str | DType = 8,
+    precision: Precision | Sequence[Precision] = 8,
     *,
     input_range: InputRange | None = None,
     range_margin: float = 0.25,
     prefer: str = "size",
     layout: Layout | None = None,
+    check_feasible: bool = True,
 ) -> QModel:
     """Quantize ``model`` into the integer IR.
 
     ``calibration`` is a float batch (n, n_features) of typical inputs (the training set);
     ``input_range`` declares the per-feature domain the chain accepts (default: calibration
-    min/max widened by ``range_margin`` of the span on each side).  ``precision`` is 8 or 16;
+    min/max widened by ``range_margin`` of the span on each side).  ``precision`` is 8 or 16,
+    a sequence with one of them per dense layer, or ``"auto"`` (``autoprecision.compile_auto``:
+    INT8 where held-out agreement stays >= 99 %, INT16 for the layers that need it);
     ``prefer="speed"`` picks PACKED3 (large) or PACKED (small) INT8 layers where allowed;
     ``layout`` forces one layout.
-    Raises QuantizationError when a layer's arithmetic could overflow.
+    Raises QuantizationError when a layer's arithmetic could overflow, and (unless
+    ``check_feasible=False``) InfeasibleModelError when the calibration data cannot define the
+    accepted ranges or the model could never run on chain (``feasibility.assess``).
     """
-    opts = CompileOptions(parse_dtype(precision), range_margin, prefer, layout)
+    if isinstance(precision, str) and precision.lower() == "auto":
+        from .autoprecision import compile_auto
+
+        return compile_auto(
+            model,
+            calibration,
+            input_range=input_range,
+            range_margin=range_margin,
+            prefer=prefer,
+            layout=layout,
+            check_feasible=check_feasible,
+        ).qmodel
+    check_finite(model)
+    opts = CompileOptions(parse_precision(precision), range_margin, prefer, layout)
+    if not (math.isfinite(range_margin) and range_margin >= 0):
+        raise ValueError(f"range margin must be a finite number >= 0, got {range_margin}")
     if prefer not in ("size", "speed"):
         raise ValueError(f"prefer must be 'size' or 'speed', got {prefer!r}")
     calib = np.asarray(calibration, dtype=np.float64)
@@ -132,10 +171,60 @@ def compile_model(
         raise ValueError(
             f"calibration data must have shape (n>0, {model.n_features}), got {calib.shape}"
         )
+    if check_feasible:
+        declared = None if input_range is None else [True] * model.n_features
+        check_calibration(calib, declared=declared)
     lo, hi = _declared_range(calib, input_range, opts.range_margin, model.n_features)
     if model.is_trees:
-        return _compile_trees(model, lo, hi)
-    return _compile_neural(model, calib, lo, hi, opts)
+        qm = _compile_trees(model, lo, hi)
+    else:
+        qm = _compile_neural(model, calib, lo, hi, opts)
+    if check_feasible:
+        check(qm)
+    return qm
+
+
+def _first_bad(name: str, arr: NDArray[np.floating]) -> str | None:
+    bad = np.argwhere(~np.isfinite(np.asarray(arr, dtype=np.float64)))
+    if not bad.size:
+        return None
+    idx = tuple(int(v) for v in bad[0])
+    where = ", ".join(str(i) for i in idx)
+    return f"{name}[{where}] is {np.asarray(arr)[idx]} ({len(bad)} non-finite value(s))"
+
+
+def check_finite(model: FloatModel) -> None:
+    """Refuse NaN/inf parameters, naming the layer, the array and the first bad index."""
+    found: list[str | None] = []
+    if model.scaling is not None:
+        found += [
+            _first_bad("feature scaling offset", model.scaling.offset),
+            _first_bad("feature scaling scale", model.scaling.scale),
+        ]
+    dense_i = 0
+    for layer in model.layers:
+        if isinstance(layer, DenseLayer):
+            found += [
+                _first_bad(f"dense layer {dense_i} weight", layer.weight),
+                _first_bad(f"dense layer {dense_i} bias", layer.bias),
+            ]
+            dense_i += 1
+        elif isinstance(layer, TreeEnsemble):
+            found.append(_first_bad("tree ensemble base", layer.base))
+            for t, tree in enumerate(layer.trees):
+                internal = tree.feature >= 0
+                found += [
+                    _first_bad(f"tree {t} threshold", np.where(internal, tree.threshold, 0.0)),
+                    _first_bad(f"tree {t} leaf value", tree.value),
+                ]
+        elif isinstance(layer, ActivationLayer):
+            if not (math.isfinite(layer.alpha) and math.isfinite(layer.beta)):
+                found.append(f"{layer.kind.value} alpha/beta ({layer.alpha}, {layer.beta})")
+    problems = [f for f in found if f is not None]
+    if problems:
+        raise UnsupportedModelError(
+            "the model has non-finite parameters (a diverged training run?): " + "; ".join(problems)
+        )
 
 
 def _declared_range(
@@ -147,6 +236,7 @@ def _declared_range(
     if input_range is not None:
         lo_f = np.broadcast_to(np.asarray(input_range[0], dtype=np.float64), (n,))
         hi_f = np.broadcast_to(np.asarray(input_range[1], dtype=np.float64), (n,))
+        check_declared_range(lo_f, hi_f)
     else:
         cmin = calib.min(axis=0)
         cmax = calib.max(axis=0)
@@ -173,14 +263,10 @@ def _input_affine(calib: F64, lo: I64, hi: I64, dtype: DType) -> tuple[InputSpec
     Returns the spec plus the *realised* real offset and step of each feature, so the first
     dense layer folds exactly the integers that were stored.
     """
-    if dtype is DType.I16:
-        # 16 bits resolve the whole declared range finely: no accepted input saturates.
-        cmin, cmax = lo / 65536.0, hi / 65536.0
-    else:
-        # 8 bits are too few to spend on the declared margins: quantize the calibrated range
-        # and let rarer inputs beyond it saturate at qmin/qmax.
-        cmin = np.maximum(calib.min(axis=0), lo / 65536.0)
-        cmax = np.minimum(calib.max(axis=0), hi / 65536.0)
+    # One input range: the quantization covers exactly the declared range the chain accepts,
+    # so no accepted input saturates (a value past the calibration data keeps moving the
+    # output instead of silently sticking at qmin/qmax).
+    cmin, cmax = lo / 65536.0, hi / 65536.0
     degenerate = cmax - cmin <= 0
     cmin = np.where(degenerate, lo / 65536.0, cmin)
     cmax = np.where(degenerate, hi / 65536.0, cmax)
@@ -252,12 +338,14 @@ def _packed3_preferred(n_out: int, n_in: int) -> bool:
     return n_out * n_in >= PACKED3_MIN_MACS and n_out >= PACKED3_MIN_ROWS
 
 
-def _choose_layout(weight: I64, bound: I64, opts: CompileOptions, name: str) -> Layout:
+def _choose_layout(
+    weight: I64, bound: I64, opts: CompileOptions, name: str, dtype: DType
+) -> Layout:
     n_out, n_in = weight.shape
-    packed_ok = opts.dtype is DType.I8 and int(bound.max()) < PACKED_LIMIT
+    packed_ok = dtype is DType.I8 and int(bound.max()) < PACKED_LIMIT
     # PACKED3 needs no accumulator proof of its own: its lane bound holds for some chunk
     # length (at worst 64 columns) for any INT8 weights; `packed3_span` finds the longest.
-    packed3_ok = opts.dtype is DType.I8
+    packed3_ok = dtype is DType.I8
     sparse_ok = n_in <= 1 << 16
     if opts.layout is not None:
         if opts.layout is Layout.PACKED and not packed_ok:
@@ -271,7 +359,7 @@ def _choose_layout(weight: I64, bound: I64, opts: CompileOptions, name: str) -> 
             raise QuantizationError(f"{name}: SPARSE layout needs fan-in <= 65536")
         return opts.layout
     nnz = int(np.count_nonzero(weight))
-    if sparse_ok and sparse_bytes(n_out, nnz, opts.dtype) < compact_bytes(n_out, n_in, opts.dtype):
+    if sparse_ok and sparse_bytes(n_out, nnz, dtype) < compact_bytes(n_out, n_in, dtype):
         return Layout.SPARSE
     if opts.prefer == "speed" and packed3_ok and (_packed3_preferred(n_out, n_in) or not packed_ok):
         return Layout.PACKED3
@@ -300,32 +388,68 @@ def _output_frac_bits(max_abs: float, classifier: bool) -> int:
     return int(np.clip(f, -64, cap))
 
 
+def margin_rows(calib: F64, lo: I64, hi: I64, n: int = 512, seed: int = 0) -> F64:
+    """Inputs the chain accepts but the calibration data never shows: calibration rows with
+    about a third of their features moved into the declared margin (between the calibrated
+    min/max and the declared bounds) or onto the declared bounds."""
+    rng = np.random.default_rng(seed)
+    n = max(8, min(n, (1 << 22) // max(1, calib.shape[1])))  # bounded memory for huge fan-ins
+    lo_f, hi_f = lo / 65536.0, hi / 65536.0
+    rows = calib[rng.integers(0, calib.shape[0], n)].copy()
+    cmin, cmax = calib.min(axis=0), calib.max(axis=0)
+    move = rng.random(rows.shape) < 1 / 3
+    up = rng.random(rows.shape) < 0.5
+    t = rng.random(rows.shape)
+    high = cmax + t * np.maximum(hi_f - cmax, 0.0)
+    low = cmin - t * np.maximum(cmin - lo_f, 0.0)
+    out: F64 = np.clip(np.where(move, np.where(up, high, low), rows), lo_f, hi_f)
+    return out
+
+
 def _compile_neural(
     model: FloatModel, calib: F64, lo: I64, hi: I64, opts: CompileOptions
 ) -> QModel:
-    dtype = opts.dtype
     groups = _layer_groups(model)
-    spec, offset, step = _input_affine(calib, lo, hi, dtype)
+    if len(opts.dtypes) not in (1, len(groups)):
+        raise ValueError(
+            f"per-layer precision needs one entry per dense layer ({len(groups)}), got "
+            f"{len(opts.dtypes)}"
+        )
+    spec, offset, step = _input_affine(calib, lo, hi, opts.dtype_of(0))
     if model.scaling is not None:
         spec.scaling = _SCALING[model.scaling.kind]
         sc_off, sc_mul = model.scaling.offset, model.scaling.scale
     else:
         sc_off, sc_mul = np.zeros(model.n_features), np.ones(model.n_features)
 
-    # Calibrate every group's pre-activation range on the float model.
-    h = model.scale_inputs(calib)
+    # Calibrate every group's pre-activation range on the float model.  Activations read by an
+    # INT16 layer also cover the declared margins (16 bits can afford it, and an accepted input
+    # must not saturate them); INT8 ones cover the calibration data (8 bits cannot; the
+    # compiler reports how often they saturate, `saturation.py`).
+    wide = np.vstack([calib, margin_rows(calib, lo, hi)])
     pre_ranges = []
+    h_cal, h_wide = model.scale_inputs(calib), model.scale_inputs(wide)
+    # Each dense layer's input statistics on the calibration data, in the units its (folded)
+    # weights multiply: the first layer reads the input levels (x - offset) / step.
+    live = step > 0
+    levels0 = np.where(live, (calib - offset) / np.where(live, step, 1.0), 0.0)
+    in_stats = [(levels0.mean(axis=0), levels0.var(axis=0))]
     for dense, act in groups:
-        z = dense.forward(h)
-        pre_ranges.append((float(z.min()), float(z.max())))
-        h = act.forward(z) if act is not None else z
+        z_cal, z_wide = dense.forward(h_cal), dense.forward(h_wide)
+        pre_ranges.append(
+            ((float(z_cal.min()), float(z_cal.max())), (float(z_wide.min()), float(z_wide.max())))
+        )
+        h_cal = act.forward(z_cal) if act is not None else z_cal
+        h_wide = act.forward(z_wide) if act is not None else z_wide
+        in_stats.append((h_cal.mean(axis=0), h_cal.var(axis=0)))
 
     ops: list[QOp] = []
-    q_in = ActQuant(scale=1.0, zp=spec.zp, dtype=dtype)
+    q_in = ActQuant(scale=1.0, zp=spec.zp, dtype=opts.dtype_of(0))
     out_frac_bits = 0
     last_scale = 1.0
     for li, (dense, act) in enumerate(groups):
         name = f"dense layer {li}"
+        dtype = opts.dtype_of(li)
         w = dense.weight
         b = dense.bias
         if li == 0:
@@ -334,26 +458,32 @@ def _compile_neural(
             b = b + w_x @ (offset - sc_off)
             w = w_x * step[None, :]
         last = li == len(groups) - 1
-        zmin, zmax = pre_ranges[li]
+        # The activation this layer writes is read by the next layer, in the next one's dtype.
+        out_dtype = dtype if last else opts.dtype_of(li + 1)
+        (zmin, zmax) = pre_ranges[li][1 if out_dtype is DType.I16 else 0]
         if last:
+            zmin, zmax = pre_ranges[li][0]
             frac = _output_frac_bits(max(abs(zmin), abs(zmax)), model.head is not Head.NONE)
             out_scale = 2.0**-frac
-            q_out = ActQuant(scale=out_scale, zp=0, dtype=dtype)
+            q_out = ActQuant(scale=out_scale, zp=0, dtype=out_dtype)
             lo_c, hi_c = I32_MIN, I32_MAX
             out_frac_bits = frac
         elif act is not None and act.kind is Activation.RELU:
-            q_out = _hidden_params(0.0, zmax, dtype)
-            lo_c, hi_c = dtype.qmin, dtype.qmax
+            q_out = _hidden_params(0.0, zmax, out_dtype)
+            lo_c, hi_c = out_dtype.qmin, out_dtype.qmax
         else:
-            q_out = _hidden_params(zmin, zmax, dtype)
-            lo_c, hi_c = dtype.qmin, dtype.qmax
+            q_out = _hidden_params(zmin, zmax, out_dtype)
+            lo_c, hi_c = out_dtype.qmin, out_dtype.qmax
         if act is not None and act.kind is Activation.RELU:
             lo_c = max(lo_c, q_out.zp)
         in_scale = q_in.scale
-        wq, w_scale, bias = quantize_dense(w, b, in_scale, q_in.zp, dtype, name)
+        mean, var = in_stats[li]
+        wq, w_scale, bias = quantize_dense(
+            w, b, in_scale, q_in.zp, dtype, name, in_mean=mean, in_var=var
+        )
         bound = accumulator_bound(wq, bias, dtype)
         mult, shift = choose_requant(in_scale * w_scale / q_out.scale, bound, name)
-        layout = _choose_layout(wq, bound, opts, name)
+        layout = _choose_layout(wq, bound, opts, name, dtype)
         span = packed3_span(wq) if layout is Layout.PACKED3 else 0
         ops.append(
             QDense(
@@ -372,12 +502,12 @@ def _compile_neural(
         q_in = q_out
         last_scale = q_out.scale
         if act is not None and act.kind is not Activation.RELU:
-            lut_out = _lut_output(act.kind, dtype)
+            lut_out = _lut_output(act.kind, out_dtype)
             ops.append(
                 QLut(
-                    dtype=dtype,
+                    dtype=out_dtype,
                     kind=_LUT_KIND[act.kind],
-                    table=_lut_table(act, q_out, lut_out, dtype),
+                    table=_lut_table(act, q_out, lut_out, out_dtype),
                     n=dense.n_out,
                 )
             )
@@ -499,4 +629,4 @@ def _compile_trees(model: FloatModel, lo: I64, hi: I64) -> QModel:
     )
 
 
-__all__ = ["CompileOptions", "compile_model", "parse_dtype"]
+__all__ = ["CompileOptions", "compile_model", "margin_rows", "parse_dtype", "parse_precision"]

@@ -543,9 +543,19 @@ def decode(data: bytes) -> QModel:
     pay_lo, pay_hi = payload_off, payload_off + payload_len
     ops: list[QOp] = []
     width = n_features
+    # The range of the values the next op reads (None: not an integer activation).
+    reads: tuple[int, int] | None = (
+        None if in_dtype is DType.NONE else (in_dtype.qmin, in_dtype.qmax)
+    )
     for i in range(n_ops):
         base = ops_off + i * OP_SIZE
-        op = _decode_op(r, i, base, width, in_dtype, n_features, pay_lo, pay_hi)
+        op = _decode_op(r, i, base, width, in_dtype, reads, n_features, pay_lo, pay_hi)
+        if isinstance(op, QDense):
+            reads = (op.lo, op.hi)
+        elif isinstance(op, QLut):
+            reads = (op.dtype.qmin, op.dtype.qmax)
+        else:
+            reads = None
         if isinstance(op, QArgmax):
             _require(i == n_ops - 1, base, f"op[{i}].kind", "ARGMAX must be the last op")
         if isinstance(op, QTrees):
@@ -721,12 +731,26 @@ def _decode_packed3(ctx: _OpCtx, n_in: int, n_out: int, span: int) -> I64:
     return weight
 
 
+def _reads_within(
+    reads: tuple[int, int] | None, dtype: DType, base: int, name: str, what: str
+) -> None:
+    """Per-layer precision: an op may have its own dtype as long as every value it reads (the
+    previous op's clamp range, or the input dtype) lies inside that dtype."""
+    _require(
+        reads is not None and dtype.qmin <= reads[0] and reads[1] <= dtype.qmax,
+        base + 1,
+        f"{name}.dtype",
+        f"{what} dtype {dtype.name} cannot read the previous op's output range {reads}",
+    )
+
+
 def _decode_op(
     r: _Reader,
     i: int,
     base: int,
     width: int,
     in_dtype: DType,
+    reads: tuple[int, int] | None,
     n_features: int,
     pay_lo: int,
     pay_hi: int,
@@ -771,12 +795,15 @@ def _decode_op(
         dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
         layout = _enum(Layout, layout_v, base + 2, f"{name}.layout")
         assert isinstance(dtype, DType) and isinstance(layout, Layout)
-        _require(
-            dtype is in_dtype,
-            base + 1,
-            f"{name}.dtype",
-            f"dense dtype {dtype.name} differs from input_dtype {in_dtype.name}",
-        )
+        if i == 0:
+            _require(
+                dtype is in_dtype,
+                base + 1,
+                f"{name}.dtype",
+                f"dense dtype {dtype.name} differs from input_dtype {in_dtype.name}",
+            )
+        else:
+            _reads_within(reads, dtype, base, name, "dense")
         _require(layout is not Layout.NONE, base + 2, f"{name}.layout", "dense needs a layout")
         _require(n_out > 0, base + 8, f"{name}.n_out", "n_out must be positive")
         _require(1 <= shift <= 62, base + 24, f"{name}.shift", f"shift {shift} outside 1..62")
@@ -854,7 +881,7 @@ def _decode_op(
         dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
         lut = _enum(LutKind, mode_v, base + 3, f"{name}.mode")
         assert isinstance(dtype, DType) and isinstance(lut, LutKind)
-        _require(dtype is in_dtype, base + 1, f"{name}.dtype", "LUT dtype differs from input")
+        _reads_within(reads, dtype, base, name, "LUT")
         _require(n_out == n_in, base + 8, f"{name}.n_out", "LUT keeps the width")
         zero(p0 == p1 == p2 == p3 == shift == 0, 12, "p0")
         table = arr(0, 256 if dtype is DType.I8 else 513, "i1" if dtype is DType.I8 else "<i2")

@@ -58,7 +58,7 @@ def _fit(est: Any, x: NDArray[np.float64], y: NDArray[Any]) -> Any:
         return est.fit(x, y)
 
 
-def _iris_mlp(hidden: int, activation: str) -> FloatModel:
+def _iris_mlp(hidden: int | tuple[int, ...], activation: str) -> FloatModel:
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -66,7 +66,12 @@ def _iris_mlp(hidden: int, activation: str) -> FloatModel:
     x, y = _data("iris")
     est = make_pipeline(
         StandardScaler(),
-        MLPClassifier((hidden,), activation=activation, max_iter=2000, random_state=SEED),
+        MLPClassifier(
+            hidden if isinstance(hidden, tuple) else (hidden,),
+            activation=activation,
+            max_iter=2000,
+            random_state=SEED,
+        ),
     )
     return import_sklearn(_fit(est, x, y))
 
@@ -217,6 +222,14 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
             "iris",
             act(Activation.TANH),
             {"precision": 16},
+        ),
+        (
+            "mixed_precision_tanh",
+            "iris 4-8-6-3 tanh MLP, per-layer precision INT16 / INT8 / INT16: every dtype "
+            "transition (I16 dense writing I8 for an I8 LUT, I8 dense writing I16 for an I16 LUT)",
+            "iris",
+            lambda: _iris_mlp((8, 6), "tanh"),
+            {"precision": (16, 8, 16)},
         ),
         (
             "hard_sigmoid_int8",

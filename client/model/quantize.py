@@ -28,6 +28,9 @@ INPUT_M_LIMIT = 1 << 30
 # coarser grid, so every channel keeps >= 12 multiplier bits under the shared shift.
 CHANNEL_SCALE_FLOOR = 2.0**-18
 PACKED_LIMIT = 1 << 31
+# Clipping ratios tried per channel when input statistics are known: 2^(-k/4), k < 33, i.e.
+# down to 1/256 of the channel's largest |w|.
+CLIP_STEPS = 33
 
 
 @dataclass(frozen=True)
@@ -59,17 +62,40 @@ def asymmetric_params(lo: float, hi: float, dtype: DType) -> ActQuant:
     return ActQuant(scale=scale, zp=zp, dtype=dtype)
 
 
-def quantize_weights(weight: F64, dtype: DType) -> tuple[I64, F64]:
-    """Symmetric per-output-channel quantization: w ~= scale_i * q_ij, |q_ij| <= qmax."""
+def quantize_weights(weight: F64, dtype: DType, in_var: F64 | None = None) -> tuple[I64, F64]:
+    """Symmetric per-output-channel quantization: w ~= scale_i * q_ij, |q_ij| <= qmax.
+
+    Without ``in_var`` a channel's scale covers its largest |w| (no weight is clipped).  With
+    ``in_var`` (the variance of each input on the calibration data) each channel takes, from
+    a grid of clipping ratios, the scale minimising the expected squared pre-activation error
+    ``sum_j var_j (w_ij - w^_ij)^2``: a weight that multiplies an input which barely varies
+    (a pixel that is almost always 0) no longer sets the grid for all the others.
+    """
     qmax = dtype.qmax
     row_max = np.max(np.abs(weight), axis=1) if weight.shape[1] else np.zeros(weight.shape[0])
     top = float(row_max.max()) if row_max.size else 0.0
     if top == 0.0:
         scales = np.ones(weight.shape[0])
     else:
-        scales = np.maximum(row_max / qmax, top / qmax * CHANNEL_SCALE_FLOOR)
+        floor = top / qmax * CHANNEL_SCALE_FLOOR
+        scales = np.maximum(row_max / qmax, floor)
+        if in_var is not None:
+            scales = _mse_scales(weight, scales, floor, qmax, np.asarray(in_var, np.float64))
     q = np.clip(np.rint(weight / scales[:, None]), -qmax, qmax).astype(np.int64)
     return q, scales
+
+
+def _mse_scales(weight: F64, full: F64, floor: float, qmax: int, var: F64) -> F64:
+    best = full.copy()
+    best_err = np.full(full.shape, np.inf)
+    for k in range(CLIP_STEPS):
+        scale = np.maximum(full * 2.0 ** (-k / 4), floor)
+        deq = np.clip(np.rint(weight / scale[:, None]), -qmax, qmax) * scale[:, None]
+        err = ((weight - deq) ** 2 * var[None, :]).sum(axis=1)
+        better = err < best_err * (1 - 1e-9)
+        best = np.where(better, scale, best)
+        best_err = np.where(better, err, best_err)
+    return best
 
 
 def accumulator_bound(weight: I64, bias: I64, dtype: DType) -> I64:
@@ -80,17 +106,39 @@ def accumulator_bound(weight: I64, bias: I64, dtype: DType) -> I64:
 
 
 def quantize_dense(
-    weight: F64, bias: F64, in_scale: float, in_zp: int, dtype: DType, layer: str
+    weight: F64,
+    bias: F64,
+    in_scale: float,
+    in_zp: int,
+    dtype: DType,
+    layer: str,
+    in_mean: F64 | None = None,
+    in_var: F64 | None = None,
 ) -> tuple[I64, F64, I64]:
-    """Per-channel weights plus the folded i32 bias ``round(b / (s_in s_w)) - zp_in sum_j w``.
+    """Per-channel weights plus the folded i32 bias ``round(b' / (s_in s_w)) - zp_in sum_j w``.
 
+    ``in_mean`` / ``in_var`` are the layer's real inputs' mean and variance on the calibration
+    data (in the units ``weight`` multiplies).  With them the weight scales minimise the
+    variance-weighted error (``quantize_weights``) and the bias is corrected for the weights'
+    rounding error at the mean input, ``b' = b + sum_j (w_ij - w^_ij) mean_j``, so a typical
+    input sees no systematic offset however far its quantization zero lies from its usual
+    value (a pixel at 0 is q = -128 when the declared range starts at 0).
     A channel whose folded bias would not fit in i32 (possible at INT16, where acc units are
     tiny) gets a coarser weight scale, i.e. fewer effective weight bits, until it fits.
     """
-    wq, w_scale = quantize_weights(weight, dtype)
+    wq, w_scale = quantize_weights(weight, dtype, in_var)
     qmax = dtype.qmax
+
+    def corrected(wq_: I64, w_scale_: F64) -> F64:
+        if in_mean is None:
+            return bias
+        err = weight - wq_.astype(np.float64) * w_scale_[:, None]
+        out: F64 = bias + err @ np.asarray(in_mean, np.float64)
+        return out
+
     for _ in range(64):
-        folded = np.rint(bias / (in_scale * w_scale)) - in_zp * wq.sum(axis=1).astype(np.float64)
+        b_real = corrected(wq, w_scale)
+        folded = np.rint(b_real / (in_scale * w_scale)) - in_zp * wq.sum(axis=1).astype(np.float64)
         over = np.abs(folded) > I32_MAX * 0.999
         if not over.any():
             break
@@ -98,7 +146,8 @@ def quantize_dense(
             over, w_scale * np.maximum(np.abs(folded) / (I32_MAX * 0.5), 2.0), w_scale
         )
         wq = np.clip(np.rint(weight / w_scale[:, None]), -qmax, qmax).astype(np.int64)
-    out = np.rint(bias / (in_scale * w_scale)).astype(np.int64) - in_zp * wq.sum(axis=1)
+    b_real = corrected(wq, w_scale)
+    out = np.rint(b_real / (in_scale * w_scale)).astype(np.int64) - in_zp * wq.sum(axis=1)
     check_bias(out, layer)
     return wq, w_scale, out
 

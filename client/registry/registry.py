@@ -22,6 +22,9 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from ..chain.base import Chain, ChainError, TxResult
+from ..model.errors import ModelError
+from ..model.feasibility import assess
+from ..model.format import decode
 from ..program import PROGRAM_ID, coder, decode_account, parse_events
 from . import instructions as ix
 from .accounts import ArchSummary, ModelInfo, VersionInfo
@@ -43,6 +46,19 @@ from .upload import ProgressFn, TxStats, Uploader, fits, pack
 
 class RegistryError(ChainError):
     """A registry operation cannot proceed; the message says why and what to do instead."""
+
+
+def _refuse_unrunnable(model: bytes) -> None:
+    try:
+        qm = decode(model)
+    except ModelError:
+        return
+    problems = assess(qm).problems
+    if problems:
+        raise RegistryError(
+            "this model could never run on chain, refusing to deploy it: "
+            + "; ".join(p.message for p in problems)
+        )
 
 
 @dataclass
@@ -193,6 +209,7 @@ class ModelRegistry:
         chunk_size: int = MAX_CHUNK_SIZE,
         activate: bool = True,
         verify: bool = True,
+        check_runnable: bool = True,
     ) -> DeployedModel:
         """Create (or resume) the model/version for `model`, upload it, finalize, activate and
         verify it by downloading and hashing. Safe to rerun after any interruption.
@@ -200,7 +217,13 @@ class ModelRegistry:
         The model is the PDA of this authority and `model_id` (default: derived from the file's
         SHA-256), or the existing model at `target` (e.g. one whose authority was transferred
         to this keypair, so its address derives from another creator).
+
+        A file that decodes as a model but could never run on chain (``feasibility.assess``:
+        transaction size, scratch arena, return data, compute units) is refused before any
+        transaction, unless ``check_runnable=False``; other bytes are stored as given.
         """
+        if check_runnable:
+            _refuse_unrunnable(model)
         started = time.monotonic()
         me = self.authority.pubkey()
         stats = TxStats()

@@ -94,7 +94,7 @@ def test_bad_inputs_fail_with_specific_messages(
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,3,nan\n")
     assert main(["compile", str(src), "--calibration", str(bad)]) == 1
-    assert "NaN or infinite" in capsys.readouterr().err
+    assert "has nan at row 0, column 3" in capsys.readouterr().err
 
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, x[:, :3])
@@ -106,3 +106,30 @@ def test_bad_inputs_fail_with_specific_messages(
     assert main(["model-info", str(corrupt)]) == 1
     err = capsys.readouterr().err
     assert "is not a valid model file" in err and "byte 24 (header): truncated" in err
+
+
+def test_model_info_prints_the_feasibility_estimate(
+    tmp_path: Path, iris: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, y = iris
+    src = tmp_path / "clf.pkl"
+    src.write_bytes(pickle.dumps(LogisticRegression(max_iter=500).fit(x, y)))
+    np.save(tmp_path / "calib.npy", x)
+    s = run_json(
+        ["compile", str(src), "--calibration", str(tmp_path / "calib.npy"), "--precision", "auto"],
+        capsys,
+    )
+    auto = s["auto"]
+    assert isinstance(auto, dict) and auto["precisions"] in (["int8"], ["int16"])
+    assert auto["agreement"] >= 0.99 and 0 <= auto["at_risk"] <= 0.001 and auto["error_bound"] > 0
+    assert [t["precisions"] for t in auto["trials"]][-1] == auto["precisions"]
+    sat = s["saturation"]
+    assert isinstance(sat, list) and sat[0]["layer"].startswith("dense 0")
+    info = run_json(["model-info", str(tmp_path / "clf.mlag")], capsys)
+    f = info["feasibility"]
+    assert isinstance(f, dict)
+    assert f["tx_bytes"] == 304 and f["max_features"] == 235 and f["n_outputs"] == 3
+    assert 1_000 < f["cu_estimate"] < 5_000 and f["problems"] == []
+    assert main(["model-info", str(tmp_path / "clf.mlag")]) == 0
+    text = capsys.readouterr().out
+    assert "infer tx     304 of 1232 bytes" in text and "compute      ~" in text

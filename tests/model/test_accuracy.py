@@ -20,8 +20,10 @@ def test_iris_report_meets_targets_and_payload_budget() -> None:
     assert {(r.model, r.precision) for r in rows} == {
         ("mlp", "int8"),
         ("mlp", "int16"),
+        ("mlp", "auto"),
         ("logistic_regression", "int8"),
         ("logistic_regression", "int16"),
+        ("logistic_regression", "auto"),
         ("decision_tree", accuracy.TREE_PRECISION),
     }
     for row in rows:
@@ -42,12 +44,35 @@ def test_register_adds_the_accuracy_command(capsys: pytest.CaptureFixture[str]) 
     sub = parser.add_subparsers(dest="command", required=True)
     accuracy.register(sub)
     args = parser.parse_args(
-        ["accuracy", "--json", "--datasets", "iris", "--models", "mlp", "--no-regression"]
+        [
+            "accuracy",
+            "--json",
+            "--datasets",
+            "iris",
+            "--models",
+            "mlp",
+            "--no-regression",
+            "--generated",
+            "0",
+        ]
     )
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert asyncio.run(args.handler(args, None)) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == out["rows"]
     assert out["iris_mlp_int8_payload_bytes"] < 200
-    assert [r["precision"] for r in out["rows"]] == ["int8", "int16"]
+    assert [r["precision"] for r in out["rows"]] == ["int8", "int16", "auto"]
+    assert out["all_met"] and all(r["status"] == "met" for r in out["rows"])
     assert all(r["meets_targets"] for r in out["rows"])
+
+
+def test_generated_suite_covers_random_architectures() -> None:
+    cls_rows, reg_rows = accuracy.generated_suite(4, ("auto",))
+    assert {r.precision for r in [*cls_rows, *reg_rows]} == {"auto"}
+    assert len(cls_rows) == 2 and len(reg_rows) >= 2
+    assert any(r.n_outputs > 1 for r in reg_rows)  # multi-output regressors
+    for r in cls_rows:
+        assert r.model.startswith("mlp ") and r.layers
+    for g in reg_rows:
+        assert g.meets_targets, g
+        assert g.quant_mae > 0 and g.float_mae > 0

@@ -26,7 +26,12 @@ def _check_classifier(est: Any, data: str, head: Head, precision: int = 8) -> No
     assert fm.head is head
     assert fm.labels == tuple(int(c) for c in est.classes_)
     want = np.searchsorted(est.classes_, est.predict(x))
-    np.testing.assert_array_equal(fm.forward(x).classes, want)
+    # Exact agreement wherever the float decision is not a near-tie: scikit-learn's BLAS and
+    # numpy may round the last bit differently on another CPU, which only matters at a tie.
+    proba = np.sort(est.predict_proba(x), axis=1)
+    clear = proba[:, -1] - proba[:, -2] > 1e-9
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(fm.forward(x).classes[clear], want[clear])
     qm = compile_model(fm, x, precision)
     got = execute(qm, features_to_q16(x)).classes
     assert (got == want).mean() >= 0.99

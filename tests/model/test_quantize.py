@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from numpy.typing import NDArray
 
 from client.model import QuantizationError, compile_model
 from client.model.ir import DenseLayer, FloatModel, Head
@@ -138,3 +139,33 @@ def test_folded_bias_fits_i32_even_with_large_bias(seed: int, dtype: DType) -> N
     assert np.all(np.abs(bias) <= 2**31 - 1)
     assert np.all(np.abs(q) <= dtype.qmax)
     assert np.all(scale > 0)
+
+
+def test_input_statistics_keep_common_weights_resolved_and_remove_the_mean_offset() -> None:
+    """The digits case: one input that barely varies (a pixel almost always 0, at level -128
+    of a grid whose range starts at 0) carries a weight 200x the others.  Max-abs scaling
+    spends the whole INT8 grid on it; the variance-weighted scale resolves the inputs that
+    vary, and the bias correction removes the rounding error the -128 levels would add."""
+    rng = np.random.default_rng(0)
+    n_in = 64
+    w = rng.normal(0, 1.0, (8, n_in))
+    w[:, 0] = 200.0
+    q = rng.integers(-128, 128, (4000, n_in)).astype(np.float64)
+    q[:, 0] = np.where(rng.random(4000) < 0.002, -120.0, -128.0)
+    b = rng.normal(0, 1.0, 8)
+    mean, var = q.mean(axis=0), q.var(axis=0)
+    exact = q @ w.T + b
+
+    def err(**stats: NDArray[np.float64]) -> float:
+        wq, scale, bias = quantize_dense(w, b, 1.0, 0, DType.I8, "L", **stats)
+        got = (q @ wq.T + bias) * scale
+        return float(np.sqrt(((got - exact) ** 2).mean()))
+
+    plain = err()
+    tuned = err(in_mean=mean, in_var=var)
+    assert tuned < plain / 3, (plain, tuned)
+    # Bias correction alone already removes the systematic part.
+    assert err(in_mean=mean) < plain
+    # Without statistics nothing changes: no weight is clipped.
+    wq, _, _ = quantize_dense(w, b, 1.0, 0, DType.I8, "L")
+    assert np.all(np.abs(wq[:, 0]) == 127)

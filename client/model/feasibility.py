@@ -1,0 +1,455 @@
+"""Will a compiled model run on chain?  The limits an `infer` must fit, checked before deploying.
+
+A model file can be well-formed and still never run: its `infer` transaction may not fit a
+packet, its activations may not fit the program's scratch arena, its outputs may not fit the
+return data, its forward pass may need more compute units than a transaction may buy.  This
+module states those limits (each one derived from the program's own constants, cited below;
+``tests/model/test_feasibility.py`` re-reads the Rust sources to keep them in sync), estimates
+what a model needs, and refuses (``InfeasibleModelError``) with the limit's name and what to do.
+
+Calibration sanity (too few rows, constant columns, values outside the Q16.16 range) is checked
+by ``check_calibration`` before compiling, since a declared range derived from degenerate data
+rejects almost every real input.
+
+The estimate is also what ``model-info`` prints and what the SDK checks before it sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ModelError
+from .qmodel import Arch, Layout, QArgmax, QDense, QLut, QModel, QSoftmax, QTrees
+
+# ------------------------------------------------------------------ limits and their sources
+
+# Solana: the largest serialized transaction (`PACKET_DATA_SIZE`, 1280 - 40 - 8).
+PACKET_DATA_SIZE = 1232
+# Solana: the most compute units one transaction may request (`MAX_COMPUTE_UNIT_LIMIT`).
+MAX_TX_CU = 1_400_000
+# programs/ml_agent/src/instructions/infer.rs `MAX_OUTPUTS`: return data is capped at 1,024
+# bytes, 12 of header and 126 i64 outputs.
+MAX_OUTPUTS = 126
+# programs/ml_agent/src/kernels/scratch.rs `DEFAULT_HEAP_BYTES`: the arena is the 32 KiB heap.
+HEAP_BYTES = 32 * 1024
+# infer.rs takes `MAX_OUTPUTS + 2` words for the return data first; exec.rs / marked.rs then
+# split what remains into three equal buffers (raw features, and two that alternate as each
+# op's input and output).
+SCRATCH_BUFFER_WORDS = (HEAP_BYTES // 8 - (MAX_OUTPUTS + 2)) // 3
+# exec.rs refuses `n_features > words` and every op with `n_out >= words` (a PACKED layer with
+# an odd n_out writes one padding row too).
+MAX_FEATURES_SCRATCH = SCRATCH_BUFFER_WORDS
+MAX_LAYER_WIDTH = SCRATCH_BUFFER_WORDS - 1
+# Features enter as i32 Q16.16: |x| must stay below 2^15 (docs/model-format.md 1.1).
+Q16_LIMIT = 32768.0
+# Calibration: fewer rows than this cannot estimate a range or an activation scale.
+MIN_CALIBRATION_ROWS = 2
+
+# Bytes of a legacy transaction that sends one `infer` (instructions/infer.rs: discriminator,
+# `Vec<i32>` features, `flags` u8) with one signer, the model and weights accounts, and the
+# compute-budget instructions the SDK adds (`SetComputeUnitLimit`, optionally
+# `SetComputeUnitPrice`). ``tests/model/test_feasibility.py`` checks this against solders.
+_SIGNATURES = 1 + 64  # compact count, one signature
+_MESSAGE_HEADER = 3
+_BLOCKHASH = 32
+_CU_LIMIT_IX = 1 + 1 + 1 + 5  # program index, no accounts, data length, data
+_CU_PRICE_IX = 1 + 1 + 1 + 9
+
+
+def _compact_len(n: int) -> int:
+    """Bytes of Solana's compact-u16 length prefix."""
+    return 1 if n < 0x80 else 2 if n < 0x4000 else 3
+
+
+def infer_data_bytes(n_features: int) -> int:
+    """Instruction data of `infer`: 8-byte discriminator, u32 length, i32 features, u8 flags."""
+    return 8 + 4 + 4 * n_features + 1
+
+
+def infer_tx_bytes(n_features: int, *, priority_fee: bool = False) -> int:
+    """Serialized size of the SDK's `infer` transaction for a model with ``n_features``."""
+    keys = 5  # payer, model, weights, the ml_agent program, the ComputeBudget program
+    n_ix = 2 + int(priority_fee)
+    data = infer_data_bytes(n_features)
+    infer_ix = 1 + 1 + 2 + _compact_len(data) + data
+    return (
+        _SIGNATURES
+        + _MESSAGE_HEADER
+        + _compact_len(keys)
+        + 32 * keys
+        + _BLOCKHASH
+        + _compact_len(n_ix)
+        + _CU_LIMIT_IX
+        + (_CU_PRICE_IX if priority_fee else 0)
+        + infer_ix
+    )
+
+
+def max_features_per_tx(*, priority_fee: bool = False) -> int:
+    """The most features an `infer` transaction can carry."""
+    n = 1
+    while infer_tx_bytes(n + 1, priority_fee=priority_fee) <= PACKET_DATA_SIZE:
+        n += 1
+    return n
+
+
+MAX_FEATURES_TX = max_features_per_tx()
+MAX_FEATURES_TX_PRIORITY = max_features_per_tx(priority_fee=True)
+
+
+# ------------------------------------------------------------------ compute-unit estimate
+
+# CU coefficients of the whole `infer` instruction, fitted on LiteSVM measurements (the
+# worst case over data samples and inputs at the declared bounds) by
+# `python scripts/fit_cu_model.py` and scaled so that no measured model exceeds its estimate.
+# Keys are the terms of `cu_terms`.
+# Fitted on 135 models (program build fb88c7c9...): estimate / measured in 1.00..1.09 before
+# the margin. Tiny files (<= 4 KiB, run by the lean `marked` executor) cost less than the
+# fit assumes (iris 4-8-3: 1,975 measured, 2,988 estimated); they are nowhere near a limit.
+CU_COEFFICIENTS: dict[str, float] = {
+    "argmax_in": 0.0,
+    "base": 1040.024,
+    "dense_i16_compact_mac": 6.308,
+    "dense_i16_compact_op": 392.628,
+    "dense_i16_compact_row": 51.779,
+    "dense_i16_sparse_mac": 16.733,
+    "dense_i16_sparse_op": 379.983,
+    "dense_i16_sparse_row": 61.224,
+    "dense_i8_compact_mac": 4.754,
+    "dense_i8_compact_op": 349.574,
+    "dense_i8_compact_row": 57.989,
+    "dense_i8_packed_mac": 2.605,
+    "dense_i8_packed_op": 286.344,
+    "dense_i8_packed_row": 45.009,
+    "dense_i8_sparse_mac": 16.788,
+    "dense_i8_sparse_op": 0.0,
+    "dense_i8_sparse_row": 59.196,
+    "features_quantized": 58.469,
+    "features_raw": 24.746,
+    "lut_i16": 27.949,
+    "lut_i8": 19.922,
+    "outputs": 0.0,
+    "softmax_in": 77.507,
+    "softmax_op": 180.701,
+    "trees_leaf_entry": 9.301,
+    "trees_out": 0.0,
+    "trees_step": 19.264,
+    "trees_tree": 45.714,
+}
+# Safety factor on top of the fitted coefficients (program changes, input-dependent paths).
+CU_MARGIN = 1.03
+
+
+def tree_depths(op: QTrees) -> list[int]:
+    """Depth (moves from root to the deepest leaf) of every tree of ``op``."""
+    ends = [*op.roots[1:].tolist(), op.n_nodes]
+    depths = []
+    for start, end in zip(op.roots.tolist(), ends, strict=True):
+        depth = np.zeros(end - start, dtype=np.int64)
+        for k in range(end - start):  # children have larger indices than their parent
+            if op.feature[start + k] != 0xFFFF:
+                for child in (op.left[start + k], op.right[start + k]):
+                    depth[child - start] = depth[k] + 1
+        depths.append(int(depth.max()))
+    return depths
+
+
+def _dense_key(op: QDense) -> str:
+    return f"dense_{op.dtype.name.lower()}_{op.layout.name.lower()}"
+
+
+def cu_terms(qm: QModel) -> dict[str, float]:
+    """The quantities the CU of an `infer` grows with: counts of features, rows, MACs, LUT
+    entries, softmax inputs, tree steps.  The estimate is their dot product with
+    ``CU_COEFFICIENTS``."""
+    t: dict[str, float] = {"base": 1.0, "outputs": float(qm.n_outputs)}
+    if qm.arch is Arch.NEURAL:
+        t["features_quantized"] = float(qm.n_features)
+    else:
+        t["features_raw"] = float(qm.n_features)
+
+    def add(key: str, v: float) -> None:
+        t[key] = t.get(key, 0.0) + v
+
+    for op in qm.ops:
+        if isinstance(op, QDense):
+            k = _dense_key(op)
+            add(k + "_op", 1.0)
+            add(k + "_row", float(op.n_out))
+            add(k + "_mac", float(op.nnz if op.layout is Layout.SPARSE else op.n_in * op.n_out))
+        elif isinstance(op, QLut):
+            add(f"lut_{op.dtype.name.lower()}", float(op.n))
+        elif isinstance(op, QSoftmax):
+            add("softmax_op", 1.0)
+            add("softmax_in", float(op.n_out))
+        elif isinstance(op, QArgmax):
+            add("argmax_in", float(op.n_in))
+        elif isinstance(op, QTrees):
+            depths = tree_depths(op)
+            add("trees_tree", float(op.n_trees))
+            add("trees_step", float(sum(depths)))
+            if op.mode.name == "PROBA":
+                add("trees_leaf_entry", float(op.n_trees * op.n_out))
+            add("trees_out", float(op.n_out))
+    return t
+
+
+def estimate_cu(qm: QModel) -> int:
+    """Upper estimate of the compute units of one `infer` of ``qm`` (see CU_COEFFICIENTS)."""
+    terms = cu_terms(qm)
+    missing = sorted(k for k in terms if k not in CU_COEFFICIENTS)
+    if missing:
+        raise ModelError(f"no CU coefficient for {', '.join(missing)} (scripts/fit_cu_model.py)")
+    total = sum(CU_COEFFICIENTS[k] * v for k, v in terms.items())
+    return int(np.ceil(total * CU_MARGIN))
+
+
+# ------------------------------------------------------------------ the check
+
+
+class InfeasibleModelError(ModelError):
+    """The model compiles but could never run on chain; ``problems`` lists every limit it breaks
+    (each ``Problem`` names the limit and says what to change)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Problem:
+    limit: str  # "transaction size", "scratch arena", "return data", "compute units", ...
+    message: str
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """What one `infer` of a model needs, next to the limits it must fit."""
+
+    n_features: int
+    tx_bytes: int
+    tx_bytes_with_priority_fee: int
+    tx_bytes_limit: int
+    max_features: int
+    max_features_with_priority_fee: int
+    widest_buffer: int  # the largest vector the forward pass holds (features or an op output)
+    scratch_limit: int
+    n_outputs: int
+    outputs_limit: int
+    cu_estimate: int
+    cu_limit: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        def pct(a: int, b: int) -> str:
+            return f"{100.0 * a / b:.0f}%"
+
+        return [
+            f"infer tx     {self.tx_bytes} of {self.tx_bytes_limit} bytes "
+            f"({self.tx_bytes_with_priority_fee} with a priority fee); at most "
+            f"{self.max_features} features ({self.max_features_with_priority_fee} with a fee)",
+            f"scratch      widest vector {self.widest_buffer} of {self.scratch_limit} words "
+            f"({pct(self.widest_buffer, self.scratch_limit)})",
+            f"return data  {self.n_outputs} of {self.outputs_limit} outputs",
+            f"compute      ~{self.cu_estimate:,} of {self.cu_limit:,} CU "
+            f"({pct(self.cu_estimate, self.cu_limit)}, estimate)",
+        ]
+
+
+def _cu_hint(qm: QModel) -> str:
+    if qm.arch is Arch.TREES:
+        return "use fewer or shallower trees"
+    dense = [op for op in qm.ops if isinstance(op, QDense)]
+    hints = ["use smaller hidden layers"]
+    if any(op.dtype.name == "I16" for op in dense):
+        hints.append("INT8 instead of INT16 (--precision 8 or auto)")
+    if any(op.dtype.name == "I8" and op.layout is Layout.COMPACT for op in dense):
+        hints.append("--prefer speed (PACKED INT8 layers cost ~45% less per MAC)")
+    return ", or ".join(hints)
+
+
+def assess(qm: QModel) -> Feasibility:
+    """Everything one `infer` of ``qm`` needs, and every limit it breaks."""
+    n = qm.n_features
+    problems: list[Problem] = []
+    tx = infer_tx_bytes(n)
+    if tx > PACKET_DATA_SIZE:
+        problems.append(
+            Problem(
+                "transaction size",
+                f"{n} features make an infer transaction of {tx} bytes, over Solana's "
+                f"{PACKET_DATA_SIZE}-byte packet limit (at most {MAX_FEATURES_TX} features fit, "
+                f"{MAX_FEATURES_TX_PRIORITY} with a priority fee): select or combine features "
+                "(e.g. PCA) before training",
+            )
+        )
+    widest = n
+    for i, op in enumerate(qm.ops):
+        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees) else 0
+        if isinstance(op, QLut):
+            width = op.n
+        widest = max(widest, width)
+        if width > MAX_LAYER_WIDTH:
+            problems.append(
+                Problem(
+                    "scratch arena",
+                    f"op {i} produces {width} values, more than the {MAX_LAYER_WIDTH} the "
+                    f"program's {HEAP_BYTES // 1024} KiB scratch arena holds per layer: use a "
+                    f"layer of at most {MAX_LAYER_WIDTH} units",
+                )
+            )
+    if n > MAX_FEATURES_SCRATCH:
+        problems.append(
+            Problem(
+                "scratch arena",
+                f"{n} features exceed the {MAX_FEATURES_SCRATCH} the scratch arena holds",
+            )
+        )
+    if qm.n_outputs > MAX_OUTPUTS:
+        what = "classes" if qm.n_classes else "outputs"
+        problems.append(
+            Problem(
+                "return data",
+                f"{qm.n_outputs} {what} do not fit infer's return data (at most {MAX_OUTPUTS} "
+                f"i64 outputs in 1,024 bytes): merge rare classes or split the model into "
+                f"models of at most {MAX_OUTPUTS} {what}",
+            )
+        )
+    cu = estimate_cu(qm)
+    if cu > MAX_TX_CU:
+        hint = _cu_hint(qm)
+        problems.append(
+            Problem(
+                "compute units",
+                f"one infer needs an estimated {cu:,} compute units, over the {MAX_TX_CU:,} a "
+                f"transaction may use: {hint}",
+            )
+        )
+    return Feasibility(
+        n_features=n,
+        tx_bytes=tx,
+        tx_bytes_with_priority_fee=infer_tx_bytes(n, priority_fee=True),
+        tx_bytes_limit=PACKET_DATA_SIZE,
+        max_features=MAX_FEATURES_TX,
+        max_features_with_priority_fee=MAX_FEATURES_TX_PRIORITY,
+        widest_buffer=widest,
+        scratch_limit=MAX_LAYER_WIDTH,
+        n_outputs=qm.n_outputs,
+        outputs_limit=MAX_OUTPUTS,
+        cu_estimate=cu,
+        cu_limit=MAX_TX_CU,
+        problems=problems,
+    )
+
+
+def check(qm: QModel) -> Feasibility:
+    """``assess`` that raises ``InfeasibleModelError`` when a limit is broken."""
+    f = assess(qm)
+    if f.problems:
+        raise InfeasibleModelError(f.problems)
+    return f
+
+
+# ------------------------------------------------------------------ calibration sanity
+
+
+def check_declared_range(lo: NDArray[np.float64], hi: NDArray[np.float64]) -> None:
+    """An explicitly declared input range must be finite and inside Q16.16."""
+    for j in range(lo.shape[0]):
+        a, b = float(lo[j]), float(hi[j])
+        if not (np.isfinite(a) and np.isfinite(b)):
+            why = f"declared range of feature {j} is [{a}, {b}]; both bounds must be finite"
+        elif max(abs(a), abs(b)) >= Q16_LIMIT:
+            why = (
+                f"declared range of feature {j} is [{a:g}, {b:g}], but features enter the "
+                f"program as Q16.16 i32, so |x| must stay below {Q16_LIMIT:g}: rescale the "
+                "feature or declare a narrower range"
+            )
+        else:
+            continue
+        raise InfeasibleModelError([Problem("feature range", why)])
+
+
+def check_calibration(
+    calib: NDArray[np.float64],
+    *,
+    declared: Iterable[bool] | None = None,
+) -> None:
+    """Refuse calibration data from which no usable feature range can be derived.
+
+    ``declared[j]`` is True when the caller declared feature j's range explicitly (then a
+    constant column is fine: its range does not come from the data).
+    """
+    n_rows, n_cols = calib.shape
+    if n_rows < MIN_CALIBRATION_ROWS:
+        raise InfeasibleModelError(
+            [
+                Problem(
+                    "calibration",
+                    f"calibration data has {n_rows} row(s); at least {MIN_CALIBRATION_ROWS} "
+                    "are needed (pass typical inputs, e.g. the training set)",
+                )
+            ]
+        )
+    bad = np.argwhere(~np.isfinite(calib))
+    if bad.size:
+        r, c = (int(v) for v in bad[0])
+        raise InfeasibleModelError(
+            [Problem("calibration", f"calibration row {r}, feature {c} is {calib[r, c]}")]
+        )
+    big = np.argwhere(np.abs(calib) >= Q16_LIMIT)
+    if big.size:
+        r, c = (int(v) for v in big[0])
+        raise InfeasibleModelError(
+            [
+                Problem(
+                    "feature range",
+                    f"feature {c} reaches {calib[r, c]:g} (calibration row {r}); features "
+                    f"enter the program as Q16.16 i32, so |x| must stay below {Q16_LIMIT:g}: "
+                    "rescale the feature before training (e.g. thousands instead of units)",
+                )
+            ]
+        )
+    flags = [False] * n_cols if declared is None else list(declared)
+    span = calib.max(axis=0) - calib.min(axis=0)
+    constant = [j for j in range(n_cols) if span[j] == 0 and not flags[j]]
+    if constant:
+        shown = ", ".join(str(j) for j in constant[:8]) + (" ..." if len(constant) > 8 else "")
+        raise InfeasibleModelError(
+            [
+                Problem(
+                    "calibration",
+                    f"feature(s) {shown} are constant in the calibration data, so the range the "
+                    "chain accepts cannot be derived from it (almost every real input would be "
+                    "rejected): pass calibration data where every feature varies, or declare "
+                    "the ranges (input_range / --input-range)",
+                )
+            ]
+        )
+
+
+__all__ = [
+    "MAX_FEATURES_TX",
+    "MAX_LAYER_WIDTH",
+    "MAX_OUTPUTS",
+    "MAX_TX_CU",
+    "PACKET_DATA_SIZE",
+    "Feasibility",
+    "InfeasibleModelError",
+    "Problem",
+    "assess",
+    "check",
+    "check_calibration",
+    "check_declared_range",
+    "cu_terms",
+    "estimate_cu",
+    "infer_tx_bytes",
+]
