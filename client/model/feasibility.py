@@ -125,6 +125,12 @@ CU_COEFFICIENTS: dict[str, float] = {
     "dense_i8_packed_mac": 2.605,
     "dense_i8_packed_op": 286.344,
     "dense_i8_packed_row": 45.009,
+    # PACKED3 (added with the layout, not fitted by the script): bounds over the op CU the
+    # layout's author measured on LiteSVM (128x128 23,094; 128x8 2,319; 32x32 2,588; 16x12 790;
+    # 12x8 648), per MAC over rows padded to groups of 12.
+    "dense_i8_packed3_mac": 1.35,
+    "dense_i8_packed3_op": 500.0,
+    "dense_i8_packed3_row": 50.0,
     "dense_i8_sparse_mac": 16.788,
     "dense_i8_sparse_op": 0.0,
     "dense_i8_sparse_row": 59.196,
@@ -180,7 +186,15 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             k = _dense_key(op)
             add(k + "_op", 1.0)
             add(k + "_row", float(op.n_out))
-            add(k + "_mac", float(op.nnz if op.layout is Layout.SPARSE else op.n_in * op.n_out))
+            if op.layout is Layout.SPARSE:
+                macs = op.nnz
+            elif op.layout is Layout.PACKED3:
+                # Rows run in groups of 12 (three 21-bit lanes in four words): padding rows
+                # cost as much as real ones.
+                macs = op.n_in * -(-op.n_out // 12) * 12
+            else:
+                macs = op.n_in * op.n_out
+            add(k + "_mac", float(macs))
         elif isinstance(op, QLut):
             add(f"lut_{op.dtype.name.lower()}", float(op.n))
         elif isinstance(op, QSoftmax):

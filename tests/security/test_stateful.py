@@ -46,7 +46,7 @@ from spl.token.instructions import TransferParams, transfer
 
 from client.agent import AgentClient, ModelSlot
 from client.agent.client import decision_from_event
-from client.artifacts import program_so_path
+from client.artifacts import embedded_so_path
 from client.chain.base import ChainError, TransactionFailed, TxResult
 from client.chain.litesvm import LiteSvmChain
 from client.market import MarketClient, PoolState
@@ -74,7 +74,7 @@ class Harness:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.svm = LiteSvmChain.with_program(PROGRAM_ID, program_so_path())
+        self.svm = LiteSvmChain.with_program(PROGRAM_ID, embedded_so_path())
         self.payer = Keypair()
         self.run(self.svm.airdrop(self.payer.pubkey(), 10**13))
         reg = ModelRegistry(self.svm, self.payer)
