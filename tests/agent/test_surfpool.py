@@ -33,16 +33,18 @@ async def test_agent_flow_on_surfpool(rpc_chain: RpcChain, rpc_payer: Keypair) -
     model, _ = await w.deploy(momentum_model())
     agent = await w.agent([ModelSlot(model)], 1)
     seen: list[str] = []
-    # On a live cluster slots pass between a move and the next crank, so the TWAP since the
-    # last sample still mixes in the old price and the agent refuses (twap_deviation) until a
-    # window holds only the moved price: a calm step after each pair of moves trades.
-    for up in [None, None, None, None, None, True, True, None, False, False, None]:
-        if up is not None:
-            await w.move_price(up)
+    # Each move is sent in the crank's own transaction, right after it: the next sample's TWAP
+    # window then holds only the moved price (no twap_deviation), however many slots the
+    # cluster takes between transactions, and its one-step return is the whole move.
+    for up in [None, None, None, None, None, True, None, False, None]:
         await next_slot(rpc_chain)
-        r = await w.agents.step(agent)
-        assert isinstance(r, StepResult)
-        seen.append(f"{r.decision.action}/{r.decision.reason}")
+        if up is None:
+            r = await w.agents.step(agent)
+            assert isinstance(r, StepResult)
+            seen.append(f"{r.decision.action}/{r.decision.reason}")
+        else:
+            action, reason = await w.step_then_move(agent, up)
+            seen.append(f"{action}/{reason}")
     assert seen[0] == "hold/warmup"
     assert "buy/traded" in seen and "sell/traded" in seen, " ".join(seen)
     st = await w.agents.state(agent)

@@ -116,6 +116,32 @@ class World:
             )
         return agent
 
+    async def step_then_move(
+        self, agent: Pubkey, up: bool, amount: int = 20_000_000
+    ) -> tuple[str, str]:
+        """Crank, then move the pool price in the same transaction: the move lands in the slot
+        of the agent's sample, so the next sample's TWAP window holds only the moved price
+        whatever the cluster's slot timing. Returns the crank's (action, reason)."""
+        from solders.compute_budget import set_compute_unit_limit
+
+        from client.agent.client import decision_from_event
+        from client.program import parse_events
+
+        src, dst = (self.user_b, self.user_a) if up else (self.user_a, self.user_b)
+        step = await self.agents.step_instruction(agent)
+        swap = self.market.swap_instruction(
+            await self.market.pool(self.pool),
+            self.payer.pubkey(),
+            src,
+            dst,
+            amount_in=amount,
+            min_out=0,
+            a_to_b=not up,
+        )
+        res = await self.chain.send([set_compute_unit_limit(400_000), step, swap], self.payer)
+        (d,) = [decision_from_event(e.data) for e in parse_events(res.logs) if e.name == "Decision"]
+        return d.action, d.reason
+
     async def move_price(self, up: bool, amount: int = 20_000_000) -> None:
         """An outside trader moves the pool price (B per A) up (buys A) or down (sells A)."""
         src, dst = (self.user_b, self.user_a) if up else (self.user_a, self.user_b)
