@@ -435,22 +435,9 @@ class AgentClient:
     ) -> TxResult:
         """Close the agent: both vault balances go to `user_a` / `user_b`, all rent (vaults and
         agent account) to the authority."""
-        auth = authority or self.payer
-        st = await self.state(agent)
-        va, vb = vaults or (st.vault_a, st.vault_b)
-        ix = build_ix(
-            "close_agent",
-            {},
-            {
-                "authority": auth.pubkey(),
-                "agent": agent,
-                "vault_a": va,
-                "vault_b": vb,
-                "user_a": user_a,
-                "user_b": user_b,
-            },
+        return await self._vault_ix(
+            "close_agent", {}, agent, (user_a, user_b), authority, vaults, check
         )
-        return await self.chain.send([ix], self.payer, [auth], check=check)
 
     async def agents_using(
         self, model: Pubkey, authority: Pubkey, *, ids: range = range(100)
@@ -604,19 +591,34 @@ class AgentClient:
         vaults: tuple[Pubkey, Pubkey] | None,
         check: bool,
     ) -> TxResult:
+        args = {"amount_a": amount_a, "amount_b": amount_b}
+        return await self._vault_ix(name, args, agent, (user_a, user_b), authority, vaults, check)
+
+    async def _vault_ix(
+        self,
+        name: str,
+        args: dict[str, int],
+        agent: Pubkey,
+        users: tuple[Pubkey, Pubkey],
+        authority: Keypair | None,
+        vaults: tuple[Pubkey, Pubkey] | None,
+        check: bool,
+    ) -> TxResult:
+        """An authority instruction over the agent's two vaults and the user's two token
+        accounts (deposit, withdraw, close_agent)."""
         auth = authority or self.payer
         st = await self.state(agent)
         va, vb = vaults or (st.vault_a, st.vault_b)
         ix = build_ix(
             name,
-            {"amount_a": amount_a, "amount_b": amount_b},
+            args,
             {
                 "authority": auth.pubkey(),
                 "agent": agent,
                 "vault_a": va,
                 "vault_b": vb,
-                "user_a": user_a,
-                "user_b": user_b,
+                "user_a": users[0],
+                "user_b": users[1],
             },
         )
         return await self.chain.send([ix], self.payer, [auth], check=check)
