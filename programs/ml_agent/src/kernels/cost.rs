@@ -99,7 +99,7 @@ fn mul(a: u64, b: u64) -> u64 {
 }
 
 /// The work of op `i` beyond `OP`.
-fn op_cost(m: &ModelView, i: usize) -> u64 {
+pub(crate) fn op_cost(m: &ModelView, i: usize) -> u64 {
     let op = m.op(i);
     let (n_in, n_out) = (op.n_in as u64, op.n_out as u64);
     match op.kind {

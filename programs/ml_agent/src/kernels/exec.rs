@@ -31,6 +31,18 @@ pub trait Observer {
 }
 
 pub struct NoObserver;
+
+/// Buffers an op works in. Between two calls of a resumable op's `run_units` everything the op
+/// needs lives here (a job account persists exactly these three slices), nothing in statics or
+/// elsewhere (CONTRACT15 "Resumable op contract").
+pub struct OpBufs<'a> {
+    /// The op's whole input (`n_in` words).
+    pub input: &'a [i64],
+    /// The op's whole output (`n_out` words).
+    pub output: &'a mut [i64],
+    /// `state_words(op)` words carried between units; may be empty.
+    pub state: &'a mut [i64],
+}
 impl Observer for NoObserver {}
 
 /// Result of one inference; `outputs` lives in the scratch arena.
@@ -77,19 +89,19 @@ pub(super) unsafe fn first_out_of_range(
 
 /// Operands of `check_quantize` as raw pointers (one register argument; each field is loaded
 /// where the loop needs it, BPF has too few registers to keep them all live).
-struct InputPass {
-    f: *const u32,
-    f_end: *const u32,
-    lo: *const u32,
-    hi: *const u32,
-    c: *const i32,
-    m: *const i32,
-    s: *const u8,
+pub(super) struct InputPass {
+    pub(super) f: *const u32,
+    pub(super) f_end: *const u32,
+    pub(super) lo: *const u32,
+    pub(super) hi: *const u32,
+    pub(super) c: *const i32,
+    pub(super) m: *const i32,
+    pub(super) s: *const u8,
     /// The quantized input.
-    q: *mut i64,
-    zp: i64,
-    qmin: i64,
-    qmax: i64,
+    pub(super) q: *mut i64,
+    pub(super) zp: i64,
+    pub(super) qmin: i64,
+    pub(super) qmax: i64,
 }
 
 /// One pass over a neural model's features: range check, then
@@ -100,7 +112,7 @@ struct InputPass {
 /// `f..f_end` are `n` readable u32; `lo`, `hi`, `c`, `m`, `s` point to `n` readable elements,
 /// `q` to `n` writable words.
 #[inline(never)]
-unsafe fn check_quantize(p: &InputPass) -> usize {
+pub(super) unsafe fn check_quantize(p: &InputPass) -> usize {
     let (mut f, mut lo, mut hi, mut c, mut m, mut s) = (p.f, p.lo, p.hi, p.c, p.m, p.s);
     let mut q = p.q;
     while f < p.f_end {
@@ -757,7 +769,7 @@ fn conf_mode<const TR: bool>(op: &OpRecord) -> Result<ConfMode, ExecError> {
 
 /// ARGMAX: writes `[class, confidence]`.
 #[inline(never)]
-fn argmax_op<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
+pub(super) fn argmax_op<const TR: bool>(s: &mut Step) -> Result<(), ExecError> {
     let (op, x) = (s.op, &*s.x);
     let mode = conf_mode::<TR>(op)?;
     if x.is_empty() {

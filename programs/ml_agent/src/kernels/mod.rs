@@ -6,8 +6,10 @@
 
 pub mod cost;
 pub mod dense;
+pub mod dense_units;
 pub mod exec;
 pub mod fixed;
+pub mod job;
 pub mod lut;
 pub mod marked;
 pub mod model;
