@@ -173,6 +173,28 @@ errors! {
     /// `set_agent_models` refuse such a set; in `agent_step` (a followed model's new version)
     /// it is the error of a `ModelUnavailable` HOLD.
     ModelTooCostly = 6061 => "The models' compute bounds exceed what any agent_step can spend",
+    // Features accounts and inference jobs (issue 15: instructions/features, instructions/job).
+    /// `infer`/`create_job` with features both in the argument and from an account, or neither
+    /// (flags bit 1 `FLAG_FEATURES_ACCOUNT` set without a features account, or with a
+    /// non-empty `features` argument).
+    FeaturesSource = 6062 => "Pass the features either in the argument or from a features account (flags bit 1), not both",
+    /// `write_features` past the account's value count, or a features account of 0 or too
+    /// many values.
+    FeaturesOutOfBounds = 6063 => "The values lie outside the features account's capacity",
+    /// `write_features` / `close_features` signed by someone other than the account's owner.
+    NotFeaturesOwner = 6064 => "The signer is not the features account's owner",
+    /// `close_job` signed by someone other than the job's owner.
+    NotJobOwner = 6065 => "The signer is not the job's owner",
+    /// `infer_step` with a model or weights account other than the job's pinned version, or a
+    /// weights account whose version number or content hashes differ from the pinned ones (a
+    /// version closed and another created or activated since the job was created).
+    JobModelMismatch = 6066 => "The model or weights account is not the job's pinned version (address, number and content hash)",
+    /// `infer_step` on a job that has finished (its result is in the job; close it for the rent).
+    JobFinished = 6067 => "The job has finished; read its result or close it",
+    /// The job's input snapshot and buffers exceed the 10 KiB one instruction can allocate.
+    JobTooLarge = 6068 => "The model's activations do not fit in a job account (10 KiB)",
+    /// `infer_step` with too few compute units left for one unit of work plus the reserve.
+    StepBudget = 6069 => "Not enough compute units for one unit of the job; raise the compute-unit limit",
 }
 
 /// The entrypoint's failure return: logs the error the way an Anchor program logs it, then

@@ -49,6 +49,7 @@ pub const TYPES: &[&TypeSpec] = &[
     &crate::state::agent::RiskParams::SPEC,
     &crate::state::agent::DecisionRecord::SPEC,
     &crate::instructions::agent::create::AGENT_SETUP,
+    &crate::state::job::InferenceJob::CURSOR_SPEC,
 ];
 
 fn esc(s: &str) -> String {
@@ -284,6 +285,65 @@ mod tests {
             at += size_of(&f.ty);
         }
         panic!("no field {name}");
+    }
+
+    #[test]
+    fn features_and_job_layouts_match_their_specs() {
+        use crate::state::features::FeaturesAccount;
+        use crate::state::job::InferenceJob;
+        use core::mem::offset_of;
+        let sum = |s: &TypeSpec| 8 + s.fields.iter().map(|f| size_of(&f.ty)).sum::<usize>();
+        assert_eq!(FeaturesAccount::LEN, sum(&FeaturesAccount::SPEC));
+        assert_eq!(InferenceJob::LEN, sum(&InferenceJob::SPEC));
+        assert_eq!(
+            core::mem::size_of::<crate::kernels::job::Cursor>(),
+            size_of(&Ty::Defined("JobCursor"))
+        );
+        macro_rules! at {
+            ($t:ty, $spec:expr, $($f:ident),*) => {$(
+                assert_eq!(offset_of!($t, $f), offset_of_field(&$spec, stringify!($f)),
+                    "{}::{}", stringify!($t), stringify!($f));
+            )*};
+        }
+        at!(
+            FeaturesAccount,
+            FeaturesAccount::SPEC,
+            owner,
+            id,
+            updated_slot,
+            count,
+            writes,
+            bump
+        );
+        at!(
+            InferenceJob,
+            InferenceJob::SPEC,
+            owner,
+            model,
+            weights,
+            chunk_root,
+            model_sha256,
+            id,
+            created_slot,
+            finished_slot,
+            units_done,
+            cursor,
+            version,
+            steps,
+            n_features,
+            buffer_words,
+            state_words,
+            bump,
+            from_account,
+            padding,
+            source
+        );
+        use crate::kernels::job::Cursor;
+        let cursor = InferenceJob::CURSOR_SPEC;
+        let field_at = |name: &str| offset_of_field(&cursor, name) - 8;
+        assert_eq!(offset_of!(Cursor, op), field_at("op"));
+        assert_eq!(offset_of!(Cursor, class), field_at("class"));
+        assert_eq!(offset_of!(Cursor, out_buf), field_at("out_buf"));
     }
 
     #[test]

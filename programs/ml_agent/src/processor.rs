@@ -37,6 +37,15 @@ const FREEZE_MODEL: u64 = u64::from_le_bytes(reg::freeze_model::SPEC.discriminat
 const PROPOSE_AUTHORITY: u64 = u64::from_le_bytes(reg::propose_authority::SPEC.discriminator);
 const ACCEPT_AUTHORITY: u64 = u64::from_le_bytes(reg::accept_authority::SPEC.discriminator);
 const CLOSE_VERSION: u64 = u64::from_le_bytes(reg::close_version::SPEC.discriminator);
+const CREATE_FEATURES: u64 =
+    u64::from_le_bytes(instructions::features::create_features::SPEC.discriminator);
+const WRITE_FEATURES: u64 =
+    u64::from_le_bytes(instructions::features::write_features::SPEC.discriminator);
+const CLOSE_FEATURES: u64 =
+    u64::from_le_bytes(instructions::features::close_features::SPEC.discriminator);
+const CREATE_JOB: u64 = u64::from_le_bytes(instructions::job::create_job::SPEC.discriminator);
+const INFER_STEP: u64 = u64::from_le_bytes(instructions::job::infer_step::SPEC.discriminator);
+const CLOSE_JOB: u64 = u64::from_le_bytes(instructions::job::close_job::SPEC.discriminator);
 const CLOSE_MODEL: u64 = u64::from_le_bytes(reg::close_model::SPEC.discriminator);
 
 /// Always inlined into the entrypoint: outlined, it would take five arguments plus a hidden
@@ -118,6 +127,13 @@ fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> 
         WITHDRAW => outlined::withdraw(program_id, accounts, rest),
         SET_AGENT_MODELS => outlined::set_agent_models(program_id, accounts, rest),
         CLOSE_AGENT => outlined::close_agent(program_id, accounts, rest),
+        // Features accounts and inference jobs.
+        INFER_STEP => outlined::infer_step(program_id, accounts, rest),
+        WRITE_FEATURES => outlined::write_features(program_id, accounts, rest),
+        CREATE_FEATURES => outlined::create_features(program_id, accounts, rest),
+        CLOSE_FEATURES => outlined::close_features(program_id, accounts, rest),
+        CREATE_JOB => outlined::create_job(program_id, accounts, rest),
+        CLOSE_JOB => outlined::close_job(program_id, accounts, rest),
         _ => u64::from(ProgramError::from(
             MlAgentError::InstructionFallbackNotFound,
         )),
@@ -186,5 +202,11 @@ mod outlined {
         withdraw => agent::admin::withdraw;
         set_agent_models => agent::set_models::set_agent_models;
         close_agent => agent::close::close_agent;
+        infer_step => instructions::job::infer_step::process;
+        write_features => instructions::features::write_features::process;
+        create_features => instructions::features::create_features::process;
+        close_features => instructions::features::close_features::process;
+        create_job => instructions::job::create_job::process;
+        close_job => instructions::job::close_job::process;
     }
 }

@@ -26,6 +26,10 @@ use crate::state::model::{load_active, trusted_marks};
 /// pass, after the inputs are loaded, after every op and after the pass. The bench reads the
 /// deltas as the kernels' own cost.
 pub const FLAG_LOG_CU: u8 = 1;
+/// `flags` bit 1: the `features` argument is empty and the features are the values of the
+/// third account, a features account of this program (`state::features`) holding exactly the
+/// model's `n_features` values. Anyone may read anyone's features account.
+pub const FLAG_FEATURES_ACCOUNT: u8 = 2;
 
 /// Return data is capped at 1,024 bytes: 12 bytes of header and 126 i64 outputs.
 pub const MAX_OUTPUTS: usize = 126;
@@ -34,12 +38,17 @@ const RETURN_HEADER: usize = 12;
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "infer",
     "Run the model's active version on Q16.16 features (i32, x * 65536 rounded half up) and \
-     return InferenceResult. flags bit 0 logs compute units around the forward pass and each op.",
+     return InferenceResult. flags bit 0 logs compute units around the forward pass and each op; \
+     bit 1 (FLAG_FEATURES_ACCOUNT) reads the features from the features account instead (the \
+     argument must then be empty).",
     &[
         AccountSpec::new("model")
             .pda(crate::state::model::MODEL_PDA)
             .docs("The ModelHeader (status Ready or Frozen)."),
         AccountSpec::new("weights").docs("The model's active ModelWeights account."),
+        AccountSpec::new("features")
+            .optional()
+            .docs("With flags bit 1: the FeaturesAccount holding the input (read-only)."),
     ],
     &[field("features", Ty::Vec(&Ty::I32)), field("flags", Ty::U8)],
     Some(Ty::Defined("InferenceResult")),
@@ -70,15 +79,29 @@ pub const INFERENCE: TypeSpec = TypeSpec::event(
 );
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
-    let [model, weights, ..] = accounts else {
+    let [model, weights, extra @ ..] = accounts else {
         return Err(MlAgentError::AccountNotEnoughKeys.into());
     };
     let mut args = ArgReader::new(data);
-    let (count, features) = args.vec_raw(4)?;
+    let (mut count, mut features) = args.vec_raw(4)?;
     let flags = args.u8()?;
     args.finish()?;
-    if flags & !FLAG_LOG_CU != 0 {
+    if flags & !(FLAG_LOG_CU | FLAG_FEATURES_ACCOUNT) != 0 {
         return Err(MlAgentError::InvalidArgument.into());
+    }
+    if flags & FLAG_FEATURES_ACCOUNT != 0 {
+        if count != 0 {
+            return Err(MlAgentError::FeaturesSource.into());
+        }
+        let Some(acc) = extra.first() else {
+            return Err(MlAgentError::FeaturesSource.into());
+        };
+        let mut input = Input {
+            count: 0,
+            bytes: &[],
+        };
+        features_of(program_id, acc, &mut input)?;
+        (count, features) = (input.count, input.bytes);
     }
 
     let mut active = Active {
@@ -163,6 +186,59 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     Ok(())
 }
 
+/// Set `infer`'s return data and emit its `Inference` event for a result computed elsewhere
+/// (`infer_step` finishing a job): the same bytes `infer` produces for the same result.
+#[inline(never)]
+pub(crate) fn publish(r: &Published) -> ProgramResult {
+    let n = r.outputs.len();
+    if n > MAX_OUTPUTS {
+        log("ml_agent: more outputs than return data can carry");
+        return Err(MlAgentError::UnsupportedModel.into());
+    }
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: the only use of the heap region in the calling instruction.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; MAX_OUTPUTS + 2];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    let ret_words = scratch.take(MAX_OUTPUTS + 2).map_err(exec_error)?;
+    let confidence = r.confidence as u32;
+    ret_words[0] = ((r.class as u64) << 32) as i64;
+    ret_words[1] = (confidence as u64 | ((n as u64) << 32)) as i64;
+    for (o, v) in ret_words[2..2 + n].iter_mut().zip(r.outputs) {
+        *o = *v;
+    }
+    // SAFETY: the words are initialized and outlive `bytes`; u8 has no alignment needs.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(ret_words.as_ptr() as *const u8, 8 * (n + 2)) };
+    let ret = &bytes[4..];
+    pinocchio::cpi::set_return_data(ret);
+    let mut ev = InferenceEvent {
+        discriminator: INFERENCE.discriminator,
+        model: r.model.to_bytes(),
+        version: r.version.to_le(),
+        class: r.class.to_le(),
+        confidence: confidence.to_le(),
+        outputs_sha256: [0; 32],
+    };
+    sha256v_into(&[&ret[RETURN_HEADER..]], &mut ev.outputs_sha256);
+    // SAFETY: a repr(C) struct of byte arrays and u32s with no padding before its 84th byte.
+    emit(unsafe {
+        core::slice::from_raw_parts(&ev as *const InferenceEvent as *const u8, EVENT_LEN)
+    });
+    Ok(())
+}
+
+/// A finished inference to publish.
+pub(crate) struct Published<'a> {
+    pub model: &'a Address,
+    pub version: u32,
+    pub class: u32,
+    pub confidence: i64,
+    pub outputs: &'a [i64],
+}
+
 /// The `Inference` event's borsh bytes: discriminator, model, version, class, confidence,
 /// digest (little-endian integers; the target is little-endian).
 #[repr(C, align(8))]
@@ -176,6 +252,29 @@ struct InferenceEvent {
 }
 const EVENT_LEN: usize = 8 + 32 + 4 + 4 + 4 + 32;
 const _: () = assert!(core::mem::offset_of!(InferenceEvent, outputs_sha256) + 32 == EVENT_LEN);
+
+/// An input vector as `exec::run` takes it: little-endian i32 bytes.
+pub(crate) struct Input<'a> {
+    pub count: usize,
+    pub bytes: &'a [u8],
+}
+
+/// The values of a features account of this program, out of line (the hot path without the
+/// flag pays nothing for it).
+#[inline(never)]
+pub(crate) fn features_of<'a>(
+    program_id: &Address,
+    acc: &'a AccountView,
+    out: &mut Input<'a>,
+) -> Result<(), MlAgentError> {
+    // SAFETY: read-only view; no mutable reference to the account's data is live.
+    let (_, values) = unsafe { crate::state::features::FeaturesAccount::load(acc, program_id)? };
+    out.count = values.len();
+    // SAFETY: the values' bytes; u8 has no alignment needs.
+    out.bytes =
+        unsafe { core::slice::from_raw_parts(values.as_ptr() as *const u8, 4 * values.len()) };
+    Ok(())
+}
 
 /// What `infer` needs of the active version.
 struct Active<'a> {
@@ -240,7 +339,7 @@ pub fn ops_checkable(bytes: &[u8]) -> bool {
 }
 
 /// Map a kernel error to the program error, logging what a client needs to fix it.
-fn exec_error(e: ExecError) -> pinocchio::error::ProgramError {
+pub(crate) fn exec_error(e: ExecError) -> pinocchio::error::ProgramError {
     match e {
         ExecError::FeatureCount => MlAgentError::FeatureCountMismatch.into(),
         ExecError::FeatureOutOfRange(j) => {

@@ -1,7 +1,9 @@
 //! One module per instruction; each starts with its checks and declares its IDL spec.
 
 pub mod agent;
+pub mod features;
 pub mod infer;
+pub mod job;
 pub mod market;
 pub mod ping;
 pub mod registry;
@@ -41,4 +43,10 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &agent::set_models::SET_AGENT_MODELS,
     &agent::close::CLOSE_AGENT,
     &agent::step::AGENT_STEP,
+    &features::create_features::SPEC,
+    &features::write_features::SPEC,
+    &features::close_features::SPEC,
+    &job::create_job::SPEC,
+    &job::infer_step::SPEC,
+    &job::close_job::SPEC,
 ];

@@ -14,8 +14,8 @@
 //! to the single pass whatever the split (host tests below and in `job`).
 
 use super::cost;
-use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_ROWS, P3_WORDS};
-use super::exec::OpBufs;
+use super::dense::{packed3_i8, packed_i8, Packed3, P3_ROWS, P3_WORDS};
+use super::exec::{mv_compact_i16, mv_compact_i8, MatVec, OpBufs};
 use super::fixed::{requantize, Requant};
 use super::model::{ModelView, OpRecord, COMPACT, I16, I8, PACKED, PACKED3, SPARSE};
 use super::sparse::{sparse, SparseRows};
@@ -105,12 +105,20 @@ pub fn run_units(
     let tail = match (op.layout, op.dtype) {
         (COMPACT, I8) => {
             let w = model.array::<u8>(off[0] as usize, n_out * n_in)?;
-            compact_i8(&w[r0 * n_in..r1 * n_in], x, acc);
+            mv_compact_i8(&mut MatVec {
+                w: &w[r0 * n_in..r1 * n_in],
+                x,
+                acc,
+            });
             1
         }
         (COMPACT, I16) => {
             let w = model.array::<i16>(off[0] as usize, n_out * n_in)?;
-            compact_i16(&w[r0 * n_in..r1 * n_in], x, acc);
+            mv_compact_i16(&mut MatVec {
+                w: &w[r0 * n_in..r1 * n_in],
+                x,
+                acc,
+            });
             1
         }
         (PACKED, I8) => {

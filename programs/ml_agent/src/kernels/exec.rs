@@ -463,10 +463,10 @@ pub(super) struct Step<'m, 'b> {
 
 /// A dense kernel's operands in one struct: the kernels take three slices (six registers),
 /// more than an out-of-line BPF call can pass.
-struct MatVec<'a, W> {
-    w: &'a [W],
-    x: &'a [i64],
-    acc: &'a mut [i64],
+pub(super) struct MatVec<'a, W> {
+    pub(super) w: &'a [W],
+    pub(super) x: &'a [i64],
+    pub(super) acc: &'a mut [i64],
 }
 
 #[inline(never)]
@@ -475,12 +475,12 @@ fn mv_packed_i8(m: &mut MatVec<i64>) {
 }
 
 #[inline(never)]
-fn mv_compact_i8(m: &mut MatVec<u8>) {
+pub(super) fn mv_compact_i8(m: &mut MatVec<u8>) {
     compact_i8(m.w, m.x, m.acc);
 }
 
 #[inline(never)]
-fn mv_compact_i16(m: &mut MatVec<i16>) {
+pub(super) fn mv_compact_i16(m: &mut MatVec<i16>) {
     compact_i16(m.w, m.x, m.acc);
 }
 

@@ -235,25 +235,29 @@ pub fn start(
     Ok(())
 }
 
-/// Advance the job by as many units as `meter` allows while keeping `reserve` CU, and at most
-/// `max_units` (0: no cap). Returns the units run (0: not even one unit fits). `raw` is the
-/// input snapshot (a lone ARGMAX over a quantized input returns it, as `exec::forward` does).
-pub fn advance<M: Meter>(
-    model: &ModelView,
-    raw: &[i32],
-    c: &mut Cursor,
-    bufs: &mut JobBufs,
-    run: &mut Run<M>,
-) -> Result<u64, ExecError> {
+/// A job in memory: the model, its input snapshot (a lone ARGMAX over a quantized input
+/// returns it, as `exec::forward` does), its cursor and buffers. One struct so calls stay
+/// within the five argument registers BPF has.
+pub struct Job<'r, 'm, 'a> {
+    pub model: &'r ModelView<'m>,
+    pub raw: &'r [i32],
+    pub cursor: &'r mut Cursor,
+    pub bufs: &'r mut JobBufs<'a>,
+}
+
+/// Advance the job by as many units as `run.meter` allows while keeping `run.reserve` CU, and
+/// at most `run.max_units` (0: no cap). Returns the units run (0: not even one unit fits).
+pub fn advance<M: Meter>(job: &mut Job, run: &mut Run<M>) -> Result<u64, ExecError> {
+    let model = job.model;
     let mut ran = 0u64;
-    while c.done == 0 {
-        let i = c.op as usize;
+    while job.cursor.done == 0 {
+        let i = job.cursor.op as usize;
         if i >= model.n_ops {
             return Err(ExecError::Model(Why::WidthChain));
         }
         let op = model.op(i);
         let n_units = units(op);
-        let mut take = (n_units - c.unit as usize) as u64;
+        let mut take = (n_units - job.cursor.unit as usize) as u64;
         if run.max_units != 0 {
             take = take.min(run.max_units - ran);
             if take == 0 {
@@ -267,7 +271,7 @@ pub fn advance<M: Meter>(
             break;
         }
         take = take.min((rem - run.reserve) / ucost);
-        step_op(model, raw, c, bufs, take as usize)?;
+        step_op(job, take as usize)?;
         ran += take;
     }
     Ok(ran)
@@ -284,13 +288,10 @@ pub struct Run<'m, M> {
 
 /// Run `take >= 1` units of the cursor's op; finish the op (and the job) when they are its last.
 #[inline(never)]
-fn step_op(
-    model: &ModelView,
-    raw: &[i32],
-    c: &mut Cursor,
-    bufs: &mut JobBufs,
-    take: usize,
-) -> Result<(), ExecError> {
+fn step_op(job: &mut Job, take: usize) -> Result<(), ExecError> {
+    let (model, raw) = (job.model, job.raw);
+    let c = &mut *job.cursor;
+    let bufs = &mut *job.bufs;
     let i = c.op as usize;
     let op = model.op(i);
     let n_out = op.n_out as usize;
@@ -454,7 +455,10 @@ mod tests {
     struct Dice(u64);
     impl Meter for Dice {
         fn remaining(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % 200_000
         }
     }
@@ -487,7 +491,13 @@ mod tests {
                 reserve: 1_000,
                 max_units,
             };
-            advance(view, x, &mut c, &mut bufs, &mut r)?;
+            let mut jb = Job {
+                model: view,
+                raw: x,
+                cursor: &mut c,
+                bufs: &mut bufs,
+            };
+            advance(&mut jb, &mut r)?;
             calls += 1;
             assert!(calls < 100_000, "no progress");
         }
@@ -590,7 +600,13 @@ mod tests {
             reserve: 1_000,
             max_units: 0,
         };
-        assert_eq!(advance(&view, &cases[0], &mut c, &mut bufs, &mut r), Ok(0));
+        let mut jb = Job {
+            model: &view,
+            raw: &cases[0],
+            cursor: &mut c,
+            bufs: &mut bufs,
+        };
+        assert_eq!(advance(&mut jb, &mut r), Ok(0));
         assert_eq!(c, before);
     }
 }

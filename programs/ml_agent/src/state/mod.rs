@@ -1,6 +1,8 @@
 //! Zero-copy views of the program's accounts.
 
 pub mod agent;
+pub mod features;
+pub mod job;
 pub mod model;
 pub mod ping;
 pub mod pool;
@@ -17,4 +19,6 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &pool::Pool::SPEC,
     &pool::PriceFeed::SPEC,
     &agent::Agent::SPEC,
+    &features::FeaturesAccount::SPEC,
+    &job::InferenceJob::SPEC,
 ];
