@@ -12,7 +12,9 @@ runs the bit-exact local reference and raises `ParityError` on any difference.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +33,16 @@ from ..model.fixedpoint import float_to_q16
 from ..model.reference import execute
 from ..program import PROGRAM_ID, build_ix, parse_events
 from .errors import InferenceError, ParityError
+from .features import close_features, create_features, read_features
+from .jobs import (
+    FLAG_FEATURES_ACCOUNT,
+    JobRun,
+    close_job_ix,
+    create_job_ix,
+    job_address,
+    new_job_id,
+    step_to_completion,
+)
 from .model import ModelHandle, load_model
 from .result import CuProfile, InferenceResult, ReturnData, return_data_from_logs
 
@@ -57,12 +69,20 @@ def infer_instruction(
     *,
     log_cu: bool = False,
     program_id: Pubkey = PROGRAM_ID,
+    features_account: Pubkey | None = None,
 ) -> Instruction:
-    """The `infer` instruction, encoded from the IDL."""
+    """The `infer` instruction, encoded from the IDL. With `features_account` the features
+    argument is empty and the program reads the input from that account (flags bit 1)."""
+    flags = FLAG_LOG_CU if log_cu else 0
+    accounts = {"model": model, "weights": weights}
+    if features_account is not None:
+        flags |= FLAG_FEATURES_ACCOUNT
+        accounts["features"] = features_account
+        features_fx = ()
     return build_ix(
         "infer",
-        {"features": [int(v) for v in features_fx], "flags": FLAG_LOG_CU if log_cu else 0},
-        {"model": model, "weights": weights},
+        {"features": [int(v) for v in features_fx], "flags": flags},
+        accounts,
         program_id=program_id,
     )
 
@@ -145,18 +165,27 @@ class InferenceClient:
         cross_check: bool = False,
         log_cu: bool = False,
         check_inputs: bool = True,
+        features_account: Pubkey | None = None,
     ) -> InferenceResult:
-        """Run the model on chain. Pass raw `features` (floats) or `features_fx` (Q16.16).
+        """Run the model on chain. Pass raw `features` (floats), `features_fx` (Q16.16), or
+        `features_account` (a features account holding the Q16.16 values, anyone's).
 
         `priority_fee` is in micro-lamports per compute unit. `check_inputs=False` sends even
         features the program will reject (to observe its error).
         """
         handle = await self._handle(model)
-        x = _features(features, features_fx)
+        if features_account is not None:
+            if features is not None or features_fx is not None:
+                raise ValueError("pass features, features_fx or features_account, not several")
+            x = list((await read_features(self.chain, features_account)).values_fx)
+        else:
+            x = _features(features, features_fx)
         if check_inputs:
             check_features(handle, x)
             check_runnable(handle)
-        ix = infer_instruction(handle.address, handle.weights, x, log_cu=log_cu)
+        ix = infer_instruction(
+            handle.address, handle.weights, x, log_cu=log_cu, features_account=features_account
+        )
         price = [set_compute_unit_price(priority_fee)] if priority_fee else []
         check_tx_size([set_compute_unit_limit(MAX_TX_CU), *price, ix], self.payer, len(x))
 
@@ -175,6 +204,109 @@ class InferenceClient:
             if not result.same_numbers(want):
                 raise ParityError(f"model {handle.address}", want, result)
         return result
+
+    async def infer_large(
+        self,
+        model: Pubkey | ModelHandle,
+        features: Sequence[float] | NDArray[np.floating] | None = None,
+        *,
+        features_fx: Sequence[int] | None = None,
+        features_account: Pubkey | None = None,
+        keep_job: bool = False,
+        job_id: int | None = None,
+        max_units: int = 0,
+        cross_check: bool = False,
+    ) -> InferenceResult:
+        """Run a model too large for one transaction as an inference job (see `run_job`);
+        returns the same `InferenceResult` as `infer` (`compute_units`: all transactions')."""
+        result, _ = await self.run_job(
+            model,
+            features,
+            features_fx=features_fx,
+            features_account=features_account,
+            keep_job=keep_job,
+            job_id=job_id,
+            max_units=max_units,
+            cross_check=cross_check,
+        )
+        return result
+
+    async def run_job(
+        self,
+        model: Pubkey | ModelHandle,
+        features: Sequence[float] | NDArray[np.floating] | None = None,
+        *,
+        features_fx: Sequence[int] | None = None,
+        features_account: Pubkey | None = None,
+        keep_job: bool = False,
+        job_id: int | None = None,
+        max_units: int = 0,
+        cross_check: bool = False,
+    ) -> tuple[InferenceResult, JobRun]:
+        """Create a job for the model's active version, step it to completion and close it
+        (unless `keep_job`). The input comes from `features_account`, or from `features` /
+        `features_fx`: in the `create_job` argument when that transaction fits a packet, else
+        through a temporary features account (written in transaction-sized pieces, closed
+        after). Each step's compute-unit limit comes from a simulation of it; `max_units` caps
+        the units per step (0: as many as the budget allows)."""
+        started = time.perf_counter()
+        handle = await self._handle(model)
+        owner = self.payer
+        temp_account: Pubkey | None = None
+        txs = 0
+        if features_account is not None:
+            if features is not None or features_fx is not None:
+                raise ValueError("pass features, features_fx or features_account, not several")
+            x = list((await read_features(self.chain, features_account)).values_fx)
+        else:
+            x = _features(features, features_fx)
+        check_features(handle, x)
+        jid = job_id if job_id is not None else new_job_id()
+        job = job_address(owner.pubkey(), jid)
+        if features_account is None:
+            ix = create_job_ix(owner.pubkey(), jid, handle.address, handle.weights, features_fx=x)
+            if _tx_size([set_compute_unit_limit(MAX_TX_CU), ix], owner) > PACKET_DATA_SIZE:
+                temp_account = await create_features(self.chain, owner, x)
+                txs += 1 + math.ceil(len(x) / 240)
+        source = features_account or temp_account
+        if source is not None:
+            ix = create_job_ix(
+                owner.pubkey(), jid, handle.address, handle.weights, features_account=source
+            )
+        created = await self.chain.send([set_compute_unit_limit(MAX_TX_CU), ix], owner, check=False)
+        if not created.ok:
+            raise InferenceError(f"create_job for {handle.address} failed", created)
+        txs += 1
+        if temp_account is not None:
+            # The job holds its own snapshot: the temporary account can go now.
+            await close_features(self.chain, owner, temp_account)
+        final, cus = await step_to_completion(
+            self.chain,
+            owner,
+            job,
+            handle.address,
+            handle.weights,
+            cu_margin=self.cu_margin,
+            max_units=max_units,
+        )
+        txs += len(cus)
+        if not keep_job:
+            await self.chain.send([close_job_ix(owner.pubkey(), job)], owner)
+        run = JobRun(
+            job=job,
+            final=final,
+            create_cu=created.compute_units,
+            step_cus=cus,
+            transactions=txs,
+            wall_s=time.perf_counter() - started,
+        )
+        decoded = _decode(handle, final)
+        result = dataclasses.replace(decoded, compute_units=run.total_cu)
+        if cross_check:
+            want = reference_result(handle, x)
+            if not result.same_numbers(want):
+                raise ParityError(f"model {handle.address} (job {job})", want, result)
+        return result, run
 
     async def infer_many(
         self,
