@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "client.cli.deploy_program",
     "client.model.accuracy",
     "client.cli.inference",
+    "client.cli.features",
     "client.cli.bot",
     "client.cli.train",
     "client.cli.market",

@@ -1,6 +1,9 @@
 """Inference commands: `infer` (one on-chain inference) and `bench` (CU and wall-time report).
 
 python -m client infer ADDRESS --features 5.1,3.5,1.4,0.2 [--json]
+python -m client infer ADDRESS --features-account PUBKEY      (input from a features account)
+python -m client infer ADDRESS --features ... --large [--keep-job] [--max-units N]
+    (an inference job over as many transactions as the model needs; also `infer-large`)
 python -m client bench [--json] [--sbpf]
 """
 
@@ -20,30 +23,14 @@ from .context import CliContext, add_common_options, fail
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="run a registered model on chain and print its prediction")
-    p.add_argument("address", metavar="ADDRESS", help="model (header) address")
-    p.add_argument(
-        "--features",
-        required=True,
-        help="comma-separated raw feature values (floats; sent as Q16.16)",
-    )
-    p.add_argument(
-        "--priority-fee",
-        type=int,
-        default=None,
-        help="priority fee in micro-lamports per compute unit",
-    )
-    p.add_argument(
-        "--cross-check",
-        action="store_true",
-        help="also run the local bit-exact reference and fail on any difference",
-    )
-    p.add_argument(
-        "--profile",
-        action="store_true",
-        help="ask the program to log compute units around the forward pass and each op",
-    )
-    add_common_options(p)
+    _infer_options(p, large_flag=True)
     p.set_defaults(handler=infer)
+    p = sub.add_parser(
+        "infer-large",
+        help="run a model too large for one transaction as an inference job (infer --large)",
+    )
+    _infer_options(p, large_flag=False)
+    p.set_defaults(handler=infer, large=True)
 
     p = sub.add_parser(
         "bench",
@@ -67,6 +54,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=bench, url=None, keypair=None)
 
 
+def _infer_options(p: argparse.ArgumentParser, *, large_flag: bool) -> None:
+    p.add_argument("address", metavar="ADDRESS", help="model (header) address")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--features",
+        help="comma-separated raw feature values (floats; sent as Q16.16)",
+    )
+    src.add_argument(
+        "--features-account",
+        metavar="PUBKEY",
+        help="read the input from this features account (see `features create`)",
+    )
+    p.add_argument(
+        "--priority-fee",
+        type=int,
+        default=None,
+        help="priority fee in micro-lamports per compute unit",
+    )
+    p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="also run the local bit-exact reference and fail on any difference",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="ask the program to log compute units around the forward pass and each op",
+    )
+    if large_flag:
+        p.add_argument(
+            "--large",
+            action="store_true",
+            help="run as an inference job over as many transactions as the model needs",
+        )
+    p.add_argument(
+        "--keep-job", action="store_true", help="with --large: keep the job account (rent)"
+    )
+    p.add_argument(
+        "--max-units",
+        type=int,
+        default=0,
+        help="with --large: at most this many units of work per step (0: as the budget allows)",
+    )
+    add_common_options(p)
+
+
 def _parse_features(text: str) -> list[float]:
     try:
         return [float(v) for v in text.replace(" ", "").split(",") if v != ""]
@@ -79,16 +112,52 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
         address = Pubkey.from_string(args.address)
     except ValueError:
         return fail(f"{args.address!r} is not a base58 address", 2)
-    features = _parse_features(args.features)
+    account: Pubkey | None = None
+    features: list[float] | None = None
+    if args.features_account is not None:
+        try:
+            account = Pubkey.from_string(args.features_account)
+        except ValueError:
+            return fail(f"--features-account {args.features_account!r} is not a base58 address", 2)
+    else:
+        features = _parse_features(args.features)
+    large = bool(getattr(args, "large", False))
+    if not large and (args.keep_job or args.max_units):
+        return fail("--keep-job and --max-units apply to --large (inference jobs)", 2)
+    if large and (args.profile or args.priority_fee is not None):
+        return fail("--profile and --priority-fee apply to single-transaction infer", 2)
+    if args.max_units < 0:
+        return fail("--max-units must be >= 0", 2)
     client = InferenceClient(await ctx.chain(), ctx.keypair)
+    job: dict[str, Any] | None = None
     try:
-        r = await client.infer(
-            address,
-            features,
-            priority_fee=args.priority_fee,
-            cross_check=args.cross_check,
-            log_cu=args.profile,
-        )
+        if large:
+            r, run = await client.run_job(
+                address,
+                features,
+                features_account=account,
+                keep_job=args.keep_job,
+                max_units=args.max_units,
+                cross_check=args.cross_check,
+            )
+            job = {
+                "job": str(run.job),
+                "kept": args.keep_job,
+                "transactions": run.transactions,
+                "steps": len(run.step_cus),
+                "step_cu": run.step_cus,
+                "total_cu": run.total_cu,
+                "wall_s": round(run.wall_s, 3),
+            }
+        else:
+            r = await client.infer(
+                address,
+                features,
+                priority_fee=args.priority_fee,
+                cross_check=args.cross_check,
+                log_cu=args.profile,
+                features_account=account,
+            )
     except InputRangeError as e:
         return fail(str(e))
     except InferenceError as e:
@@ -108,6 +177,8 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
         "compute_units": r.compute_units,
         "signature": r.signature,
     }
+    if job is not None:
+        result["job"] = job
     if r.cu_profile is not None:
         result["kernel_cu"] = {
             "forward": r.cu_profile.forward,
@@ -127,6 +198,13 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
         f"model     {r.model} v{r.version}",
         f"signature {r.signature}",
     ]
+    if job is not None:
+        human.insert(
+            2,
+            f"job       {job['job']}{' (kept)' if job['kept'] else ' (closed)'}: "
+            f"{job['steps']} steps, {job['transactions']} transactions, "
+            f"{job['total_cu']:,} CU, {job['wall_s']} s",
+        )
     ctx.emit(result, "\n".join(human))
     return 0
 
