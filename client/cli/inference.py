@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="instead: every CU row on both builds, SBPF v0 on LiteSVM vs v3 on Surfpool",
     )
+    p.add_argument(
+        "--jobs",
+        action="store_true",
+        help="instead: a model over one transaction run as an inference job (transactions, "
+        "CU, wall time on LiteSVM and Surfpool) and a job step's overhead over infer",
+    )
     p.set_defaults(handler=bench, url=None, keypair=None)
 
 
@@ -212,6 +218,12 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
 
+    if args.jobs:
+        from ..bench.jobs import format_job_report, run_job_bench
+
+        jobs = await run_job_bench(surfpool=not args.no_surfpool)
+        ctx.emit(jobs.to_json(), format_job_report(jobs))
+        return 0
     if args.sbpf:
         from ..bench.sbpf import format_sbpf_report, run_sbpf_comparison
 
