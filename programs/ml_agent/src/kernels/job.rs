@@ -412,7 +412,12 @@ mod tests {
         words
     }
 
-    fn models() -> Vec<(String, Vec<u64>, usize, Vec<Vec<i32>>)> {
+    /// A golden model: name, its bytes in aligned words, its length, its cases' inputs.
+    type Golden = (String, Vec<u64>, usize, Vec<Vec<i32>>);
+    /// class, confidence, outputs.
+    type Outcome = (u32, i64, Vec<i64>);
+
+    fn models() -> Vec<Golden> {
         let dir = golden_dir();
         let index: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap())
@@ -443,7 +448,7 @@ mod tests {
         out
     }
 
-    fn single_pass(view: &ModelView, x: &[i32]) -> Result<(u32, i64, Vec<i64>), ExecError> {
+    fn single_pass(view: &ModelView, x: &[i32]) -> Result<Outcome, ExecError> {
         let mut arena = vec![0i64; 4096];
         let mut scratch = Scratch::new(&mut arena);
         let f: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -470,7 +475,7 @@ mod tests {
         x: &[i32],
         max_units: u64,
         meter: &mut M,
-    ) -> Result<((u32, i64, Vec<i64>), usize), ExecError> {
+    ) -> Result<(Outcome, usize), ExecError> {
         let s = sizes(view)?;
         let (mut a, mut b, mut st) = (
             vec![0i64; s.buffer_words],

@@ -87,4 +87,4 @@ impl FeaturesAccount {
     }
 }
 
-const _: () = assert!(FeaturesAccount::LEN == 72 && FeaturesAccount::LEN % 8 == 0);
+const _: () = assert!(FeaturesAccount::LEN == 72 && FeaturesAccount::LEN.is_multiple_of(8));

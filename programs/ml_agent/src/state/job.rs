@@ -172,4 +172,4 @@ pub struct JobView<'a> {
     pub bufs: JobBufs<'a>,
 }
 
-const _: () = assert!(InferenceJob::LEN % 8 == 0);
+const _: () = assert!(InferenceJob::LEN.is_multiple_of(8));
