@@ -253,7 +253,10 @@ mod tests {
             .iter()
             .map(|a| a["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["model", "weights"]);
+        // `features` is optional (only read with flags bit 1, FLAG_FEATURES_ACCOUNT): the two
+        // accounts `Infer` passes are a complete `infer` without the flag.
+        assert_eq!(names, ["model", "weights", "features"]);
+        assert_eq!(infer["accounts"][2]["optional"], true);
         assert_eq!(infer["args"][0]["type"]["vec"], "i32");
         assert_eq!(infer["args"][1]["type"], "u8");
         let result = idl["types"]
