@@ -22,7 +22,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from ..chain.base import Chain, TxResult
-from ..program import PROGRAM_ID, build_ix, coder, find_pda
+from ..program import PROGRAM_ID, build_ix, coder, error_name, find_pda, parse_events
 from .errors import InferenceError
 
 JOB_SEED = b"job"
@@ -182,6 +182,74 @@ class JobRun:
         return self.create_cu + sum(self.step_cus)
 
 
+@dataclass(frozen=True)
+class Stepped:
+    """A `JobStepped` event: what one `infer_step` did."""
+
+    units: int
+    units_done: int
+    op: int
+    unit: int
+    done: bool
+
+
+def stepped_event(logs: list[str]) -> Stepped | None:
+    for e in parse_events(logs):
+        if e.name == "JobStepped":
+            d = e.data
+            return Stepped(int(d.units), int(d.units_done), int(d.op), int(d.unit), bool(d.done))
+    return None
+
+
+async def plan_step(
+    chain: Chain,
+    payer: Keypair,
+    job: Pubkey,
+    model: Pubkey,
+    weights: Pubkey,
+    *,
+    cu_margin: float = 0.10,
+    max_units: int = 0,
+) -> tuple[Instruction, int]:
+    """This step's instruction and compute-unit limit, chosen from simulation.
+
+    With `max_units` the step runs that many units and the limit is its simulated CU plus
+    `cu_margin`. Otherwise: `infer_step(0)` runs what the program's bound budget allows (safe at
+    any state, but the bounds are about twice the units' real cost); its simulation says how
+    many units that was and what they really cost, so the units that fill the 1.4M limit are
+    extrapolated and that step simulated in turn (shrunk up to three times if it does not
+    fit). The program's work never depends on the limit, so a simulated step sent with its
+    simulated CU plus the margin does the same work."""
+    if max_units:
+        ix = infer_step_ix(job, model, weights, max_units)
+        sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), ix], payer)
+        if not sim.ok:
+            raise InferenceError(f"simulating infer_step on job {job} failed", sim)
+        return ix, min(MAX_TX_CU, math.ceil(sim.compute_units * (1 + cu_margin)))
+    safe = infer_step_ix(job, model, weights, 0)
+    sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), safe], payer)
+    if not sim.ok and error_name(sim.custom_error or 0) == "StepBudget":
+        # One unit's bound exceeds the program's budget: its real cost may still fit.
+        return await plan_step(chain, payer, job, model, weights, cu_margin=cu_margin, max_units=1)
+    if not sim.ok:
+        raise InferenceError(f"simulating infer_step on job {job} failed", sim)
+    safe_limit = min(MAX_TX_CU, math.ceil(sim.compute_units * (1 + cu_margin)))
+    ev = stepped_event(sim.logs)
+    if ev is None or ev.done or sim.compute_units <= 0:
+        return safe, safe_limit
+    target = MAX_TX_CU / (1 + cu_margin)
+    n = math.floor(ev.units * target / sim.compute_units)
+    for _ in range(3):
+        if n <= ev.units:
+            break
+        ix = infer_step_ix(job, model, weights, n)
+        try_sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), ix], payer)
+        if try_sim.ok and try_sim.compute_units <= target:
+            return ix, min(MAX_TX_CU, math.ceil(try_sim.compute_units * (1 + cu_margin)))
+        n = math.floor(n * 0.8)
+    return safe, safe_limit
+
+
 async def step_to_completion(
     chain: Chain,
     payer: Keypair,
@@ -193,26 +261,13 @@ async def step_to_completion(
     max_units: int = 0,
     max_steps: int = 10_000,
 ) -> tuple[TxResult, list[int]]:
-    """Send `infer_step` until the job finishes; returns the finishing transaction and every
-    step's CU. Each step is simulated at the 1.4M CU maximum first. The program sizes its
-    work from the CU it has left, so every step but the last is sent at the maximum (it fills
-    it); the last is sent at its simulated consumption plus `cu_margin` when a second
-    simulation shows it still finishes there."""
+    """Send `infer_step` until the job finishes (each planned by `plan_step`); returns the
+    finishing transaction and every step's CU."""
     cus: list[int] = []
-    ix = infer_step_ix(job, model, weights, max_units)
     for _ in range(max_steps):
-        sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), ix], payer)
-        if not sim.ok:
-            raise InferenceError(f"simulating infer_step on job {job} failed", sim)
-        limit = MAX_TX_CU
-        if sim.return_data:
-            # The finishing step: trim the limit to the simulated consumption plus the margin,
-            # if the step still finishes under it (the program budgets each unit by its upper
-            # bound, so a tight limit can leave the last units for another step).
-            trimmed = min(MAX_TX_CU, math.ceil(sim.compute_units * (1 + cu_margin)))
-            check = await chain.simulate([set_compute_unit_limit(trimmed), ix], payer)
-            if check.ok and check.return_data:
-                limit = trimmed
+        ix, limit = await plan_step(
+            chain, payer, job, model, weights, cu_margin=cu_margin, max_units=max_units
+        )
         res = await chain.send([set_compute_unit_limit(limit), ix], payer, check=False)
         if not res.ok:
             raise InferenceError(f"infer_step on job {job} failed", res)

@@ -141,9 +141,14 @@ async def test_wrong_feature_count_and_bad_flags(svm: LiteSvmChain, payer: Keypa
         "FeatureCountMismatch",
     )
     bad_flags = build_ix(
-        "infer", {"features": x, "flags": 2}, {"model": deployed.model, "weights": deployed.weights}
+        "infer", {"features": x, "flags": 4}, {"model": deployed.model, "weights": deployed.weights}
     )
     await expect(svm, payer, bad_flags, "InvalidArgument")
+    # Bit 1 (FLAG_FEATURES_ACCOUNT) with features in the argument: two sources.
+    both = build_ix(
+        "infer", {"features": x, "flags": 2}, {"model": deployed.model, "weights": deployed.weights}
+    )
+    await expect(svm, payer, both, "FeaturesSource")
 
 
 async def test_model_not_ready_and_wrong_accounts(svm: LiteSvmChain, payer: Keypair) -> None:

@@ -348,10 +348,13 @@ async def test_finished_closed_foreign_and_underfunded_jobs_are_refused(
     m, w = deployed.model, deployed.weights
     x = [0] * 16
     job = await _job(svm, payer, m, w, x, 4)
-    # Too little compute for one unit plus the reserve: an error, not an empty landed step.
-    await expect(
-        svm, mallory, [set_compute_unit_limit(5_000), infer_step_ix(job, m, w)], "StepBudget"
+    # Too little compute: the transaction fails and the job is exactly as it was.
+    before = (await svm.get_account(job)).data  # type: ignore[union-attr]
+    res = await svm.send(
+        [set_compute_unit_limit(3_000), infer_step_ix(job, m, w)], mallory, check=False
     )
+    assert not res.ok
+    assert (await svm.get_account(job)).data == before  # type: ignore[union-attr]
     # Only the owner closes it; stepping after the finish is an error.
     await expect(svm, mallory, [close_job_ix(mallory.pubkey(), job)], "NotJobOwner")
     await step_to_completion(svm, mallory, job, m, w)

@@ -39,6 +39,7 @@ pub const EVENTS: &[&TypeSpec] = &[
     &crate::instructions::agent::step::MODEL_UNAVAILABLE,
     &crate::instructions::agent::set_models::AGENT_MODELS_SET,
     &crate::instructions::agent::close::AGENT_CLOSED,
+    &crate::instructions::job::infer_step::JOB_STEPPED,
 ];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).

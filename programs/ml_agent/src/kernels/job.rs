@@ -51,16 +51,35 @@ pub struct JobBufs<'a> {
     pub state: &'a mut [i64],
 }
 
-/// Remaining compute units (the `sol_remaining_compute_units` syscall on chain).
+/// The compute a step may still spend, as `advance` sees it: `remaining` before each batch of
+/// units, `charge` with the batch's bound after it.
 pub trait Meter {
     fn remaining(&mut self) -> u64;
+    #[inline(always)]
+    fn charge(&mut self, _cu: u64) {}
 }
 
-/// No compute limit (host tests; splits come from `max_units`).
+/// No compute limit (host tests, and a step whose caller chose `max_units`).
 pub struct Unmetered;
 impl Meter for Unmetered {
     fn remaining(&mut self) -> u64 {
         u64::MAX
+    }
+}
+
+/// A budget spent by the units' upper bounds (`unit_cost`): a step under it cannot run out of
+/// compute whatever the units cost. (The runtime's `sol_remaining_compute_units` would let a
+/// step fill its limit, but its feature gate, SIMD-0049, is not active on mainnet nor on
+/// Surfpool: calling it aborts the program there.)
+pub struct BoundMeter {
+    pub left: u64,
+}
+impl Meter for BoundMeter {
+    fn remaining(&mut self) -> u64 {
+        self.left
+    }
+    fn charge(&mut self, cu: u64) {
+        self.left = self.left.saturating_sub(cu);
     }
 }
 
@@ -272,6 +291,8 @@ pub fn advance<M: Meter>(job: &mut Job, run: &mut Run<M>) -> Result<u64, ExecErr
         }
         take = take.min((rem - run.reserve) / ucost);
         step_op(job, take as usize)?;
+        run.meter
+            .charge(crate::math::mul_u64(take, ucost).unwrap_or(u64::MAX));
         ran += take;
     }
     Ok(ran)
@@ -554,6 +575,54 @@ mod tests {
                 job(&view, &x[..j], 1, &mut Unmetered).err(),
                 Some(ExecError::FeatureCount)
             );
+        }
+    }
+
+    #[test]
+    fn a_bound_budget_splits_a_job_and_never_overspends() {
+        for (name, words, len, cases) in models() {
+            // SAFETY: the words own at least len bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, len) };
+            let view = ModelView::parse(bytes).unwrap();
+            let x = &cases[0];
+            let want = single_pass(&view, x).unwrap();
+            // The largest unit bound plus the reserve: every step can run at least one unit.
+            let most = (0..view.n_ops).map(|i| unit_cost(&view, i)).max().unwrap();
+            let s = sizes(&view).unwrap();
+            let (mut a, mut b, mut st) = (
+                vec![0i64; s.buffer_words],
+                vec![0i64; s.buffer_words],
+                vec![0i64; s.state_words],
+            );
+            let mut bufs = JobBufs {
+                a: &mut a,
+                b: &mut b,
+                state: &mut st,
+            };
+            let mut c = Cursor::default();
+            start(&view, x, &mut c, &mut bufs).unwrap();
+            let mut steps = 0;
+            while c.done == 0 {
+                let budget = 1_000 + most;
+                let mut meter = BoundMeter { left: budget };
+                let mut r = Run {
+                    meter: &mut meter,
+                    reserve: 1_000,
+                    max_units: 0,
+                };
+                let mut jb = Job {
+                    model: &view,
+                    raw: x,
+                    cursor: &mut c,
+                    bufs: &mut bufs,
+                };
+                assert!(advance(&mut jb, &mut r).unwrap() >= 1, "{name}");
+                assert!(meter.left >= 1_000, "{name}: spent into the reserve");
+                steps += 1;
+            }
+            let got = (c.class, c.confidence, outputs(&c, &bufs).to_vec());
+            assert_eq!(got, want, "{name}");
+            assert!(steps >= 1);
         }
     }
 

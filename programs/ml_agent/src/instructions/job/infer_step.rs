@@ -5,27 +5,41 @@
 //! version is finalized and not closed. A version closed and another activated since the job
 //! was created fails here (`JobModelMismatch`): a job never finishes on other weights.
 //!
-//! Then it runs units while `sol_remaining_compute_units` leaves `STEP_RESERVE` after the next
-//! unit's bound (and at most `max_units`, 0 = no cap); a step that cannot afford one unit fails
-//! (`StepBudget`) instead of landing a transaction that does nothing. The step that runs the
-//! last unit publishes the result exactly as `infer` does (return data and `Inference`
-//! event). Stepping a finished job is an error (`JobFinished`): its result is in the account.
+//! Then it runs units of work:
+//! * `max_units > 0`: exactly that many (or what is left): the caller chose the work, e.g. the
+//!   SDK from a simulation of this very step. Too many for the transaction's compute limit
+//!   fails the transaction, which changes nothing.
+//! * `max_units == 0`: as many as `STEP_BUDGET` covers by the units' upper bounds
+//!   (`kernels::cost`, about twice their measured cost), so the step cannot run out of compute
+//!   at the 1.4M limit. A program cannot read its remaining compute on mainnet: the
+//!   `sol_remaining_compute_units` syscall's feature gate (SIMD-0049) is held, and calling it
+//!   aborts (as it does on Surfpool).
+//!
+//! A step that cannot afford one unit fails (`StepBudget`) instead of landing a transaction
+//! that does nothing. Every step emits `JobStepped`; the step that runs the last unit also
+//! publishes the result exactly as `infer` does (return data and `Inference` event). Stepping a
+//! finished job is an error (`JobFinished`): its result is in the account.
 
 use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
+use crate::events::{emit, BorshWriter};
 use crate::instructions::infer::{exec_error, publish, Published};
-use crate::interface::{field, AccountSpec, InstructionSpec, Ty};
-use crate::kernels::job::{advance, outputs, Job, Meter, Run};
+use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
+use crate::kernels::job::{advance, outputs, BoundMeter, Job, Run, Unmetered};
 use crate::kernels::model::ModelView;
 use crate::state::job::{InferenceJob, JOB_PDA};
 use crate::state::model::{ModelWeights, VersionStatus};
 
 /// CU kept after the last unit of a step: the cursor writes, the return data, the SHA-256 of
-/// up to 126 outputs and the event (measured ~3,000; twice that for margin).
+/// up to 126 outputs and the events (measured ~3,000; twice that for margin).
 pub const STEP_RESERVE: u64 = 6_000;
+/// Bound-CU a `max_units == 0` step may spend: the 1.4M limit less the reserve and 40,000 for
+/// what runs before the units (entrypoint, pin checks, parse) and the compute-budget
+/// instructions.
+pub const STEP_BUDGET: u64 = 1_400_000 - 40_000;
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "infer_step",
@@ -44,20 +58,19 @@ pub const SPEC: InstructionSpec = InstructionSpec::new(
     Some(Ty::Defined("InferenceResult")),
 );
 
-/// The runtime's remaining compute units.
-struct Syscall;
-impl Meter for Syscall {
-    #[inline(always)]
-    fn remaining(&mut self) -> u64 {
-        #[cfg(target_arch = "bpf")]
-        // SAFETY: no arguments.
-        unsafe {
-            pinocchio::syscalls::sol_remaining_compute_units()
-        }
-        #[cfg(not(target_arch = "bpf"))]
-        u64::MAX
-    }
-}
+pub const JOB_STEPPED: TypeSpec = TypeSpec::event(
+    "JobStepped",
+    "Emitted by every infer_step: the units it ran, the job's total, the cursor after it (op, \
+     unit) and whether the job is done.",
+    &[
+        field("job", Ty::Pubkey),
+        field("units", Ty::U64),
+        field("units_done", Ty::U64),
+        field("op", Ty::U32),
+        field("unit", Ty::U32),
+        field("done", Ty::U8),
+    ],
+);
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
     let [job, model, weights, ..] = accounts else {
@@ -78,23 +91,45 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let bytes = pinned_bytes(program_id, j, model, weights)?;
     let view = ModelView::parse(bytes).map_err(exec_error)?;
     let mut bufs = jv.bufs;
-    let mut run = Run {
-        meter: &mut Syscall,
-        reserve: STEP_RESERVE,
-        max_units,
-    };
     let mut jb = Job {
         model: &view,
         raw: jv.snapshot,
         cursor: &mut j.cursor,
         bufs: &mut bufs,
     };
-    let ran = advance(&mut jb, &mut run).map_err(exec_error)?;
+    let ran = if max_units == 0 {
+        let mut meter = BoundMeter {
+            left: STEP_BUDGET - STEP_RESERVE,
+        };
+        let mut run = Run {
+            meter: &mut meter,
+            reserve: 0,
+            max_units: 0,
+        };
+        advance(&mut jb, &mut run)
+    } else {
+        let mut run = Run {
+            meter: &mut Unmetered,
+            reserve: 0,
+            max_units,
+        };
+        advance(&mut jb, &mut run)
+    }
+    .map_err(exec_error)?;
     if ran == 0 {
         return Err(MlAgentError::StepBudget.into());
     }
     j.units_done += ran;
     j.steps = j.steps.wrapping_add(1);
+    let mut buf = [0u8; 8 + 32 + 8 + 8 + 4 + 4 + 1];
+    let mut e = BorshWriter::event(&JOB_STEPPED, &mut buf);
+    e.bytes(job.address().as_ref())
+        .u64(ran)
+        .u64(j.units_done)
+        .u32(j.cursor.op)
+        .u32(j.cursor.unit)
+        .u8(j.cursor.done);
+    emit(e.finish());
     if j.cursor.done != 0 {
         j.finished_slot = crate::instructions::registry::slot()?;
         publish(&Published {
