@@ -217,9 +217,10 @@ async def plan_step(
     `cu_margin`. Otherwise: `infer_step(0)` runs what the program's bound budget allows (safe at
     any state, but the bounds are about twice the units' real cost); its simulation says how
     many units that was and what they really cost, so the units that fill the 1.4M limit are
-    extrapolated and that step simulated in turn (shrunk up to three times if it does not
-    fit). The program's work never depends on the limit, so a simulated step sent with its
-    simulated CU plus the margin does the same work."""
+    extrapolated and that step simulated in turn, refined from each simulation's measured
+    cost (at most four simulations; the best fitting step wins, the safe step if none fits).
+    The program's work never depends on the limit, so a simulated step sent with its simulated
+    CU plus the margin does the same work."""
     if max_units:
         ix = infer_step_ix(job, model, weights, max_units)
         sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), ix], payer)
@@ -239,15 +240,26 @@ async def plan_step(
         return safe, safe_limit
     target = MAX_TX_CU / (1 + cu_margin)
     n = math.floor(ev.units * target / sim.compute_units)
-    for _ in range(3):
-        if n <= ev.units:
+    best: tuple[Instruction, int] = (safe, safe_limit)
+    best_units = ev.units
+    for _ in range(4):
+        if n <= best_units:
             break
         ix = infer_step_ix(job, model, weights, n)
         try_sim = await chain.simulate([set_compute_unit_limit(MAX_TX_CU), ix], payer)
         if try_sim.ok and try_sim.compute_units <= target:
-            return ix, min(MAX_TX_CU, math.ceil(try_sim.compute_units * (1 + cu_margin)))
-        n = math.floor(n * 0.8)
-    return safe, safe_limit
+            best = (ix, min(MAX_TX_CU, math.ceil(try_sim.compute_units * (1 + cu_margin))))
+            best_units = n
+            ev_n = stepped_event(try_sim.logs)
+            if ev_n is not None and ev_n.done:
+                break
+            # Closer to the target by the units' measured cost at this size.
+            n = math.floor(n * target / try_sim.compute_units)
+        elif try_sim.ok:
+            n = math.floor(n * target / try_sim.compute_units)
+        else:
+            n = math.floor(n * 0.8)
+    return best
 
 
 async def step_to_completion(
