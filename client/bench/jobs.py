@@ -5,7 +5,8 @@
   `InferenceClient.run_job`: transactions, total CU, CU per step and wall time, on LiteSVM and
   on Surfpool (the SBPF v3 build), each checked bit-exact against the numpy reference.
 * The overhead of a job: a model that fits one transaction run by `infer` and by one
-  `infer_step` (`create_job` reported apart), same input.
+  `infer_step` (`create_job` reported apart), same input; and the same `infer` reading its
+  input from a features account.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from solders.keypair import Keypair
 from ..chain.base import Chain
 from ..inference import InferenceClient
 from ..inference.client import reference_result
+from ..inference.features import create_features
 from ..model import compile_model, encode
 from ..registry import ModelRegistry
 from .models import random_mlp
@@ -58,6 +60,8 @@ class OverheadRow:
     infer_cu: int
     step_cu: int
     create_job_cu: int
+    # The same infer with its input read from a features account (flags bit 1).
+    infer_from_account_cu: int
 
     @property
     def step_overhead_cu(self) -> int:
@@ -118,6 +122,10 @@ async def measure_on(chain: Chain, payer: Keypair, runtime: str) -> tuple[JobRow
     sh = await client.model(small.model)
     srow = [int(v) for v in (sh.lo_fx + sh.hi_fx) // 2]
     one = await client.infer(sh, features_fx=srow)
+    acc = await create_features(chain, payer, srow)
+    from_acc = await client.infer(sh, features_account=acc)
+    if from_acc.outputs != one.outputs:
+        raise RuntimeError("infer from a features account differs from infer")
     _, srun = await client.run_job(sh, features_fx=srow)
     if len(srun.step_cus) != 1:
         raise RuntimeError(f"the small model took {len(srun.step_cus)} steps, expected one")
@@ -127,6 +135,7 @@ async def measure_on(chain: Chain, payer: Keypair, runtime: str) -> tuple[JobRow
         infer_cu=one.compute_units,
         step_cu=srun.step_cus[0],
         create_job_cu=srun.create_cu,
+        infer_from_account_cu=from_acc.compute_units,
     )
     return job, overhead
 
@@ -183,12 +192,13 @@ def format_job_report(b: JobBench) -> str:
     )
     lines.append(
         f"{'runtime':<14} {'model':<26} {'infer CU':>9} {'step CU':>9} {'step-infer':>10} "
-        f"{'create_job CU':>13} {'job-infer':>10}"
+        f"{'create_job CU':>13} {'job-infer':>10} {'infer, features acct':>20}"
     )
     for o in b.overhead:
         lines.append(
             f"{o.runtime:<14} {o.model:<26} {o.infer_cu:>9,} {o.step_cu:>9,} "
-            f"{o.step_overhead_cu:>+10,} {o.create_job_cu:>13,} {o.job_overhead_cu:>+10,}"
+            f"{o.step_overhead_cu:>+10,} {o.create_job_cu:>13,} {o.job_overhead_cu:>+10,} "
+            f"{o.infer_from_account_cu:>20,}"
         )
     if b.note:
         lines.append(b.note)
