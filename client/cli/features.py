@@ -31,14 +31,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="features accounts: an input vector held on chain")
     fs = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
     c = fs.add_parser("create", help="create a features account (you sign and pay the rent)")
-    c.add_argument("--values", help="comma-separated raw values (floats; stored as Q16.16)")
+    c.add_argument(
+        "--values",
+        help="comma-separated raw values (floats; stored as Q16.16); write --values=-1.5,2 "
+        "when the first is negative",
+    )
     c.add_argument("--count", type=int, help="values the account holds (default: --values')")
     c.add_argument("--id", type=int, default=None, help="account id (default: random)")
     add_common_options(c)
     c.set_defaults(handler=create)
     w = fs.add_parser("write", help="overwrite values of your features account")
     w.add_argument("address", metavar="PUBKEY")
-    w.add_argument("--values", required=True, help="comma-separated raw values (floats)")
+    w.add_argument(
+        "--values",
+        required=True,
+        help="comma-separated raw values (floats); --values=-1.5,2 when the first is negative",
+    )
     w.add_argument("--offset", type=int, default=0, help="index of the first value written")
     add_common_options(w)
     w.set_defaults(handler=write)

@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 from solders.compute_budget import set_compute_unit_limit
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
@@ -34,7 +34,7 @@ from client.inference.jobs import (
     step_to_completion,
 )
 from client.model import compile_model, encode
-from client.program import anchor_error, error_name
+from client.program import PROGRAM_ID, anchor_error, error_name
 from client.registry import ModelRegistry
 
 from .conftest import golden_bytes, golden_doc, golden_names
@@ -111,6 +111,13 @@ async def test_features_account_errors_are_specific(svm: LiteSvmChain, payer: Ke
     no_account = infer_instruction(m, w, (), features_account=acc)
     no_account = Instruction(no_account.program_id, no_account.data, no_account.accounts[:2])
     await expect(svm, payer, [no_account], "FeaturesSource")
+    placeholder = infer_instruction(m, w, (), features_account=acc)
+    placeholder = Instruction(
+        placeholder.program_id,
+        placeholder.data,
+        [*placeholder.accounts[:2], AccountMeta(PROGRAM_ID, False, False)],
+    )
+    await expect(svm, payer, [placeholder], "FeaturesSource")
     # Not a features account (the model header), and a count other than the model's.
     await expect(
         svm,

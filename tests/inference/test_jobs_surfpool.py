@@ -45,8 +45,9 @@ async def test_infer_large_on_surfpool_and_the_cli(
     cli = Cli(rpc_chain.url, tmp_path / "id.json")
     owner = await funded_keypair_file(rpc_chain, cli.keypair)
     values = ",".join(f"{v / 65536}" for v in row)
-    code, out, err = await cli.run("features", "create", "--values", values, "--output", "json")
-    assert code == 0, err
+    # `--values=...`: a first value that is negative would read as an option otherwise.
+    code, out, err = await cli.run("features", "create", f"--values={values}", "--output", "json")
+    assert code == 0, out + err
     acc = Pubkey.from_string(json.loads(out)["address"])
     info = await read_features(rpc_chain, acc)
     assert list(info.values_fx) == row and info.owner == owner.pubkey()

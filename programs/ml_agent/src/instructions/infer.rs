@@ -93,8 +93,10 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         if count != 0 {
             return Err(MlAgentError::FeaturesSource.into());
         }
-        let Some(acc) = extra.first() else {
-            return Err(MlAgentError::FeaturesSource.into());
+        // Missing, or Anchor's `None` placeholder (the program id).
+        let acc = match extra.first() {
+            Some(a) if a.address() != program_id => a,
+            _ => return Err(MlAgentError::FeaturesSource.into()),
         };
         let mut input = Input {
             count: 0,
