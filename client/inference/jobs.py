@@ -29,7 +29,7 @@ JOB_SEED = b"job"
 # `infer` / `create_job` flags bit 1 (instructions/infer.rs).
 FLAG_FEATURES_ACCOUNT = 2
 # state/job.rs: the fixed part's size and the cursor's offset in it.
-JOB_HEADER = 304
+JOB_HEADER = 312
 _CURSOR_AT = 200
 MAX_TX_CU = 1_400_000
 
@@ -118,13 +118,13 @@ def decode_job(address: Pubkey, data: bytes, lamports: int = 0) -> JobInfo:
     (_lo, _hi, confidence, op, unit, _width, n_outputs, class_id, _cur, done, out_buf, _pad) = (
         struct.unpack_from("<qqqIIIIIBBBB", data, _CURSOR_AT)
     )
-    version, steps, n_features, buffer_words, _state_words, _bump, from_account = (
-        struct.unpack_from("<IIIIIBB", data, 248)
+    version, steps, n_features, a_words, _b_words, _state_words, _bump, from_account = (
+        struct.unpack_from("<IIIIIIBB", data, 248)
     )
-    source = Pubkey.from_bytes(data[272:304]) if from_account else None
+    source = Pubkey.from_bytes(data[280:312]) if from_account else None
     snap = JOB_HEADER
     a = snap + (4 * n_features + 7) // 8 * 8
-    buf = a + (8 * buffer_words if out_buf else 0)
+    buf = a + (8 * a_words if out_buf else 0)
     outputs = struct.unpack_from(f"<{n_outputs}q", data, buf) if done else ()
     return JobInfo(
         address=address,

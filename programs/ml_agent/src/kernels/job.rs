@@ -43,8 +43,8 @@ pub struct Cursor {
     pub padding: u8,
 }
 
-/// The job's buffers: two activation buffers of `buffer_words` each (an op's input and output
-/// alternate between them) and the largest op state.
+/// The job's buffers: two activation buffers (`Sizes::a_words`, `Sizes::b_words`; an op's input
+/// and output alternate between them) and the largest op state.
 pub struct JobBufs<'a> {
     pub a: &'a mut [i64],
     pub b: &'a mut [i64],
@@ -141,19 +141,24 @@ fn out_range(op: &OpRecord) -> Result<(i64, i64), ExecError> {
     }
 }
 
-/// What a job over `model` needs: words per activation buffer and state words. Walks the op
-/// table with the width checks `exec::forward` makes, so a job is never created for a model
-/// whose chain of widths is broken.
+/// What a job over `model` needs: the words of each activation buffer and the state words.
+/// Op `i` reads buffer A when `i` is even and B when it is odd, and writes the other one, so
+/// each buffer is sized for the values that live in it (a 600-feature input and a 64-wide
+/// recurrent output do not make two 600-word buffers). Walks the op table with the width
+/// checks `exec::forward` makes, so a job is never created for a model whose chain of widths
+/// is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizes {
-    pub buffer_words: usize,
+    pub a_words: usize,
+    pub b_words: usize,
     pub state_words: usize,
 }
 
 pub fn sizes(model: &ModelView) -> Result<Sizes, ExecError> {
-    let mut width = model.n_features;
+    let n = model.n_features;
+    let mut width = n;
     // +1 everywhere: a one-unit op writes through `exec::Step::y`, `n_out + 1` words.
-    let mut words = width + 1;
+    let (mut a, mut b) = (n + 1, 1);
     let mut state = 0;
     for i in 0..model.n_ops {
         let op = model.op(i);
@@ -167,12 +172,18 @@ pub fn sizes(model: &ModelView) -> Result<Sizes, ExecError> {
         if op.kind == ARGMAX && i + 1 != model.n_ops {
             return Err(ExecError::Model(Why::ArgmaxNotLast));
         }
-        words = words.max(n_out + 1);
+        let out = if i % 2 == 0 { &mut b } else { &mut a };
+        *out = (*out).max(n_out + 1);
+        if i == 0 && op.kind == ARGMAX {
+            // A lone ARGMAX returns the raw features from its output buffer.
+            b = b.max(n + 1);
+        }
         state = state.max(state_words(op));
         width = n_out;
     }
     Ok(Sizes {
-        buffer_words: words,
+        a_words: a,
+        b_words: b,
         state_words: state,
     })
 }
@@ -190,7 +201,7 @@ pub fn start(
     if raw.len() != n {
         return Err(ExecError::FeatureCount);
     }
-    if bufs.a.len() < n + 1 || bufs.b.len() < n + 1 {
+    if bufs.a.len() < n + 1 {
         return Err(ExecError::Model(Why::Scratch));
     }
     let (lo, hi) = model.ranges();
@@ -499,8 +510,8 @@ mod tests {
     ) -> Result<(Outcome, usize), ExecError> {
         let s = sizes(view)?;
         let (mut a, mut b, mut st) = (
-            vec![0i64; s.buffer_words],
-            vec![0i64; s.buffer_words],
+            vec![0i64; s.a_words],
+            vec![0i64; s.b_words],
             vec![0i64; s.state_words],
         );
         let mut bufs = JobBufs {
@@ -590,8 +601,8 @@ mod tests {
             let most = (0..view.n_ops).map(|i| unit_cost(&view, i)).max().unwrap();
             let s = sizes(&view).unwrap();
             let (mut a, mut b, mut st) = (
-                vec![0i64; s.buffer_words],
-                vec![0i64; s.buffer_words],
+                vec![0i64; s.a_words],
+                vec![0i64; s.b_words],
                 vec![0i64; s.state_words],
             );
             let mut bufs = JobBufs {
@@ -651,8 +662,8 @@ mod tests {
         let view = ModelView::parse(bytes).unwrap();
         let s = sizes(&view).unwrap();
         let (mut a, mut b, mut st) = (
-            vec![0i64; s.buffer_words],
-            vec![0i64; s.buffer_words],
+            vec![0i64; s.a_words],
+            vec![0i64; s.b_words],
             vec![0i64; s.state_words],
         );
         let mut bufs = JobBufs {

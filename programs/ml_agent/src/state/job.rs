@@ -7,7 +7,8 @@
 //! so no step can ever run other weights. Data: this fixed part, then
 //!
 //! * the input snapshot: `n_features` i32 Q16.16 values, padded to 8 bytes;
-//! * buffer A and buffer B: `buffer_words` i64 each (an op's input and output alternate);
+//! * buffer A (`a_words` i64) and buffer B (`b_words` i64): op `i` reads A and writes B when
+//!   `i` is even, the reverse when odd; each is sized for the widths that live in it;
 //! * the op state: `state_words` i64 (recurrent ops' h, c...).
 //!
 //! Once `cursor.done`, the result is `cursor.class`, `cursor.confidence` and the
@@ -18,7 +19,7 @@ use pinocchio::{AccountView, Address};
 use crate::checks;
 use crate::error::MlAgentError;
 use crate::interface::{field, SeedSpec, Ty, TypeSpec};
-use crate::kernels::job::{Cursor, JobBufs};
+use crate::kernels::job::{Cursor, JobBufs, Sizes};
 
 pub const JOB_SEED: &[u8] = b"job";
 
@@ -52,12 +53,13 @@ pub struct InferenceJob {
     /// `infer_step` calls that ran at least one unit.
     pub steps: u32,
     pub n_features: u32,
-    pub buffer_words: u32,
+    pub a_words: u32,
+    pub b_words: u32,
     pub state_words: u32,
     pub bump: u8,
     /// 1: the input came from a features account (`source` names it); 0: from the argument.
     pub from_account: u8,
-    pub padding: [u8; 2],
+    pub padding: [u8; 6],
     /// The features account the input was copied from (all zero: the argument).
     pub source: [u8; 32],
 }
@@ -69,9 +71,9 @@ impl InferenceJob {
         "InferenceJob",
         "A resumable inference (PDA [\"job\", owner, id LE]) pinned to a model version by \
          address, number and content hashes: this fixed part, then the input snapshot \
-         (n_features i32, padded to 8 bytes), buffers A and B (buffer_words i64 each) and the \
-         op state (state_words i64). When cursor.done, the outputs are the first \
-         cursor.n_outputs words of buffer cursor.out_buf.",
+         (n_features i32, padded to 8 bytes), buffer A (a_words i64), buffer B (b_words i64) \
+         and the op state (state_words i64). When cursor.done, the outputs are the first \
+         cursor.n_outputs words of buffer cursor.out_buf (0 A, 1 B).",
         &[
             field("owner", Ty::Pubkey),
             field("model", Ty::Pubkey),
@@ -86,11 +88,12 @@ impl InferenceJob {
             field("version", Ty::U32),
             field("steps", Ty::U32),
             field("n_features", Ty::U32),
-            field("buffer_words", Ty::U32),
+            field("a_words", Ty::U32),
+            field("b_words", Ty::U32),
             field("state_words", Ty::U32),
             field("bump", Ty::U8),
             field("from_account", Ty::U8),
-            field("padding", Ty::Array(&Ty::U8, 2)),
+            field("padding", Ty::Array(&Ty::U8, 6)),
             field("source", Ty::Pubkey),
         ],
     );
@@ -117,12 +120,21 @@ impl InferenceJob {
     );
 
     /// Byte offsets of the snapshot, buffer A, buffer B and the state, and the account size.
-    pub const fn layout(n_features: usize, buffer_words: usize, state_words: usize) -> [usize; 5] {
+    pub const fn layout(n_features: usize, sizes: &Sizes) -> [usize; 5] {
         let snap = Self::LEN;
         let a = snap + (4 * n_features).next_multiple_of(8);
-        let b = a + 8 * buffer_words;
-        let st = b + 8 * buffer_words;
-        [snap, a, b, st, st + 8 * state_words]
+        let b = a + 8 * sizes.a_words;
+        let st = b + 8 * sizes.b_words;
+        [snap, a, b, st, st + 8 * sizes.state_words]
+    }
+
+    /// The buffer sizes this job was created with.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            a_words: self.a_words as usize,
+            b_words: self.b_words as usize,
+            state_words: self.state_words as usize,
+        }
     }
 
     /// Validate `acc` as a job of this program and view it.
@@ -137,15 +149,11 @@ impl InferenceJob {
         checks::program_account(acc, program_id, &Self::SPEC, Self::LEN)?;
         let base = acc.data_ptr() as *mut u8;
         let fixed = &mut *(base as *mut InferenceJob);
-        let [snap, a, b, st, end] = Self::layout(
-            fixed.n_features as usize,
-            fixed.buffer_words as usize,
-            fixed.state_words as usize,
-        );
+        let sz = fixed.sizes();
+        let [snap, a, b, st, end] = Self::layout(fixed.n_features as usize, &sz);
         if end > acc.data_len() {
             return Err(MlAgentError::AccountDidNotDeserialize);
         }
-        let bw = fixed.buffer_words as usize;
         // SAFETY (all four): disjoint ranges inside the account data, 8-aligned (account data
         // is, LEN and every offset are multiples of 8).
         Ok(JobView {
@@ -154,8 +162,8 @@ impl InferenceJob {
                 fixed.n_features as usize,
             ),
             bufs: JobBufs {
-                a: core::slice::from_raw_parts_mut(base.add(a) as *mut i64, bw),
-                b: core::slice::from_raw_parts_mut(base.add(b) as *mut i64, bw),
+                a: core::slice::from_raw_parts_mut(base.add(a) as *mut i64, sz.a_words),
+                b: core::slice::from_raw_parts_mut(base.add(b) as *mut i64, sz.b_words),
                 state: core::slice::from_raw_parts_mut(
                     base.add(st) as *mut i64,
                     fixed.state_words as usize,

@@ -92,8 +92,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     if n_outputs as usize > MAX_OUTPUTS {
         return Err(MlAgentError::UnsupportedModel.into());
     }
-    let [_, a_off, b_off, st_off, space] =
-        InferenceJob::layout(view.n_features, s.buffer_words, s.state_words);
+    let [_, a_off, b_off, st_off, space] = InferenceJob::layout(view.n_features, &s);
     if space > MAX_JOB_SPACE {
         return Err(MlAgentError::JobTooLarge.into());
     }
@@ -132,8 +131,8 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
             view.n_features,
         );
         let bufs = crate::kernels::job::JobBufs {
-            a: core::slice::from_raw_parts_mut(base.add(a_off) as *mut i64, s.buffer_words),
-            b: core::slice::from_raw_parts_mut(base.add(b_off) as *mut i64, s.buffer_words),
+            a: core::slice::from_raw_parts_mut(base.add(a_off) as *mut i64, s.a_words),
+            b: core::slice::from_raw_parts_mut(base.add(b_off) as *mut i64, s.b_words),
             state: core::slice::from_raw_parts_mut(base.add(st_off) as *mut i64, s.state_words),
         };
         (j, snap, bufs)
@@ -159,11 +158,12 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         version: active.weights.version,
         steps: 0,
         n_features: view.n_features as u32,
-        buffer_words: s.buffer_words as u32,
+        a_words: s.a_words as u32,
+        b_words: s.b_words as u32,
         state_words: s.state_words as u32,
         bump,
         from_account: (flags & FLAG_FEATURES_ACCOUNT != 0) as u8,
-        padding: [0; 2],
+        padding: [0; 6],
         source,
     };
     Ok(())
