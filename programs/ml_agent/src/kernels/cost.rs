@@ -31,10 +31,12 @@
 //! | ARGMAX element | ~5 (source) | 20 |
 //! | tree step (one node) | ~19 | 2 x 40 (walk and `diagnose`) |
 //! | tree leaf row, per output | ~6 (source) | 20 |
+//! | GRU/LSTM timestep (`recurrent::unit_cost`): paired INT8 word / INT16 MAC, gate row, hidden unit, step | see `bench rnn` | 6 / 9, 60, 160, 300 |
 
 use super::model::{
-    ModelView, ARGMAX, COMPACT, DENSE, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
+    ModelView, ARGMAX, COMPACT, DENSE, GRU, LSTM, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
 };
+use super::recurrent;
 
 /// Per model slot, whatever its size.
 pub const SLOT: u64 = 2_500;
@@ -128,6 +130,9 @@ fn op_cost(m: &ModelView, i: usize) -> u64 {
             let walk = mul(mul(n_trees, depth + 1), TREE_STEP);
             walk.saturating_add(mul(mul(n_trees, n_out + 1), TREE_OUT))
         }
+        // Every timestep as `recurrent::unit_cost` bounds it, plus zeroing the state.
+        GRU | LSTM => mul(recurrent::units(op) as u64, recurrent::unit_cost(op))
+            .saturating_add(recurrent::state_words(op) as u64 * 4),
         // The kernels refuse any other kind at its record, before any work.
         _ => 0,
     }

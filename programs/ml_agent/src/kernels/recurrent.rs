@@ -1,0 +1,443 @@
+//! GRU and LSTM over a window (docs/model-format.md "GRU and LSTM").
+//!
+//! One unit of work is one timestep. Per step the kernel forms, for every gate row `i`
+//! (gate-major: row `g * H + k`), the x part `px_i = rshift_round((bx_i + Wx_i . x_t) * Mx_i, S)`
+//! and the h part `ph_i = rshift_round((bh_i + Wh_i . h) * Mh_i, S)`, then updates each hidden
+//! unit through the INT16 sigmoid / tanh tables (Q15 out). The matrix-vector products are where
+//! the compute goes:
+//! - INT8 weights are stored in row pairs (`w[2p][j] + w[2p+1][j] * 2^32`, the dense PACKED
+//!   layout): one load, one multiply and one add do two MACs. The lanes stay exact because
+//!   `n * 128 * 32768 < 2^31` for `n <= 511` columns (checked) and `|x|, |h| <= 32768`.
+//! - INT16 weights are row-major i16, one MAC per load.
+//!
+//! Between units everything lives in `OpBufs` (`h`, LSTM's `c`, the two gate buffers), so a
+//! job can stop after any step and resume later with bit-identical results.
+
+use super::exec::OpBufs;
+use super::model::{ModelView, OpRecord, COMPACT, GRU, I16, I8, LSTM, PACKED};
+use super::{ExecError, Why};
+
+/// INT8 rows take at most this many columns (the paired lanes stay below 2^31).
+pub const PAIR_MAX_COLS: u32 = 511;
+/// Entries of an INT16 activation table.
+pub const TABLE_LEN: usize = 513;
+const STATE_BITS: u32 = 15;
+
+/// Per-step CU terms of `unit_cost` (upper bounds; fitted figures in `cost.rs`'s table).
+/// A paired word (two MACs) of an INT8 matrix.
+pub const PAIR_WORD_CU: u64 = 6;
+/// One MAC of an INT16 matrix.
+pub const I16_MAC_CU: u64 = 9;
+/// One gate row: row setup, two requantizations.
+pub const ROW_CU: u64 = 60;
+/// One hidden unit's elementwise update (three or four table lookups).
+pub const UNIT_CU: u64 = 160;
+/// Per step: the loop, slicing the input, views.
+pub const STEP_CU: u64 = 300;
+
+#[inline(always)]
+fn gates(op: &OpRecord) -> usize {
+    if op.kind == GRU {
+        3
+    } else {
+        4
+    }
+}
+
+/// Number of units of work: the timesteps.
+pub fn units(op: &OpRecord) -> usize {
+    (op.p0 as usize).max(1)
+}
+
+/// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
+pub fn state_words(op: &OpRecord) -> usize {
+    let h = op.p2 as usize;
+    let rows = gates(op) * h;
+    h * (1 + (op.kind == LSTM) as usize) + 2 * rows
+}
+
+/// Upper bound on the CU of one timestep.
+pub fn unit_cost(op: &OpRecord) -> u64 {
+    let (f, h) = (op.p1 as u64, op.p2 as u64);
+    let rows = gates(op) as u64 * h;
+    let mac = if op.dtype == I8 {
+        rows.div_ceil(2)
+            .saturating_mul(f.saturating_add(h))
+            .saturating_mul(PAIR_WORD_CU)
+    } else {
+        rows.saturating_mul(f.saturating_add(h))
+            .saturating_mul(I16_MAC_CU)
+    };
+    mac.saturating_add(rows.saturating_mul(ROW_CU))
+        .saturating_add(h.saturating_mul(UNIT_CU))
+        .saturating_add(STEP_CU)
+}
+
+/// The arrays of a validated record.
+struct Arrays<'a> {
+    /// INT8: `ceil(rows / 2) * F` paired words; INT16: `rows * F` i16.
+    wx: *const u8,
+    wh: *const u8,
+    bias: &'a [i32],
+    mult: &'a [u32],
+    sig: &'a [i16; TABLE_LEN],
+    tanh: &'a [i16; TABLE_LEN],
+}
+
+#[inline(always)]
+fn err(w: Why) -> ExecError {
+    ExecError::Model(w)
+}
+
+/// Views of the op's arrays; checks every offset and count against the file.
+#[inline(never)]
+fn arrays<'a>(
+    model: &ModelView<'a>,
+    op: &OpRecord,
+    out: &mut Option<Arrays<'a>>,
+) -> Result<(), ExecError> {
+    let (f, h) = (op.p1 as usize, op.p2 as usize);
+    let rows = gates(op) * h;
+    let off = &op.off;
+    let (wx, wh) = if op.dtype == I8 {
+        let pairs = rows.div_ceil(2);
+        (
+            model.array::<i64>(off[0] as usize, pairs * f)?.as_ptr() as *const u8,
+            model.array::<i64>(off[1] as usize, pairs * h)?.as_ptr() as *const u8,
+        )
+    } else {
+        (
+            model.array::<i16>(off[0] as usize, rows * f)?.as_ptr() as *const u8,
+            model.array::<i16>(off[1] as usize, rows * h)?.as_ptr() as *const u8,
+        )
+    };
+    let sig = model.array::<i16>(off[4] as usize, TABLE_LEN)?;
+    let tanh = model.array::<i16>(off[5] as usize, TABLE_LEN)?;
+    *out = Some(Arrays {
+        wx,
+        wh,
+        bias: model.array::<i32>(off[2] as usize, 2 * rows)?,
+        mult: model.array::<u32>(off[3] as usize, 2 * rows)?,
+        sig: sig.try_into().map_err(|_| err(Why::RecurrentParams))?,
+        tanh: tanh.try_into().map_err(|_| err(Why::RecurrentParams))?,
+    });
+    Ok(())
+}
+
+/// Validate a GRU / LSTM record: every parameter, the widths, the input range (`range`, the
+/// bounds of the values the previous op wrote, must lie in INT16) and every array. O(1).
+#[inline(never)]
+pub fn check(model: &ModelView, op: &OpRecord, range: &(i64, i64)) -> Result<(), ExecError> {
+    if op.kind != GRU && op.kind != LSTM {
+        return Err(err(Why::OpKind));
+    }
+    let layout_ok = matches!((op.dtype, op.layout), (I8, PACKED) | (I16, COMPACT));
+    if !layout_ok {
+        return Err(err(Why::RecurrentLayout));
+    }
+    if range.0 < -32768 || range.1 > 32767 {
+        return Err(err(Why::RecurrentInput));
+    }
+    let (t, f, h) = (op.p0 as u64, op.p1 as u64, op.p2 as u64);
+    if t == 0 || f == 0 || h == 0 || op.mode > 1 {
+        return Err(err(Why::RecurrentParams));
+    }
+    // u64 products of u32 fields: no overflow.
+    let n_out = if op.mode == 1 { t * h } else { h };
+    if op.n_in as u64 != t * f || op.n_out as u64 != n_out {
+        return Err(err(Why::RecurrentParams));
+    }
+    if op.dtype == I8 && (op.p1 > PAIR_MAX_COLS || op.p2 > PAIR_MAX_COLS) {
+        return Err(err(Why::RecurrentParams));
+    }
+    // The hidden size bounds every array count below (rows * cols < 2^40 words).
+    if h > 1 << 16 {
+        return Err(err(Why::RecurrentParams));
+    }
+    if !(1..=62).contains(&op.shift) || !(1..=14).contains(&op.p3) {
+        return Err(err(Why::RecurrentParams));
+    }
+    if op.zp != 0 || op.lo != 0 || op.hi != 0 || op.reserved != 0 {
+        return Err(err(Why::RecurrentParams));
+    }
+    let mut a = None;
+    arrays(model, op, &mut a)
+}
+
+/// `(v + 2^(s-1)) >> s`, wrapping like the reference's int64 arrays.
+#[inline(always)]
+fn rsr(v: i64, s: u32) -> i64 {
+    v.wrapping_add(1i64 << (s - 1)) >> s
+}
+
+/// Clamp to INT16 (branches, not `clamp`, whose panic path the BPF build must not carry).
+#[allow(clippy::manual_clamp)]
+#[inline(always)]
+fn c16(v: i64) -> i64 {
+    if v < -32768 {
+        -32768
+    } else if v > 32767 {
+        32767
+    } else {
+        v
+    }
+}
+
+/// The INT16 table of 1.6 on `q` in `[-32768, 32767]`.
+#[inline(always)]
+fn lut(t: &[i16; TABLE_LEN], q: i64) -> i64 {
+    let u = (q + 32768) as usize & 0xFFFF;
+    let i = u >> 7;
+    let frac = (u & 127) as i64;
+    // SAFETY: i <= 511, so i + 1 <= 512 < TABLE_LEN.
+    let (t0, t1) = unsafe { (*t.get_unchecked(i) as i64, *t.get_unchecked(i + 1) as i64) };
+    t0 + (((t1 - t0) * frac + 64) >> 7)
+}
+
+/// One matrix-vector product with requantization: `out[i] = rshift_round((bias[i] + W_i . x)
+/// * mult[i], shift)` for `rows` rows of `n` columns.
+struct MatVec {
+    w: *const u8,
+    x: *const i64,
+    n: usize,
+    rows: usize,
+    bias: *const i32,
+    mult: *const u32,
+    shift: u32,
+    out: *mut i64,
+}
+
+/// INT8 paired rows. Two pairs (four rows) per pass share each input load.
+///
+/// # Safety
+/// `w` holds `ceil(rows / 2) * n` words, `x` `n >= 1` words, `bias`/`mult` `rows` entries,
+/// `out` `rows` writable words.
+#[inline(never)]
+unsafe fn pairs_mv(m: &MatVec) {
+    let n = m.n;
+    let w = m.w as *const i64;
+    let pairs = m.rows.div_ceil(2);
+    let mut p = 0;
+    while p < pairs {
+        let a = w.add(p * n);
+        let two = p + 1 < pairs;
+        // A lone last pair reads its own row twice (cheaper than a second loop).
+        let b = if two { a.add(n) } else { a };
+        let (mut s0, mut s1) = (0i64, 0i64);
+        let mut j = 0;
+        while j + 4 <= n {
+            let (x0, x1, x2, x3) = (
+                *m.x.add(j),
+                *m.x.add(j + 1),
+                *m.x.add(j + 2),
+                *m.x.add(j + 3),
+            );
+            s0 = s0
+                .wrapping_add((*a.add(j)).wrapping_mul(x0))
+                .wrapping_add((*a.add(j + 1)).wrapping_mul(x1))
+                .wrapping_add((*a.add(j + 2)).wrapping_mul(x2))
+                .wrapping_add((*a.add(j + 3)).wrapping_mul(x3));
+            s1 = s1
+                .wrapping_add((*b.add(j)).wrapping_mul(x0))
+                .wrapping_add((*b.add(j + 1)).wrapping_mul(x1))
+                .wrapping_add((*b.add(j + 2)).wrapping_mul(x2))
+                .wrapping_add((*b.add(j + 3)).wrapping_mul(x3));
+            j += 4;
+        }
+        while j < n {
+            let xj = *m.x.add(j);
+            s0 = s0.wrapping_add((*a.add(j)).wrapping_mul(xj));
+            s1 = s1.wrapping_add((*b.add(j)).wrapping_mul(xj));
+            j += 1;
+        }
+        let r = 2 * p;
+        emit_pair(m, r, s0);
+        if two {
+            emit_pair(m, r + 2, s1);
+        }
+        p += 2;
+    }
+}
+
+/// Split a paired sum into its two rows and requantize them (the second only if it exists).
+#[inline(always)]
+unsafe fn emit_pair(m: &MatVec, r: usize, s: i64) {
+    let lo = (s << 32) >> 32;
+    *m.out.add(r) = requant(m, r, lo);
+    if r + 1 < m.rows {
+        *m.out.add(r + 1) = requant(m, r + 1, s.wrapping_sub(lo) >> 32);
+    }
+}
+
+#[inline(always)]
+unsafe fn requant(m: &MatVec, r: usize, acc: i64) -> i64 {
+    let v = acc
+        .wrapping_add(*m.bias.add(r) as i64)
+        .wrapping_mul(*m.mult.add(r) as i64);
+    rsr(v, m.shift)
+}
+
+/// INT16 rows, row-major.
+///
+/// # Safety
+/// `w` holds `rows * n` i16, `x` `n` words, `bias`/`mult` `rows` entries, `out` `rows` words.
+#[inline(never)]
+unsafe fn i16_mv(m: &MatVec) {
+    let n = m.n;
+    let mut w = m.w as *const i16;
+    for r in 0..m.rows {
+        let mut s = 0i64;
+        let mut j = 0;
+        while j < n {
+            s = s.wrapping_add((*w.add(j) as i64).wrapping_mul(*m.x.add(j)));
+            j += 1;
+        }
+        w = w.add(n);
+        *m.out.add(r) = requant(m, r, s);
+    }
+}
+
+/// Everything one timestep needs, as raw pointers (one register argument).
+struct StepCtx<'a> {
+    a: &'a Arrays<'a>,
+    lstm: bool,
+    i8: bool,
+    f: usize,
+    h: usize,
+    rows: usize,
+    shift: u32,
+    /// `15 - G`: LSTM's cell state (Q15) to the gate domain.
+    cs: u32,
+}
+
+/// One timestep: `x` the step's F inputs; `st` the state (`h`, `c`, gate buffers).
+///
+/// # Safety
+/// `x` holds `f` words, `st` `state_words` words.
+#[inline(never)]
+unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
+    let (h, rows) = (c.h, c.rows);
+    let hp = st;
+    let cp = st.add(h);
+    let gx = st.add(h * (1 + c.lstm as usize));
+    let gh = gx.add(rows);
+    let bias = c.a.bias.as_ptr();
+    let mult = c.a.mult.as_ptr();
+    let mvx = MatVec {
+        w: c.a.wx,
+        x,
+        n: c.f,
+        rows,
+        bias,
+        mult,
+        shift: c.shift,
+        out: gx,
+    };
+    let mvh = MatVec {
+        w: c.a.wh,
+        x: hp,
+        n: h,
+        rows,
+        bias: bias.add(rows),
+        mult: mult.add(rows),
+        shift: c.shift,
+        out: gh,
+    };
+    if c.i8 {
+        pairs_mv(&mvx);
+        pairs_mv(&mvh);
+    } else {
+        i16_mv(&mvx);
+        i16_mv(&mvh);
+    }
+    let (sig, tanh) = (c.a.sig, c.a.tanh);
+    if c.lstm {
+        for k in 0..h {
+            let i = lut(sig, c16((*gx.add(k)).wrapping_add(*gh.add(k))));
+            let f = lut(sig, c16((*gx.add(h + k)).wrapping_add(*gh.add(h + k))));
+            let g = lut(
+                tanh,
+                c16((*gx.add(2 * h + k)).wrapping_add(*gh.add(2 * h + k))),
+            );
+            let o = lut(
+                sig,
+                c16((*gx.add(3 * h + k)).wrapping_add(*gh.add(3 * h + k))),
+            );
+            let cell =
+                rsr(f.wrapping_mul(*cp.add(k)), STATE_BITS).wrapping_add(rsr(i * g, STATE_BITS));
+            *cp.add(k) = cell;
+            let tc = lut(tanh, c16(rsr(cell, c.cs)));
+            *hp.add(k) = c16(rsr(o * tc, STATE_BITS));
+        }
+    } else {
+        for k in 0..h {
+            let r = lut(sig, c16((*gx.add(k)).wrapping_add(*gh.add(k))));
+            let z = lut(sig, c16((*gx.add(h + k)).wrapping_add(*gh.add(h + k))));
+            let hn = c16(*gh.add(2 * h + k));
+            let n = lut(
+                tanh,
+                c16((*gx.add(2 * h + k)).wrapping_add(rsr(r * hn, STATE_BITS))),
+            );
+            let hk = *hp.add(k);
+            *hp.add(k) = c16(n + rsr(z * (hk - n), STATE_BITS));
+        }
+    }
+}
+
+/// Run timesteps `from..to` (see the resumable op contract in CONTRACT15.md). `from == 0`
+/// zeroes the state; the output is complete once `to == units(op)`.
+/// Precondition: `check` accepted this record on this model.
+#[inline(never)]
+pub fn run_units(
+    model: &ModelView,
+    op: &OpRecord,
+    bufs: &mut OpBufs,
+    from: usize,
+    to: usize,
+) -> Result<(), ExecError> {
+    let (t_all, f, h) = (op.p0 as usize, op.p1 as usize, op.p2 as usize);
+    let lstm = op.kind == LSTM;
+    let rows = gates(op) * h;
+    if from >= to
+        || to > t_all
+        || bufs.input.len() < t_all * f
+        || bufs.output.len() < op.n_out as usize
+        || bufs.state.len() < state_words(op)
+    {
+        return Err(err(Why::RecurrentBuffers));
+    }
+    let mut a = None;
+    arrays(model, op, &mut a)?;
+    let Some(a) = a else {
+        return Err(err(Why::RecurrentParams));
+    };
+    let st = bufs.state.as_mut_ptr();
+    if from == 0 {
+        for v in bufs.state[..h * (1 + lstm as usize)].iter_mut() {
+            *v = 0;
+        }
+    }
+    let ctx = StepCtx {
+        a: &a,
+        lstm,
+        i8: op.dtype == I8,
+        f,
+        h,
+        rows,
+        shift: op.shift as u32,
+        cs: STATE_BITS - (op.p3 as u32).min(14),
+    };
+    let seq = op.mode == 1;
+    for t in from..to {
+        // SAFETY: input holds t_all * f words, state state_words (checked above); the arrays
+        // were viewed with their full counts by `arrays`.
+        unsafe { step(&ctx, bufs.input.as_ptr().add(t * f), st) };
+        if seq {
+            bufs.output[t * h..(t + 1) * h].copy_from_slice(&bufs.state[..h]);
+        }
+    }
+    if !seq && to == t_all {
+        bufs.output[..h].copy_from_slice(&bufs.state[..h]);
+    }
+    Ok(())
+}
