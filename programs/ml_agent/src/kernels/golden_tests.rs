@@ -513,7 +513,7 @@ fn recurrent_records_with_bad_fields_are_refused() {
                 "{name} slot {slot}"
             );
             assert_eq!(
-                put(off, &(model.bytes().len() as u32 / 2 | 1).to_le_bytes()),
+                put(off, &((model.bytes().len() as u32 / 2) | 1).to_le_bytes()),
                 model_err(Why::ArrayBounds),
                 "{name} slot {slot} misaligned"
             );
