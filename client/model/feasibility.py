@@ -23,7 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelError
-from .qmodel import Arch, Layout, QArgmax, QDense, QLut, QModel, QSoftmax, QTrees
+from .qmodel import (
+    Arch,
+    Layout,
+    OpKind,
+    QArgmax,
+    QDense,
+    QLut,
+    QModel,
+    QRecurrent,
+    QSoftmax,
+    QTrees,
+)
 
 # ------------------------------------------------------------------ limits and their sources
 
@@ -145,9 +156,25 @@ CU_COEFFICIENTS: dict[str, float] = {
     "trees_out": 0.0,
     "trees_step": 19.264,
     "trees_tree": 45.714,
+    # GRU / LSTM (kernels/recurrent.rs; not fitted by the script): per timestep, per paired
+    # INT8 word (two MACs) or INT16 MAC, per gate row (two requantizations), per hidden unit
+    # (the table lookups and the state update), per step and per op. Set from the LiteSVM
+    # measurements of `python -m client bench --rnn` (see client/bench/rnn.py).
+    "rnn_i8_word": 3.2,
+    "rnn_i16_mac": 5.2,
+    "rnn_row": 24.0,
+    "rnn_unit_gru": 75.0,
+    "rnn_unit_lstm": 95.0,
+    "rnn_step": 120.0,
+    "rnn_op": 600.0,
 }
 # Safety factor on top of the fitted coefficients (program changes, input-dependent paths).
 CU_MARGIN = 1.03
+
+
+def recurrent_state_words(op: QRecurrent) -> int:
+    """`kernels/recurrent.rs` `state_words`: h, LSTM's c, and the x and h gate buffers."""
+    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * op.rows
 
 
 def tree_depths(op: QTrees) -> list[int]:
@@ -202,6 +229,17 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("softmax_in", float(op.n_out))
         elif isinstance(op, QArgmax):
             add("argmax_in", float(op.n_in))
+        elif isinstance(op, QRecurrent):
+            steps, rows, cols = op.steps, op.rows, op.features + op.hidden
+            add("rnn_op", 1.0)
+            add("rnn_step", float(steps))
+            if op.dtype.name == "I8":
+                add("rnn_i8_word", float(steps * ((rows + 1) // 2) * cols))
+            else:
+                add("rnn_i16_mac", float(steps * rows * cols))
+            add("rnn_row", float(steps * rows))
+            unit = "rnn_unit_gru" if op.kind is OpKind.GRU else "rnn_unit_lstm"
+            add(unit, float(steps * op.hidden))
         elif isinstance(op, QTrees):
             depths = tree_depths(op)
             add("trees_tree", float(op.n_trees))
@@ -307,11 +345,25 @@ def assess(qm: QModel) -> Feasibility:
         )
     widest = n
     for i, op in enumerate(qm.ops):
-        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees) else 0
+        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees | QRecurrent) else 0
         if isinstance(op, QLut):
             width = op.n
+        if isinstance(op, QRecurrent):
+            # exec.rs keeps the op's state (h, c, gate buffers) after its output.
+            width = op.n_out + recurrent_state_words(op)
         widest = max(widest, width)
-        if width > MAX_LAYER_WIDTH:
+        if isinstance(op, QRecurrent) and width > MAX_LAYER_WIDTH:
+            problems.append(
+                Problem(
+                    "scratch arena",
+                    f"op {i} ({op.kind.name} {op.steps}x{op.features} -> {op.hidden}, "
+                    f"{'sequence' if op.sequence else 'last'}) needs {op.n_out} output and "
+                    f"{recurrent_state_words(op)} state words, more than the {MAX_LAYER_WIDTH} "
+                    f"the program's {HEAP_BYTES // 1024} KiB scratch arena holds per op: use "
+                    "fewer hidden units or steps, or sequence-to-last output",
+                )
+            )
+        elif width > MAX_LAYER_WIDTH:
             problems.append(
                 Problem(
                     "scratch arena",
@@ -466,4 +518,5 @@ __all__ = [
     "cu_terms",
     "estimate_cu",
     "infer_tx_bytes",
+    "recurrent_state_words",
 ]

@@ -56,20 +56,24 @@ pub fn state_words(op: &OpRecord) -> usize {
     h * (1 + (op.kind == LSTM) as usize) + 2 * rows
 }
 
+/// `a * b`, saturated, without the u128 multiply `saturating_mul` becomes (upstream BPF cannot
+/// link `__multi3`, docs/toolchain.md).
+#[inline(always)]
+fn mul(a: u64, b: u64) -> u64 {
+    crate::math::mul_u64(a, b).unwrap_or(u64::MAX)
+}
+
 /// Upper bound on the CU of one timestep.
 pub fn unit_cost(op: &OpRecord) -> u64 {
     let (f, h) = (op.p1 as u64, op.p2 as u64);
     let rows = gates(op) as u64 * h;
     let mac = if op.dtype == I8 {
-        rows.div_ceil(2)
-            .saturating_mul(f.saturating_add(h))
-            .saturating_mul(PAIR_WORD_CU)
+        mul(mul(rows.div_ceil(2), f + h), PAIR_WORD_CU)
     } else {
-        rows.saturating_mul(f.saturating_add(h))
-            .saturating_mul(I16_MAC_CU)
+        mul(mul(rows, f + h), I16_MAC_CU)
     };
-    mac.saturating_add(rows.saturating_mul(ROW_CU))
-        .saturating_add(h.saturating_mul(UNIT_CU))
+    mac.saturating_add(mul(rows, ROW_CU))
+        .saturating_add(mul(h, UNIT_CU))
         .saturating_add(STEP_CU)
 }
 
