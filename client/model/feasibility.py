@@ -174,7 +174,8 @@ CU_MARGIN = 1.03
 
 def recurrent_state_words(op: QRecurrent) -> int:
     """`kernels/recurrent.rs` `state_words`: h, LSTM's c, and the x and h gate buffers."""
-    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * op.rows
+    padded = -(-op.rows // 8) * 8
+    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * padded
 
 
 def tree_depths(op: QTrees) -> list[int]:
@@ -234,7 +235,7 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("rnn_op", 1.0)
             add("rnn_step", float(steps))
             if op.dtype.name == "I8":
-                add("rnn_i8_word", float(steps * ((rows + 1) // 2) * cols))
+                add("rnn_i8_word", float(steps * (-(-rows // 8) * 4) * cols))
             else:
                 add("rnn_i16_mac", float(steps * rows * cols))
             add("rnn_row", float(steps * rows))

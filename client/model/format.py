@@ -52,7 +52,14 @@ from .qmodel import (
     TreeMode,
     op_n_out,
 )
-from .recurrent import PAIR_MAX_COLS, TABLE_LEN, pair_decode, pair_encode
+from .recurrent import (
+    PAIR_MAX_COLS,
+    TABLE_LEN,
+    group_decode,
+    group_encode,
+    padded_rows,
+    unit_major,
+)
 
 I64 = NDArray[np.int64]
 
@@ -189,15 +196,18 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
     if isinstance(op, QLut):
         return [(op.table, "i1" if op.dtype is DType.I8 else "<i2", "table")]
     if isinstance(op, QRecurrent):
+        perm = unit_major(op.gates, op.hidden)
+        wx, wh = op.wx[perm], op.wh[perm]
         if op.dtype is DType.I8:
-            wx, wh, wdt = pair_encode(op.wx), pair_encode(op.wh), "<i8"
+            wx, wh, wdt = group_encode(wx), group_encode(wh), "<i8"
         else:
-            wx, wh, wdt = op.wx, op.wh, "<i2"
+            wdt = "<i2"
+        pad = np.zeros(padded_rows(op.rows) - op.rows, dtype=np.int64)
         return [
             (wx, wdt, "wx"),
             (wh, wdt, "wh"),
-            (np.concatenate([op.bx, op.bh]), "<i4", "bias"),
-            (np.concatenate([op.mx, op.mh]), "<u4", "multiplier"),
+            (np.concatenate([op.bx[perm], pad, op.bh[perm], pad]), "<i4", "bias"),
+            (np.concatenate([op.mx[perm], pad, op.mh[perm], pad]), "<u4", "multiplier"),
             (op.sigmoid, "<i2", "sigmoid"),
             (op.tanh, "<i2", "tanh"),
         ]
@@ -992,31 +1002,43 @@ def _decode_recurrent(
     _require(zp == 0 and lo == 0 and hi == 0, base + 28, f"{name}.zp", f"must be 0 for {kind!s}")
     gates = 3 if kind is OpKind.GRU else 4
     rows = gates * hidden
+    prow = padded_rows(rows)
     if dtype is DType.I8:
         mats = []
         for slot, cols, what in ((0, feats, "wx"), (1, hidden, "wh")):
-            words = ctx.arr(slot, ((rows + 1) // 2) * cols, "<i8")
-            w, ok = pair_decode(words, rows, cols)
+            words = ctx.arr(slot, prow // 2 * cols, "<i8")
+            w, ok = group_decode(words, rows, cols)
             _require(
-                ok and bool((pair_encode(w) == words).all()),
+                ok and bool((group_encode(w) == words).all()),
                 ctx.offs[slot],
                 f"{name}.{what}",
-                "paired word does not hold two int8 lanes (or the padding row is not zero)",
+                "paired word does not hold two int8 lanes (or a padding row is not zero)",
             )
             mats.append(w)
         wx, wh = mats
     else:
         wx = ctx.arr(0, rows * feats, "<i2").reshape(rows, feats)
         wh = ctx.arr(1, rows * hidden, "<i2").reshape(rows, hidden)
-    bias = ctx.arr(2, 2 * rows, "<i4")
-    mult = ctx.arr(3, 2 * rows, "<u4")
-    bad = np.nonzero((mult == 0) | (mult >= 1 << 31))[0]
+    bias = ctx.arr(2, 2 * prow, "<i4").reshape(2, prow)
+    mult = ctx.arr(3, 2 * prow, "<u4").reshape(2, prow)
     _require(
-        not bad.size,
-        ctx.offs[3] + 4 * int(bad[0]) if bad.size else 0,
-        f"{name}.multiplier",
-        f"multiplier {int(bad[0]) if bad.size else 0} not in 1..2^31-1",
+        not bias[:, rows:].any() and not mult[:, rows:].any(),
+        ctx.offs[2],
+        f"{name}.bias",
+        "bias and multiplier entries of padding rows must be 0",
     )
+    bad = np.nonzero((mult[:, :rows] == 0) | (mult[:, :rows] >= 1 << 31))
+    _require(
+        not bad[0].size,
+        ctx.offs[3] + 4 * int(bad[0][0] * prow + bad[1][0]) if bad[0].size else 0,
+        f"{name}.multiplier",
+        "multipliers must lie in 1..2^31-1",
+    )
+    # File rows are unit-major; the IR keeps PyTorch's gate-major order.
+    inv = np.argsort(unit_major(gates, hidden))
+    wx, wh = wx[inv], wh[inv]
+    bx, bh = bias[0, :rows][inv], bias[1, :rows][inv]
+    mx, mh = mult[0, :rows][inv], mult[1, :rows][inv]
     sig = ctx.arr(4, TABLE_LEN, "<i2")
     tanh = ctx.arr(5, TABLE_LEN, "<i2")
     return QRecurrent(
@@ -1028,10 +1050,10 @@ def _decode_recurrent(
         sequence=bool(mode_v),
         wx=wx,
         wh=wh,
-        bx=bias[:rows],
-        bh=bias[rows:],
-        mx=mult[:rows],
-        mh=mult[rows:],
+        bx=bx,
+        bh=bh,
+        mx=mx,
+        mh=mh,
         shift=shift,
         gate_bits=gate_bits,
         sigmoid=sig,

@@ -178,14 +178,17 @@ class PureModel:
 
     def _recurrent(self, rec: tuple[int, ...], x: list[int]) -> list[int]:
         """GRU (gates r, z, n) / LSTM (i, f, g, o), Q15 state, as docs/model-format.md
-        "GRU and LSTM" states it; INT8 weights are read from their row pairs."""
+        "GRU and LSTM" states it, on the file's unit-major rows (unit k, gate g: row
+        k * G + g)."""
         kind, dtype, _, seq, _, _, steps, feats, hid, shift, _, gbits = rec[:12]
         offs = rec[15:]
-        rows = (3 if kind == GRU else 4) * hid
+        ng = 3 if kind == GRU else 4
+        rows = ng * hid
+        prow = -(-rows // 8) * 8
         wx = self._matrix(offs[0], dtype, rows, feats)
         wh = self._matrix(offs[1], dtype, rows, hid)
-        bias = self._ints("i", offs[2], 2 * rows)
-        mult = self._ints("I", offs[3], 2 * rows)
+        bias = self._ints("i", offs[2], 2 * prow)
+        mult = self._ints("I", offs[3], 2 * prow)
         sig = self._ints("h", offs[4], 513)
         tnh = self._ints("h", offs[5], 513)
 
@@ -205,24 +208,25 @@ class PureModel:
             ]
             ph = [
                 rshift_round(
-                    (bias[rows + i] + sum(wh[i][j] * h[j] for j in range(hid))) * mult[rows + i],
+                    (bias[prow + i] + sum(wh[i][j] * h[j] for j in range(hid))) * mult[prow + i],
                     shift,
                 )
                 for i in range(rows)
             ]
             new = [0] * hid
             for k in range(hid):
+                u = k * ng
                 if kind == GRU:
-                    r = lut16(sig, c16(px[k] + ph[k]))
-                    z = lut16(sig, c16(px[hid + k] + ph[hid + k]))
-                    hn = c16(ph[2 * hid + k])
-                    n = lut16(tnh, c16(px[2 * hid + k] + rshift_round(r * hn, 15)))
+                    r = lut16(sig, c16(px[u] + ph[u]))
+                    z = lut16(sig, c16(px[u + 1] + ph[u + 1]))
+                    hn = c16(ph[u + 2])
+                    n = lut16(tnh, c16(px[u + 2] + rshift_round(r * hn, 15)))
                     new[k] = c16(n + rshift_round(z * (h[k] - n), 15))
                 else:
-                    ig = lut16(sig, c16(px[k] + ph[k]))
-                    fg = lut16(sig, c16(px[hid + k] + ph[hid + k]))
-                    gg = lut16(tnh, c16(px[2 * hid + k] + ph[2 * hid + k]))
-                    og = lut16(sig, c16(px[3 * hid + k] + ph[3 * hid + k]))
+                    ig = lut16(sig, c16(px[u] + ph[u]))
+                    fg = lut16(sig, c16(px[u + 1] + ph[u + 1]))
+                    gg = lut16(tnh, c16(px[u + 2] + ph[u + 2]))
+                    og = lut16(sig, c16(px[u + 3] + ph[u + 3]))
                     c[k] = rshift_round(fg * c[k], 15) + rshift_round(ig * gg, 15)
                     tc = lut16(tnh, c16(rshift_round(c[k], 15 - gbits)))
                     new[k] = c16(rshift_round(og * tc, 15))
@@ -232,17 +236,22 @@ class PureModel:
         return out if seq else h
 
     def _matrix(self, off: int, dtype: int, rows: int, cols: int) -> list[list[int]]:
+        """Rows of a recurrent weight array: INT16 row-major, INT8 paired words in groups of
+        four pairs (word ``(g * cols + j) * 4 + q`` holds rows ``8g + 2q`` and ``8g + 2q + 1``
+        of column j)."""
         if dtype != I8:
             flat = self._ints("h", off, rows * cols)
             return [list(flat[i * cols : (i + 1) * cols]) for i in range(rows)]
-        words = self._ints("q", off, ((rows + 1) // 2) * cols)
+        prow = -(-rows // 8) * 8
+        words = self._ints("q", off, prow // 2 * cols)
         out = []
         for i in range(rows):
+            grp, q, lane = i // 8, (i % 8) // 2, i % 2
             row = []
             for j in range(cols):
-                wd = words[(i // 2) * cols + j]
+                wd = words[(grp * cols + j) * 4 + q]
                 lo = sign_extend_32(wd)
-                row.append(lo if i % 2 == 0 else (wd - lo) >> 32)
+                row.append(lo if lane == 0 else (wd - lo) >> 32)
             out.append(row)
         return out
 

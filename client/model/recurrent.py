@@ -112,26 +112,46 @@ def run_recurrent(op: QRecurrent, x: I64) -> I64:
     return h
 
 
-def pair_encode(w: I64) -> I64:
-    """INT8 rows in pairs (the PACKED layout of 1.5): word ``w[2p][j] + w[2p+1][j] * 2^32``,
-    pair-major; an odd row count gets a zero row."""
-    rows = w.shape[0]
-    if rows % 2:
-        w = np.vstack([w, np.zeros((1, w.shape[1]), dtype=np.int64)])
-    out: I64 = (w[0::2] + (w[1::2] << 32)).reshape(-1)
+# INT8 weights: rows in groups of 8 (four row pairs), rows padded with zeros to a multiple of 8.
+GROUP_ROWS = 8
+GROUP_WORDS = 4
+
+
+def padded_rows(rows: int) -> int:
+    return -(-rows // GROUP_ROWS) * GROUP_ROWS
+
+
+def unit_major(gates: int, hidden: int) -> I64:
+    """File row ``k * gates + g`` holds logical (gate-major) row ``g * hidden + k``: a hidden
+    unit's gates are adjacent, so the kernel reads them at fixed offsets."""
+    k, g = np.divmod(np.arange(gates * hidden), gates)
+    out: I64 = g * hidden + k
     return out
 
 
-def pair_decode(words: I64, rows: int, cols: int) -> tuple[I64, bool]:
-    """Rows of a pair array and whether every word held two int8 lanes (zero padding row)."""
-    pairs = (rows + 1) // 2
-    wd = words.reshape(pairs, cols)
+def group_encode(w: I64) -> I64:
+    """INT8 rows (already in file order) as paired words grouped by four pairs:
+    ``P[grp][j][q] = w[8grp + 2q][j] + w[8grp + 2q + 1][j] * 2^32``, group by group, column by
+    column, ``q`` fastest; rows padded with zeros to a multiple of 8."""
+    rows, cols = w.shape
+    full = np.zeros((padded_rows(rows), cols), dtype=np.int64)
+    full[:rows] = w
+    g = full.reshape(-1, GROUP_WORDS, 2, cols)  # (groups, q, lane, cols)
+    words = g[:, :, 0, :] + (g[:, :, 1, :] << 32)  # (groups, q, cols)
+    out: I64 = words.transpose(0, 2, 1).reshape(-1)
+    return out
+
+
+def group_decode(words: I64, rows: int, cols: int) -> tuple[I64, bool]:
+    """Rows (file order) of a grouped array and whether every word held two int8 lanes with
+    zero padding rows."""
+    groups = padded_rows(rows) // GROUP_ROWS
+    wd = words.reshape(groups, cols, GROUP_WORDS).transpose(0, 2, 1)  # (groups, q, cols)
     lo = ((wd & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
     hi = (wd - lo) >> 32
     ok = bool(((lo >= -128) & (lo <= 127) & (hi >= -128) & (hi <= 127)).all())
-    w = np.stack([lo, hi], axis=1).reshape(-1, cols)
-    if rows % 2:
-        ok = ok and not w[-1].any()
+    w = np.stack([lo, hi], axis=2).reshape(-1, cols)
+    ok = ok and not w[rows:].any()
     return w[:rows], ok
 
 
@@ -142,7 +162,9 @@ __all__ = [
     "gate_table",
     "gru_step",
     "lstm_step",
-    "pair_decode",
-    "pair_encode",
+    "group_decode",
+    "group_encode",
+    "padded_rows",
+    "unit_major",
     "run_recurrent",
 ]

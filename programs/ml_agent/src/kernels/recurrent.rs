@@ -5,10 +5,14 @@
 //! and the h part `ph_i = rshift_round((bh_i + Wh_i . h) * Mh_i, S)`, then updates each hidden
 //! unit through the INT16 sigmoid / tanh tables (Q15 out). The matrix-vector products are where
 //! the compute goes:
-//! - INT8 weights are stored in row pairs (`w[2p][j] + w[2p+1][j] * 2^32`, the dense PACKED
-//!   layout): one load, one multiply and one add do two MACs. The lanes stay exact because
+//! - INT8 weights are stored as row pairs (`w[r][j] + w[r+1][j] * 2^32`, as the dense PACKED
+//!   layout) grouped by four pairs, the four words of a column adjacent: one input load feeds
+//!   four (load, multiply, add) at immediate offsets, eight MACs. The lanes stay exact because
 //!   `n * 128 * 32768 < 2^31` for `n <= 511` columns (checked) and `|x|, |h| <= 32768`.
 //! - INT16 weights are row-major i16, one MAC per load.
+//!
+//! Rows are stored unit-major (unit `k`, gate `g`: row `k * G + g`), so the elementwise pass
+//! finds a unit's gates at fixed offsets from one pointer.
 //!
 //! Between units everything lives in `OpBufs` (`h`, LSTM's `c`, the two gate buffers), so a
 //! job can stop after any step and resume later with bit-identical results.
@@ -22,6 +26,9 @@ pub const PAIR_MAX_COLS: u32 = 511;
 /// Entries of an INT16 activation table.
 pub const TABLE_LEN: usize = 513;
 const STATE_BITS: u32 = 15;
+/// Rows of an INT8 group (four paired words per column); every row count is padded to it.
+pub const GROUP_ROWS: usize = 8;
+const GROUP_WORDS: usize = 4;
 
 /// Per-step CU terms of `unit_cost` (upper bounds; fitted figures in `cost.rs`'s table).
 /// A paired word (two MACs) of an INT8 matrix.
@@ -49,11 +56,16 @@ pub fn units(op: &OpRecord) -> usize {
     (op.p0 as usize).max(1)
 }
 
+/// Gate rows rounded up to whole groups: the length of the bias, multiplier and gate buffers.
+#[inline(always)]
+fn padded_rows(op: &OpRecord) -> usize {
+    (gates(op) * op.p2 as usize).div_ceil(GROUP_ROWS) * GROUP_ROWS
+}
+
 /// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;
-    let rows = gates(op) * h;
-    h * (1 + (op.kind == LSTM) as usize) + 2 * rows
+    h * (1 + (op.kind == LSTM) as usize) + 2 * padded_rows(op)
 }
 
 /// `a * b`, saturated, without the u128 multiply `saturating_mul` becomes (upstream BPF cannot
@@ -68,7 +80,7 @@ pub fn unit_cost(op: &OpRecord) -> u64 {
     let (f, h) = (op.p1 as u64, op.p2 as u64);
     let rows = gates(op) as u64 * h;
     let mac = if op.dtype == I8 {
-        mul(mul(rows.div_ceil(2), f + h), PAIR_WORD_CU)
+        mul(mul(padded_rows(op) as u64 / 2, f + h), PAIR_WORD_CU)
     } else {
         mul(mul(rows, f + h), I16_MAC_CU)
     };
@@ -79,7 +91,7 @@ pub fn unit_cost(op: &OpRecord) -> u64 {
 
 /// The arrays of a validated record.
 struct Arrays<'a> {
-    /// INT8: `ceil(rows / 2) * F` paired words; INT16: `rows * F` i16.
+    /// INT8: `padded_rows / 2 * F` paired words; INT16: `rows * F` i16.
     wx: *const u8,
     wh: *const u8,
     bias: &'a [i32],
@@ -102,9 +114,10 @@ fn arrays<'a>(
 ) -> Result<(), ExecError> {
     let (f, h) = (op.p1 as usize, op.p2 as usize);
     let rows = gates(op) * h;
+    let prow = padded_rows(op);
     let off = &op.off;
     let (wx, wh) = if op.dtype == I8 {
-        let pairs = rows.div_ceil(2);
+        let pairs = prow / 2;
         (
             model.array::<i64>(off[0] as usize, pairs * f)?.as_ptr() as *const u8,
             model.array::<i64>(off[1] as usize, pairs * h)?.as_ptr() as *const u8,
@@ -120,8 +133,8 @@ fn arrays<'a>(
     *out = Some(Arrays {
         wx,
         wh,
-        bias: model.array::<i32>(off[2] as usize, 2 * rows)?,
-        mult: model.array::<u32>(off[3] as usize, 2 * rows)?,
+        bias: model.array::<i32>(off[2] as usize, 2 * prow)?,
+        mult: model.array::<u32>(off[3] as usize, 2 * prow)?,
         sig: sig.try_into().map_err(|_| err(Why::RecurrentParams))?,
         tanh: tanh.try_into().map_err(|_| err(Why::RecurrentParams))?,
     });
@@ -204,100 +217,113 @@ struct MatVec {
     w: *const u8,
     x: *const i64,
     n: usize,
-    rows: usize,
+    /// INT8: groups of 8 rows; INT16: rows.
+    count: usize,
     bias: *const i32,
     mult: *const u32,
-    shift: u32,
+    /// `shift - 1`, 0..=61.
+    s1: u32,
     out: *mut i64,
 }
 
-/// INT8 paired rows. Two pairs (four rows) per pass share each input load.
-///
-/// # Safety
-/// `w` holds `ceil(rows / 2) * n` words, `x` `n >= 1` words, `bias`/`mult` `rows` entries,
-/// `out` `rows` writable words.
-#[inline(never)]
-unsafe fn pairs_mv(m: &MatVec) {
-    let n = m.n;
-    let w = m.w as *const i64;
-    let pairs = m.rows.div_ceil(2);
-    let mut p = 0;
-    while p < pairs {
-        let a = w.add(p * n);
-        let two = p + 1 < pairs;
-        // A lone last pair reads its own row twice (cheaper than a second loop).
-        let b = if two { a.add(n) } else { a };
-        let (mut s0, mut s1) = (0i64, 0i64);
-        let mut j = 0;
-        while j + 4 <= n {
-            let (x0, x1, x2, x3) = (
-                *m.x.add(j),
-                *m.x.add(j + 1),
-                *m.x.add(j + 2),
-                *m.x.add(j + 3),
-            );
-            s0 = s0
-                .wrapping_add((*a.add(j)).wrapping_mul(x0))
-                .wrapping_add((*a.add(j + 1)).wrapping_mul(x1))
-                .wrapping_add((*a.add(j + 2)).wrapping_mul(x2))
-                .wrapping_add((*a.add(j + 3)).wrapping_mul(x3));
-            s1 = s1
-                .wrapping_add((*b.add(j)).wrapping_mul(x0))
-                .wrapping_add((*b.add(j + 1)).wrapping_mul(x1))
-                .wrapping_add((*b.add(j + 2)).wrapping_mul(x2))
-                .wrapping_add((*b.add(j + 3)).wrapping_mul(x3));
-            j += 4;
-        }
-        while j < n {
-            let xj = *m.x.add(j);
-            s0 = s0.wrapping_add((*a.add(j)).wrapping_mul(xj));
-            s1 = s1.wrapping_add((*b.add(j)).wrapping_mul(xj));
-            j += 1;
-        }
-        let r = 2 * p;
-        emit_pair(m, r, s0);
-        if two {
-            emit_pair(m, r + 2, s1);
-        }
-        p += 2;
-    }
+/// `rshift_round((acc + bias) * mult, s1 + 1)` as `((v >> s1) + 1) >> 1`: equal wherever
+/// `v + 2^s1` does not overflow, which the compiler's `A * M < 2^62` bound guarantees (as
+/// `fixed::requantize`).
+#[inline(always)]
+unsafe fn rq(acc: i64, bias: *const i32, mult: *const u32, s1: u32) -> i64 {
+    let v = acc.wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
+    (v >> s1).wrapping_add(1) >> 1
 }
 
-/// Split a paired sum into its two rows and requantize them (the second only if it exists).
+/// Split a paired sum into its rows `o[0]` (low lane) and `o[1]`, requantized.
 #[inline(always)]
-unsafe fn emit_pair(m: &MatVec, r: usize, s: i64) {
+unsafe fn emit2(s: i64, o: *mut i64, b: *const i32, m: *const u32, s1: u32) {
     let lo = (s << 32) >> 32;
-    *m.out.add(r) = requant(m, r, lo);
-    if r + 1 < m.rows {
-        *m.out.add(r + 1) = requant(m, r + 1, s.wrapping_sub(lo) >> 32);
+    *o = rq(lo, b, m, s1);
+    *o.add(1) = rq(s.wrapping_sub(lo) >> 32, b.add(1), m.add(1), s1);
+}
+
+/// INT8 groups: per group of 8 rows, four paired words per column; two columns per pass.
+///
+/// # Safety
+/// `w` holds `count * 4 * n` words, `x` `n >= 1` words, `bias`/`mult` `8 * count` entries,
+/// `out` `8 * count` writable words.
+#[inline(never)]
+unsafe fn groups_mv(m: &MatVec) {
+    let mut w = m.w as *const i64;
+    let x_end = m.x.add(m.n);
+    let x_end2 = m.x.add(m.n & !1);
+    let (mut out, mut bias, mut mult) = (m.out, m.bias, m.mult);
+    let out_end = out.add(m.count * GROUP_ROWS);
+    while out < out_end {
+        let (mut s0, mut s1, mut s2, mut s3) = (0i64, 0i64, 0i64, 0i64);
+        let mut xp = m.x;
+        while xp < x_end2 {
+            let (x0, x1) = (*xp, *xp.add(1));
+            s0 = s0
+                .wrapping_add((*w).wrapping_mul(x0))
+                .wrapping_add((*w.add(4)).wrapping_mul(x1));
+            s1 = s1
+                .wrapping_add((*w.add(1)).wrapping_mul(x0))
+                .wrapping_add((*w.add(5)).wrapping_mul(x1));
+            s2 = s2
+                .wrapping_add((*w.add(2)).wrapping_mul(x0))
+                .wrapping_add((*w.add(6)).wrapping_mul(x1));
+            s3 = s3
+                .wrapping_add((*w.add(3)).wrapping_mul(x0))
+                .wrapping_add((*w.add(7)).wrapping_mul(x1));
+            w = w.add(2 * GROUP_WORDS);
+            xp = xp.add(2);
+        }
+        if xp < x_end {
+            let x0 = *xp;
+            s0 = s0.wrapping_add((*w).wrapping_mul(x0));
+            s1 = s1.wrapping_add((*w.add(1)).wrapping_mul(x0));
+            s2 = s2.wrapping_add((*w.add(2)).wrapping_mul(x0));
+            s3 = s3.wrapping_add((*w.add(3)).wrapping_mul(x0));
+            w = w.add(GROUP_WORDS);
+        }
+        let s = m.s1;
+        emit2(s0, out, bias, mult, s);
+        emit2(s1, out.add(2), bias.add(2), mult.add(2), s);
+        emit2(s2, out.add(4), bias.add(4), mult.add(4), s);
+        emit2(s3, out.add(6), bias.add(6), mult.add(6), s);
+        out = out.add(GROUP_ROWS);
+        bias = bias.add(GROUP_ROWS);
+        mult = mult.add(GROUP_ROWS);
     }
 }
 
-#[inline(always)]
-unsafe fn requant(m: &MatVec, r: usize, acc: i64) -> i64 {
-    let v = acc
-        .wrapping_add(*m.bias.add(r) as i64)
-        .wrapping_mul(*m.mult.add(r) as i64);
-    rsr(v, m.shift)
-}
-
-/// INT16 rows, row-major.
+/// INT16 rows, row-major, two columns per pass.
 ///
 /// # Safety
-/// `w` holds `rows * n` i16, `x` `n` words, `bias`/`mult` `rows` entries, `out` `rows` words.
+/// `w` holds `count * n` i16, `x` `n` words, `bias`/`mult` `count` entries, `out` `count`
+/// writable words.
 #[inline(never)]
 unsafe fn i16_mv(m: &MatVec) {
-    let n = m.n;
     let mut w = m.w as *const i16;
-    for r in 0..m.rows {
+    let x_end = m.x.add(m.n);
+    let x_end2 = m.x.add(m.n & !1);
+    let (mut out, mut bias, mut mult) = (m.out, m.bias, m.mult);
+    let out_end = out.add(m.count);
+    while out < out_end {
         let mut s = 0i64;
-        let mut j = 0;
-        while j < n {
-            s = s.wrapping_add((*w.add(j) as i64).wrapping_mul(*m.x.add(j)));
-            j += 1;
+        let mut xp = m.x;
+        while xp < x_end2 {
+            s = s
+                .wrapping_add((*w as i64).wrapping_mul(*xp))
+                .wrapping_add((*w.add(1) as i64).wrapping_mul(*xp.add(1)));
+            w = w.add(2);
+            xp = xp.add(2);
         }
-        w = w.add(n);
-        *m.out.add(r) = requant(m, r, s);
+        if xp < x_end {
+            s = s.wrapping_add((*w as i64).wrapping_mul(*xp));
+            w = w.add(1);
+        }
+        *out = rq(s, bias, mult, m.s1);
+        out = out.add(1);
+        bias = bias.add(1);
+        mult = mult.add(1);
     }
 }
 
@@ -309,7 +335,10 @@ struct StepCtx<'a> {
     f: usize,
     h: usize,
     rows: usize,
-    shift: u32,
+    /// `rows` rounded up to whole groups.
+    prow: usize,
+    /// `shift - 1`.
+    s1: u32,
     /// `15 - G`: LSTM's cell state (Q15) to the gate domain.
     cs: u32,
 }
@@ -320,71 +349,94 @@ struct StepCtx<'a> {
 /// `x` holds `f` words, `st` `state_words` words.
 #[inline(never)]
 unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
-    let (h, rows) = (c.h, c.rows);
+    let (h, prow) = (c.h, c.prow);
     let hp = st;
-    let cp = st.add(h);
     let gx = st.add(h * (1 + c.lstm as usize));
-    let gh = gx.add(rows);
+    let gh = gx.add(prow);
     let bias = c.a.bias.as_ptr();
     let mult = c.a.mult.as_ptr();
+    let count = if c.i8 { prow / GROUP_ROWS } else { c.rows };
     let mvx = MatVec {
         w: c.a.wx,
         x,
         n: c.f,
-        rows,
+        count,
         bias,
         mult,
-        shift: c.shift,
+        s1: c.s1,
         out: gx,
     };
     let mvh = MatVec {
         w: c.a.wh,
         x: hp,
         n: h,
-        rows,
-        bias: bias.add(rows),
-        mult: mult.add(rows),
-        shift: c.shift,
+        count,
+        bias: bias.add(prow),
+        mult: mult.add(prow),
+        s1: c.s1,
         out: gh,
     };
     if c.i8 {
-        pairs_mv(&mvx);
-        pairs_mv(&mvh);
+        groups_mv(&mvx);
+        groups_mv(&mvh);
     } else {
         i16_mv(&mvx);
         i16_mv(&mvh);
     }
-    let (sig, tanh) = (c.a.sig, c.a.tanh);
     if c.lstm {
-        for k in 0..h {
-            let i = lut(sig, c16((*gx.add(k)).wrapping_add(*gh.add(k))));
-            let f = lut(sig, c16((*gx.add(h + k)).wrapping_add(*gh.add(h + k))));
-            let g = lut(
-                tanh,
-                c16((*gx.add(2 * h + k)).wrapping_add(*gh.add(2 * h + k))),
-            );
-            let o = lut(
-                sig,
-                c16((*gx.add(3 * h + k)).wrapping_add(*gh.add(3 * h + k))),
-            );
-            let cell =
-                rsr(f.wrapping_mul(*cp.add(k)), STATE_BITS).wrapping_add(rsr(i * g, STATE_BITS));
-            *cp.add(k) = cell;
-            let tc = lut(tanh, c16(rsr(cell, c.cs)));
-            *hp.add(k) = c16(rsr(o * tc, STATE_BITS));
-        }
+        lstm_units(c, st, gx, gh);
     } else {
-        for k in 0..h {
-            let r = lut(sig, c16((*gx.add(k)).wrapping_add(*gh.add(k))));
-            let z = lut(sig, c16((*gx.add(h + k)).wrapping_add(*gh.add(h + k))));
-            let hn = c16(*gh.add(2 * h + k));
-            let n = lut(
-                tanh,
-                c16((*gx.add(2 * h + k)).wrapping_add(rsr(r * hn, STATE_BITS))),
-            );
-            let hk = *hp.add(k);
-            *hp.add(k) = c16(n + rsr(z * (hk - n), STATE_BITS));
-        }
+        gru_units(c, st, gx, gh);
+    }
+}
+
+/// GRU update of every unit from the gate buffers (rows `3k`, `3k + 1`, `3k + 2`: r, z, n).
+///
+/// # Safety
+/// `hp` holds `h` words, `gx`/`gh` `3h`.
+#[inline(never)]
+unsafe fn gru_units(c: &StepCtx, hp: *mut i64, mut gx: *const i64, mut gh: *const i64) {
+    let (sig, tanh) = (c.a.sig, c.a.tanh);
+    let mut hp = hp;
+    let end = hp.add(c.h);
+    while hp < end {
+        let r = lut(sig, c16((*gx).wrapping_add(*gh)));
+        let z = lut(sig, c16((*gx.add(1)).wrapping_add(*gh.add(1))));
+        let hn = c16(*gh.add(2));
+        let n = lut(
+            tanh,
+            c16((*gx.add(2)).wrapping_add(rsr(r * hn, STATE_BITS))),
+        );
+        *hp = c16(n + rsr(z * (*hp - n), STATE_BITS));
+        hp = hp.add(1);
+        gx = gx.add(3);
+        gh = gh.add(3);
+    }
+}
+
+/// LSTM update of every unit (rows `4k .. 4k + 4`: i, f, g, o); `c` follows `h` in `st`.
+///
+/// # Safety
+/// `st` holds `2h` words, `gx`/`gh` `4h`.
+#[inline(never)]
+unsafe fn lstm_units(c: &StepCtx, st: *mut i64, mut gx: *const i64, mut gh: *const i64) {
+    let (sig, tanh) = (c.a.sig, c.a.tanh);
+    let h = c.h;
+    let mut hp = st;
+    let end = hp.add(h);
+    while hp < end {
+        let i = lut(sig, c16((*gx).wrapping_add(*gh)));
+        let f = lut(sig, c16((*gx.add(1)).wrapping_add(*gh.add(1))));
+        let g = lut(tanh, c16((*gx.add(2)).wrapping_add(*gh.add(2))));
+        let o = lut(sig, c16((*gx.add(3)).wrapping_add(*gh.add(3))));
+        let cp = hp.add(h);
+        let cell = rsr(f.wrapping_mul(*cp), STATE_BITS).wrapping_add(rsr(i * g, STATE_BITS));
+        *cp = cell;
+        let tc = lut(tanh, c16(rsr(cell, c.cs)));
+        *hp = c16(rsr(o * tc, STATE_BITS));
+        hp = hp.add(1);
+        gx = gx.add(4);
+        gh = gh.add(4);
     }
 }
 
@@ -407,6 +459,7 @@ pub fn run_units(
         || bufs.input.len() < t_all * f
         || bufs.output.len() < op.n_out as usize
         || bufs.state.len() < state_words(op)
+        || !(1..=62).contains(&op.shift)
     {
         return Err(err(Why::RecurrentBuffers));
     }
@@ -428,7 +481,8 @@ pub fn run_units(
         f,
         h,
         rows,
-        shift: op.shift as u32,
+        prow: padded_rows(op),
+        s1: op.shift as u32 - 1,
         cs: STATE_BITS - (op.p3 as u32).min(14),
     };
     let seq = op.mode == 1;
