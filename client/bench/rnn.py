@@ -106,6 +106,7 @@ async def measure_rnn(chain: LiteSvmChain, payer: Keypair, qm: QModel, windows: 
         res = await chain.send([set_compute_unit_limit(MAX_TX_CU), plain], payer)
         cu = [int(m.group(1)) for line in res.logs if (m := _CONSUMED.match(line))]
         ix_cu = max(ix_cu, cu[0])
+        assert res.return_data is not None, res.logs
         rd = ReturnData.decode(res.return_data)
         exact &= list(rd.outputs) == want.outputs[r].tolist()
         exact &= rd.class_id == int(want.classes[r])

@@ -279,8 +279,11 @@ def import_recurrent(
     cur: str | None = None
     width = 0
     head = Head.NONE
+    cell_state = ""
     for node in nodes:
         label = f"{node.op} node {node.name!r}"
+        if cell_state and cell_state in node.inputs:
+            raise UnsupportedModelError(f"{label} reads the LSTM cell state Y_c (not supported)")
         uses = [i for i in node.inputs if i in tracked]
         shapes = {k: v.shape for k, v in tracked.items()}
         if cur is None and not uses:
@@ -305,7 +308,7 @@ def import_recurrent(
             if len(outs) > 1 and outs[1]:
                 tracked[outs[1]] = _OUT + (steps - 1) * hid + np.arange(hid).reshape(1, 1, hid)
             if len(outs) > 2 and outs[2]:
-                raise UnsupportedModelError(f"{label}: the cell state output Y_c is not supported")
+                cell_state = outs[2]
             continue
         if cur is None and node.op in _LAYOUT_OPS:
             tracked[node.output] = _layout(node, tracked[node.inputs[0]], consts)
