@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="instead: every CU row on both builds, SBPF v0 on LiteSVM vs v3 on Surfpool",
     )
+    p.add_argument(
+        "--rnn",
+        action="store_true",
+        help="instead: CU of the GRU/LSTM kernels on LiteSVM (per MAC, per step, one transaction)",
+    )
     p.set_defaults(handler=bench, url=None, keypair=None)
 
 
@@ -134,6 +139,14 @@ async def infer(args: argparse.Namespace, ctx: CliContext) -> int:
 async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
     from ..bench.runner import format_report, run_bench
 
+    if args.rnn:
+        from dataclasses import asdict
+
+        from ..bench.rnn import format_rnn, run_rnn_bench
+
+        rows = await run_rnn_bench()
+        ctx.emit([asdict(r) for r in rows], format_rnn(rows))
+        return 0
     if args.sbpf:
         from ..bench.sbpf import format_sbpf_report, run_sbpf_comparison
 
