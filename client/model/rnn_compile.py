@@ -109,7 +109,9 @@ def window_range(
         lo_a = np.asarray(rng[0], dtype=np.float64)  # type: ignore[index]
         hi_a = np.asarray(rng[1], dtype=np.float64)  # type: ignore[index]
         if lo_a.size == steps * feats:
-            lo_a, hi_a = lo_a.reshape(steps, feats)[0], hi_a.reshape(steps, feats)[0]
+            # One range per feature over every step: the widest one declared.
+            lo_a = lo_a.reshape(steps, feats).min(axis=0)
+            hi_a = hi_a.reshape(steps, feats).max(axis=0)
         rng = (lo_a, hi_a)
     lo, hi = _declared_range(per_step, rng, margin, feats)  # type: ignore[arg-type]
     return np.tile(lo, steps), np.tile(hi, steps)
@@ -123,8 +125,9 @@ def compile_recurrent(
     margin: float = 0.25,
 ) -> QModel:
     """A float ``[RecurrentLayer, (DenseLayer, [activation])...]`` model with a classifier or
-    regression head. ``dtypes``: one dtype (everything) or one per op group (the recurrent op,
-    then each dense layer)."""
+    regression head. ``dtypes``: one dtype (everything) or one per op group (the recurrent op
+    and the input, then each dense layer). The first dense layer reads the Q15 state and is
+    INT16 whatever its entry says."""
     from .compiler import (
         _LUT_KIND,
         _classifier_head,

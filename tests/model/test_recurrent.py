@@ -315,3 +315,15 @@ def test_onnx_refuses_nonzero_initial_state() -> None:
             )
     with pytest.raises(UnsupportedModelError, match="initial_h"):
         import_onnx(model)
+
+
+def test_auto_precision_promotes_the_recurrent_op() -> None:
+    from client.model.autoprecision import compile_auto
+
+    fm = float_model(CellKind.LSTM, 10, 4, 8, seed=3)
+    x = np.random.default_rng(0).normal(0, 1.0, (600, fm.n_features))
+    r = compile_auto(fm, x, check_feasible=False)
+    op = r.qmodel.ops[0]
+    assert isinstance(op, QRecurrent)
+    assert r.trials[0].precisions == ("int8", "int8")
+    assert r.agreement >= 0.99 and op.dtype.name == r.precisions[0].upper().replace("INT", "I")
