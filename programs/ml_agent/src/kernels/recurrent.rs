@@ -62,10 +62,11 @@ fn padded_rows(op: &OpRecord) -> usize {
     (gates(op) * op.p2 as usize).div_ceil(GROUP_ROWS) * GROUP_ROWS
 }
 
-/// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
+/// Words carried between units: `h`, LSTM's `c`, the x and h gate buffers, and the
+/// requantization offsets (recomputed by every `run_units` call).
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;
-    h * (1 + (op.kind == LSTM) as usize) + 2 * padded_rows(op)
+    h * (1 + (op.kind == LSTM) as usize) + 4 * padded_rows(op)
 }
 
 /// `a * b`, saturated, without the u128 multiply `saturating_mul` becomes (upstream BPF cannot
@@ -211,85 +212,97 @@ fn lut(t: &[i16; TABLE_LEN], q: i64) -> i64 {
     t0 + (((t1 - t0) * frac + 64) >> 7)
 }
 
-/// One matrix-vector product with requantization: `out[i] = rshift_round((bias[i] + W_i . x)
-/// * mult[i], shift)` for `rows` rows of `n` columns.
+/// One matrix-vector product with requantization: `out[i] = (W_i . x * mult[i] + c[i]) >> S`
+/// for the rows of `count` groups (INT8) or `count` rows (INT16), where
+/// `c[i] = bias[i] * mult[i] + 2^(S-1)` (`offsets`): the same 64-bit value as
+/// `rshift_round((bias[i] + W_i . x) * mult[i], S)`, in wrapping arithmetic too.
 struct MatVec {
     w: *const u8,
     x: *const i64,
     n: usize,
     /// INT8: groups of 8 rows; INT16: rows.
     count: usize,
-    bias: *const i32,
+    c: *const i64,
     mult: *const u32,
-    /// `shift - 1`, 0..=61.
-    s1: u32,
+    shift: u32,
     out: *mut i64,
 }
 
-/// `rshift_round((acc + bias) * mult, s1 + 1)` as `((v >> s1) + 1) >> 1`: equal wherever
-/// `v + 2^s1` does not overflow, which the compiler's `A * M < 2^62` bound guarantees (as
-/// `fixed::requantize`).
+/// `c[i] = bias[i] * mult[i] + 2^(shift - 1)` for `n` rows: computed once per `run_units`
+/// call, so a step's requantization is a multiply, an add and a shift per row.
+///
+/// # Safety
+/// `bias`, `mult` hold `n` entries, `c` `n` writable words; `shift` in 1..=62.
+#[inline(never)]
+unsafe fn offsets(bias: *const i32, mult: *const u32, c: *mut i64, n: usize, shift: u32) {
+    let half = 1i64 << (shift - 1);
+    for i in 0..n {
+        *c.add(i) = (*bias.add(i) as i64)
+            .wrapping_mul(*mult.add(i) as i64)
+            .wrapping_add(half);
+    }
+}
+
 #[inline(always)]
-unsafe fn rq(acc: i64, bias: *const i32, mult: *const u32, s1: u32) -> i64 {
-    let v = acc.wrapping_add(*bias as i64).wrapping_mul(*mult as i64);
-    (v >> s1).wrapping_add(1) >> 1
+unsafe fn rq(acc: i64, c: *const i64, mult: *const u32, shift: u32) -> i64 {
+    acc.wrapping_mul(*mult as i64).wrapping_add(*c) >> shift
 }
 
 /// Split a paired sum into its rows `o[0]` (low lane) and `o[1]`, requantized.
 #[inline(always)]
-unsafe fn emit2(s: i64, o: *mut i64, b: *const i32, m: *const u32, s1: u32) {
+unsafe fn emit2(s: i64, o: *mut i64, c: *const i64, m: *const u32, shift: u32) {
     let lo = (s << 32) >> 32;
-    *o = rq(lo, b, m, s1);
-    *o.add(1) = rq(s.wrapping_sub(lo) >> 32, b.add(1), m.add(1), s1);
+    *o = rq(lo, c, m, shift);
+    *o.add(1) = rq(s.wrapping_sub(lo) >> 32, c.add(1), m.add(1), shift);
 }
 
-/// INT8 groups: per group of 8 rows, four paired words per column; two columns per pass.
+/// INT8 groups: per group of 8 rows, four paired words per column (one input load, four
+/// loads, multiplies and adds at immediate offsets).
 ///
 /// # Safety
-/// `w` holds `count * 4 * n` words, `x` `n >= 1` words, `bias`/`mult` `8 * count` entries,
+/// `w` holds `count * 4 * n` words, `x` `n >= 1` words, `c`/`mult` `8 * count` entries,
 /// `out` `8 * count` writable words.
 #[inline(never)]
 unsafe fn groups_mv(m: &MatVec) {
     let mut w = m.w as *const i64;
     let x_end = m.x.add(m.n);
     let x_end2 = m.x.add(m.n & !1);
-    let (mut out, mut bias, mut mult) = (m.out, m.bias, m.mult);
+    let (mut out, mut c, mut mult) = (m.out, m.c, m.mult);
     let out_end = out.add(m.count * GROUP_ROWS);
     while out < out_end {
         let (mut s0, mut s1, mut s2, mut s3) = (0i64, 0i64, 0i64, 0i64);
         let mut xp = m.x;
+        // Two columns per pass, one after the other through the same input register: four
+        // accumulators, the input, a product, two pointers and the end fit the ten registers.
         while xp < x_end2 {
-            let (x0, x1) = (*xp, *xp.add(1));
-            s0 = s0
-                .wrapping_add((*w).wrapping_mul(x0))
-                .wrapping_add((*w.add(4)).wrapping_mul(x1));
-            s1 = s1
-                .wrapping_add((*w.add(1)).wrapping_mul(x0))
-                .wrapping_add((*w.add(5)).wrapping_mul(x1));
-            s2 = s2
-                .wrapping_add((*w.add(2)).wrapping_mul(x0))
-                .wrapping_add((*w.add(6)).wrapping_mul(x1));
-            s3 = s3
-                .wrapping_add((*w.add(3)).wrapping_mul(x0))
-                .wrapping_add((*w.add(7)).wrapping_mul(x1));
+            let xv = *xp;
+            s0 = s0.wrapping_add((*w).wrapping_mul(xv));
+            s1 = s1.wrapping_add((*w.add(1)).wrapping_mul(xv));
+            s2 = s2.wrapping_add((*w.add(2)).wrapping_mul(xv));
+            s3 = s3.wrapping_add((*w.add(3)).wrapping_mul(xv));
+            let xv = *xp.add(1);
+            s0 = s0.wrapping_add((*w.add(4)).wrapping_mul(xv));
+            s1 = s1.wrapping_add((*w.add(5)).wrapping_mul(xv));
+            s2 = s2.wrapping_add((*w.add(6)).wrapping_mul(xv));
+            s3 = s3.wrapping_add((*w.add(7)).wrapping_mul(xv));
             w = w.add(2 * GROUP_WORDS);
             xp = xp.add(2);
         }
         if xp < x_end {
-            let x0 = *xp;
-            s0 = s0.wrapping_add((*w).wrapping_mul(x0));
-            s1 = s1.wrapping_add((*w.add(1)).wrapping_mul(x0));
-            s2 = s2.wrapping_add((*w.add(2)).wrapping_mul(x0));
-            s3 = s3.wrapping_add((*w.add(3)).wrapping_mul(x0));
+            let xv = *xp;
+            s0 = s0.wrapping_add((*w).wrapping_mul(xv));
+            s1 = s1.wrapping_add((*w.add(1)).wrapping_mul(xv));
+            s2 = s2.wrapping_add((*w.add(2)).wrapping_mul(xv));
+            s3 = s3.wrapping_add((*w.add(3)).wrapping_mul(xv));
             w = w.add(GROUP_WORDS);
         }
-        let s = m.s1;
-        emit2(s0, out, bias, mult, s);
-        emit2(s1, out.add(2), bias.add(2), mult.add(2), s);
-        emit2(s2, out.add(4), bias.add(4), mult.add(4), s);
-        emit2(s3, out.add(6), bias.add(6), mult.add(6), s);
+        let sh = m.shift;
+        emit2(s0, out, c, mult, sh);
+        emit2(s1, out.add(2), c.add(2), mult.add(2), sh);
+        emit2(s2, out.add(4), c.add(4), mult.add(4), sh);
+        emit2(s3, out.add(6), c.add(6), mult.add(6), sh);
         out = out.add(GROUP_ROWS);
-        bias = bias.add(GROUP_ROWS);
+        c = c.add(GROUP_ROWS);
         mult = mult.add(GROUP_ROWS);
     }
 }
@@ -297,14 +310,14 @@ unsafe fn groups_mv(m: &MatVec) {
 /// INT16 rows, row-major, two columns per pass.
 ///
 /// # Safety
-/// `w` holds `count * n` i16, `x` `n` words, `bias`/`mult` `count` entries, `out` `count`
+/// `w` holds `count * n` i16, `x` `n` words, `c`/`mult` `count` entries, `out` `count`
 /// writable words.
 #[inline(never)]
 unsafe fn i16_mv(m: &MatVec) {
     let mut w = m.w as *const i16;
     let x_end = m.x.add(m.n);
     let x_end2 = m.x.add(m.n & !1);
-    let (mut out, mut bias, mut mult) = (m.out, m.bias, m.mult);
+    let (mut out, mut c, mut mult) = (m.out, m.c, m.mult);
     let out_end = out.add(m.count);
     while out < out_end {
         let mut s = 0i64;
@@ -320,9 +333,9 @@ unsafe fn i16_mv(m: &MatVec) {
             s = s.wrapping_add((*w as i64).wrapping_mul(*xp));
             w = w.add(1);
         }
-        *out = rq(s, bias, mult, m.s1);
+        *out = rq(s, c, mult, m.shift);
         out = out.add(1);
-        bias = bias.add(1);
+        c = c.add(1);
         mult = mult.add(1);
     }
 }
@@ -337,8 +350,10 @@ struct StepCtx<'a> {
     rows: usize,
     /// `rows` rounded up to whole groups.
     prow: usize,
-    /// `shift - 1`.
-    s1: u32,
+    /// `S`, 1..=62.
+    shift: u32,
+    /// `2 * prow` requantization offsets (`offsets`), x part then h part.
+    c: *const i64,
     /// `15 - G`: LSTM's cell state (Q15) to the gate domain.
     cs: u32,
 }
@@ -353,7 +368,7 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
     let hp = st;
     let gx = st.add(h * (1 + c.lstm as usize));
     let gh = gx.add(prow);
-    let bias = c.a.bias.as_ptr();
+    let offs = c.c;
     let mult = c.a.mult.as_ptr();
     let count = if c.i8 { prow / GROUP_ROWS } else { c.rows };
     let mvx = MatVec {
@@ -361,9 +376,9 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
         x,
         n: c.f,
         count,
-        bias,
+        c: offs,
         mult,
-        s1: c.s1,
+        shift: c.shift,
         out: gx,
     };
     let mvh = MatVec {
@@ -371,9 +386,9 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
         x: hp,
         n: h,
         count,
-        bias: bias.add(prow),
+        c: offs.add(prow),
         mult: mult.add(prow),
-        s1: c.s1,
+        shift: c.shift,
         out: gh,
     };
     if c.i8 {
@@ -469,6 +484,14 @@ pub fn run_units(
         return Err(err(Why::RecurrentParams));
     };
     let st = bufs.state.as_mut_ptr();
+    let prow = padded_rows(op);
+    // SAFETY: the state holds state_words = h (1 + lstm) + 4 prow words (checked above): the
+    // offsets take the last 2 prow; bias and mult hold 2 prow entries (`arrays`).
+    let cvec = unsafe {
+        let cvec = st.add(h * (1 + lstm as usize) + 2 * prow);
+        offsets(a.bias.as_ptr(), a.mult.as_ptr(), cvec, 2 * prow, op.shift as u32);
+        cvec as *const i64
+    };
     if from == 0 {
         for v in bufs.state[..h * (1 + lstm as usize)].iter_mut() {
             *v = 0;
@@ -482,7 +505,8 @@ pub fn run_units(
         h,
         rows,
         prow: padded_rows(op),
-        s1: op.shift as u32 - 1,
+        shift: op.shift as u32,
+        c: cvec,
         cs: STATE_BITS - (op.p3 as u32).min(14),
     };
     let seq = op.mode == 1;
