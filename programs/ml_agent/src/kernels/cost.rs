@@ -241,6 +241,37 @@ mod tests {
     }
 
     #[test]
+    fn recurrent_ops_cost_every_step_above_what_was_measured() {
+        use crate::kernels::model::{I16, I8};
+        use crate::kernels::recurrent::{state_words, unit_cost};
+        let head = op(ARGMAX, 0, 32, 2);
+        // GRU-32 over 120 x 5, INT8: 96 rows in 12 groups of 8.
+        let mut gru = op(GRU, PACKED, 600, 32);
+        (gru.dtype, gru.p0, gru.p1, gru.p2) = (I8, 120, 5, 32);
+        let step = unit_cost(&gru);
+        assert_eq!(
+            bound(600, &[gru, head]) - floor(600, 2) - 32 * ARGMAX_ELEM,
+            120 * step + 4 * state_words(&gru) as u64
+        );
+        // Per-step op CU measured on LiteSVM (`python -m client bench --rnn`): GRU-32 INT8
+        // 13,798 and INT16 35,488; LSTM-64 INT8 56,161 and INT16 161,606.
+        assert!(step >= 13_798);
+        let mut gru16 = gru;
+        (gru16.dtype, gru16.layout) = (I16, COMPACT);
+        assert!(unit_cost(&gru16) >= 35_488);
+        let mut lstm = op(LSTM, PACKED, 40, 64);
+        (lstm.dtype, lstm.p0, lstm.p1, lstm.p2) = (I8, 8, 5, 64);
+        assert!(unit_cost(&lstm) >= 56_161);
+        let mut lstm16 = lstm;
+        (lstm16.dtype, lstm16.layout) = (I16, COMPACT);
+        assert!(unit_cost(&lstm16) >= 161_606);
+        // A hostile record saturates instead of wrapping.
+        let mut huge = lstm16;
+        (huge.p0, huge.p1, huge.p2) = (u32::MAX, u32::MAX, u32::MAX);
+        assert_eq!(bound(4, &[huge, head]), u64::MAX);
+    }
+
+    #[test]
     fn saturates_instead_of_wrapping() {
         let mut trees = op(TREES, 0, 4, u32::MAX);
         trees.p0 = u32::MAX;

@@ -489,7 +489,13 @@ pub fn run_units(
     // offsets take the last 2 prow; bias and mult hold 2 prow entries (`arrays`).
     let cvec = unsafe {
         let cvec = st.add(h * (1 + lstm as usize) + 2 * prow);
-        offsets(a.bias.as_ptr(), a.mult.as_ptr(), cvec, 2 * prow, op.shift as u32);
+        offsets(
+            a.bias.as_ptr(),
+            a.mult.as_ptr(),
+            cvec,
+            2 * prow,
+            op.shift as u32,
+        );
         cvec as *const i64
     };
     if from == 0 {
