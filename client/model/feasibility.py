@@ -176,10 +176,9 @@ CU_MARGIN = 1.03
 
 
 def recurrent_state_words(op: QRecurrent) -> int:
-    """`kernels/recurrent.rs` `state_words`: h, LSTM's c, the x and h gate buffers and the
-    requantization offsets."""
+    """`kernels/recurrent.rs` `state_words`: h, LSTM's c, and the x and h gate buffers."""
     padded = -(-op.rows // 8) * 8
-    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 4 * padded
+    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * padded
 
 
 def tree_depths(op: QTrees) -> list[int]:

@@ -206,7 +206,7 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
         return [
             (wx, wdt, "wx"),
             (wh, wdt, "wh"),
-            (np.concatenate([op.bx[perm], pad, op.bh[perm], pad]), "<i4", "bias"),
+            (np.concatenate([op.cx[perm], pad, op.ch[perm], pad]), "<i8", "offsets"),
             (np.concatenate([op.mx[perm], pad, op.mh[perm], pad]), "<u4", "multiplier"),
             (op.sigmoid, "<i2", "sigmoid"),
             (op.tanh, "<i2", "tanh"),
@@ -1019,13 +1019,13 @@ def _decode_recurrent(
     else:
         wx = ctx.arr(0, rows * feats, "<i2").reshape(rows, feats)
         wh = ctx.arr(1, rows * hidden, "<i2").reshape(rows, hidden)
-    bias = ctx.arr(2, 2 * prow, "<i4").reshape(2, prow)
+    offsets = ctx.arr(2, 2 * prow, "<i8").reshape(2, prow)
     mult = ctx.arr(3, 2 * prow, "<u4").reshape(2, prow)
     _require(
-        not bias[:, rows:].any() and not mult[:, rows:].any(),
+        not offsets[:, rows:].any() and not mult[:, rows:].any(),
         ctx.offs[2],
-        f"{name}.bias",
-        "bias and multiplier entries of padding rows must be 0",
+        f"{name}.offsets",
+        "offset and multiplier entries of padding rows must be 0",
     )
     bad = np.nonzero((mult[:, :rows] == 0) | (mult[:, :rows] >= 1 << 31))
     _require(
@@ -1037,7 +1037,7 @@ def _decode_recurrent(
     # File rows are unit-major; the IR keeps PyTorch's gate-major order.
     inv = np.argsort(unit_major(gates, hidden))
     wx, wh = wx[inv], wh[inv]
-    bx, bh = bias[0, :rows][inv], bias[1, :rows][inv]
+    cx, ch = offsets[0, :rows][inv], offsets[1, :rows][inv]
     mx, mh = mult[0, :rows][inv], mult[1, :rows][inv]
     sig = ctx.arr(4, TABLE_LEN, "<i2")
     tanh = ctx.arr(5, TABLE_LEN, "<i2")
@@ -1050,8 +1050,8 @@ def _decode_recurrent(
         sequence=bool(mode_v),
         wx=wx,
         wh=wh,
-        bx=bx,
-        bh=bh,
+        cx=cx,
+        ch=ch,
         mx=mx,
         mh=mh,
         shift=shift,

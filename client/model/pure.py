@@ -187,7 +187,7 @@ class PureModel:
         prow = -(-rows // 8) * 8
         wx = self._matrix(offs[0], dtype, rows, feats)
         wh = self._matrix(offs[1], dtype, rows, hid)
-        bias = self._ints("i", offs[2], 2 * prow)
+        cofs = self._ints("q", offs[2], 2 * prow)
         mult = self._ints("I", offs[3], 2 * prow)
         sig = self._ints("h", offs[4], 513)
         tnh = self._ints("h", offs[5], 513)
@@ -201,16 +201,15 @@ class PureModel:
         for t in range(steps):
             xt = x[t * feats : (t + 1) * feats]
             px = [
-                rshift_round(
-                    (bias[i] + sum(wx[i][j] * xt[j] for j in range(feats))) * mult[i], shift
-                )
+                wrap_i64(int(sum(wx[i][j] * xt[j] for j in range(feats))) * mult[i] + cofs[i])
+                >> shift
                 for i in range(rows)
             ]
             ph = [
-                rshift_round(
-                    (bias[prow + i] + sum(wh[i][j] * h[j] for j in range(hid))) * mult[prow + i],
-                    shift,
+                wrap_i64(
+                    int(sum(wh[i][j] * h[j] for j in range(hid))) * mult[prow + i] + cofs[prow + i]
                 )
+                >> shift
                 for i in range(rows)
             ]
             new = [0] * hid

@@ -209,8 +209,10 @@ class QRecurrent:
     sequence: bool  # True: output every step's h (T * H values); False: the last h (H)
     wx: I64  # (G*H, F) signed weights
     wh: I64  # (G*H, H)
-    bx: I64  # (G*H,) i32, in the x part's accumulator units
-    bh: I64  # (G*H,) i32, in the h part's accumulator units
+    # Requantization offsets c = b * M + 2^(S-1) (i64; b the folded i32 bias of the part):
+    # px = (Wx . x * Mx + cx) >> S, the same 64-bit value as rshift_round((b + acc) * M, S).
+    cx: I64  # (G*H,)
+    ch: I64  # (G*H,)
     mx: I64  # (G*H,) u32 multipliers of the x part
     mh: I64  # (G*H,) u32 multipliers of the h part
     shift: int  # S shared by every row and both parts, 1..62

@@ -63,10 +63,12 @@ def gate_table(fn: str, gate_bits: int) -> I64:
 
 
 def _gate_parts(op: QRecurrent, x_t: I64, h: I64) -> tuple[I64, I64]:
-    """(px, ph), each (B, rows): the requantized x and h parts of every gate row."""
-    ax = x_t @ op.wx.T + op.bx
-    ah = h @ op.wh.T + op.bh
-    return _rshift_round(ax * op.mx, op.shift), _rshift_round(ah * op.mh, op.shift)
+    """(px, ph), each (B, rows): the requantized x and h parts of every gate row,
+    ``(acc * M + c) >> S``."""
+    s = np.int64(op.shift)
+    px: I64 = ((x_t @ op.wx.T) * op.mx + op.cx) >> s
+    ph: I64 = ((h @ op.wh.T) * op.mh + op.ch) >> s
+    return px, ph
 
 
 def gru_step(op: QRecurrent, x_t: I64, h: I64) -> I64:

@@ -76,6 +76,10 @@ def quantize_recurrent(
     real = np.concatenate([sx * gate_unit, sh * h_scale * gate_unit])
     mult, shift = choose_requant(real, np.concatenate([ax, ah]), name)
     rows = whq.shape[0]
+    half = 1 << (shift - 1)
+    # |b * M| <= A * M < 2^62 (choose_requant), so the offsets fit in i64.
+    cx = np.array([int(b) * int(m) + half for b, m in zip(bx, mult[:rows], strict=True)])
+    ch = np.array([int(b) * int(m) + half for b, m in zip(bh, mult[rows:], strict=True)])
     return QRecurrent(
         kind=OpKind.GRU if layer.cell is CellKind.GRU else OpKind.LSTM,
         dtype=dtype,
@@ -85,8 +89,8 @@ def quantize_recurrent(
         sequence=layer.sequence,
         wx=wxq,
         wh=whq,
-        bx=bx,
-        bh=bh,
+        cx=cx.astype(np.int64),
+        ch=ch.astype(np.int64),
         mx=mult[:rows],
         mh=mult[rows:],
         shift=shift,

@@ -56,17 +56,16 @@ pub fn units(op: &OpRecord) -> usize {
     (op.p0 as usize).max(1)
 }
 
-/// Gate rows rounded up to whole groups: the length of the bias, multiplier and gate buffers.
+/// Gate rows rounded up to whole groups: the length of the offset, multiplier and gate buffers.
 #[inline(always)]
 fn padded_rows(op: &OpRecord) -> usize {
     (gates(op) * op.p2 as usize).div_ceil(GROUP_ROWS) * GROUP_ROWS
 }
 
-/// Words carried between units: `h`, LSTM's `c`, the x and h gate buffers, and the
-/// requantization offsets (recomputed by every `run_units` call).
+/// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;
-    h * (1 + (op.kind == LSTM) as usize) + 4 * padded_rows(op)
+    h * (1 + (op.kind == LSTM) as usize) + 2 * padded_rows(op)
 }
 
 /// `a * b`, saturated, without the u128 multiply `saturating_mul` becomes (upstream BPF cannot
@@ -95,7 +94,8 @@ struct Arrays<'a> {
     /// INT8: `padded_rows / 2 * F` paired words; INT16: `rows * F` i16.
     wx: *const u8,
     wh: *const u8,
-    bias: &'a [i32],
+    /// Requantization offsets `b * M + 2^(S-1)`: x part (prow), then h part (prow).
+    ofs: &'a [i64],
     mult: &'a [u32],
     sig: &'a [i16; TABLE_LEN],
     tanh: &'a [i16; TABLE_LEN],
@@ -134,7 +134,7 @@ fn arrays<'a>(
     *out = Some(Arrays {
         wx,
         wh,
-        bias: model.array::<i32>(off[2] as usize, 2 * prow)?,
+        ofs: model.array::<i64>(off[2] as usize, 2 * prow)?,
         mult: model.array::<u32>(off[3] as usize, 2 * prow)?,
         sig: sig.try_into().map_err(|_| err(Why::RecurrentParams))?,
         tanh: tanh.try_into().map_err(|_| err(Why::RecurrentParams))?,
@@ -213,9 +213,10 @@ fn lut(t: &[i16; TABLE_LEN], q: i64) -> i64 {
 }
 
 /// One matrix-vector product with requantization: `out[i] = (W_i . x * mult[i] + c[i]) >> S`
-/// for the rows of `count` groups (INT8) or `count` rows (INT16), where
-/// `c[i] = bias[i] * mult[i] + 2^(S-1)` (`offsets`): the same 64-bit value as
-/// `rshift_round((bias[i] + W_i . x) * mult[i], S)`, in wrapping arithmetic too.
+/// for the rows of `count` groups (INT8) or `count` rows (INT16), where the file stores
+/// `c[i] = bias[i] * mult[i] + 2^(S-1)`: the same 64-bit value as
+/// `rshift_round((bias[i] + W_i . x) * mult[i], S)`, in wrapping arithmetic too, for a
+/// multiply, an add and a shift per row.
 struct MatVec {
     w: *const u8,
     x: *const i64,
@@ -226,21 +227,6 @@ struct MatVec {
     mult: *const u32,
     shift: u32,
     out: *mut i64,
-}
-
-/// `c[i] = bias[i] * mult[i] + 2^(shift - 1)` for `n` rows: computed once per `run_units`
-/// call, so a step's requantization is a multiply, an add and a shift per row.
-///
-/// # Safety
-/// `bias`, `mult` hold `n` entries, `c` `n` writable words; `shift` in 1..=62.
-#[inline(never)]
-unsafe fn offsets(bias: *const i32, mult: *const u32, c: *mut i64, n: usize, shift: u32) {
-    let half = 1i64 << (shift - 1);
-    for i in 0..n {
-        *c.add(i) = (*bias.add(i) as i64)
-            .wrapping_mul(*mult.add(i) as i64)
-            .wrapping_add(half);
-    }
 }
 
 #[inline(always)]
@@ -352,8 +338,6 @@ struct StepCtx<'a> {
     prow: usize,
     /// `S`, 1..=62.
     shift: u32,
-    /// `2 * prow` requantization offsets (`offsets`), x part then h part.
-    c: *const i64,
     /// `15 - G`: LSTM's cell state (Q15) to the gate domain.
     cs: u32,
 }
@@ -368,7 +352,7 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
     let hp = st;
     let gx = st.add(h * (1 + c.lstm as usize));
     let gh = gx.add(prow);
-    let offs = c.c;
+    let offs = c.a.ofs.as_ptr();
     let mult = c.a.mult.as_ptr();
     let count = if c.i8 { prow / GROUP_ROWS } else { c.rows };
     let mvx = MatVec {
@@ -484,20 +468,6 @@ pub fn run_units(
         return Err(err(Why::RecurrentParams));
     };
     let st = bufs.state.as_mut_ptr();
-    let prow = padded_rows(op);
-    // SAFETY: the state holds state_words = h (1 + lstm) + 4 prow words (checked above): the
-    // offsets take the last 2 prow; bias and mult hold 2 prow entries (`arrays`).
-    let cvec = unsafe {
-        let cvec = st.add(h * (1 + lstm as usize) + 2 * prow);
-        offsets(
-            a.bias.as_ptr(),
-            a.mult.as_ptr(),
-            cvec,
-            2 * prow,
-            op.shift as u32,
-        );
-        cvec as *const i64
-    };
     if from == 0 {
         for v in bufs.state[..h * (1 + lstm as usize)].iter_mut() {
             *v = 0;
@@ -512,7 +482,6 @@ pub fn run_units(
         rows,
         prow: padded_rows(op),
         shift: op.shift as u32,
-        c: cvec,
         cs: STATE_BITS - (op.p3 as u32).min(14),
     };
     let seq = op.mode == 1;
