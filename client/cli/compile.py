@@ -27,7 +27,7 @@ from ..model import (
 )
 from ..model.autoprecision import compile_auto
 from ..model.feasibility import Feasibility, assess
-from ..model.qmodel import QArgmax, QDense, QLut, QSoftmax, QTrees
+from ..model.qmodel import QArgmax, QDense, QLut, QRecurrent, QSoftmax, QTrees
 from ..model.saturation import LayerSaturation, saturation_rates
 from .context import CliContext, add_common_options, fail
 
@@ -245,6 +245,14 @@ def summarize(path: str, data: bytes, qm: QModel) -> ModelSummary:
             ops.append(OpSummary("SOFTMAX", f"over {op.n_in}" + (" (binary)" if op.binary else "")))
         elif isinstance(op, QArgmax):
             ops.append(OpSummary("ARGMAX", f"over {op.n_in}"))
+        elif isinstance(op, QRecurrent):
+            ops.append(
+                OpSummary(
+                    op.kind.name,
+                    f"{op.steps}x{op.features} -> {op.hidden} "
+                    f"{'sequence' if op.sequence else 'last'} {op.dtype.name}",
+                )
+            )
         elif isinstance(op, QTrees):
             ops.append(
                 OpSummary(

@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="instead: a model over one transaction run as an inference job (transactions, "
         "CU, wall time on LiteSVM and Surfpool) and a job step's overhead over infer",
     )
+    p.add_argument(
+        "--rnn",
+        action="store_true",
+        help="instead: CU of the GRU/LSTM kernels on LiteSVM (per MAC, per step, one transaction)",
+    )
     p.set_defaults(handler=bench, url=None, keypair=None)
 
 
@@ -223,6 +228,14 @@ async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
 
         jobs = await run_job_bench(surfpool=not args.no_surfpool)
         ctx.emit(jobs.to_json(), format_job_report(jobs))
+        return 0
+    if args.rnn:
+        from dataclasses import asdict
+
+        from ..bench.rnn import format_rnn, run_rnn_bench
+
+        rows = await run_rnn_bench()
+        ctx.emit([asdict(r) for r in rows], format_rnn(rows))
         return 0
     if args.sbpf:
         from ..bench.sbpf import format_sbpf_report, run_sbpf_comparison

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compiler import InputRange, _declared_range, _layer_groups, compile_model, margin_rows
-from .ir import FloatModel, Head
+from .ir import DenseLayer, FloatModel, Head, RecurrentLayer
 from .qmodel import DType, Layout, QDense, QModel, QSoftmax
 from .reference import execute, features_to_q16
 
@@ -200,7 +200,11 @@ def compile_auto(
             np.broadcast_to(np.asarray(trial_range[1], float), (calib.shape[1],))
         )
         hold = np.vstack([hold, margin_rows(calib, lo_fx, hi_fx, n=hold.shape[0] // 2, seed=seed)])
-    n_layers = len(_layer_groups(model))
+    if isinstance(model.layers[0], RecurrentLayer):
+        # The recurrent op's weights (and the input) first, then each dense layer of the head.
+        n_layers = 1 + sum(isinstance(layer, DenseLayer) for layer in model.layers[1:])
+    else:
+        n_layers = len(_layer_groups(model))
     trials: list[Trial] = []
 
     def measure(p: tuple[DType, ...]) -> Assessment:

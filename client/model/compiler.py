@@ -18,6 +18,7 @@ from .ir import (
     DenseLayer,
     FloatModel,
     Head,
+    RecurrentLayer,
     ScalingKind,
     TreeEnsemble,
     apply_activation,
@@ -174,6 +175,13 @@ def compile_model(
     if check_feasible:
         declared = None if input_range is None else [True] * model.n_features
         check_calibration(calib, declared=declared)
+    if isinstance(model.layers[0], RecurrentLayer):
+        from .rnn_compile import compile_recurrent
+
+        qm = compile_recurrent(model, calib, opts.dtypes, input_range, opts.range_margin)
+        if check_feasible:
+            check(qm)
+        return qm
     lo, hi = _declared_range(calib, input_range, opts.range_margin, model.n_features)
     if model.is_trees:
         qm = _compile_trees(model, lo, hi)

@@ -23,7 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelError
-from .qmodel import Arch, Layout, QArgmax, QDense, QLut, QModel, QSoftmax, QTrees
+from .qmodel import (
+    Arch,
+    Layout,
+    OpKind,
+    QArgmax,
+    QDense,
+    QLut,
+    QModel,
+    QRecurrent,
+    QSoftmax,
+    QTrees,
+)
 
 # ------------------------------------------------------------------ limits and their sources
 
@@ -145,9 +156,29 @@ CU_COEFFICIENTS: dict[str, float] = {
     "trees_out": 0.0,
     "trees_step": 19.264,
     "trees_tree": 45.714,
+    # GRU / LSTM (kernels/recurrent.rs; not fitted by the script): per timestep, per paired
+    # INT8 word (two MACs, rows padded to groups of 8) or INT16 MAC, per gate row (two
+    # requantizations), per hidden unit (table lookups, state update), per step and per op.
+    # Rounded up from the per-step op CU `python -m client.bench.rnn` measured on LiteSVM
+    # (GRU-32 / LSTM-64 over 8 x 5, INT8 / INT16: 14,347 / 57,630 / 35,963 / 162,881 CU per
+    # step, i.e. 4.5-4.7 CU per paired word and 8.3 CU per INT16 MAC once rows and units are
+    # taken out).
+    "rnn_i8_word": 4.8,
+    "rnn_i16_mac": 8.5,
+    "rnn_row": 30.0,
+    "rnn_unit_gru": 100.0,
+    "rnn_unit_lstm": 130.0,
+    "rnn_step": 300.0,
+    "rnn_op": 1000.0,
 }
 # Safety factor on top of the fitted coefficients (program changes, input-dependent paths).
 CU_MARGIN = 1.03
+
+
+def recurrent_state_words(op: QRecurrent) -> int:
+    """`kernels/recurrent.rs` `state_words`: h, LSTM's c, and the x and h gate buffers."""
+    padded = -(-op.rows // 8) * 8
+    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * padded
 
 
 def tree_depths(op: QTrees) -> list[int]:
@@ -202,6 +233,17 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("softmax_in", float(op.n_out))
         elif isinstance(op, QArgmax):
             add("argmax_in", float(op.n_in))
+        elif isinstance(op, QRecurrent):
+            steps, rows, cols = op.steps, op.rows, op.features + op.hidden
+            add("rnn_op", 1.0)
+            add("rnn_step", float(steps))
+            if op.dtype.name == "I8":
+                add("rnn_i8_word", float(steps * (-(-rows // 8) * 4) * cols))
+            else:
+                add("rnn_i16_mac", float(steps * rows * cols))
+            add("rnn_row", float(steps * rows))
+            unit = "rnn_unit_gru" if op.kind is OpKind.GRU else "rnn_unit_lstm"
+            add(unit, float(steps * op.hidden))
         elif isinstance(op, QTrees):
             depths = tree_depths(op)
             add("trees_tree", float(op.n_trees))
@@ -307,11 +349,25 @@ def assess(qm: QModel) -> Feasibility:
         )
     widest = n
     for i, op in enumerate(qm.ops):
-        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees) else 0
+        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees | QRecurrent) else 0
         if isinstance(op, QLut):
             width = op.n
+        if isinstance(op, QRecurrent):
+            # exec.rs keeps the op's state (h, c, gate buffers) after its output.
+            width = op.n_out + recurrent_state_words(op)
         widest = max(widest, width)
-        if width > MAX_LAYER_WIDTH:
+        if isinstance(op, QRecurrent) and width > MAX_LAYER_WIDTH:
+            problems.append(
+                Problem(
+                    "scratch arena",
+                    f"op {i} ({op.kind.name} {op.steps}x{op.features} -> {op.hidden}, "
+                    f"{'sequence' if op.sequence else 'last'}) needs {op.n_out} output and "
+                    f"{recurrent_state_words(op)} state words, more than the {MAX_LAYER_WIDTH} "
+                    f"the program's {HEAP_BYTES // 1024} KiB scratch arena holds per op: use "
+                    "fewer hidden units or steps, or sequence-to-last output",
+                )
+            )
+        elif width > MAX_LAYER_WIDTH:
             problems.append(
                 Problem(
                     "scratch arena",
@@ -466,4 +522,5 @@ __all__ = [
     "cu_terms",
     "estimate_cu",
     "infer_tx_bytes",
+    "recurrent_state_words",
 ]

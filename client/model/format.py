@@ -44,12 +44,21 @@ from .qmodel import (
     QLut,
     QModel,
     QOp,
+    QRecurrent,
     QSoftmax,
     QTrees,
     Scaling,
     Task,
     TreeMode,
     op_n_out,
+)
+from .recurrent import (
+    PAIR_MAX_COLS,
+    TABLE_LEN,
+    group_decode,
+    group_encode,
+    padded_rows,
+    unit_major,
 )
 
 I64 = NDArray[np.int64]
@@ -186,6 +195,22 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
         ]
     if isinstance(op, QLut):
         return [(op.table, "i1" if op.dtype is DType.I8 else "<i2", "table")]
+    if isinstance(op, QRecurrent):
+        perm = unit_major(op.gates, op.hidden)
+        wx, wh = op.wx[perm], op.wh[perm]
+        if op.dtype is DType.I8:
+            wx, wh, wdt = group_encode(wx), group_encode(wh), "<i8"
+        else:
+            wdt = "<i2"
+        pad = np.zeros(padded_rows(op.rows) - op.rows, dtype=np.int64)
+        return [
+            (wx, wdt, "wx"),
+            (wh, wdt, "wh"),
+            (np.concatenate([op.cx[perm], pad, op.ch[perm], pad]), "<i8", "offsets"),
+            (np.concatenate([op.mx[perm], pad, op.mh[perm], pad]), "<u4", "multiplier"),
+            (op.sigmoid, "<i2", "sigmoid"),
+            (op.tanh, "<i2", "tanh"),
+        ]
     if isinstance(op, QTrees):
         leaf_dt = "<u4" if op.mode is TreeMode.PROBA else "<i4"
         out: list[tuple[I64, str, str]] = [
@@ -221,6 +246,10 @@ def _op_record(op: QOp, offsets: list[int]) -> bytes:
         p0, shift = op.k, op.k_shift
     elif isinstance(op, QArgmax):
         kind, mode, n_in, n_out, p0 = OpKind.ARGMAX, op.mode, op.n_in, 2, op.divisor
+    elif isinstance(op, QRecurrent):
+        kind, dtype, mode, n_in, n_out = op.kind, op.dtype, int(op.sequence), op.n_in, op.n_out
+        layout = Layout.PACKED if op.dtype is DType.I8 else Layout.COMPACT
+        p0, p1, p2, shift, p3 = op.steps, op.features, op.hidden, op.shift, op.gate_bits
     else:
         kind, mode, n_in, n_out = OpKind.TREES, op.mode, op.n_features, op.n_out
         p0, p1, p2, p3 = op.n_trees, op.n_nodes, op.n_leaves, op.max_depth
@@ -552,6 +581,8 @@ def decode(data: bytes) -> QModel:
         op = _decode_op(r, i, base, width, in_dtype, reads, n_features, pay_lo, pay_hi)
         if isinstance(op, QDense):
             reads = (op.lo, op.hi)
+        elif isinstance(op, QRecurrent):
+            reads = (-32768, 32767)
         elif isinstance(op, QLut):
             reads = (op.dtype.qmin, op.dtype.qmax)
         else:
@@ -875,6 +906,9 @@ def _decode_op(
             hi=hi,
             span=span,
         )
+    if kind in (OpKind.GRU, OpKind.LSTM):
+        assert isinstance(kind, OpKind)
+        return _decode_recurrent(ctx, kind, dtype_v, layout_v, mode_v, f, reads)
     zero(layout_v == 0, 2, "layout")
     zero(zp == 0 and lo == 0 and hi == 0, 28, "zp")
     if kind is OpKind.LUT:
@@ -910,6 +944,121 @@ def _decode_op(
         unused(0)
         return QArgmax(n_in=n_in, mode=mode, divisor=p0)
     return _decode_trees(ctx, mode_v, n_features, n_out, p0, p1, p2, p3, shift)
+
+
+def _decode_recurrent(
+    ctx: _OpCtx,
+    kind: OpKind,
+    dtype_v: int,
+    layout_v: int,
+    mode_v: int,
+    f: tuple[int, ...],
+    reads: tuple[int, int] | None,
+) -> QRecurrent:
+    """A GRU / LSTM record (docs/model-format.md "GRU and LSTM")."""
+    name, base = ctx.name, ctx.base
+    n_in, n_out, steps, feats, hidden, shift, reserved, gate_bits, zp, lo, hi = f[4:15]
+    del reserved
+    dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
+    assert isinstance(dtype, DType)
+    _require(dtype is not DType.NONE, base + 1, f"{name}.dtype", "weights must be I8 or I16")
+    _require(
+        reads is not None and reads[0] >= -32768 and reads[1] <= 32767,
+        base + 1,
+        f"{name}.dtype",
+        f"a recurrent op reads values inside INT16, the previous op writes {reads}",
+    )
+    want = Layout.PACKED if dtype is DType.I8 else Layout.COMPACT
+    _require(
+        layout_v == want,
+        base + 2,
+        f"{name}.layout",
+        f"{dtype.name} recurrent weights use layout {want.value} ({want.name})",
+    )
+    _require(mode_v in (0, 1), base + 3, f"{name}.mode", f"mode {mode_v}: 0 LAST or 1 SEQUENCE")
+    _require(
+        steps >= 1 and feats >= 1 and hidden >= 1,
+        base + 12,
+        f"{name}.p0",
+        "steps, features and hidden units must be >= 1",
+    )
+    _require(n_in == steps * feats, base + 4, f"{name}.n_in", f"n_in {n_in} != steps * features")
+    _require(
+        n_out == (steps * hidden if mode_v else hidden),
+        base + 8,
+        f"{name}.n_out",
+        f"n_out {n_out} does not match mode {mode_v} (hidden {hidden}, steps {steps})",
+    )
+    if dtype is DType.I8:
+        _require(
+            feats <= PAIR_MAX_COLS and hidden <= PAIR_MAX_COLS,
+            base + 16,
+            f"{name}.p1",
+            f"INT8 recurrent weights take at most {PAIR_MAX_COLS} features and hidden units "
+            "(the paired lanes must stay exact)",
+        )
+    _require(1 <= shift <= 62, base + 24, f"{name}.shift", f"shift {shift} outside 1..62")
+    _require(1 <= gate_bits <= 14, base + 26, f"{name}.p3", f"gate bits {gate_bits} not in 1..14")
+    _require(zp == 0 and lo == 0 and hi == 0, base + 28, f"{name}.zp", f"must be 0 for {kind!s}")
+    gates = 3 if kind is OpKind.GRU else 4
+    rows = gates * hidden
+    prow = padded_rows(rows)
+    if dtype is DType.I8:
+        mats = []
+        for slot, cols, what in ((0, feats, "wx"), (1, hidden, "wh")):
+            words = ctx.arr(slot, prow // 2 * cols, "<i8")
+            w, ok = group_decode(words, rows, cols)
+            _require(
+                ok and bool((group_encode(w) == words).all()),
+                ctx.offs[slot],
+                f"{name}.{what}",
+                "paired word does not hold two int8 lanes (or a padding row is not zero)",
+            )
+            mats.append(w)
+        wx, wh = mats
+    else:
+        wx = ctx.arr(0, rows * feats, "<i2").reshape(rows, feats)
+        wh = ctx.arr(1, rows * hidden, "<i2").reshape(rows, hidden)
+    offsets = ctx.arr(2, 2 * prow, "<i8").reshape(2, prow)
+    mult = ctx.arr(3, 2 * prow, "<u4").reshape(2, prow)
+    _require(
+        not offsets[:, rows:].any() and not mult[:, rows:].any(),
+        ctx.offs[2],
+        f"{name}.offsets",
+        "offset and multiplier entries of padding rows must be 0",
+    )
+    bad = np.nonzero((mult[:, :rows] == 0) | (mult[:, :rows] >= 1 << 31))
+    _require(
+        not bad[0].size,
+        ctx.offs[3] + 4 * int(bad[0][0] * prow + bad[1][0]) if bad[0].size else 0,
+        f"{name}.multiplier",
+        "multipliers must lie in 1..2^31-1",
+    )
+    # File rows are unit-major; the IR keeps PyTorch's gate-major order.
+    inv = np.argsort(unit_major(gates, hidden))
+    wx, wh = wx[inv], wh[inv]
+    cx, ch = offsets[0, :rows][inv], offsets[1, :rows][inv]
+    mx, mh = mult[0, :rows][inv], mult[1, :rows][inv]
+    sig = ctx.arr(4, TABLE_LEN, "<i2")
+    tanh = ctx.arr(5, TABLE_LEN, "<i2")
+    return QRecurrent(
+        kind=kind,
+        dtype=dtype,
+        steps=steps,
+        features=feats,
+        hidden=hidden,
+        sequence=bool(mode_v),
+        wx=wx,
+        wh=wh,
+        cx=cx,
+        ch=ch,
+        mx=mx,
+        mh=mh,
+        shift=shift,
+        gate_bits=gate_bits,
+        sigmoid=sig,
+        tanh=tanh,
+    )
 
 
 def _decode_sparse(ctx: _OpCtx, n_in: int, n_out: int, nnz: int, dtype: DType) -> I64:

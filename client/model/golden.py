@@ -24,7 +24,19 @@ from .compiler import compile_model
 from .format import encode
 from .importers import import_sklearn
 from .ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
-from .qmodel import LEAF, Layout, OpKind, QArgmax, QDense, QLut, QModel, QOp, QSoftmax, QTrees
+from .qmodel import (
+    LEAF,
+    Layout,
+    OpKind,
+    QArgmax,
+    QDense,
+    QLut,
+    QModel,
+    QOp,
+    QRecurrent,
+    QSoftmax,
+    QTrees,
+)
 from .reference import execute, features_to_q16
 
 I64 = NDArray[np.int64]
@@ -310,8 +322,46 @@ def _builders() -> list[tuple[str, str, str, Callable[[], FloatModel], dict[str,
     ]
 
 
-def golden_models() -> list[GoldenModel]:
+def _recurrent_goldens() -> list[GoldenModel]:
+    """GRU and LSTM models from seeded random float weights (kernel test vectors, not trained
+    models): both cells, INT8 and INT16 weights, sequence-to-last and sequence-to-sequence,
+    shapes that exercise an odd row count, a lone last row pair and the unrolled columns."""
+    from .ir import CellKind, RecurrentLayer
+    from .qmodel import DType
+    from .rnn_compile import compile_recurrent
+
     out = []
+    for cell, steps, feats, hid in ((CellKind.GRU, 6, 5, 3), (CellKind.LSTM, 5, 2, 5)):
+        for dtype in (DType.I8, DType.I16):
+            for seq in (False, True):
+                rng = np.random.default_rng(SEED + 7 * hid + int(dtype) + 2 * seq)
+                g = 3 if cell is CellKind.GRU else 4
+                rec = RecurrentLayer(
+                    cell,
+                    steps,
+                    rng.normal(0, 0.6, (g * hid, feats)),
+                    rng.normal(0, 0.6, (g * hid, hid)),
+                    rng.normal(0, 0.3, g * hid),
+                    rng.normal(0, 0.3, g * hid),
+                    seq,
+                )
+                head = DenseLayer(rng.normal(0, 1.0, (3, rec.n_out)), rng.normal(0, 0.1, 3))
+                fm = FloatModel(steps * feats, (rec, head), Head.SOFTMAX, labels=(0, 1, 2))
+                x = rng.normal(0, 1.0, (200, steps * feats))
+                qm = compile_recurrent(fm, x, (dtype,))
+                mode = "seq" if seq else "last"
+                name = f"{cell.value}_{dtype.name.lower()}_{mode}"
+                qm.name = name
+                desc = (
+                    f"{cell.value.upper()} {steps}x{feats} -> {hid} ({mode}), {dtype.name} "
+                    "weights, INT16 dense head, random weights"
+                )
+                out.append(GoldenModel(name, desc, qm, features_to_q16(x[:6])))
+    return out
+
+
+def golden_models() -> list[GoldenModel]:
+    out = _recurrent_goldens()
     for name, desc, data, build, opts in _builders():
         x, _ = _data(data)
         fm = build()
@@ -361,6 +411,8 @@ def _op_name(op: QOp) -> str:
         return "SOFTMAX/BINARY" if op.binary else "SOFTMAX"
     if isinstance(op, QArgmax):
         return f"ARGMAX/{op.mode.name}"
+    if isinstance(op, QRecurrent):
+        return f"{op.kind.name}/{op.dtype.name}/{'SEQUENCE' if op.sequence else 'LAST'}"
     return f"TREES/{op.mode.name}"
 
 

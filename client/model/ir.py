@@ -167,7 +167,91 @@ class TreeEnsemble:
         return out
 
 
-Layer = DenseLayer | ActivationLayer | TreeEnsemble
+class CellKind(StrEnum):
+    GRU = "gru"  # gates r, z, n (PyTorch order), linear_before_reset
+    LSTM = "lstm"  # gates i, f, g, o (PyTorch order)
+
+
+def _sigmoid(x: F64) -> F64:
+    out: F64 = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out
+
+
+@dataclass(frozen=True)
+class RecurrentLayer:
+    """A unidirectional GRU / LSTM over a flat window (feature index ``t * features + f``),
+    h_0 = c_0 = 0, PyTorch's weight layout and gate order (``w_ih`` (G*H, F), ``w_hh``
+    (G*H, H), ``b_ih``, ``b_hh``). ``sequence``: output every step's h (T*H values), else the
+    last one (H)."""
+
+    cell: CellKind
+    steps: int
+    w_ih: F64
+    w_hh: F64
+    b_ih: F64
+    b_hh: F64
+    sequence: bool = False
+
+    def __post_init__(self) -> None:
+        g = 3 if self.cell is CellKind.GRU else 4
+        rows, hid = self.w_hh.shape[0], self.w_hh.shape[1] if self.w_hh.ndim == 2 else -1
+        if (
+            self.w_hh.ndim != 2
+            or self.w_ih.ndim != 2
+            or rows != g * hid
+            or self.w_ih.shape[0] != rows
+            or self.b_ih.shape != (rows,)
+            or self.b_hh.shape != (rows,)
+            or self.steps < 1
+        ):
+            raise UnsupportedModelError(
+                f"{self.cell.value}: weights must be w_ih ({g}H, F), w_hh ({g}H, H), biases "
+                f"({g}H,), got {self.w_ih.shape}, {self.w_hh.shape}, {self.b_ih.shape}, "
+                f"{self.b_hh.shape}"
+            )
+
+    @property
+    def hidden(self) -> int:
+        return int(self.w_hh.shape[1])
+
+    @property
+    def features(self) -> int:
+        return int(self.w_ih.shape[1])
+
+    @property
+    def n_in(self) -> int:
+        return self.steps * self.features
+
+    @property
+    def n_out(self) -> int:
+        return self.steps * self.hidden if self.sequence else self.hidden
+
+    def forward(self, x: F64) -> F64:
+        hid = self.hidden
+        xs = np.asarray(x, dtype=np.float64).reshape(x.shape[0], self.steps, self.features)
+        h = np.zeros((x.shape[0], hid))
+        c = np.zeros_like(h)
+        seq = []
+        for t in range(self.steps):
+            gx = xs[:, t] @ self.w_ih.T + self.b_ih
+            gh = h @ self.w_hh.T + self.b_hh
+            if self.cell is CellKind.GRU:
+                r = _sigmoid(gx[:, :hid] + gh[:, :hid])
+                z = _sigmoid(gx[:, hid : 2 * hid] + gh[:, hid : 2 * hid])
+                n = np.tanh(gx[:, 2 * hid :] + r * gh[:, 2 * hid :])
+                h = (1.0 - z) * n + z * h
+            else:
+                g = gx + gh
+                i, f = _sigmoid(g[:, :hid]), _sigmoid(g[:, hid : 2 * hid])
+                gg, o = np.tanh(g[:, 2 * hid : 3 * hid]), _sigmoid(g[:, 3 * hid :])
+                c = f * c + i * gg
+                h = o * np.tanh(c)
+            seq.append(h)
+        out: F64 = np.concatenate(seq, axis=1) if self.sequence else h
+        return out
+
+
+Layer = DenseLayer | ActivationLayer | TreeEnsemble | RecurrentLayer
 
 
 @dataclass(frozen=True)

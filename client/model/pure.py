@@ -26,6 +26,7 @@ _OP = struct.Struct("<BBBBIIIIIBBHiii6I")
 _NODE = struct.Struct("<iHHII")
 
 DENSE, LUT, SOFTMAX, ARGMAX, TREES = 1, 2, 3, 4, 5
+GRU, LSTM = 8, 9
 I8 = 1
 COMPACT, PACKED, SPARSE, PACKED3 = 1, 2, 3, 4
 PROB, DIV = 1, 2
@@ -106,6 +107,8 @@ class PureModel:
         if kind == SOFTMAX:
             logits = [0, v[0]] if rec[3] else v
             return softmax_q16(logits, rec[6], rec[9])
+        if kind in (GRU, LSTM):
+            return self._recurrent(rec, v)
         if kind == ARGMAX:
             cls = argmax_first(v)
             mode, divisor = rec[3], rec[6]
@@ -172,6 +175,84 @@ class PureModel:
                     acc[r + 1] = wrap_i64(acc[r + 1] + b)
                     acc[r + 2] = wrap_i64(acc[r + 2] + ((t - b) >> 21))
         return acc[:n_out]
+
+    def _recurrent(self, rec: tuple[int, ...], x: list[int]) -> list[int]:
+        """GRU (gates r, z, n) / LSTM (i, f, g, o), Q15 state, as docs/model-format.md
+        "GRU and LSTM" states it, on the file's unit-major rows (unit k, gate g: row
+        k * G + g)."""
+        kind, dtype, _, seq, _, _, steps, feats, hid, shift, _, gbits = rec[:12]
+        offs = rec[15:]
+        ng = 3 if kind == GRU else 4
+        rows = ng * hid
+        prow = -(-rows // 8) * 8
+        wx = self._matrix(offs[0], dtype, rows, feats)
+        wh = self._matrix(offs[1], dtype, rows, hid)
+        cofs = self._ints("q", offs[2], 2 * prow)
+        mult = self._ints("I", offs[3], 2 * prow)
+        sig = self._ints("h", offs[4], 513)
+        tnh = self._ints("h", offs[5], 513)
+
+        def c16(v: int) -> int:
+            return clamp(v, -32768, 32767)
+
+        h = [0] * hid
+        c = [0] * hid
+        out: list[int] = []
+        for t in range(steps):
+            xt = x[t * feats : (t + 1) * feats]
+            px = [
+                wrap_i64(int(sum(wx[i][j] * xt[j] for j in range(feats))) * mult[i] + cofs[i])
+                >> shift
+                for i in range(rows)
+            ]
+            ph = [
+                wrap_i64(
+                    int(sum(wh[i][j] * h[j] for j in range(hid))) * mult[prow + i] + cofs[prow + i]
+                )
+                >> shift
+                for i in range(rows)
+            ]
+            new = [0] * hid
+            for k in range(hid):
+                u = k * ng
+                if kind == GRU:
+                    r = lut16(sig, c16(px[u] + ph[u]))
+                    z = lut16(sig, c16(px[u + 1] + ph[u + 1]))
+                    hn = c16(ph[u + 2])
+                    n = lut16(tnh, c16(px[u + 2] + rshift_round(r * hn, 15)))
+                    new[k] = c16(n + rshift_round(z * (h[k] - n), 15))
+                else:
+                    ig = lut16(sig, c16(px[u] + ph[u]))
+                    fg = lut16(sig, c16(px[u + 1] + ph[u + 1]))
+                    gg = lut16(tnh, c16(px[u + 2] + ph[u + 2]))
+                    og = lut16(sig, c16(px[u + 3] + ph[u + 3]))
+                    c[k] = rshift_round(fg * c[k], 15) + rshift_round(ig * gg, 15)
+                    tc = lut16(tnh, c16(rshift_round(c[k], 15 - gbits)))
+                    new[k] = c16(rshift_round(og * tc, 15))
+            h = new
+            if seq:
+                out += h
+        return out if seq else h
+
+    def _matrix(self, off: int, dtype: int, rows: int, cols: int) -> list[list[int]]:
+        """Rows of a recurrent weight array: INT16 row-major, INT8 paired words in groups of
+        four pairs (word ``(g * cols + j) * 4 + q`` holds rows ``8g + 2q`` and ``8g + 2q + 1``
+        of column j)."""
+        if dtype != I8:
+            flat = self._ints("h", off, rows * cols)
+            return [list(flat[i * cols : (i + 1) * cols]) for i in range(rows)]
+        prow = -(-rows // 8) * 8
+        words = self._ints("q", off, prow // 2 * cols)
+        out = []
+        for i in range(rows):
+            grp, q, lane = i // 8, (i % 8) // 2, i % 2
+            row = []
+            for j in range(cols):
+                wd = words[(grp * cols + j) * 4 + q]
+                lo = sign_extend_32(wd)
+                row.append(lo if lane == 0 else (wd - lo) >> 32)
+            out.append(row)
+        return out
 
     def _trees(self, rec: tuple[int, ...], x: Sequence[int]) -> list[int]:
         mode, n_out, n_trees, _, _, _, _, max_depth = rec[3], *rec[5:11], rec[11]

@@ -67,6 +67,8 @@ class OpKind(IntEnum):
     SOFTMAX = 3
     ARGMAX = 4
     TREES = 5
+    GRU = 8
+    LSTM = 9
 
 
 class Layout(IntEnum):
@@ -193,7 +195,49 @@ class QTrees:
         return int(self.leaves.shape[0])
 
 
-QOp = QDense | QLut | QSoftmax | QArgmax | QTrees
+@dataclass
+class QRecurrent:
+    """A GRU (gates r, z, n) or LSTM (gates i, f, g, o) over a window of ``steps`` x
+    ``features`` inputs (layout ``t * features + f``), hidden state Q15 (docs/model-format.md,
+    "GRU and LSTM"). Rows are gate-major: row ``g * hidden + k`` is gate g of unit k."""
+
+    kind: OpKind  # GRU or LSTM
+    dtype: DType  # of both weight matrices
+    steps: int
+    features: int
+    hidden: int
+    sequence: bool  # True: output every step's h (T * H values); False: the last h (H)
+    wx: I64  # (G*H, F) signed weights
+    wh: I64  # (G*H, H)
+    # Requantization offsets c = b * M + 2^(S-1) (i64; b the folded i32 bias of the part):
+    # px = (Wx . x * Mx + cx) >> S, the same 64-bit value as rshift_round((b + acc) * M, S).
+    cx: I64  # (G*H,)
+    ch: I64  # (G*H,)
+    mx: I64  # (G*H,) u32 multipliers of the x part
+    mh: I64  # (G*H,) u32 multipliers of the h part
+    shift: int  # S shared by every row and both parts, 1..62
+    gate_bits: int  # G: gate pre-activations are Q(G) i16, 1..14
+    sigmoid: I64  # 513-entry i16 table, Q(G) in -> Q15 out
+    tanh: I64  # 513-entry i16 table
+
+    @property
+    def gates(self) -> int:
+        return 3 if self.kind is OpKind.GRU else 4
+
+    @property
+    def rows(self) -> int:
+        return self.gates * self.hidden
+
+    @property
+    def n_in(self) -> int:
+        return self.steps * self.features
+
+    @property
+    def n_out(self) -> int:
+        return self.steps * self.hidden if self.sequence else self.hidden
+
+
+QOp = QDense | QLut | QSoftmax | QArgmax | QTrees | QRecurrent
 
 
 def op_n_out(op: QOp) -> int:

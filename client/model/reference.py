@@ -34,10 +34,12 @@ from .qmodel import (
     QLut,
     QModel,
     QOp,
+    QRecurrent,
     QSoftmax,
     QTrees,
     TreeMode,
 )
+from .recurrent import run_recurrent
 
 I64 = NDArray[np.int64]
 _P = np.asarray(SOFTMAX_P, dtype=np.int64)
@@ -208,6 +210,8 @@ def run_op(op: QOp, v: I64) -> I64:
         return run_softmax(op, v)
     if isinstance(op, QArgmax):
         return run_argmax(op, v)
+    if isinstance(op, QRecurrent):
+        return run_recurrent(op, v)
     return run_trees(op, v)
 
 

@@ -45,7 +45,10 @@ def test_limits_are_the_programs_constants() -> None:
     assert "scratch.take(MAX_OUTPUTS + 2)" in infer
     exec_rs = (SRC / "kernels" / "exec.rs").read_text()
     assert "let words = scratch.remaining() / 3;" in exec_rs
-    assert "if n_out >= words {" in exec_rs and "if !TR && n > words {" in exec_rs
+    assert (
+        "if n_out >= words || extra_words(op) > words - n_out - 1 {" in exec_rs
+        and "if !TR && n > words {" in exec_rs
+    )
     assert (fz.MAX_LAYER_WIDTH, fz.MAX_FEATURES_SCRATCH) == (1321, 1322)
 
 

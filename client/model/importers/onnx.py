@@ -1,4 +1,5 @@
-"""ONNX importer: dense graphs (float, QDQ and QOperator int8) and tree ensembles.
+"""ONNX importer: dense graphs (float, QDQ and QOperator int8), tree ensembles, and GRU/LSTM
+window models (`onnx_rnn`).
 
 Supported float ops: Gemm, MatMul, Add, Relu, Sigmoid, Tanh, HardSigmoid, Softmax (last),
 Identity, Flatten.  Quantized graphs from onnxruntime.quantization are dequantized first:
@@ -32,6 +33,7 @@ from ..ir import (
     TreeMode,
 )
 from ._chain import finish_chain
+from .onnx_rnn import RNN_OPS, import_recurrent
 
 F64 = NDArray[np.float64]
 
@@ -69,6 +71,8 @@ class _FNode:
     inputs: list[str]
     output: str
     attrs: dict[str, Any] = field(default_factory=dict)
+    # Every output of a multi-output node (GRU/LSTM: Y, Y_h, Y_c); `output` is the first.
+    outputs: list[str] = field(default_factory=list)
 
 
 def _load(model: Any) -> Any:
@@ -148,6 +152,8 @@ def import_onnx(
         while t in alias:
             t = alias[t]
         outputs.append(t)
+    if any(n.op in RNN_OPS for n in nodes):
+        return import_recurrent(graph, nodes, consts, inputs[0], outputs, labels, task, model_name)
     return _import_chain(graph, nodes, consts, inputs[0], outputs, labels, task, model_name)
 
 
@@ -262,7 +268,7 @@ def _dequantize(graph: Any, consts: dict[str, NDArray[Any]]) -> tuple[list[_FNod
         if op == "QLinearSigmoid":
             out.append(_FNode("Sigmoid", node.name, [ins[0]], y))
             continue
-        out.append(_FNode(op, node.name or y, ins, y, attrs))
+        out.append(_FNode(op, node.name or y, ins, y, attrs, list(node.output)))
     return out, alias
 
 

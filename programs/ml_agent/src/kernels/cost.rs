@@ -31,10 +31,12 @@
 //! | ARGMAX element | ~5 (source) | 20 |
 //! | tree step (one node) | ~19 | 2 x 40 (walk and `diagnose`) |
 //! | tree leaf row, per output | ~6 (source) | 20 |
+//! | GRU/LSTM timestep (`recurrent::unit_cost`): paired INT8 word / INT16 MAC, gate row, hidden unit, step | see `bench rnn` | 6 / 9, 60, 160, 300 |
 
 use super::model::{
-    ModelView, ARGMAX, COMPACT, DENSE, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
+    ModelView, ARGMAX, COMPACT, DENSE, GRU, LSTM, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
 };
+use super::recurrent;
 
 /// Per model slot, whatever its size.
 pub const SLOT: u64 = 2_500;
@@ -128,6 +130,9 @@ pub(crate) fn op_cost(m: &ModelView, i: usize) -> u64 {
             let walk = mul(mul(n_trees, depth + 1), TREE_STEP);
             walk.saturating_add(mul(mul(n_trees, n_out + 1), TREE_OUT))
         }
+        // Every timestep as `recurrent::unit_cost` bounds it, plus zeroing the state.
+        GRU | LSTM => mul(recurrent::units(op) as u64, recurrent::unit_cost(op))
+            .saturating_add(recurrent::state_words(op) as u64 * 4),
         // The kernels refuse any other kind at its record, before any work.
         _ => 0,
     }
@@ -233,6 +238,37 @@ mod tests {
         );
         // A kind the kernels refuse costs only its record.
         assert_eq!(bound(4, &[op(99, 0, 3, 3), head]), base + OP);
+    }
+
+    #[test]
+    fn recurrent_ops_cost_every_step_above_what_was_measured() {
+        use crate::kernels::model::{I16, I8};
+        use crate::kernels::recurrent::{state_words, unit_cost};
+        let head = op(ARGMAX, 0, 32, 2);
+        // GRU-32 over 120 x 5, INT8: 96 rows in 12 groups of 8.
+        let mut gru = op(GRU, PACKED, 600, 32);
+        (gru.dtype, gru.p0, gru.p1, gru.p2) = (I8, 120, 5, 32);
+        let step = unit_cost(&gru);
+        assert_eq!(
+            bound(600, &[gru, head]) - floor(600, 2) - 32 * ARGMAX_ELEM,
+            120 * step + 4 * state_words(&gru) as u64
+        );
+        // Per-step op CU measured on LiteSVM (`python -m client bench --rnn`): GRU-32 INT8
+        // 13,798 and INT16 35,488; LSTM-64 INT8 56,161 and INT16 161,606.
+        assert!(step >= 13_798);
+        let mut gru16 = gru;
+        (gru16.dtype, gru16.layout) = (I16, COMPACT);
+        assert!(unit_cost(&gru16) >= 35_488);
+        let mut lstm = op(LSTM, PACKED, 40, 64);
+        (lstm.dtype, lstm.p0, lstm.p1, lstm.p2) = (I8, 8, 5, 64);
+        assert!(unit_cost(&lstm) >= 56_161);
+        let mut lstm16 = lstm;
+        (lstm16.dtype, lstm16.layout) = (I16, COMPACT);
+        assert!(unit_cost(&lstm16) >= 161_606);
+        // A hostile record saturates instead of wrapping.
+        let mut huge = lstm16;
+        (huge.p0, huge.p1, huge.p2) = (u32::MAX, u32::MAX, u32::MAX);
+        assert_eq!(bound(4, &[huge, head]), u64::MAX);
     }
 
     #[test]

@@ -9,9 +9,10 @@ use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_R
 use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
-    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
-    PACKED3, SOFTMAX, SPARSE, TREES,
+    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, GRU, I16, I8, LSTM, LUT,
+    PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
 };
+use super::recurrent;
 use super::scratch::Scratch;
 use super::softmax::{argmax, confidence, softmax, ConfMode};
 use super::sparse::{sparse, SparseRows};
@@ -28,6 +29,28 @@ pub trait Observer {
     /// Op `i` produced `out` (`[class, confidence]` for ARGMAX).
     #[inline(always)]
     fn op(&mut self, _i: usize, _out: &[i64]) {}
+}
+
+/// Buffers an op works in. Between two calls of `run_units` everything the op needs lives here
+/// (a job account persists exactly these three slices), nothing in statics or elsewhere.
+pub struct OpBufs<'a> {
+    /// The op's whole input (n_in words).
+    pub input: &'a [i64],
+    /// The op's whole output (n_out words).
+    pub output: &'a mut [i64],
+    /// `state_words(op)` words (h, c, ...); may be empty.
+    pub state: &'a mut [i64],
+}
+
+/// Words of the output buffer an op needs past its `n_out + 1` output words for its state
+/// (`recurrent::state_words`; 0 for ops without state).
+#[inline(always)]
+pub fn extra_words(op: &OpRecord) -> usize {
+    if op.kind == GRU || op.kind == LSTM {
+        recurrent::state_words(op)
+    } else {
+        0
+    }
 }
 
 pub struct NoObserver;
@@ -335,11 +358,13 @@ pub fn forward<'s, O: Observer, const TR: bool>(
             if n_out == 0 {
                 return Err(ExecError::Model(Why::EmptyOutput));
             }
-            // +1: a PACKED layer with an odd n_out writes its zero padding row too.
-            if n_out >= words {
+            // +1: a PACKED layer with an odd n_out writes its zero padding row too; a
+            // recurrent op keeps its state after its output.
+            if n_out >= words || extra_words(op) > words - n_out - 1 {
                 return Err(ExecError::Model(Why::Scratch));
             }
         }
+        let (y, state) = spare.split_at_mut(n_out + 1);
         let mut step = Step {
             model,
             op,
@@ -347,7 +372,8 @@ pub fn forward<'s, O: Observer, const TR: bool>(
             shifted: i == 0 && shifted,
             x: &mut cur[..width],
             // +1: room for a PACKED layer's padding row (max_width + 1 words each).
-            y: &mut spare[..n_out + 1],
+            y,
+            state,
         };
         if op.kind == ARGMAX {
             if !TR && i != last {
@@ -442,6 +468,19 @@ pub(super) fn run_op<const TR: bool>(
             trees::<TR>(s)?;
             *range = (i64::MIN, i64::MAX);
         }
+        GRU | LSTM => {
+            if !TR {
+                recurrent::check(s.model, op, range)?;
+            }
+            let n_out = op.n_out as usize;
+            let mut bufs = OpBufs {
+                input: &*s.x,
+                output: &mut s.y[..n_out],
+                state: &mut *s.state,
+            };
+            recurrent::run_units(s.model, op, &mut bufs, 0, recurrent::units(op))?;
+            *range = (-32768, 32767);
+        }
         _ => return Err(ExecError::Model(Why::OpKind)),
     }
     Ok(())
@@ -459,6 +498,8 @@ pub(super) struct Step<'m, 'b> {
     pub(super) x: &'b mut [i64],
     /// `n_out + 1` words.
     pub(super) y: &'b mut [i64],
+    /// The rest of the output buffer: a recurrent op's state (`extra_words`).
+    pub(super) state: &'b mut [i64],
 }
 
 /// A dense kernel's operands in one struct: the kernels take three slices (six registers),

@@ -359,3 +359,164 @@ fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees()
     }
     assert!(marked > 0);
 }
+
+/// GRU / LSTM golden models (op 0 is the recurrent op).
+fn recurrent_names() -> Vec<String> {
+    let names: Vec<String> = model_names()
+        .into_iter()
+        .filter(|n| n.starts_with("gru_") || n.starts_with("lstm_"))
+        .collect();
+    assert_eq!(names.len(), 8, "GRU and LSTM, INT8 and INT16, both modes");
+    names
+}
+
+/// The resumable contract: any split of the timesteps into consecutive `run_units` ranges,
+/// carrying only `OpBufs`, gives the single pass's output bit for bit.
+#[test]
+fn recurrent_any_split_of_the_steps_gives_the_same_output() {
+    use super::exec::OpBufs;
+    use super::recurrent::{run_units, state_words, units};
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut checked = 0;
+    for name in recurrent_names() {
+        let (model, doc) = load(&name);
+        let view = ModelView::parse(model.bytes()).unwrap();
+        let op = view.op(0);
+        let t = units(op);
+        assert_eq!(t, op.p0 as usize);
+        for case in doc["cases"].as_array().unwrap() {
+            let input = ints(&case["input_q"]);
+            let want = ints(&case["layers"][0]);
+            for trial in 0..12 {
+                // Cut points: none (one pass), every step, or random ones.
+                let mut cuts: Vec<usize> = match trial {
+                    0 => vec![],
+                    1 => (1..t).collect(),
+                    _ => (1..t).filter(|_| next() % 2 == 0).collect(),
+                };
+                cuts.push(t);
+                let mut output = vec![0x5555i64; op.n_out as usize];
+                // Garbage state: `from == 0` must initialise what it reads.
+                let mut state = vec![-7i64; state_words(op)];
+                let mut from = 0;
+                for &to in &cuts {
+                    let mut bufs = OpBufs {
+                        input: &input,
+                        output: &mut output,
+                        state: &mut state,
+                    };
+                    run_units(&view, op, &mut bufs, from, to).unwrap();
+                    from = to;
+                }
+                assert_eq!(output, want, "{name}/{} cuts {cuts:?}", case["name"]);
+                checked += 1;
+            }
+        }
+        // Bad ranges are refused, not run.
+        let input = ints(&doc["cases"][0]["input_q"]);
+        let mut output = vec![0i64; op.n_out as usize];
+        let mut state = vec![0i64; state_words(op)];
+        for (from, to) in [(0, 0), (2, 1), (0, t + 1)] {
+            let mut bufs = OpBufs {
+                input: &input,
+                output: &mut output,
+                state: &mut state,
+            };
+            assert_eq!(
+                run_units(&view, op, &mut bufs, from, to),
+                Err(ExecError::Model(super::Why::RecurrentBuffers)),
+                "{name} {from}..{to}"
+            );
+        }
+        let mut short = vec![0i64; state_words(op) - 1];
+        let mut bufs = OpBufs {
+            input: &input,
+            output: &mut output,
+            state: &mut short,
+        };
+        assert!(run_units(&view, op, &mut bufs, 0, t).is_err());
+    }
+    assert!(checked >= 8 * 10 * 12);
+}
+
+/// Every field of a recurrent record the kernels rely on is checked before any arithmetic.
+#[test]
+fn recurrent_records_with_bad_fields_are_refused() {
+    use super::Why;
+    let ops_field = |m: &Aligned, off: usize| {
+        let h = ModelView::parse(m.bytes()).unwrap().header;
+        h.ops_off as usize + off
+    };
+    for name in recurrent_names() {
+        let (model, doc) = load(&name);
+        let x = le_features(&ints(&doc["cases"][0]["features_fx"]));
+        assert!(infer(model.bytes(), &x).is_ok());
+        let put = |off: usize, bytes: &[u8]| {
+            let mut m = Aligned::new(model.bytes());
+            let at = ops_field(&m, off);
+            m.bytes_mut()[at..at + bytes.len()].copy_from_slice(bytes);
+            infer(m.bytes(), &x).err()
+        };
+        let is_i8 = name.contains("_i8_");
+        let model_err = |w: Why| Some(ExecError::Model(w));
+        // dtype / layout pairing
+        assert_eq!(
+            put(2, &[if is_i8 { 1 } else { 2 }]),
+            model_err(Why::RecurrentLayout)
+        );
+        assert_eq!(put(1, &[3]), model_err(Why::RecurrentLayout));
+        // mode, steps, features, hidden, shift, gate bits, zp, reserved
+        assert_eq!(put(3, &[2]), model_err(Why::RecurrentParams), "{name} mode");
+        assert_eq!(
+            put(12, &0u32.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(
+            put(12, &7u32.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(
+            put(16, &1u32.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(
+            put(20, &9u32.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(put(24, &[0]), model_err(Why::RecurrentParams));
+        assert_eq!(put(24, &[63]), model_err(Why::RecurrentParams));
+        assert_eq!(
+            put(26, &15u16.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(
+            put(26, &0u16.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(
+            put(28, &1i32.to_le_bytes()),
+            model_err(Why::RecurrentParams)
+        );
+        assert_eq!(put(25, &[1]), model_err(Why::RecurrentParams));
+        // Every array slot pointing past the file, or misaligned.
+        for slot in 0..6 {
+            let off = 40 + 4 * slot;
+            assert_eq!(
+                put(off, &(model.bytes().len() as u32 - 8).to_le_bytes()),
+                model_err(Why::ArrayBounds),
+                "{name} slot {slot}"
+            );
+            assert_eq!(
+                put(off, &((model.bytes().len() as u32 / 2) | 1).to_le_bytes()),
+                model_err(Why::ArrayBounds),
+                "{name} slot {slot} misaligned"
+            );
+        }
+    }
+}

@@ -22,7 +22,9 @@
 //! Input-dependent checks are the same as the checked path's: feature count and ranges here,
 //! tree walks and sparse columns inside their kernels.
 
-use super::exec::{first_out_of_range, run_op, trees_view, unshift, Observer, Request, Step};
+use super::exec::{
+    extra_words, first_out_of_range, run_op, trees_view, unshift, Observer, Request, Step,
+};
 use super::fixed::{clamp, requantize_raw, RequantOut};
 use super::model::{a8, Header, OpRecord, ARGMAX, DENSE, DTYPE_NONE, I8, PACKED, SOFTMAX, TREES};
 use super::softmax::{argmax, confidence, softmax_into, ConfMode};
@@ -140,6 +142,8 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
         } else {
             // SAFETY: cur holds `width` values, spare has n_out + 1 words (finalize checked
             // n_out < words); the two buffers are disjoint.
+            // A recurrent op's state follows its output in the same buffer (finalize checked
+            // that `n_out + 1 + extra_words` fits in it).
             let mut step = unsafe {
                 Step {
                     model,
@@ -148,6 +152,7 @@ pub fn forward<'s, O: Observer>(req: &mut Request<'_, 's, O>) -> Result<(), Exec
                     shifted: i == 0 && shifted,
                     x: core::slice::from_raw_parts_mut(cur, width),
                     y: core::slice::from_raw_parts_mut(spare, n_out + 1),
+                    state: core::slice::from_raw_parts_mut(spare.add(n_out + 1), extra_words(op)),
                 }
             };
             // The range tracker only feeds checks the marked path skips.

@@ -13,6 +13,7 @@ pub mod job;
 pub mod lut;
 pub mod marked;
 pub mod model;
+pub mod recurrent;
 pub mod scratch;
 pub mod softmax;
 pub mod sparse;
@@ -80,4 +81,8 @@ whys! {
     TreeDepth => "tree deeper than its max_depth",
     TreeLeaf => "tree leaf row >= n_leaves",
     Packed3Span => "PACKED3 span (columns per chunk) is 0",
+    RecurrentLayout => "GRU/LSTM weights: INT8 needs layout PACKED (row pairs), INT16 COMPACT",
+    RecurrentInput => "GRU/LSTM input is not confined to INT16",
+    RecurrentParams => "GRU/LSTM steps, features, hidden, widths, shift or gate bits",
+    RecurrentBuffers => "GRU/LSTM unit range or buffer sizes",
 }

@@ -22,6 +22,10 @@ pub const LUT: u8 = 2;
 pub const SOFTMAX: u8 = 3;
 pub const ARGMAX: u8 = 4;
 pub const TREES: u8 = 5;
+/// Gated recurrent unit over a window (`recurrent`).
+pub const GRU: u8 = 8;
+/// Long short-term memory over a window (`recurrent`).
+pub const LSTM: u8 = 9;
 
 /// Dtypes (`Header::input_dtype`, `OpRecord::dtype`).
 pub const DTYPE_NONE: u8 = 0;
