@@ -21,10 +21,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compiler import compile_model
+from .conv_models import GOLDEN_SPECS, random_conv_model, random_features
 from .format import encode
 from .importers import import_sklearn
 from .ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
-from .qmodel import LEAF, Layout, OpKind, QArgmax, QDense, QLut, QModel, QOp, QSoftmax, QTrees
+from .qmodel import (
+    LEAF,
+    Layout,
+    OpKind,
+    QArgmax,
+    QConv1d,
+    QDense,
+    QLut,
+    QModel,
+    QOp,
+    QPool,
+    QSoftmax,
+    QTrees,
+)
 from .reference import execute, features_to_q16
 
 I64 = NDArray[np.int64]
@@ -320,6 +334,10 @@ def golden_models() -> list[GoldenModel]:
         rng = np.random.default_rng(SEED)
         pick = rng.choice(x.shape[0], size=6, replace=False)
         out.append(GoldenModel(name, desc, qm, features_to_q16(x[pick])))
+    for name, (desc, spec) in GOLDEN_SPECS.items():
+        qm = random_conv_model(spec, seed=SEED)
+        qm.name = name
+        out.append(GoldenModel(name, desc, qm, random_features(qm, 8, seed=SEED)[2:]))
     return out
 
 
@@ -361,6 +379,10 @@ def _op_name(op: QOp) -> str:
         return "SOFTMAX/BINARY" if op.binary else "SOFTMAX"
     if isinstance(op, QArgmax):
         return f"ARGMAX/{op.mode.name}"
+    if isinstance(op, QConv1d):
+        return f"CONV1D/{op.dtype.name}"
+    if isinstance(op, QPool):
+        return f"POOL/{op.mode.name}"
     return f"TREES/{op.mode.name}"
 
 
