@@ -31,9 +31,12 @@
 //! | ARGMAX element | ~5 (source) | 20 |
 //! | tree step (one node) | ~19 | 2 x 40 (walk and `diagnose`) |
 //! | tree leaf row, per output | ~6 (source) | 20 |
+//! | CONV1D: MAC / output word / position / padded-or-dilated tap per channel | see `conv` | `conv::CONV_*` |
+//! | POOL: input word / output word | see `conv` | `conv::POOL_*` |
 
+use super::conv;
 use super::model::{
-    ModelView, ARGMAX, COMPACT, DENSE, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
+    ModelView, ARGMAX, COMPACT, CONV1D, DENSE, LUT, PACKED, PACKED3, POOL, SOFTMAX, SPARSE, TREES,
 };
 
 /// Per model slot, whatever its size.
@@ -128,6 +131,18 @@ fn op_cost(m: &ModelView, i: usize) -> u64 {
             let walk = mul(mul(n_trees, depth + 1), TREE_STEP);
             walk.saturating_add(mul(mul(n_trees, n_out + 1), TREE_OUT))
         }
+        CONV1D => {
+            // Every position at the contiguous-window rate, plus the per-tap setup of the
+            // positions that take the segment path (padded edges, dilation > 1).
+            let g = conv::geom(op);
+            let (k, c_in, c_out) = (g.k as u64, g.c_in as u64, g.c_out as u64);
+            let per_pos = mul(mul(mul(k, c_in), c_out), conv::CONV_MAC)
+                .saturating_add(mul(c_out, conv::CONV_OUT))
+                .saturating_add(conv::CONV_POS);
+            let seg = mul(mul(k, c_out), conv::CONV_SEG);
+            mul(g.t_out as u64, per_pos).saturating_add(mul(g.segment_positions() as u64, seg))
+        }
+        POOL => conv::unit_cost(op),
         // The kernels refuse any other kind at its record, before any work.
         _ => 0,
     }

@@ -9,8 +9,8 @@ use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_R
 use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
-    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, I16, I8, LUT, PACKED,
-    PACKED3, SOFTMAX, SPARSE, TREES,
+    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, CONV1D, DENSE, DTYPE_NONE, I16, I8, LUT,
+    PACKED, PACKED3, POOL, SOFTMAX, SPARSE, TREES,
 };
 use super::scratch::Scratch;
 use super::softmax::{argmax, confidence, softmax, ConfMode};
@@ -430,9 +430,21 @@ pub(super) fn run_op<const TR: bool>(
             trees::<TR>(s)?;
             *range = (i64::MIN, i64::MAX);
         }
+        CONV1D | POOL => super::conv::run_op::<TR>(s, range)?,
         _ => return Err(ExecError::Model(Why::OpKind)),
     }
     Ok(())
+}
+
+/// Buffers an op works in. Between two calls of `run_units` everything the op needs lives here
+/// (a job account persists exactly these three slices), nothing in statics or elsewhere.
+pub struct OpBufs<'a> {
+    /// The op's whole input (n_in words).
+    pub input: &'a [i64],
+    /// The op's whole output (n_out words).
+    pub output: &'a mut [i64],
+    /// `state_words(op)` words carried between units; may be empty.
+    pub state: &'a mut [i64],
 }
 
 /// One op's inputs, bundled so the op functions take a single argument: the BPF backend passes
@@ -451,10 +463,10 @@ pub(super) struct Step<'m, 'b> {
 
 /// A dense kernel's operands in one struct: the kernels take three slices (six registers),
 /// more than an out-of-line BPF call can pass.
-struct MatVec<'a, W> {
-    w: &'a [W],
-    x: &'a [i64],
-    acc: &'a mut [i64],
+pub(super) struct MatVec<'a, W> {
+    pub(super) w: &'a [W],
+    pub(super) x: &'a [i64],
+    pub(super) acc: &'a mut [i64],
 }
 
 #[inline(never)]
@@ -463,12 +475,12 @@ fn mv_packed_i8(m: &mut MatVec<i64>) {
 }
 
 #[inline(never)]
-fn mv_compact_i8(m: &mut MatVec<u8>) {
+pub(super) fn mv_compact_i8(m: &mut MatVec<u8>) {
     compact_i8(m.w, m.x, m.acc);
 }
 
 #[inline(never)]
-fn mv_compact_i16(m: &mut MatVec<i16>) {
+pub(super) fn mv_compact_i16(m: &mut MatVec<i16>) {
     compact_i16(m.w, m.x, m.acc);
 }
 

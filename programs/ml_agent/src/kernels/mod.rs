@@ -4,6 +4,7 @@
 //!
 //! `exec::run` is the entry point: it walks a model file (`model::ModelView`) op by op.
 
+pub mod conv;
 pub mod cost;
 pub mod dense;
 pub mod exec;
@@ -78,4 +79,8 @@ whys! {
     TreeDepth => "tree deeper than its max_depth",
     TreeLeaf => "tree leaf row >= n_leaves",
     Packed3Span => "PACKED3 span (columns per chunk) is 0",
+    ConvLayout => "CONV1D layout or dtype",
+    ConvInput => "CONV1D input is not confined to its dtype",
+    ConvParams => "CONV1D channels, geometry, pad value, shift, clamp or multipliers",
+    PoolParams => "POOL mode, kernel, stride, widths, multiplier or clamp",
 }
