@@ -37,6 +37,14 @@ def conv1d_windows(op: QConv1d) -> I64:
     return out
 
 
+def conv1d_segment_positions(op: QConv1d) -> int:
+    """Output positions whose window is not ``K * C_in`` consecutive input words (a padded tap,
+    or dilation > 1): the kernel's per-tap path (`kernels::conv::Geom::segment_positions`)."""
+    start = np.arange(op.t_out) * op.stride
+    inside = (op.dilation == 1) & (start >= op.pad_left) & (start - op.pad_left + op.k <= op.t_in)
+    return int(op.t_out - np.count_nonzero(inside))
+
+
 def conv1d_acc(op: QConv1d, q: I64) -> I64:
     """Exact accumulators ``b_o + sum_{j, c} w[o, j, c] * x_pad[t * stride + j * dil, c]``,
     shape (B, t_out, c_out); padded positions read ``pad_value``."""

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from .conv import conv1d_segment_positions
 from .errors import ModelError
-from .qmodel import Arch, Layout, QArgmax, QDense, QLut, QModel, QSoftmax, QTrees
+from .qmodel import Arch, Layout, QArgmax, QConv1d, QDense, QLut, QModel, QPool, QSoftmax, QTrees
 
 # ------------------------------------------------------------------ limits and their sources
 
@@ -131,6 +132,19 @@ CU_COEFFICIENTS: dict[str, float] = {
     "dense_i8_packed3_mac": 1.35,
     "dense_i8_packed3_op": 500.0,
     "dense_i8_packed3_row": 50.0,
+    # CONV1D / POOL (not fitted by the script): bounds over the op CU measured on LiteSVM by
+    # `python -m client.bench.conv` (60x8 -> 16, K=5: INT8 220,050, INT16 272,094, "same"
+    # padding 261,134; 120x5 -> 16, K=5, stride 2: 164,206). A MAC of a padded-edge or
+    # dilated position costs `conv1d_seg_mac` more (per-tap segments).
+    "conv1d_i8_mac": 5.6,
+    "conv1d_i16_mac": 7.0,
+    "conv1d_op": 400.0,
+    "conv1d_out": 40.0,
+    "conv1d_pos": 150.0,
+    "conv1d_seg_mac": 12.0,
+    "pool_in": 15.0,
+    "pool_op": 200.0,
+    "pool_out": 30.0,
     "dense_i8_sparse_mac": 16.788,
     "dense_i8_sparse_op": 0.0,
     "dense_i8_sparse_row": 59.196,
@@ -202,6 +216,17 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("softmax_in", float(op.n_out))
         elif isinstance(op, QArgmax):
             add("argmax_in", float(op.n_in))
+        elif isinstance(op, QConv1d):
+            per_pos = op.k * op.c_in * op.c_out
+            add(f"conv1d_{op.dtype.name.lower()}_mac", float(op.t_out * per_pos))
+            add("conv1d_op", 1.0)
+            add("conv1d_out", float(op.n_out))
+            add("conv1d_pos", float(op.t_out))
+            add("conv1d_seg_mac", float(conv1d_segment_positions(op) * per_pos))
+        elif isinstance(op, QPool):
+            add("pool_op", 1.0)
+            add("pool_in", float(op.t_out * op.kernel * op.channels))
+            add("pool_out", float(op.n_out))
         elif isinstance(op, QTrees):
             depths = tree_depths(op)
             add("trees_tree", float(op.n_trees))
@@ -307,7 +332,7 @@ def assess(qm: QModel) -> Feasibility:
         )
     widest = n
     for i, op in enumerate(qm.ops):
-        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees) else 0
+        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees | QConv1d | QPool) else 0
         if isinstance(op, QLut):
             width = op.n
         widest = max(widest, width)
