@@ -90,6 +90,7 @@ async def measure_row(
         worst_conv = max(worst_conv, prof.ops[0])
         consumed = [int(m.group(1)) for line in res.logs if (m := _CONSUMED.match(line))]
         worst_ix = max(worst_ix, consumed[-1])
+        assert res.return_data is not None
         got = ReturnData.decode(res.return_data)
         exact &= list(got.outputs) == want.outputs[r].tolist() and got.class_id == int(
             want.classes[r]

@@ -1,7 +1,8 @@
 """ONNX importer: dense graphs (float, QDQ and QOperator int8) and tree ensembles.
 
 Supported float ops: Gemm, MatMul, Add, Relu, Sigmoid, Tanh, HardSigmoid, Softmax (last),
-Identity, Flatten.  Quantized graphs from onnxruntime.quantization are dequantized first:
+Identity, Flatten; over a (1, T, F) window input, 1-D Conv and pooling (`onnx_conv`).
+Quantized graphs from onnxruntime.quantization are dequantized first:
 weights become floats (int8 per-channel symmetric weights survive re-quantization exactly) and
 activation QuantizeLinear/DequantizeLinear pairs become identities, except that a quantized
 range starting exactly at 0 (zero point = type minimum) is kept as a ReLU, because
@@ -32,6 +33,7 @@ from ..ir import (
     TreeMode,
 )
 from ._chain import finish_chain
+from .onnx_conv import import_sequence_chain, sequence_input
 
 F64 = NDArray[np.float64]
 
@@ -148,6 +150,12 @@ def import_onnx(
         while t in alias:
             t = alias[t]
         outputs.append(t)
+    window = sequence_input(graph, inputs[0])
+    if window is not None:
+        t_len, f_len = window
+        return import_sequence_chain(
+            nodes, consts, inputs[0], t_len, f_len, outputs, labels, task, model_name
+        )
     return _import_chain(graph, nodes, consts, inputs[0], outputs, labels, task, model_name)
 
 
