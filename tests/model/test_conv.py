@@ -176,3 +176,17 @@ def test_int16_window_runs() -> None:
     assert isinstance(conv, QConv1d)
     assert tr.layers[0][2].tolist() == _conv_loop(conv, tr.input_q[2].tolist())  # type: ignore[index]
     assert run_conv1d(conv, tr.input_q).shape == (4, conv.n_out)  # type: ignore[arg-type]
+
+
+def test_dry_run_limits_match_the_program() -> None:
+    """The SDK budgets finalize's dry run with the program's own limits."""
+    import re
+    from pathlib import Path
+
+    from client.registry import registry
+
+    src = (Path(__file__).parents[2] / "programs/ml_agent/src/instructions/infer.rs").read_text()
+    for name in ("OPS_CHECK_MAX_BYTES", "OPS_CHECK_MAX_CU"):
+        m = re.search(rf"pub const {name}: \w+ = ([\d_]+);", src)
+        assert m is not None, name
+        assert int(m.group(1).replace("_", "")) == getattr(registry, name)
