@@ -51,23 +51,34 @@ def conv_macs(qm: QModel) -> int:
 BENCH_SPECS: list[tuple[str, str, ConvSpec]] = [
     (
         "conv60x8_k5_i8",
-        "CONV1D INT8 60x8 -> 16 channels, K=5, stride 1, no padding; global max pool; dense 3",
+        "CONV1D INT8 PACKED 60x8 -> 16 channels, K=5, no padding; global max pool; dense 3",
+        ConvSpec(t=60, f=8, c_out=16, k=5, pool=PoolMode.MAX, packed=True),
+    ),
+    (
+        "conv60x8_k5_i8_compact",
+        "the same with COMPACT (offset-binary byte) weights",
         ConvSpec(t=60, f=8, c_out=16, k=5, pool=PoolMode.MAX),
     ),
     (
         "conv60x8_k5_i16",
-        "the same at INT16",
+        "the same at INT16 (COMPACT)",
         ConvSpec(t=60, f=8, c_out=16, k=5, dtype=DType.I16, pool=PoolMode.MAX),
     ),
     (
         "conv60x8_k5_same_i8",
-        "INT8 60x8 -> 16, K=5, 'same' padding 2/2 (edge positions take the per-tap path)",
-        ConvSpec(t=60, f=8, c_out=16, k=5, pad_left=2, pad_right=2, pool=PoolMode.MAX),
+        "INT8 PACKED, 'same' padding 2/2 (4 edge positions take the per-tap path)",
+        ConvSpec(t=60, f=8, c_out=16, k=5, pad_left=2, pad_right=2, pool=PoolMode.MAX, packed=True),
+    ),
+    (
+        "conv60x8_k5_dil2_i8",
+        "INT8 PACKED, dilation 2 (every position takes the per-tap path)",
+        ConvSpec(t=60, f=8, c_out=16, k=5, dilation=2, pool=PoolMode.MAX, packed=True),
     ),
     (
         "conv_regime_120x5",
-        "regime window 120x5: CONV1D INT8 5 -> 16, K=5, stride 2; global average pool; dense 3",
-        ConvSpec(t=120, f=5, c_out=16, k=5, stride=2, pool=PoolMode.AVG),
+        "regime window 120x5: CONV1D INT8 PACKED 5 -> 16, K=5, stride 2; global average pool; "
+        "dense 3",
+        ConvSpec(t=120, f=5, c_out=16, k=5, stride=2, pool=PoolMode.AVG, packed=True),
     ),
 ]
 

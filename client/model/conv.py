@@ -13,13 +13,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelFormatError
-from .layouts import compact_encode
-from .qmodel import DType, PoolMode, QConv1d, QPool
+from .layouts import compact_encode, packed_encode
+from .qmodel import DType, Layout, PoolMode, QConv1d, QPool
 
 I64 = NDArray[np.int64]
 
 # Geometry limits of the op record (one byte each for K, stride, dilation and both pads).
 MAX_GEOM = 255
+# PACKED CONV1D: a 32-bit lane sums at most K * C_in products of two int8 (each <= 2^14).
+PACKED_MAX_WINDOW = (1 << 17) - 1
 # AVG pooling: |sum| * M < 2^62 keeps the product and the rounding term inside i64.
 AVG_PRODUCT_LIMIT = 1 << 62
 
@@ -110,20 +112,33 @@ def conv1d_record(op: QConv1d) -> tuple[int, ...]:
         raise ValueError(f"CONV1D channels {op.c_in} -> {op.c_out} outside 1..65535")
     if op.t_out < 1:
         raise ValueError(f"CONV1D window {op.span} is longer than the padded input")
+    if op.layout is Layout.PACKED and not packed_conv_ok(op.dtype, op.c_out, op.k * op.c_in):
+        raise ValueError(
+            f"PACKED CONV1D needs INT8, an even C_out and K * C_in <= {PACKED_MAX_WINDOW}"
+        )
+    if op.layout not in (Layout.COMPACT, Layout.PACKED):
+        raise ValueError(f"CONV1D layout {op.layout.name} (COMPACT or PACKED)")
     p0 = op.c_in | op.c_out << 16
     p1 = op.pad_value & 0xFFFFFFFF
     p2 = op.k | op.stride << 8 | op.dilation << 16 | op.pad_left << 24
     return (
-        int(op.dtype), 1, 0, op.n_in, op.n_out, p0, p1, p2, op.shift, op.pad_right,
+        int(op.dtype), int(op.layout), 0, op.n_in, op.n_out, p0, p1, p2, op.shift, op.pad_right,
         op.zp_out, op.lo, op.hi,
     )  # fmt: skip
 
 
+def packed_conv_ok(dtype: DType, c_out: int, window: int) -> bool:
+    return dtype is DType.I8 and c_out % 2 == 0 and window <= PACKED_MAX_WINDOW
+
+
 def conv1d_arrays(op: QConv1d) -> list[tuple[I64, str, str]]:
     w = op.weight.reshape(op.c_out, op.k * op.c_in)
-    wdt = "u1" if op.dtype is DType.I8 else "<i2"
+    if op.layout is Layout.PACKED:
+        words = (packed_encode(w), "<i8", "weights")
+    else:
+        words = (compact_encode(w, op.dtype), "u1" if op.dtype is DType.I8 else "<i2", "weights")
     return [
-        (compact_encode(w, op.dtype), wdt, "weights"),
+        words,
         (op.bias, "<i4", "bias"),
         (op.multiplier, "<u4", "multiplier"),
     ]
@@ -159,7 +174,9 @@ def decode_conv1d(
     """Validate a CONV1D record (``fields`` as ``OP_STRUCT`` unpacks them, without the
     offsets) and read its arrays. The caller has checked ``dtype`` and ``n_in``."""
     _, _, layout, mode, n_in, n_out, p0, p1, p2, shift, _, p3, zp, lo, hi = fields
-    req(layout == 1, base + 2, f"{name}.layout", "CONV1D weights are COMPACT (1)")
+    req(
+        layout in (1, 2), base + 2, f"{name}.layout", "CONV1D weights are COMPACT (1) or PACKED (2)"
+    )
     req(mode == 0, base + 3, f"{name}.mode", "must be 0 for CONV1D")
     c_in, c_out = p0 & 0xFFFF, p0 >> 16
     req(c_in >= 1 and c_out >= 1, base + 12, f"{name}.p0", "CONV1D needs C_in, C_out >= 1")
@@ -192,10 +209,25 @@ def decode_conv1d(
     )
     req(1 <= shift <= 62, base + 24, f"{name}.shift", f"shift {shift} outside 1..62")
     req(lo <= hi, base + 32, f"{name}.lo", f"clamp lo {lo} > hi {hi}")
-    wdt = "u1" if dtype is DType.I8 else "<i2"
-    w = arr(0, c_out * k * c_in, wdt)
-    if dtype is DType.I8:
-        w = w - 128
+    if layout == 2:
+        req(
+            packed_conv_ok(dtype, c_out, k * c_in),
+            base + 2,
+            f"{name}.layout",
+            f"PACKED CONV1D needs INT8, an even C_out and K * C_in <= {PACKED_MAX_WINDOW}",
+        )
+        words = arr(0, c_out // 2 * k * c_in, "<i8").reshape(-1, k * c_in)
+        lo_l = ((words & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        hi_l = (words - lo_l) >> 32
+        ok = (lo_l >= -128) & (lo_l <= 127) & (hi_l >= -128) & (hi_l <= 127)
+        req(
+            bool(ok.all()), base + 40, f"{name}.weights", "packed word does not hold two int8 lanes"
+        )
+        w = np.stack([lo_l, hi_l], axis=1).reshape(-1)
+    else:
+        w = arr(0, c_out * k * c_in, "u1" if dtype is DType.I8 else "<i2")
+        if dtype is DType.I8:
+            w = w - 128
     bias = arr(1, c_out, "<i4")
     mult = arr(2, c_out, "<u4")
     bad = np.nonzero((mult == 0) | (mult >= 1 << 31))[0]
@@ -220,6 +252,7 @@ def decode_conv1d(
         pad_left=pad_l,
         pad_right=p3,
         pad_value=pad_value,
+        layout=Layout(layout),
     )
 
 

@@ -43,6 +43,7 @@ class ConvSpec:
     pool_kernel: int = 0  # 0: global (the whole sequence)
     pool_stride: int = 0  # 0: = kernel
     n_classes: int = 3  # 0: regression head
+    packed: bool = False  # PACKED CONV1D (INT8, even c_out)
 
 
 def _shift_for(acc: np.ndarray, mult: np.ndarray, target: float) -> int:
@@ -99,6 +100,7 @@ def random_conv_model(spec: ConvSpec, seed: int) -> QModel:
         pad_left=spec.pad_left,
         pad_right=spec.pad_right,
         pad_value=zp_in,
+        layout=Layout.PACKED if spec.packed else Layout.COMPACT,
     )
     big = np.abs(w).reshape(spec.c_out, -1).sum(axis=1) * (qmax + 1) + np.abs(bias)
     sample = rng.integers(dt.qmin, qmax + 1, size=(64, spec.k * spec.f))
@@ -206,6 +208,50 @@ GOLDEN_SPECS: dict[str, tuple[str, ConvSpec]] = {
             dtype=DType.I16,
             pool=PoolMode.MAX,
             n_classes=4,
+        ),
+    ),
+    "conv1d_i8_packed_pad": (
+        "PACKED CONV1D INT8 14x3 -> 6, K=3, padding 2/2 (packed edges and windows); max pool 2/2",
+        ConvSpec(
+            t=14,
+            f=3,
+            c_out=6,
+            k=3,
+            pad_left=2,
+            pad_right=2,
+            pool=PoolMode.MAX,
+            pool_kernel=2,
+            packed=True,
+        ),
+    ),
+    "conv1d_i8_packed_dil_avg": (
+        "PACKED CONV1D INT8 16x2 -> 4, K=4, stride 2, dilation 2, padding 1/3; global average",
+        ConvSpec(
+            t=16,
+            f=2,
+            c_out=4,
+            k=4,
+            stride=2,
+            dilation=2,
+            pad_left=1,
+            pad_right=3,
+            pool=PoolMode.AVG,
+            packed=True,
+        ),
+    ),
+    # Windows over 256 words (kernels::conv::GATHER) run tap by tap: every layout.
+    "conv1d_wide_packed": (
+        "PACKED CONV1D INT8 2x20 -> 4, K=13, padding 6/6: 260-word windows, tap by tap",
+        ConvSpec(t=2, f=20, c_out=4, k=13, pad_left=6, pad_right=6, pool=None, packed=True),
+    ),
+    "conv1d_wide_i8": (
+        "COMPACT CONV1D INT8 2x20 -> 3, K=13, padding 6/6: tap by tap; global max",
+        ConvSpec(t=2, f=20, c_out=3, k=13, pad_left=6, pad_right=6, pool=PoolMode.MAX),
+    ),
+    "conv1d_wide_i16": (
+        "CONV1D INT16 2x20 -> 3, K=13, padding 5/7: tap by tap; global average",
+        ConvSpec(
+            t=2, f=20, c_out=3, k=13, pad_left=5, pad_right=7, dtype=DType.I16, pool=PoolMode.AVG
         ),
     ),
     "conv1d_i8_nopool": (

@@ -124,8 +124,17 @@ class PureModel:
         pad = p1 - (1 << 32) if p1 >= 1 << 31 else p1
         k, stride, dil, pad_l = p2 & 0xFF, (p2 >> 8) & 0xFF, (p2 >> 16) & 0xFF, p2 >> 24
         t_in, t_out = n_in // c_in, n_out // c_out
-        w = self._ints("B" if dtype == I8 else "h", offs[0], c_out * k * c_in)
-        off8 = 128 if dtype == I8 else 0
+        off8 = 128 if dtype == I8 and rec[2] == COMPACT else 0
+        if rec[2] == PACKED:
+            lanes: list[int] = []
+            for word in self._ints("q", offs[0], c_out // 2 * k * c_in):
+                lane = sign_extend_32(word)
+                lanes += [lane, (word - lane) >> 32]
+            # Pair-major words: rows 2p and 2p + 1 interleaved per column; de-interleave.
+            n = k * c_in
+            w = [lanes[(o // 2) * 2 * n + 2 * j + o % 2] for o in range(c_out) for j in range(n)]
+        else:
+            w = list(self._ints("B" if dtype == I8 else "h", offs[0], c_out * k * c_in))
         bias = self._ints("i", offs[1], c_out)
         mult = self._ints("I", offs[2], c_out)
         out = []
@@ -134,10 +143,10 @@ class PureModel:
                 acc = bias[o]
                 for j in range(k):
                     p = t * stride + j * dil - pad_l
-                    row = w[(o * k + j) * c_in : (o * k + j + 1) * c_in]
+                    tap = w[(o * k + j) * c_in : (o * k + j + 1) * c_in]
                     for c in range(c_in):
                         x = q[p * c_in + c] if 0 <= p < t_in else pad
-                        acc += (row[c] - off8) * x
+                        acc += (tap[c] - off8) * x
                 out.append(clamp(zp + rshift_round(acc * mult[o], shift), lo, hi))
         return out
 

@@ -219,6 +219,8 @@ class QConv1d:
     pad_left: int = 0
     pad_right: int = 0
     pad_value: int = 0  # what a padded position reads: the input zero point
+    # COMPACT (offset-binary bytes / i16) or PACKED (INT8, two channels per i64 word).
+    layout: Layout = Layout.COMPACT
 
     @property
     def c_out(self) -> int:

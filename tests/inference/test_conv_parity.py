@@ -23,12 +23,13 @@ from client.registry import ModelRegistry
 from .conftest import fast_chain
 
 ROWS = 1_000
-N_MODELS = 12
+N_MODELS = 16
 
 
 def random_spec(rng: np.random.Generator) -> ConvSpec:
     while True:
-        t, f = int(rng.integers(4, 31)), int(rng.integers(1, 7))
+        t, f, c_out = int(rng.integers(4, 31)), int(rng.integers(1, 7)), int(rng.integers(1, 13))
+        dtype = DType.I8 if rng.random() < 0.5 else DType.I16
         if t * f > 200:
             continue
         k, dil, stride = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
@@ -40,10 +41,11 @@ def random_spec(rng: np.random.Generator) -> ConvSpec:
         pool = [None, PoolMode.MAX, PoolMode.AVG][int(rng.integers(0, 3))]
         pk = int(rng.integers(0, t_out + 1))  # 0: global
         return ConvSpec(
-            t=t, f=f, c_out=int(rng.integers(1, 13)), k=k, stride=stride, dilation=dil,
-            pad_left=pl, pad_right=pr, dtype=DType.I8 if rng.random() < 0.5 else DType.I16,
+            t=t, f=f, c_out=c_out, k=k, stride=stride, dilation=dil,
+            pad_left=pl, pad_right=pr, dtype=dtype,
             pool=pool, pool_kernel=pk, pool_stride=int(rng.integers(0, 3)),
             n_classes=[0, 2, 3, 5][int(rng.integers(0, 4))],
+            packed=dtype is DType.I8 and c_out % 2 == 0 and rng.random() < 0.7,
         )  # fmt: skip
 
 

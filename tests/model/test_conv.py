@@ -102,7 +102,7 @@ def _op_offset(data: bytes, i: int) -> int:
 @pytest.mark.parametrize(
     ("field_off", "value", "size", "message"),
     [
-        (2, 2, 1, "COMPACT"),  # layout
+        (2, 3, 1, "COMPACT"),  # layout
         (3, 1, 1, "must be 0"),  # mode
         (12, 0, 4, "C_in"),  # p0
         (8, 999, 4, "n_out"),

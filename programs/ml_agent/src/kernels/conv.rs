@@ -12,9 +12,9 @@
 //! Resumable op contract (CONTRACT15): `units` = output positions (CONV1D) or 1 (POOL), no state
 //! between units, each unit writes only its own output words.
 
-use super::exec::{mv_compact_i16, mv_compact_i8, MatVec, OpBufs, Step};
+use super::exec::{mv_compact_i16, mv_compact_i8, mv_packed_i8, MatVec, OpBufs, Step};
 use super::fixed::{clamp, requantize, Requant};
-use super::model::{dtype_range, ModelView, OpRecord, COMPACT, CONV1D, I16, I8, POOL};
+use super::model::{dtype_range, ModelView, OpRecord, COMPACT, CONV1D, I16, I8, PACKED, POOL};
 use super::{ExecError, Why};
 
 /// Pool modes (`OpRecord::mode`).
@@ -94,10 +94,24 @@ impl Geom {
     }
 }
 
+/// Largest window (`K * C_in`) of a PACKED CONV1D: each 32-bit lane sums at most that many
+/// products of two int8 values (`|w * x| <= 2^14`), so `|lane| < 2^31` (exact, no carry).
+pub const PACKED_MAX_WINDOW: usize = (1 << 17) - 1;
+
 /// Every field of a CONV1D record (docs/model-format.md): dtype and layout, channels, geometry,
 /// widths, pad value, shift, clamp, arrays; and the values it reads fit its dtype.
 pub fn check_conv(model: &ModelView, op: &OpRecord, range: (i64, i64)) -> Result<(), ExecError> {
-    if op.kind != CONV1D || op.layout != COMPACT || (op.dtype != I8 && op.dtype != I16) {
+    let layout_ok = match op.layout {
+        COMPACT => op.dtype == I8 || op.dtype == I16,
+        // Two channels per word: INT8 only, an even C_out (no padding row to write past the
+        // position's outputs) and a window short enough for exact 32-bit lanes.
+        PACKED => {
+            let g = geom(op);
+            op.dtype == I8 && g.c_out.is_multiple_of(2) && g.k * g.c_in <= PACKED_MAX_WINDOW
+        }
+        _ => false,
+    };
+    if op.kind != CONV1D || !layout_ok {
         return Err(ExecError::Model(Why::ConvLayout));
     }
     let (qmin, qmax) = dtype_range(op.dtype)?;
@@ -127,7 +141,9 @@ pub fn check_conv(model: &ModelView, op: &OpRecord, range: (i64, i64)) -> Result
         return Err(ExecError::Model(Why::ConvParams));
     }
     let w = g.c_out * g.k * g.c_in;
-    if op.dtype == I8 {
+    if op.layout == PACKED {
+        model.array::<i64>(op.off[0] as usize, w / 2)?;
+    } else if op.dtype == I8 {
         model.array::<u8>(op.off[0] as usize, w)?;
     } else {
         model.array::<i16>(op.off[0] as usize, w)?;
@@ -278,25 +294,32 @@ fn conv_positions(
         hi: op.hi as i64,
     };
     let x = bufs.input;
-    if op.dtype == I8 {
+    // A window that is not consecutive input words (padded taps, dilation) is gathered here,
+    // when it fits, so every layout runs its dense kernel on it; a larger one goes tap by tap.
+    let mut buf = [0i64; GATHER];
+    if op.layout == PACKED {
+        let w = model.array::<i64>(op.off[0] as usize, g.c_out / 2 * row)?;
+        for t in from..to {
+            let y = &mut bufs.output[t * g.c_out..(t + 1) * g.c_out];
+            match window(&g, t, x, &mut buf) {
+                Some(win) => mv_packed_i8(&mut MatVec { w, x: win, acc: y }),
+                None => packed_segments(&mut PackedPos { g: &g, t, w, x, y }),
+            }
+            requantize(y, &r);
+        }
+    } else if op.dtype == I8 {
         let w = model.array::<u8>(op.off[0] as usize, g.c_out * row)?;
         for t in from..to {
             let y = &mut bufs.output[t * g.c_out..(t + 1) * g.c_out];
-            if g.contiguous(t) {
-                let p = (t * g.stride - g.pad_l) * g.c_in;
-                mv_compact_i8(&mut MatVec {
-                    w,
-                    x: &x[p..p + row],
-                    acc: y,
-                });
-            } else {
-                segments(&g, t, x, y, |o, j, xs| {
+            match window(&g, t, x, &mut buf) {
+                Some(win) => mv_compact_i8(&mut MatVec { w, x: win, acc: y }),
+                None => segments(&g, t, x, y, |o, j, xs| {
                     seg_u8(
                         &w[o * row + j * g.c_in..o * row + (j + 1) * g.c_in],
                         xs,
                         g.pad,
                     )
-                });
+                }),
             }
             requantize(y, &r);
         }
@@ -304,21 +327,15 @@ fn conv_positions(
         let w = model.array::<i16>(op.off[0] as usize, g.c_out * row)?;
         for t in from..to {
             let y = &mut bufs.output[t * g.c_out..(t + 1) * g.c_out];
-            if g.contiguous(t) {
-                let p = (t * g.stride - g.pad_l) * g.c_in;
-                mv_compact_i16(&mut MatVec {
-                    w,
-                    x: &x[p..p + row],
-                    acc: y,
-                });
-            } else {
-                segments(&g, t, x, y, |o, j, xs| {
+            match window(&g, t, x, &mut buf) {
+                Some(win) => mv_compact_i16(&mut MatVec { w, x: win, acc: y }),
+                None => segments(&g, t, x, y, |o, j, xs| {
                     seg_i16(
                         &w[o * row + j * g.c_in..o * row + (j + 1) * g.c_in],
                         xs,
                         g.pad,
                     )
-                });
+                }),
             }
             requantize(y, &r);
         }
@@ -349,6 +366,81 @@ fn segments<F: Fn(usize, usize, Option<&[i64]>) -> i64>(
             s = s.wrapping_add(dot(o, j, seg));
         }
         *acc = s;
+    }
+}
+
+/// Position `t` of a PACKED CONV1D tap by tap: per row pair, the packed sums of every tap
+/// (a padded tap adds `pad * sum(words)`), then one lane split. Each lane's total is the exact
+/// row sum (`PACKED_MAX_WINDOW`), and packed words add linearly, so splitting once is exact.
+/// Largest window (`K * C_in` words) gathered on the stack (2 KiB of the 4 KiB BPF frame).
+pub const GATHER: usize = 256;
+
+/// The `K * C_in` words position `t` multiplies: in place when consecutive, else gathered
+/// into `buf` (a padded tap reads the pad value); None when a gathered window would not fit.
+#[inline(always)]
+fn window<'a>(g: &Geom, t: usize, x: &'a [i64], buf: &'a mut [i64; GATHER]) -> Option<&'a [i64]> {
+    let row = g.k * g.c_in;
+    if g.contiguous(t) {
+        let p = (t * g.stride - g.pad_l) * g.c_in;
+        return Some(&x[p..p + row]);
+    }
+    if row > GATHER {
+        return None;
+    }
+    for j in 0..g.k {
+        let dst = &mut buf[j * g.c_in..(j + 1) * g.c_in];
+        let p = t * g.stride + j * g.dil;
+        if p >= g.pad_l && p - g.pad_l < g.t_in {
+            let q = (p - g.pad_l) * g.c_in;
+            for (d, v) in dst.iter_mut().zip(&x[q..q + g.c_in]) {
+                *d = *v;
+            }
+        } else {
+            for d in dst.iter_mut() {
+                *d = g.pad;
+            }
+        }
+    }
+    Some(&buf[..row])
+}
+
+/// `packed_segments`' operands in one struct (an out-of-line BPF call passes five registers).
+struct PackedPos<'a> {
+    g: &'a Geom,
+    t: usize,
+    w: &'a [i64],
+    x: &'a [i64],
+    y: &'a mut [i64],
+}
+
+#[inline(never)]
+fn packed_segments(a: &mut PackedPos) {
+    let (g, t, w, x) = (a.g, a.t, a.w, a.x);
+    let y = &mut *a.y;
+    let row = g.k * g.c_in;
+    for (pair, out) in y.chunks_exact_mut(2).enumerate() {
+        let words = &w[pair * row..(pair + 1) * row];
+        let mut s = 0i64;
+        for j in 0..g.k {
+            let seg = &words[j * g.c_in..(j + 1) * g.c_in];
+            let p = t * g.stride + j * g.dil;
+            if p >= g.pad_l && p - g.pad_l < g.t_in {
+                let q = (p - g.pad_l) * g.c_in;
+                for (wv, xv) in seg.iter().zip(&x[q..q + g.c_in]) {
+                    s = s.wrapping_add(wv.wrapping_mul(*xv));
+                }
+            } else {
+                let mut sum = 0i64;
+                for wv in seg {
+                    sum = sum.wrapping_add(*wv);
+                }
+                s = s.wrapping_add(sum.wrapping_mul(g.pad));
+            }
+        }
+        // Lanes: `lo + hi * 2^32`, as `dense::packed_i8` splits them.
+        let lo = (s << 32) >> 32;
+        out[0] = lo;
+        out[1] = s.wrapping_sub(lo) >> 32;
     }
 }
 
@@ -528,7 +620,7 @@ mod tests {
             check_conv(&model, &r, range).unwrap_err()
         };
         let params = ExecError::Model(Why::ConvParams);
-        assert_eq!(bad(&|r| r.layout = 2), ExecError::Model(Why::ConvLayout));
+        assert_eq!(bad(&|r| r.layout = 3), ExecError::Model(Why::ConvLayout));
         assert_eq!(bad(&|r| r.dtype = 3), ExecError::Model(Why::ConvLayout));
         assert_eq!(bad(&|r| r.mode = 1), params);
         assert_eq!(bad(&|r| r.p0 &= 0xFFFF), params);

@@ -470,7 +470,7 @@ pub(super) struct MatVec<'a, W> {
 }
 
 #[inline(never)]
-fn mv_packed_i8(m: &mut MatVec<i64>) {
+pub(super) fn mv_packed_i8(m: &mut MatVec<i64>) {
     packed_i8(m.w, m.x, m.acc);
 }
 
