@@ -133,14 +133,17 @@ CU_COEFFICIENTS: dict[str, float] = {
     "dense_i8_packed3_op": 500.0,
     "dense_i8_packed3_row": 50.0,
     # CONV1D / POOL (not fitted by the script): bounds over the op CU measured on LiteSVM by
-    # `python -m client.bench.conv` (60x8 -> 16, K=5: INT8 220,050, INT16 272,094, "same"
-    # padding 261,134; 120x5 -> 16, K=5, stride 2: 164,206). A MAC of a padded-edge or
-    # dilated position costs `conv1d_seg_mac` more (per-tap segments).
-    "conv1d_i8_mac": 5.6,
-    "conv1d_i16_mac": 7.0,
+    # `python -m client.bench.conv` (60x8 -> 16, K=5: PACKED 131,984, COMPACT INT8 221,461,
+    # INT16 273,338, PACKED "same" padding 142,998, dilation 2 146,052; 120x5 -> 16, K=5,
+    # stride 2: 103,706). A padded or dilated position gathers its window (per word), or, over
+    # 256 words, goes tap by tap (`conv1d_seg_mac` more per MAC).
+    "conv1d_i8_compact_mac": 5.6,
+    "conv1d_i8_packed_mac": 2.8,
+    "conv1d_i16_compact_mac": 7.0,
+    "conv1d_gather_word": 10.0,
     "conv1d_op": 400.0,
     "conv1d_out": 40.0,
-    "conv1d_pos": 150.0,
+    "conv1d_pos": 350.0,
     "conv1d_seg_mac": 12.0,
     "pool_in": 15.0,
     "pool_op": 200.0,
@@ -160,6 +163,8 @@ CU_COEFFICIENTS: dict[str, float] = {
     "trees_step": 19.264,
     "trees_tree": 45.714,
 }
+# `kernels::conv::GATHER`: windows up to this many words are gathered on the stack.
+CONV_GATHER_WORDS = 256
 # Safety factor on top of the fitted coefficients (program changes, input-dependent paths).
 CU_MARGIN = 1.03
 
@@ -218,11 +223,16 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("argmax_in", float(op.n_in))
         elif isinstance(op, QConv1d):
             per_pos = op.k * op.c_in * op.c_out
-            add(f"conv1d_{op.dtype.name.lower()}_mac", float(op.t_out * per_pos))
+            key = f"conv1d_{op.dtype.name.lower()}_{op.layout.name.lower()}_mac"
+            add(key, float(op.t_out * per_pos))
             add("conv1d_op", 1.0)
             add("conv1d_out", float(op.n_out))
             add("conv1d_pos", float(op.t_out))
-            add("conv1d_seg_mac", float(conv1d_segment_positions(op) * per_pos))
+            off = conv1d_segment_positions(op)
+            if op.k * op.c_in <= CONV_GATHER_WORDS:
+                add("conv1d_gather_word", float(off * op.k * op.c_in))
+            else:
+                add("conv1d_seg_mac", float(off * per_pos))
         elif isinstance(op, QPool):
             add("pool_op", 1.0)
             add("pool_in", float(op.t_out * op.kernel * op.channels))

@@ -100,3 +100,37 @@ async def _clients(chain: object) -> tuple[InferenceClient, ModelRegistry]:
     payer = Keypair()
     await chain.airdrop(payer.pubkey(), 1_000 * 10**9)  # type: ignore[attr-defined]
     return InferenceClient(chain, payer, log_limit=None), ModelRegistry(chain, payer)  # type: ignore[arg-type]
+
+
+def test_compute_bound_and_estimate_cover_the_measured_cost(program_elf: Path) -> None:
+    """The bound finalize stores (`kernels::cost`, what agent_step budgets with) and the SDK's
+    estimate (`feasibility.estimate_cu`) are at least the measured CU of `infer`, for the bench
+    conv shapes (every kernel path) and random geometries."""
+    from solders.compute_budget import set_compute_unit_limit
+
+    from client.bench.conv import BENCH_SPECS
+    from client.inference import infer_instruction
+    from client.model.feasibility import estimate_cu
+
+    from ..agent.test_model_cost import stored_bound
+
+    chain = fast_chain(program_elf)
+    client, registry = asyncio.run(_clients(chain))
+    rng = np.random.default_rng(7)
+    specs = [s for _, _, s in BENCH_SPECS] + [random_spec(rng) for _ in range(16)]
+
+    async def worst(qm: QModel) -> tuple[int, int]:
+        deployed = await registry.deploy(encode(qm), check_runnable=False)
+        cus = []
+        for x in random_features(qm, 3, seed=1):
+            ix = infer_instruction(deployed.model, deployed.weights, x.tolist())
+            sim = await chain.simulate([set_compute_unit_limit(1_400_000), ix], client.payer)  # type: ignore[attr-defined]
+            assert sim.ok, sim.logs
+            cus.append(sim.compute_units)
+        return max(cus), await stored_bound(chain, deployed.weights)  # type: ignore[arg-type]
+
+    for i, spec in enumerate(specs):
+        qm = random_conv_model(spec, seed=i)
+        measured, bound = asyncio.run(worst(qm))
+        assert measured <= estimate_cu(qm), (spec, measured, estimate_cu(qm))
+        assert measured <= bound <= 8 * measured + 10_000, (spec, measured, bound)

@@ -21,11 +21,13 @@ use super::{ExecError, Why};
 pub const POOL_MAX: u8 = 1;
 pub const POOL_AVG: u8 = 2;
 
-/// CU bound of one CONV1D output position, per MAC (COMPACT kernel: 4.3 INT8 / 6.1 INT16
-/// measured; the segment path for padded or dilated taps ~8).
+/// CU bound of one CONV1D output position, per MAC (measured on LiteSVM with requantization:
+/// PACKED 3.7, COMPACT INT8 6.2, INT16 7.6; tap by tap ~16).
 pub const CONV_MAC: u64 = 12;
-/// Per tap and output channel of a position that takes the segment path (segment setup).
+/// Per tap and output channel of a position that goes tap by tap (window over `GATHER`).
 pub const CONV_SEG: u64 = 40;
+/// Per word of a gathered window (padded or dilated position, window up to `GATHER`).
+pub const CONV_GATHER: u64 = 20;
 /// Per output word: requantization, clamp, store (as `cost::DENSE_OUT`).
 pub const CONV_OUT: u64 = 120;
 /// Per output position: window bounds, slicing, kernel calls.
@@ -77,7 +79,19 @@ impl Geom {
         self.dil == 1 && start >= self.pad_l && start - self.pad_l + self.k <= self.t_in
     }
 
-    /// Positions `t` that take the segment path (padded taps or dilation > 1).
+    /// Extra CU bound of a position whose window is not consecutive input words: gathering it
+    /// (up to `GATHER` words), else the per-tap setup.
+    pub fn off_window_cost(&self) -> u64 {
+        let mul = |a: u64, b: u64| crate::math::mul_u64(a, b).unwrap_or(u64::MAX);
+        let row = mul(self.k as u64, self.c_in as u64);
+        if row <= GATHER as u64 {
+            mul(row, CONV_GATHER)
+        } else {
+            mul(mul(self.k as u64, self.c_out as u64), CONV_SEG)
+        }
+    }
+
+    /// Positions `t` whose window is not consecutive input words (padded taps, dilation > 1).
     pub fn segment_positions(&self) -> usize {
         if self.dil != 1 || self.stride == 0 || self.k > self.t_in {
             return self.t_out;
@@ -216,11 +230,13 @@ pub fn unit_cost(op: &OpRecord) -> u64 {
     let mul = |a: u64, b: u64| crate::math::mul_u64(a, b).unwrap_or(u64::MAX);
     if op.kind == CONV1D {
         let g = geom(op);
-        let macs = mul(mul(g.k as u64, g.c_in as u64), g.c_out as u64);
-        mul(macs, CONV_MAC)
-            .saturating_add(mul(mul(g.k as u64, g.c_out as u64), CONV_SEG))
-            .saturating_add(mul(g.c_out as u64, CONV_OUT))
-            .saturating_add(CONV_POS)
+        mul(
+            mul(mul(g.k as u64, g.c_in as u64), g.c_out as u64),
+            CONV_MAC,
+        )
+        .saturating_add(g.off_window_cost())
+        .saturating_add(mul(g.c_out as u64, CONV_OUT))
+        .saturating_add(CONV_POS)
     } else {
         mul(op.n_in as u64, POOL_IN).saturating_add(mul(op.n_out as u64, POOL_OUT))
     }

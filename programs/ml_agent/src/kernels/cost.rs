@@ -132,15 +132,15 @@ fn op_cost(m: &ModelView, i: usize) -> u64 {
             walk.saturating_add(mul(mul(n_trees, n_out + 1), TREE_OUT))
         }
         CONV1D => {
-            // Every position at the contiguous-window rate, plus the per-tap setup of the
-            // positions that take the segment path (padded edges, dilation > 1).
+            // Every position at the contiguous-window rate, plus gathering (or the per-tap
+            // setup of) the windows that are not consecutive words (padded edges, dilation).
             let g = conv::geom(op);
             let (k, c_in, c_out) = (g.k as u64, g.c_in as u64, g.c_out as u64);
             let per_pos = mul(mul(mul(k, c_in), c_out), conv::CONV_MAC)
                 .saturating_add(mul(c_out, conv::CONV_OUT))
                 .saturating_add(conv::CONV_POS);
-            let seg = mul(mul(k, c_out), conv::CONV_SEG);
-            mul(g.t_out as u64, per_pos).saturating_add(mul(g.segment_positions() as u64, seg))
+            mul(g.t_out as u64, per_pos)
+                .saturating_add(mul(g.segment_positions() as u64, g.off_window_cost()))
         }
         POOL => conv::unit_cost(op),
         // The kernels refuse any other kind at its record, before any work.
