@@ -117,7 +117,7 @@ def test_compute_bound_and_estimate_cover_the_measured_cost(program_elf: Path) -
     chain = fast_chain(program_elf)
     client, registry = asyncio.run(_clients(chain))
     rng = np.random.default_rng(7)
-    specs = [s for _, _, s in BENCH_SPECS] + [random_spec(rng) for _ in range(16)]
+    specs = [s for _, _, s in BENCH_SPECS] + [random_spec(rng) for _ in range(40)]
 
     async def worst(qm: QModel) -> tuple[int, int]:
         deployed = await registry.deploy(encode(qm), check_runnable=False)
