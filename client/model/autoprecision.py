@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compiler import InputRange, _declared_range, _layer_groups, compile_model, margin_rows
+from .conv_compiler import has_sequence_layers, weighted_layer_count
 from .ir import FloatModel, Head
 from .qmodel import DType, Layout, QDense, QModel, QSoftmax
 from .reference import execute, features_to_q16
@@ -200,7 +201,9 @@ def compile_auto(
             np.broadcast_to(np.asarray(trial_range[1], float), (calib.shape[1],))
         )
         hold = np.vstack([hold, margin_rows(calib, lo_fx, hi_fx, n=hold.shape[0] // 2, seed=seed)])
-    n_layers = len(_layer_groups(model))
+    n_layers = (
+        weighted_layer_count(model) if has_sequence_layers(model) else len(_layer_groups(model))
+    )
     trials: list[Trial] = []
 
     def measure(p: tuple[DType, ...]) -> Assessment:

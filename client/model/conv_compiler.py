@@ -66,6 +66,11 @@ def has_sequence_layers(model: FloatModel) -> bool:
     return any(isinstance(layer, Conv1dLayer | Pool1dLayer) for layer in model.layers)
 
 
+def weighted_layer_count(model: FloatModel) -> int:
+    """Conv1d and dense layers: one precision each (``compile_model``'s per-layer list)."""
+    return sum(isinstance(layer, Conv1dLayer | DenseLayer) for layer in model.layers)
+
+
 def _stages(model: FloatModel) -> list[Stage]:
     stages: list[Stage] = []
     seen_dense = False

@@ -201,3 +201,18 @@ def test_conv_without_transpose_is_refused() -> None:
     model.graph.node[0].input[0] = "x"
     with pytest.raises(UnsupportedModelError, match="channels-first"):
         import_onnx(model)
+
+
+def test_auto_precision_and_per_layer_precision_cover_conv_layers() -> None:
+    t, f = 24, 5
+    fm = import_onnx(conv_graph(t, f, pads=(2, 2), pool="GlobalMaxPool"))
+    x = _window(1500, t, f, seed=2).reshape(1500, -1)
+    qm = compile_model(fm, x, "auto")
+    assert isinstance(qm.ops[0], QConv1d)
+    mixed = decode(encode(compile_model(fm, x, [16, 8])))
+    conv = mixed.ops[0]
+    assert isinstance(conv, QConv1d) and conv.dtype.name == "I16"
+    assert mixed.input.dtype.name == "I16"
+    assert [op.dtype.name for op in mixed.ops if hasattr(op, "layout")][-1] == "I8"
+    with pytest.raises(ValueError, match="one entry per conv/dense layer"):
+        compile_model(fm, x, [8, 8, 8])
