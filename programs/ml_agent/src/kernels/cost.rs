@@ -251,6 +251,44 @@ mod tests {
     }
 
     #[test]
+    fn conv_and_pool_terms() {
+        use crate::kernels::conv::{
+            CONV_GATHER, CONV_MAC, CONV_OUT, CONV_POS, CONV_SEG, POOL_IN, POOL_OUT,
+        };
+        let head = op(ARGMAX, 0, 3, 2);
+        let base = floor(4, 1) + 3 * ARGMAX_ELEM;
+        // 20 steps x 4 channels -> 6 channels, K=3, padding 1/1: T_out 20, two padded edges,
+        // 12-word windows gathered.
+        let mut c = op(CONV1D, COMPACT, 80, 120);
+        c.p0 = 4 | 6 << 16;
+        c.p2 = 3 | 1 << 8 | 1 << 16 | 1 << 24;
+        c.p3 = 1;
+        let per_pos = 3 * 4 * 6 * CONV_MAC + 6 * CONV_OUT + CONV_POS;
+        assert_eq!(
+            bound(4, &[c, head]),
+            base + OP + 20 * per_pos + 2 * 12 * CONV_GATHER
+        );
+        // A 300-word window goes tap by tap: K * C_out taps and channels per edge position.
+        let mut wide = op(CONV1D, COMPACT, 2 * 100, 2 * 2);
+        wide.p0 = 100 | 2 << 16;
+        wide.p2 = 3 | 1 << 8 | 1 << 16 | 1 << 24;
+        wide.p3 = 1;
+        let per_pos = 3 * 100 * 2 * CONV_MAC + 2 * CONV_OUT + CONV_POS;
+        assert_eq!(
+            bound(4, &[wide, head]),
+            base + OP + 2 * per_pos + 2 * 3 * 2 * CONV_SEG
+        );
+        let mut p = op(POOL, 0, 120, 6);
+        p.p0 = 6;
+        p.p1 = 20;
+        p.p3 = 1;
+        assert_eq!(
+            bound(4, &[p, head]),
+            base + OP + 120 * POOL_IN + 6 * POOL_OUT
+        );
+    }
+
+    #[test]
     fn saturates_instead_of_wrapping() {
         let mut trees = op(TREES, 0, 4, u32::MAX);
         trees.p0 = u32::MAX;
