@@ -32,18 +32,6 @@ from ..ir import (
 )
 from ._chain import finish_chain
 
-SEQUENCE_OPS = {
-    "Conv",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Transpose",
-    "Reshape",
-    "Squeeze",
-    "Unsqueeze",
-}
-
 
 def sequence_input(graph: Any, x: str) -> tuple[int, int] | None:
     """``(T, F)`` of a 3-D ``[1 or batch, T, F]`` graph input, else None."""
