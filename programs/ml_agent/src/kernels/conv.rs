@@ -2,12 +2,13 @@
 //! pooling"): value `(t, c)` of a `T x C` activation is word `t * C + c`.
 //!
 //! CONV1D output position `t` is a dense layer over the window of `K` input steps starting at
-//! padded step `t * stride`, `dilation` apart. With dilation 1 and the window inside the input
-//! (every position but the padded edges) the window is `K * C_in` consecutive words, the weights
-//! `[C_out][K][C_in]` are a row-major `C_out x K*C_in` matrix, and the COMPACT dense kernels run
-//! on them directly. Other positions add one `C_in`-long segment per tap: a padded tap reads the
-//! pad value (the input zero point), i.e. adds `pad * sum(w[o][j][..])`. Integer sums are exact
-//! (the compiler's accumulator bound), so both forms give the reference's accumulators.
+//! padded step `t * stride`, `dilation` apart. The weights `[C_out][K][C_in]` are a row-major
+//! `C_out x K*C_in` matrix in a dense layout (COMPACT, or PACKED: two channels per word), so the
+//! dense kernels run on each window: in place when it is `K * C_in` consecutive words (dilation
+//! 1, no padded tap: every position but the padded edges), else gathered on the stack (a padded
+//! tap reads the pad value, the input zero point), or, for a window over `GATHER` words, tap by
+//! tap (`pad * sum(w[o][j][..])` for a padded tap). Integer sums are exact (the compiler's
+//! accumulator bound; PACKED's lane bound), so every path gives the reference's accumulators.
 //!
 //! Resumable op contract (CONTRACT15): `units` = output positions (CONV1D) or 1 (POOL), no state
 //! between units, each unit writes only its own output words.
@@ -225,7 +226,8 @@ pub fn state_words(_op: &OpRecord) -> usize {
     0
 }
 
-/// Upper bound on the CU of one unit (the checked path, segment form for a CONV1D position).
+/// Upper bound on the CU of one unit (the checked path; a CONV1D position counted as if its
+/// window were gathered or went tap by tap).
 pub fn unit_cost(op: &OpRecord) -> u64 {
     let mul = |a: u64, b: u64| crate::math::mul_u64(a, b).unwrap_or(u64::MAX);
     if op.kind == CONV1D {
@@ -255,6 +257,9 @@ pub fn run_units(
     match op.kind {
         CONV1D => conv_positions(model, op, bufs, from, to),
         POOL => {
+            if bufs.input.len() < op.n_in as usize || bufs.output.len() < op.n_out as usize {
+                return Err(ExecError::Model(Why::PoolParams));
+            }
             pool(op, bufs.input, bufs.output);
             Ok(())
         }
