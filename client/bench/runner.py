@@ -99,6 +99,7 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
     agent: Any | None = None  # client/bench/agent.py: agent_step CU
     cpi: Any | None = None  # client/bench/cpi.py: infer by CPI from risk_gate vs direct
+    conv: Any | None = None  # client/bench/conv.py: Conv1D CU per MAC, regime-window conv
     # Why the Surfpool column is missing, when it is.
     surfpool_note: str | None = None
 
@@ -416,6 +417,10 @@ async def run_bench(
     upload = await run_upload_bench(chain, payer)
     progress("LiteSVM: agent_step")
     agent = await run_agent_bench(chain, payer)
+    from .conv import run_conv_bench
+
+    progress("LiteSVM: Conv1D")
+    conv = await run_conv_bench(chain, payer)
     cpi = None
     if risk_gate_so_path().is_file():
         from .cpi import run_cpi_bench
@@ -438,6 +443,7 @@ async def run_bench(
         agent=agent,
         cpi=cpi,
         surfpool_note=note,
+        conv=conv,
     )
 
 
@@ -500,5 +506,9 @@ def format_report(r: BenchReport) -> str:
         from .cpi import format_cpi_report
 
         lines += ["", format_cpi_report(r.cpi)]
+    if r.conv is not None:
+        from .conv import format_conv_report
+
+        lines += ["", format_conv_report(r.conv)]
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from ..model import (
 )
 from ..model.autoprecision import compile_auto
 from ..model.feasibility import Feasibility, assess
-from ..model.qmodel import QArgmax, QDense, QLut, QRecurrent, QSoftmax, QTrees
+from ..model.qmodel import QArgmax, QConv1d, QDense, QLut, QPool, QRecurrent, QSoftmax, QTrees
 from ..model.saturation import LayerSaturation, saturation_rates
 from .context import CliContext, add_common_options, fail
 
@@ -252,6 +252,21 @@ def summarize(path: str, data: bytes, qm: QModel) -> ModelSummary:
                     f"{op.steps}x{op.features} -> {op.hidden} "
                     f"{'sequence' if op.sequence else 'last'} {op.dtype.name}",
                 )
+            )
+        elif isinstance(op, QConv1d):
+            geom = f"K={op.k} stride {op.stride} dilation {op.dilation}"
+            pads = f" pad {op.pad_left}/{op.pad_right}" if op.pad_left + op.pad_right else ""
+            ops.append(
+                OpSummary(
+                    "CONV1D",
+                    f"{op.t_in}x{op.c_in} -> {op.t_out}x{op.c_out}, {geom}{pads}, "
+                    f"{op.dtype.name} {op.layout.name}",
+                )
+            )
+        elif isinstance(op, QPool):
+            what = "global" if op.kernel == op.t_in else f"kernel {op.kernel} stride {op.stride}"
+            ops.append(
+                OpSummary("POOL", f"{op.mode.name} {what}, {op.t_in}x{op.channels} -> {op.t_out}")
             )
         elif isinstance(op, QTrees):
             ops.append(

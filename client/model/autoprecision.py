@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compiler import InputRange, _declared_range, _layer_groups, compile_model, margin_rows
+from .conv_compiler import has_sequence_layers, weighted_layer_count
 from .ir import DenseLayer, FloatModel, Head, RecurrentLayer
 from .qmodel import DType, Layout, QDense, QModel, QSoftmax
 from .reference import execute, features_to_q16
@@ -203,6 +204,8 @@ def compile_auto(
     if isinstance(model.layers[0], RecurrentLayer):
         # The recurrent op's weights (and the input) first, then each dense layer of the head.
         n_layers = 1 + sum(isinstance(layer, DenseLayer) for layer in model.layers[1:])
+    elif has_sequence_layers(model):
+        n_layers = weighted_layer_count(model)
     else:
         n_layers = len(_layer_groups(model))
     trials: list[Trial] = []

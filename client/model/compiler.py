@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .conv_compiler import compile_conv, has_sequence_layers
 from .errors import QuantizationError, UnsupportedModelError
 from .feasibility import check, check_calibration, check_declared_range
 from .fixedpoint import I32_MAX, I32_MIN
@@ -185,6 +186,8 @@ def compile_model(
     lo, hi = _declared_range(calib, input_range, opts.range_margin, model.n_features)
     if model.is_trees:
         qm = _compile_trees(model, lo, hi)
+    elif has_sequence_layers(model):
+        qm = compile_conv(model, calib, lo, hi, opts.dtypes)
     else:
         qm = _compile_neural(model, calib, lo, hi, opts)
     if check_feasible:

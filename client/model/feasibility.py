@@ -22,15 +22,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from .conv import conv1d_segment_positions
 from .errors import ModelError
 from .qmodel import (
     Arch,
     Layout,
     OpKind,
     QArgmax,
+    QConv1d,
     QDense,
     QLut,
     QModel,
+    QPool,
     QRecurrent,
     QSoftmax,
     QTrees,
@@ -142,6 +145,22 @@ CU_COEFFICIENTS: dict[str, float] = {
     "dense_i8_packed3_mac": 1.35,
     "dense_i8_packed3_op": 500.0,
     "dense_i8_packed3_row": 50.0,
+    # CONV1D / POOL (not fitted by the script): bounds over the op CU measured on LiteSVM by
+    # `python -m client.bench.conv` (60x8 -> 16, K=5: PACKED 131,984, COMPACT INT8 221,461,
+    # INT16 273,338, PACKED "same" padding 142,998, dilation 2 146,052; 120x5 -> 16, K=5,
+    # stride 2: 103,706). A padded or dilated position gathers its window (per word), or, over
+    # 256 words, goes tap by tap (`conv1d_seg_mac` more per MAC).
+    "conv1d_i8_compact_mac": 5.6,
+    "conv1d_i8_packed_mac": 2.8,
+    "conv1d_i16_compact_mac": 7.0,
+    "conv1d_gather_word": 20.0,
+    "conv1d_op": 400.0,
+    "conv1d_out": 60.0,
+    "conv1d_pos": 350.0,
+    "conv1d_seg_mac": 12.0,
+    "pool_in": 15.0,
+    "pool_op": 200.0,
+    "pool_out": 30.0,
     "dense_i8_sparse_mac": 16.788,
     "dense_i8_sparse_op": 0.0,
     "dense_i8_sparse_row": 59.196,
@@ -171,6 +190,8 @@ CU_COEFFICIENTS: dict[str, float] = {
     "rnn_step": 300.0,
     "rnn_op": 1000.0,
 }
+# `kernels::conv::GATHER`: windows up to this many words are gathered on the stack.
+CONV_GATHER_WORDS = 256
 # Safety factor on top of the fitted coefficients (program changes, input-dependent paths).
 CU_MARGIN = 1.03
 
@@ -244,6 +265,22 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             add("rnn_row", float(steps * rows))
             unit = "rnn_unit_gru" if op.kind is OpKind.GRU else "rnn_unit_lstm"
             add(unit, float(steps * op.hidden))
+        elif isinstance(op, QConv1d):
+            per_pos = op.k * op.c_in * op.c_out
+            key = f"conv1d_{op.dtype.name.lower()}_{op.layout.name.lower()}_mac"
+            add(key, float(op.t_out * per_pos))
+            add("conv1d_op", 1.0)
+            add("conv1d_out", float(op.n_out))
+            add("conv1d_pos", float(op.t_out))
+            off = conv1d_segment_positions(op)
+            if op.k * op.c_in <= CONV_GATHER_WORDS:
+                add("conv1d_gather_word", float(off * op.k * op.c_in))
+            else:
+                add("conv1d_seg_mac", float(off * per_pos))
+        elif isinstance(op, QPool):
+            add("pool_op", 1.0)
+            add("pool_in", float(op.t_out * op.kernel * op.channels))
+            add("pool_out", float(op.n_out))
         elif isinstance(op, QTrees):
             depths = tree_depths(op)
             add("trees_tree", float(op.n_trees))
@@ -349,7 +386,11 @@ def assess(qm: QModel) -> Feasibility:
         )
     widest = n
     for i, op in enumerate(qm.ops):
-        width = op.n_out if isinstance(op, QDense | QSoftmax | QTrees | QRecurrent) else 0
+        width = (
+            op.n_out
+            if isinstance(op, QDense | QSoftmax | QTrees | QRecurrent | QConv1d | QPool)
+            else 0
+        )
         if isinstance(op, QLut):
             width = op.n
         if isinstance(op, QRecurrent):

@@ -14,6 +14,7 @@ from os import PathLike
 import numpy as np
 from numpy.typing import NDArray
 
+from . import conv
 from .errors import ModelFormatError
 from .layouts import (
     P3_INPUT_MAX,
@@ -40,10 +41,12 @@ from .qmodel import (
     LutKind,
     OpKind,
     QArgmax,
+    QConv1d,
     QDense,
     QLut,
     QModel,
     QOp,
+    QPool,
     QRecurrent,
     QSoftmax,
     QTrees,
@@ -176,6 +179,8 @@ class Encoded:
 
 
 def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
+    if isinstance(op, QConv1d):
+        return conv.conv1d_arrays(op)
     if isinstance(op, QDense):
         tail = [(op.bias, "<i4", "bias"), (op.multiplier, "<u4", "multiplier")]
         if op.layout is Layout.COMPACT:
@@ -226,6 +231,10 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
 
 def _op_record(op: QOp, offsets: list[int]) -> bytes:
     slots = (offsets + [0] * OP_SLOTS)[:OP_SLOTS]
+    if isinstance(op, QConv1d | QPool):
+        ckind = OpKind.CONV1D if isinstance(op, QConv1d) else OpKind.POOL
+        rec = conv.conv1d_record(op) if isinstance(op, QConv1d) else conv.pool_record(op)
+        return OP_STRUCT.pack(ckind, *rec[:9], 0, *rec[9:], *slots)
     kind, dtype, layout, mode = 0, 0, 0, 0
     n_in = n_out = p0 = p1 = p2 = shift = p3 = zp = lo = hi = 0
     if isinstance(op, QDense):
@@ -579,7 +588,7 @@ def decode(data: bytes) -> QModel:
     for i in range(n_ops):
         base = ops_off + i * OP_SIZE
         op = _decode_op(r, i, base, width, in_dtype, reads, n_features, pay_lo, pay_hi)
-        if isinstance(op, QDense):
+        if isinstance(op, QDense | QConv1d | QPool):
             reads = (op.lo, op.hi)
         elif isinstance(op, QRecurrent):
             reads = (-32768, 32767)
@@ -822,6 +831,21 @@ def _decode_op(
     def zero(cond: bool, off: int, fname: str) -> None:
         _require(cond, base + off, f"{name}.{fname}", f"must be 0 for {kind!s}")
 
+    if kind is OpKind.CONV1D:
+        dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
+        assert isinstance(dtype, DType)
+        if i == 0:
+            _require(dtype is in_dtype, base + 1, f"{name}.dtype", "differs from input_dtype")
+        else:
+            _reads_within(reads, dtype, base, name, "CONV1D")
+        op_c = conv.decode_conv1d(_require, arr, name, base, tuple(f[:15]), dtype)
+        unused(3)
+        return op_c
+    if kind is OpKind.POOL:
+        _require(i > 0, base, f"{name}.kind", "POOL cannot be the first op")
+        op_p = conv.decode_pool(_require, name, base, tuple(f[:15]), reads)
+        unused(0)
+        return op_p
     if kind is OpKind.DENSE:
         dtype = _enum(DType, dtype_v, base + 1, f"{name}.dtype")
         layout = _enum(Layout, layout_v, base + 2, f"{name}.layout")

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compiler import compile_model
+from .conv_models import GOLDEN_SPECS, random_conv_model, random_features
 from .format import encode
 from .importers import import_sklearn
 from .ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
@@ -29,10 +30,12 @@ from .qmodel import (
     Layout,
     OpKind,
     QArgmax,
+    QConv1d,
     QDense,
     QLut,
     QModel,
     QOp,
+    QPool,
     QRecurrent,
     QSoftmax,
     QTrees,
@@ -370,6 +373,10 @@ def golden_models() -> list[GoldenModel]:
         rng = np.random.default_rng(SEED)
         pick = rng.choice(x.shape[0], size=6, replace=False)
         out.append(GoldenModel(name, desc, qm, features_to_q16(x[pick])))
+    for name, (desc, spec) in GOLDEN_SPECS.items():
+        qm = random_conv_model(spec, seed=SEED)
+        qm.name = name
+        out.append(GoldenModel(name, desc, qm, random_features(qm, 8, seed=SEED)[2:]))
     return out
 
 
@@ -411,6 +418,10 @@ def _op_name(op: QOp) -> str:
         return "SOFTMAX/BINARY" if op.binary else "SOFTMAX"
     if isinstance(op, QArgmax):
         return f"ARGMAX/{op.mode.name}"
+    if isinstance(op, QConv1d):
+        return f"CONV1D/{op.dtype.name}"
+    if isinstance(op, QPool):
+        return f"POOL/{op.mode.name}"
     if isinstance(op, QRecurrent):
         return f"{op.kind.name}/{op.dtype.name}/{'SEQUENCE' if op.sequence else 'LAST'}"
     return f"TREES/{op.mode.name}"

@@ -251,7 +251,118 @@ class RecurrentLayer:
         return out
 
 
-Layer = DenseLayer | ActivationLayer | TreeEnsemble | RecurrentLayer
+@dataclass(frozen=True)
+class Conv1dLayer:
+    """1-D convolution over a time-major, channels-last window: input ``(t, c)`` at flat index
+    ``t * c_in + c``, output ``(t, o)`` at ``t * c_out + o``. ``weight`` is in PyTorch / ONNX
+    order ``(c_out, c_in, k)``; padded positions read 0 (in the layer's input units)."""
+
+    weight: F64  # (c_out, c_in, k)
+    bias: F64  # (c_out,)
+    t_in: int
+    stride: int = 1
+    pad_left: int = 0
+    pad_right: int = 0
+    dilation: int = 1
+
+    def __post_init__(self) -> None:
+        if self.weight.ndim != 3 or self.bias.shape != (self.weight.shape[0],):
+            raise UnsupportedModelError(
+                f"Conv1d needs weight (c_out, c_in, k) and bias (c_out,), got "
+                f"{self.weight.shape} and {self.bias.shape}"
+            )
+        if self.t_out < 1:
+            raise UnsupportedModelError(
+                f"Conv1d window {self.dilation * (self.k - 1) + 1} is longer than the padded "
+                f"input ({self.t_in} + {self.pad_left} + {self.pad_right} steps)"
+            )
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def c_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def k(self) -> int:
+        return int(self.weight.shape[2])
+
+    @property
+    def t_out(self) -> int:
+        span = self.dilation * (self.k - 1) + 1
+        return (self.t_in + self.pad_left + self.pad_right - span) // self.stride + 1
+
+    @property
+    def n_in(self) -> int:
+        return self.t_in * self.c_in
+
+    @property
+    def n_out(self) -> int:
+        return self.t_out * self.c_out
+
+    def windows(self, x: F64) -> F64:
+        """(B, t_out, k * c_in) input windows, tap-major: column ``j * c_in + c``."""
+        b = x.shape[0]
+        xs = x.reshape(b, self.t_in, self.c_in)
+        xp = np.zeros((b, self.t_in + self.pad_left + self.pad_right, self.c_in))
+        xp[:, self.pad_left : self.pad_left + self.t_in] = xs
+        idx = np.arange(self.t_out)[:, None] * self.stride + np.arange(self.k) * self.dilation
+        out: F64 = xp[:, idx, :].reshape(b, self.t_out, self.k * self.c_in)
+        return out
+
+    def matrix(self) -> F64:
+        """The weights as the ``(c_out, k * c_in)`` matrix the windows multiply."""
+        out: F64 = self.weight.transpose(0, 2, 1).reshape(self.c_out, -1)
+        return out
+
+    def forward(self, x: F64) -> F64:
+        out: F64 = (self.windows(x) @ self.matrix().T + self.bias).reshape(x.shape[0], -1)
+        return out
+
+
+class PoolKind(StrEnum):
+    MAX = "max"
+    AVG = "avg"
+
+
+@dataclass(frozen=True)
+class Pool1dLayer:
+    """Max or average pooling over time, per channel (no padding); kernel = t_in is global."""
+
+    kind: PoolKind
+    channels: int
+    t_in: int
+    kernel: int
+    stride: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.kernel <= self.t_in or self.stride < 1 or self.channels < 1:
+            raise UnsupportedModelError(
+                f"pooling kernel {self.kernel} / stride {self.stride} over {self.t_in} steps"
+            )
+
+    @property
+    def t_out(self) -> int:
+        return (self.t_in - self.kernel) // self.stride + 1
+
+    @property
+    def n_out(self) -> int:
+        return self.t_out * self.channels
+
+    def forward(self, x: F64) -> F64:
+        b = x.shape[0]
+        xs = x.reshape(b, self.t_in, self.channels)
+        idx = np.arange(self.t_out)[:, None] * self.stride + np.arange(self.kernel)
+        win = xs[:, idx, :]
+        out: F64 = (win.max(axis=2) if self.kind is PoolKind.MAX else win.mean(axis=2)).reshape(
+            b, -1
+        )
+        return out
+
+
+Layer = DenseLayer | ActivationLayer | TreeEnsemble | RecurrentLayer | Conv1dLayer | Pool1dLayer
 
 
 @dataclass(frozen=True)

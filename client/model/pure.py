@@ -25,7 +25,7 @@ _HEADER = struct.Struct("<4sHHIBBBBHHHHiBbHIIIIIIII")
 _OP = struct.Struct("<BBBBIIIIIBBHiii6I")
 _NODE = struct.Struct("<iHHII")
 
-DENSE, LUT, SOFTMAX, ARGMAX, TREES = 1, 2, 3, 4, 5
+DENSE, LUT, SOFTMAX, ARGMAX, TREES, CONV1D, POOL = 1, 2, 3, 4, 5, 6, 7
 GRU, LSTM = 8, 9
 I8 = 1
 COMPACT, PACKED, SPARSE, PACKED3 = 1, 2, 3, 4
@@ -114,7 +114,55 @@ class PureModel:
             mode, divisor = rec[3], rec[6]
             conf = v[cls] if mode == PROB else v[cls] // divisor if mode == DIV else 0
             return [cls, conf]
+        if kind == CONV1D:
+            return self._conv1d(rec, v)
+        if kind == POOL:
+            return self._pool(rec, v)
         return self._trees(rec, x_fx)
+
+    def _conv1d(self, rec: tuple[int, ...], q: list[int]) -> list[int]:
+        _, dtype, _, _, n_in, n_out, p0, p1, p2, shift, _, _, zp, lo, hi = rec[:15]
+        offs = rec[15:]
+        c_in, c_out = p0 & 0xFFFF, p0 >> 16
+        pad = p1 - (1 << 32) if p1 >= 1 << 31 else p1
+        k, stride, dil, pad_l = p2 & 0xFF, (p2 >> 8) & 0xFF, (p2 >> 16) & 0xFF, p2 >> 24
+        t_in, t_out = n_in // c_in, n_out // c_out
+        off8 = 128 if dtype == I8 and rec[2] == COMPACT else 0
+        if rec[2] == PACKED:
+            lanes: list[int] = []
+            for word in self._ints("q", offs[0], c_out // 2 * k * c_in):
+                lane = sign_extend_32(word)
+                lanes += [lane, (word - lane) >> 32]
+            # Pair-major words: rows 2p and 2p + 1 interleaved per column; de-interleave.
+            n = k * c_in
+            w = [lanes[(o // 2) * 2 * n + 2 * j + o % 2] for o in range(c_out) for j in range(n)]
+        else:
+            w = list(self._ints("B" if dtype == I8 else "h", offs[0], c_out * k * c_in))
+        bias = self._ints("i", offs[1], c_out)
+        mult = self._ints("I", offs[2], c_out)
+        out = []
+        for t in range(t_out):
+            for o in range(c_out):
+                acc = bias[o]
+                for j in range(k):
+                    p = t * stride + j * dil - pad_l
+                    tap = w[(o * k + j) * c_in : (o * k + j + 1) * c_in]
+                    for c in range(c_in):
+                        x = q[p * c_in + c] if 0 <= p < t_in else pad
+                        acc += (tap[c] - off8) * x
+                out.append(clamp(zp + rshift_round(acc * mult[o], shift), lo, hi))
+        return out
+
+    def _pool(self, rec: tuple[int, ...], v: list[int]) -> list[int]:
+        mode, n_in, _, ch, kernel, mult, shift, _, stride, _, lo, hi = rec[3:15]
+        t_out = (n_in // ch - kernel) // stride + 1
+        out = []
+        for t in range(t_out):
+            for c in range(ch):
+                win = [v[(t * stride + j) * ch + c] for j in range(kernel)]
+                y = max(win) if mode == 1 else rshift_round(sum(win) * mult, shift)
+                out.append(clamp(y, lo, hi))
+        return out
 
     def _dense(self, rec: tuple[int, ...], q: list[int]) -> list[int]:
         _, dtype, layout, _, n_in, n_out, nnz, span, _, shift, _, _, zp, lo, hi = rec[:15]

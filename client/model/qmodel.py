@@ -67,6 +67,8 @@ class OpKind(IntEnum):
     SOFTMAX = 3
     ARGMAX = 4
     TREES = 5
+    CONV1D = 6
+    POOL = 7
     GRU = 8
     LSTM = 9
 
@@ -89,6 +91,11 @@ class ConfMode(IntEnum):
     NONE = 0  # confidence 0 (regression-like heads)
     PROB = 1  # the input is Q16 probabilities: confidence = v[class]
     DIV = 2  # confidence = v[class] / divisor (unsigned), used by forests
+
+
+class PoolMode(IntEnum):
+    MAX = 1
+    AVG = 2
 
 
 class TreeMode(IntEnum):
@@ -237,7 +244,86 @@ class QRecurrent:
         return self.steps * self.hidden if self.sequence else self.hidden
 
 
-QOp = QDense | QLut | QSoftmax | QArgmax | QTrees | QRecurrent
+
+@dataclass
+class QConv1d:
+    """CONV1D over a channels-last, time-major window (docs/model-format.md, "Conv1D and
+    pooling"): input index ``t * c_in + c``, output ``t * c_out + o``; requantized like DENSE."""
+
+    dtype: DType
+    weight: I64  # (c_out, k, c_in) signed weights
+    bias: I64  # (c_out,) i32, zero-point terms folded in
+    multiplier: I64  # (c_out,) 0 < M < 2^31
+    shift: int
+    zp_out: int
+    lo: int
+    hi: int
+    t_in: int
+    stride: int = 1
+    dilation: int = 1
+    pad_left: int = 0
+    pad_right: int = 0
+    pad_value: int = 0  # what a padded position reads: the input zero point
+    # COMPACT (offset-binary bytes / i16) or PACKED (INT8, two channels per i64 word).
+    layout: Layout = Layout.COMPACT
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def c_in(self) -> int:
+        return int(self.weight.shape[2])
+
+    @property
+    def span(self) -> int:
+        return self.dilation * (self.k - 1) + 1
+
+    @property
+    def t_out(self) -> int:
+        return (self.t_in + self.pad_left + self.pad_right - self.span) // self.stride + 1
+
+    @property
+    def n_in(self) -> int:
+        return self.t_in * self.c_in
+
+    @property
+    def n_out(self) -> int:
+        return self.t_out * self.c_out
+
+
+@dataclass
+class QPool:
+    """POOL over time, per channel (max, or average as ``rshift_round(sum * M, S)``)."""
+
+    mode: PoolMode
+    channels: int
+    t_in: int
+    kernel: int
+    stride: int
+    lo: int  # clamp bounds; the compiler writes the range of the input
+    hi: int
+    multiplier: int = 0  # AVG only: M / 2^S ~= 1 / kernel
+    shift: int = 0
+
+    @property
+    def t_out(self) -> int:
+        return (self.t_in - self.kernel) // self.stride + 1
+
+    @property
+    def n_in(self) -> int:
+        return self.t_in * self.channels
+
+    @property
+    def n_out(self) -> int:
+        return self.t_out * self.channels
+
+
+QOp = QDense | QLut | QSoftmax | QArgmax | QTrees | QConv1d | QPool | QRecurrent
 
 
 def op_n_out(op: QOp) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .conv import run_conv1d, run_pool
 from .errors import InputRangeError
 from .fixedpoint import SOFTMAX_GAP_LIMIT, SOFTMAX_P
 from .layouts import (
@@ -30,10 +31,12 @@ from .qmodel import (
     InputSpec,
     Layout,
     QArgmax,
+    QConv1d,
     QDense,
     QLut,
     QModel,
     QOp,
+    QPool,
     QRecurrent,
     QSoftmax,
     QTrees,
@@ -210,6 +213,10 @@ def run_op(op: QOp, v: I64) -> I64:
         return run_softmax(op, v)
     if isinstance(op, QArgmax):
         return run_argmax(op, v)
+    if isinstance(op, QConv1d):
+        return run_conv1d(op, v)
+    if isinstance(op, QPool):
+        return run_pool(op, v)
     if isinstance(op, QRecurrent):
         return run_recurrent(op, v)
     return run_trees(op, v)

@@ -43,6 +43,25 @@ from .layout import (
 )
 from .upload import ProgressFn, TxStats, Uploader, fits, pack
 
+# `instructions::infer::OPS_CHECK_MAX_BYTES` / `OPS_CHECK_MAX_CU`: finalize dry-runs the forward
+# pass of files this small whose compute bound is at most the cap.
+OPS_CHECK_MAX_BYTES = 4096
+OPS_CHECK_MAX_CU = 100_000
+
+
+def dry_run_units(model: bytes) -> int:
+    """Compute units `finalize_version`'s dry run of ``model`` may take (0 when it is skipped);
+    a convolution's work is not proportional to its file size."""
+    if len(model) > OPS_CHECK_MAX_BYTES:
+        return 0
+    from ..model.feasibility import estimate_cu
+
+    try:
+        # Twice the estimate: the limit costs nothing unused, a short one fails the upload.
+        return min(2 * estimate_cu(decode(model)), OPS_CHECK_MAX_CU)
+    except (ModelError, ValueError):  # not a model the kernels accept: no dry run
+        return 0
+
 
 class RegistryError(ChainError):
     """A registry operation cannot proceed; the message says why and what to do instead."""
@@ -369,7 +388,11 @@ class ModelRegistry:
             progress=self.progress,
             # ~0.5 CU per hashed byte (file and hash table) plus fixed costs, with headroom.
             tail=tail,
-            tail_units=40_000 + hashed // 2 + hashed // 20 + 16 * layout.chunk_count,
+            tail_units=40_000
+            + hashed // 2
+            + hashed // 20
+            + 16 * layout.chunk_count
+            + dry_run_units(model),
         )
         version = await uploader.run()
         if activate and version.status == "finalized":

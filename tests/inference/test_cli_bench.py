@@ -65,6 +65,12 @@ async def test_bench_reports_every_model_and_its_kernel_costs() -> None:
     assert any(c.approved for c in cpi.cases) and not all(c.approved for c in cpi.cases)
     for c in cpi.cases:
         assert 0 < c.direct_cu < c.cpi_cu and c.overhead == c.cpi_cu - c.direct_cu
+    # Conv1D rows: every shape bit-exact against the reference, PACKED cheaper than COMPACT.
+    conv = {r.name: r for r in report.conv or []}
+    assert len(conv) >= 5 and all(r.bit_exact and r.conv_cu > 0 for r in conv.values())
+    assert conv["conv60x8_k5_i8"].conv_cu < conv["conv60x8_k5_i8_compact"].conv_cu
+    assert all(r.instruction_cu <= r.estimate_cu for r in conv.values())
     text = format_report(report)
     assert "dense128_int8" in text and "CU/MAC" in text
+    assert "Conv1D" in text
     assert "CPI overhead over a direct infer" in text

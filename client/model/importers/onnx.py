@@ -2,7 +2,8 @@
 window models (`onnx_rnn`).
 
 Supported float ops: Gemm, MatMul, Add, Relu, Sigmoid, Tanh, HardSigmoid, Softmax (last),
-Identity, Flatten.  Quantized graphs from onnxruntime.quantization are dequantized first:
+Identity, Flatten; over a (1, T, F) window input, 1-D Conv and pooling (`onnx_conv`).
+Quantized graphs from onnxruntime.quantization are dequantized first:
 weights become floats (int8 per-channel symmetric weights survive re-quantization exactly) and
 activation QuantizeLinear/DequantizeLinear pairs become identities, except that a quantized
 range starting exactly at 0 (zero point = type minimum) is kept as a ReLU, because
@@ -34,6 +35,7 @@ from ..ir import (
 )
 from ._chain import finish_chain
 from .onnx_rnn import RNN_OPS, import_recurrent
+from .onnx_conv import import_sequence_chain, sequence_input
 
 F64 = NDArray[np.float64]
 
@@ -154,6 +156,12 @@ def import_onnx(
         outputs.append(t)
     if any(n.op in RNN_OPS for n in nodes):
         return import_recurrent(graph, nodes, consts, inputs[0], outputs, labels, task, model_name)
+    window = sequence_input(graph, inputs[0])
+    if window is not None:
+        t_len, f_len = window
+        return import_sequence_chain(
+            nodes, consts, inputs[0], t_len, f_len, outputs, labels, task, model_name
+        )
     return _import_chain(graph, nodes, consts, inputs[0], outputs, labels, task, model_name)
 
 

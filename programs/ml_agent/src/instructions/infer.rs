@@ -309,6 +309,11 @@ fn active_model<'a>(
 /// byte of weights; larger files keep the checked path).
 pub const OPS_CHECK_MAX_BYTES: usize = 4096;
 
+/// Largest compute bound (`kernels::cost`) of a file `finalize_version` dry-runs: a small file
+/// can still hold a lot of work (a convolution reuses its weights at every position), and the
+/// dry run must fit in the finalize transaction whatever the file.
+pub const OPS_CHECK_MAX_CU: u64 = 100_000;
+
 /// Whether `bytes` (sealed, at their final address) may take `infer`'s unchecked op path: the
 /// checked forward pass succeeds on them, in the same scratch layout as `infer`'s, on the
 /// features at their declared lower bounds. Every check the unchecked path skips depends only
@@ -322,6 +327,9 @@ pub fn ops_checkable(bytes: &[u8]) -> bool {
     let Ok(view) = ModelView::parse(bytes) else {
         return false;
     };
+    if crate::kernels::cost::cost_bound(&view) > OPS_CHECK_MAX_CU {
+        return false;
+    }
     let (lo, _) = view.ranges();
     // SAFETY: n_features i32 inside the file (parse checked them); any bytes are valid u8.
     let features =

@@ -32,9 +32,13 @@
 //! | tree step (one node) | ~19 | 2 x 40 (walk and `diagnose`) |
 //! | tree leaf row, per output | ~6 (source) | 20 |
 //! | GRU/LSTM timestep (`recurrent::unit_cost`): paired INT8 word / INT16 MAC, gate row, hidden unit, step | see `bench rnn` | 6 / 9, 60, 160, 300 |
+//! | CONV1D: MAC / output word / position / padded-or-dilated tap per channel | see `conv` | `conv::CONV_*` |
+//! | POOL: input word / output word | see `conv` | `conv::POOL_*` |
 
+use super::conv;
 use super::model::{
-    ModelView, ARGMAX, COMPACT, DENSE, GRU, LSTM, LUT, PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
+    ModelView, ARGMAX, COMPACT, CONV1D, DENSE, GRU, LSTM, LUT, PACKED, PACKED3, POOL, SOFTMAX,
+    SPARSE, TREES,
 };
 use super::recurrent;
 
@@ -133,6 +137,18 @@ pub(crate) fn op_cost(m: &ModelView, i: usize) -> u64 {
         // Every timestep as `recurrent::unit_cost` bounds it, plus zeroing the state.
         GRU | LSTM => mul(recurrent::units(op) as u64, recurrent::unit_cost(op))
             .saturating_add(recurrent::state_words(op) as u64 * 4),
+        CONV1D => {
+            // Every position at the contiguous-window rate, plus gathering (or the per-tap
+            // setup of) the windows that are not consecutive words (padded edges, dilation).
+            let g = conv::geom(op);
+            let (k, c_in, c_out) = (g.k as u64, g.c_in as u64, g.c_out as u64);
+            let per_pos = mul(mul(mul(k, c_in), c_out), conv::CONV_MAC)
+                .saturating_add(mul(c_out, conv::CONV_OUT))
+                .saturating_add(conv::CONV_POS);
+            mul(g.t_out as u64, per_pos)
+                .saturating_add(mul(g.segment_positions() as u64, g.off_window_cost()))
+        }
+        POOL => conv::unit_cost(op),
         // The kernels refuse any other kind at its record, before any work.
         _ => 0,
     }
@@ -269,6 +285,44 @@ mod tests {
         let mut huge = lstm16;
         (huge.p0, huge.p1, huge.p2) = (u32::MAX, u32::MAX, u32::MAX);
         assert_eq!(bound(4, &[huge, head]), u64::MAX);
+    }
+
+    #[test]
+    fn conv_and_pool_terms() {
+        use crate::kernels::conv::{
+            CONV_GATHER, CONV_MAC, CONV_OUT, CONV_POS, CONV_SEG, POOL_IN, POOL_OUT,
+        };
+        let head = op(ARGMAX, 0, 3, 2);
+        let base = floor(4, 1) + 3 * ARGMAX_ELEM;
+        // 20 steps x 4 channels -> 6 channels, K=3, padding 1/1: T_out 20, two padded edges,
+        // 12-word windows gathered.
+        let mut c = op(CONV1D, COMPACT, 80, 120);
+        c.p0 = 4 | 6 << 16;
+        c.p2 = 3 | 1 << 8 | 1 << 16 | 1 << 24;
+        c.p3 = 1;
+        let per_pos = 3 * 4 * 6 * CONV_MAC + 6 * CONV_OUT + CONV_POS;
+        assert_eq!(
+            bound(4, &[c, head]),
+            base + OP + 20 * per_pos + 2 * 12 * CONV_GATHER
+        );
+        // A 300-word window goes tap by tap: K * C_out taps and channels per edge position.
+        let mut wide = op(CONV1D, COMPACT, 2 * 100, 2 * 2);
+        wide.p0 = 100 | 2 << 16;
+        wide.p2 = 3 | 1 << 8 | 1 << 16 | 1 << 24;
+        wide.p3 = 1;
+        let per_pos = 3 * 100 * 2 * CONV_MAC + 2 * CONV_OUT + CONV_POS;
+        assert_eq!(
+            bound(4, &[wide, head]),
+            base + OP + 2 * per_pos + 2 * 3 * 2 * CONV_SEG
+        );
+        let mut p = op(POOL, 0, 120, 6);
+        p.p0 = 6;
+        p.p1 = 20;
+        p.p3 = 1;
+        assert_eq!(
+            bound(4, &[p, head]),
+            base + OP + 120 * POOL_IN + 6 * POOL_OUT
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::dense::{compact_i16, compact_i8, packed3_i8, packed_i8, Packed3, P3_R
 use super::fixed::{clamp, requantize, Requant};
 use super::lut::{lut_i16, lut_i8};
 use super::model::{
-    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, DENSE, DTYPE_NONE, GRU, I16, I8, LSTM, LUT,
-    PACKED, PACKED3, SOFTMAX, SPARSE, TREES,
+    dtype_range, ModelView, OpRecord, ARGMAX, COMPACT, CONV1D, DENSE, DTYPE_NONE, GRU, I16, I8,
+    LSTM, LUT, PACKED, PACKED3, POOL, SOFTMAX, SPARSE, TREES,
 };
 use super::recurrent;
 use super::scratch::Scratch;
@@ -481,9 +481,21 @@ pub(super) fn run_op<const TR: bool>(
             recurrent::run_units(s.model, op, &mut bufs, 0, recurrent::units(op))?;
             *range = (-32768, 32767);
         }
+        CONV1D | POOL => super::conv::run_op::<TR>(s, range)?,
         _ => return Err(ExecError::Model(Why::OpKind)),
     }
     Ok(())
+}
+
+/// Buffers an op works in. Between two calls of `run_units` everything the op needs lives here
+/// (a job account persists exactly these three slices), nothing in statics or elsewhere.
+pub struct OpBufs<'a> {
+    /// The op's whole input (n_in words).
+    pub input: &'a [i64],
+    /// The op's whole output (n_out words).
+    pub output: &'a mut [i64],
+    /// `state_words(op)` words carried between units; may be empty.
+    pub state: &'a mut [i64],
 }
 
 /// One op's inputs, bundled so the op functions take a single argument: the BPF backend passes
@@ -511,7 +523,7 @@ pub(super) struct MatVec<'a, W> {
 }
 
 #[inline(never)]
-fn mv_packed_i8(m: &mut MatVec<i64>) {
+pub(super) fn mv_packed_i8(m: &mut MatVec<i64>) {
     packed_i8(m.w, m.x, m.acc);
 }
 

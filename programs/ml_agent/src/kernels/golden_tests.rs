@@ -289,9 +289,11 @@ fn small_golden_models_pass_the_finalize_dry_run_and_the_unchecked_path_agrees()
     for name in &model_names() {
         let (model, doc) = load(name);
         let ok = crate::instructions::infer::ops_checkable(model.bytes());
+        let view = ModelView::parse(model.bytes()).unwrap();
         assert_eq!(
             ok,
-            model.bytes().len() <= crate::instructions::infer::OPS_CHECK_MAX_BYTES,
+            model.bytes().len() <= crate::instructions::infer::OPS_CHECK_MAX_BYTES
+                && super::cost::cost_bound(&view) <= crate::instructions::infer::OPS_CHECK_MAX_CU,
             "{name}"
         );
         if !ok {

@@ -11,7 +11,10 @@
 use super::cost;
 use super::dense_units;
 use super::exec::{argmax_op, check_quantize, first_out_of_range, run_op, InputPass, OpBufs, Step};
-use super::model::{dtype_range, ModelView, OpRecord, ARGMAX, DENSE, DTYPE_NONE};
+use super::model::{
+    dtype_range, ModelView, OpRecord, ARGMAX, CONV1D, DENSE, DTYPE_NONE, GRU, LSTM, POOL,
+};
+use super::{conv, recurrent};
 use super::{ExecError, Why};
 
 /// Where a job stands. `repr(C)` without padding: the job account stores it verbatim (its
@@ -87,8 +90,8 @@ impl Meter for BoundMeter {
 pub fn units(op: &OpRecord) -> usize {
     match op.kind {
         DENSE => dense_units::units(op),
-        // integrator: GRU | LSTM => super::recurrent::units(op),
-        // integrator: CONV1D | POOL => super::conv::units(op),
+        GRU | LSTM => recurrent::units(op),
+        CONV1D | POOL => conv::units(op),
         _ => 1,
     }
 }
@@ -97,8 +100,8 @@ pub fn units(op: &OpRecord) -> usize {
 pub fn state_words(op: &OpRecord) -> usize {
     match op.kind {
         DENSE => dense_units::state_words(op),
-        // integrator: GRU | LSTM => super::recurrent::state_words(op),
-        // integrator: CONV1D | POOL => super::conv::state_words(op),
+        GRU | LSTM => recurrent::state_words(op),
+        CONV1D | POOL => conv::state_words(op),
         _ => 0,
     }
 }
@@ -108,8 +111,8 @@ pub fn unit_cost(model: &ModelView, i: usize) -> u64 {
     let op = model.op(i);
     let c = match op.kind {
         DENSE => dense_units::unit_cost(op),
-        // integrator: GRU | LSTM => super::recurrent::unit_cost(op),
-        // integrator: CONV1D | POOL => super::conv::unit_cost(op),
+        GRU | LSTM => recurrent::unit_cost(op),
+        CONV1D | POOL => conv::unit_cost(op),
         _ => cost::op_cost(model, i).saturating_add(cost::OP),
     };
     c.max(1)
@@ -126,8 +129,8 @@ fn run_resumable(
 ) -> Option<Result<(), ExecError>> {
     Some(match op.kind {
         DENSE => dense_units::run_units(model, op, bufs, from, to),
-        // integrator: GRU | LSTM => super::recurrent::run_units(model, op, bufs, from, to),
-        // integrator: CONV1D | POOL => super::conv::run_units(model, op, bufs, from, to),
+        GRU | LSTM => recurrent::run_units(model, op, bufs, from, to),
+        CONV1D | POOL => conv::run_units(model, op, bufs, from, to),
         _ => return None,
     })
 }
@@ -135,8 +138,9 @@ fn run_resumable(
 /// Bounds of a multi-unit op's output, as `exec::run_op` sets them after the op.
 fn out_range(op: &OpRecord) -> Result<(i64, i64), ExecError> {
     match op.kind {
-        DENSE => Ok((op.lo as i64, op.hi as i64)),
-        // integrator: GRU | LSTM and CONV1D | POOL => the range `exec::run_op` sets for them.
+        DENSE | CONV1D | POOL => Ok((op.lo as i64, op.hi as i64)),
+        // Q15 hidden states (exec::run_op sets the same).
+        GRU | LSTM => Ok((-32768, 32767)),
         _ => Err(ExecError::Model(Why::OpKind)),
     }
 }
@@ -347,6 +351,16 @@ fn step_op(job: &mut Job, take: usize) -> Result<(), ExecError> {
     let sw = state_words(op);
     if sw > bufs.state.len() {
         return Err(ExecError::Model(Why::Scratch));
+    }
+    // The recurrent and conv kernels run on a validated record (their precondition); the checks
+    // are O(1) and depend only on the pinned bytes and the input range, so every step repeats
+    // them instead of trusting an earlier transaction. DENSE's `run_units` checks itself.
+    let range = (c.range_lo, c.range_hi);
+    match op.kind {
+        GRU | LSTM => recurrent::check(model, op, &range)?,
+        CONV1D => conv::check_conv(model, op, range)?,
+        POOL => conv::check_pool(op, range)?,
+        _ => {}
     }
     let mut ob = OpBufs {
         input: &x[..width],

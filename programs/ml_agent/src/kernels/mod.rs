@@ -4,6 +4,7 @@
 //!
 //! `exec::run` is the entry point: it walks a model file (`model::ModelView`) op by op.
 
+pub mod conv;
 pub mod cost;
 pub mod dense;
 pub mod dense_units;
@@ -85,4 +86,8 @@ whys! {
     RecurrentInput => "GRU/LSTM input is not confined to INT16",
     RecurrentParams => "GRU/LSTM steps, features, hidden, widths, shift or gate bits",
     RecurrentBuffers => "GRU/LSTM unit range or buffer sizes",
+    ConvLayout => "CONV1D layout or dtype",
+    ConvInput => "CONV1D input is not confined to its dtype",
+    ConvParams => "CONV1D channels, geometry, pad value, shift, clamp or multipliers",
+    PoolParams => "POOL mode, kernel, stride, widths, multiplier or clamp",
 }

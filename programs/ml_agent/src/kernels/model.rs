@@ -22,6 +22,9 @@ pub const LUT: u8 = 2;
 pub const SOFTMAX: u8 = 3;
 pub const ARGMAX: u8 = 4;
 pub const TREES: u8 = 5;
+/// Sequence ops over time-major activations (`kernels::conv`).
+pub const CONV1D: u8 = 6;
+pub const POOL: u8 = 7;
 /// Gated recurrent unit over a window (`recurrent`).
 pub const GRU: u8 = 8;
 /// Long short-term memory over a window (`recurrent`).
