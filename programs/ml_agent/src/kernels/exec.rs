@@ -31,8 +31,9 @@ pub trait Observer {
     fn op(&mut self, _i: usize, _out: &[i64]) {}
 }
 
-/// Buffers an op works in. Between two calls of `run_units` everything the op needs lives here
-/// (a job account persists exactly these three slices), nothing in statics or elsewhere.
+/// Buffers an op works in. Between two calls of a resumable op's `run_units` everything the op
+/// needs lives here (a job account persists exactly these three slices), nothing in statics or
+/// elsewhere (CONTRACT15 "Resumable op contract").
 pub struct OpBufs<'a> {
     /// The op's whole input (n_in words).
     pub input: &'a [i64],
@@ -55,17 +56,6 @@ pub fn extra_words(op: &OpRecord) -> usize {
 
 pub struct NoObserver;
 
-/// Buffers an op works in. Between two calls of a resumable op's `run_units` everything the op
-/// needs lives here (a job account persists exactly these three slices), nothing in statics or
-/// elsewhere (CONTRACT15 "Resumable op contract").
-pub struct OpBufs<'a> {
-    /// The op's whole input (`n_in` words).
-    pub input: &'a [i64],
-    /// The op's whole output (`n_out` words).
-    pub output: &'a mut [i64],
-    /// `state_words(op)` words carried between units; may be empty.
-    pub state: &'a mut [i64],
-}
 impl Observer for NoObserver {}
 
 /// Result of one inference; `outputs` lives in the scratch arena.
@@ -485,17 +475,6 @@ pub(super) fn run_op<const TR: bool>(
         _ => return Err(ExecError::Model(Why::OpKind)),
     }
     Ok(())
-}
-
-/// Buffers an op works in. Between two calls of `run_units` everything the op needs lives here
-/// (a job account persists exactly these three slices), nothing in statics or elsewhere.
-pub struct OpBufs<'a> {
-    /// The op's whole input (n_in words).
-    pub input: &'a [i64],
-    /// The op's whole output (n_out words).
-    pub output: &'a mut [i64],
-    /// `state_words(op)` words carried between units; may be empty.
-    pub state: &'a mut [i64],
 }
 
 /// One op's inputs, bundled so the op functions take a single argument: the BPF backend passes

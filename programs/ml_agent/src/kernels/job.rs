@@ -384,6 +384,8 @@ fn step_op(job: &mut Job, take: usize) -> Result<(), ExecError> {
                 shifted: false,
                 x: &mut x[..width],
                 y: &mut y[..n_out + 1],
+                // Only the resumable kinds above carry state.
+                state: &mut [],
             };
             if op.kind == ARGMAX {
                 if i + 1 != model.n_ops {
