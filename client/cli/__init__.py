@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "client.cli.inference",
     "client.cli.bot",
     "client.cli.train",
+    "client.cli.regime",
     "client.cli.market",
     "client.cli.agent",
 ]
