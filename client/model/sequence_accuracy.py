@@ -45,14 +45,17 @@ TARGET_AGREEMENT: Final = 0.99
 def compile_regime_onnx(path: Path, calibration: NDArray[np.float64], precision: int) -> bytes:
     """ONNX file -> quantized model file, through the project's importer and compiler.
 
-    The GRU/LSTM/Conv1D graphs import once the s-rnn / s-conv importers are merged; this is the
-    one place the harness calls them."""
+    The GRU/LSTM/Conv1D graphs import once the sequence-op importers (s-rnn, s-conv) are
+    merged; this is the one place the harness calls them. The feasibility check is off: the
+    harness measures numerics, and a 600-feature window reaches the program through a features
+    account and the LSTM through a multi-transaction job, which ``compile``'s one-transaction
+    checks do not model."""
     from .compiler import compile_model
     from .format import encode
     from .importers import import_onnx
 
     fm = import_onnx(str(path), labels=list(REGIME_NAMES))
-    return encode(compile_model(fm, calibration, precision=precision))
+    return encode(compile_model(fm, calibration, precision=precision, check_feasible=False))
 
 
 def reference_classes(model: bytes, windows_q16: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -2,7 +2,8 @@
 
 The GRU/LSTM/Conv1D fixtures need the s-rnn / s-conv importers; until they are merged the harness
 is exercised with a linear classifier over the same flattened 600-value windows (an ONNX Gemm,
-compiled by the project's importer and compiler, run by the reference executor).
+compiled by the harness's default compile function, i.e. the project's ONNX importer and
+compiler, and run by the reference executor).
 """
 
 from __future__ import annotations
@@ -14,38 +15,28 @@ import onnx
 import pytest
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import RidgeClassifier
 
-from client.model.compiler import compile_model
-from client.model.format import decode, encode
-from client.model.importers import import_onnx
+from client.model.format import decode
 from client.model.reference import clip_to_range, execute
 from client.model.sequence_accuracy import (
     calibration_windows,
+    compile_regime_onnx,
     evaluate,
     heldout_windows,
     onnx_classes,
     reference_classes,
 )
 from client.model.sequence_data import WINDOW
-from client.sim.regimes import REGIME_NAMES
 
 N_FLAT = WINDOW * 5
-
-
-def compile_dense(path: Path, calibration: NDArray[np.float64], precision: int) -> bytes:
-    """The harness's CompileFn for a model the compiler supports today. A 600-feature model
-    cannot be sent in one `infer` argument (features accounts, issue 15), hence no
-    feasibility check here."""
-    fm = import_onnx(str(path), labels=list(REGIME_NAMES))
-    return encode(compile_model(fm, calibration, precision=precision, check_feasible=False))
 
 
 @pytest.fixture(scope="module")
 def linear_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train = calibration_windows(3000)
     mean, std = train.x.mean(axis=0), train.x.std(axis=0) + 1e-9
-    clf = LogisticRegression(max_iter=1000).fit((train.x - mean) / std, train.y)
+    clf = RidgeClassifier(alpha=10.0).fit((train.x - mean) / std, train.y)
     w = clf.coef_ / std
     b = clf.intercept_ - w @ mean
     graph = helper.make_graph(
@@ -81,7 +72,7 @@ def test_heldout_and_calibration_windows_are_disjoint_and_deterministic() -> Non
 def test_harness_measures_float_quantized_and_agreement(linear_onnx: Path) -> None:
     held = heldout_windows(1500)
     calib = calibration_windows(512)
-    row = evaluate(linear_onnx, held, calib, precision=16, compile_fn=compile_dense)
+    row = evaluate(linear_onnx, held, calib, precision=16, compile_fn=compile_regime_onnx)
     assert row.n_windows == 1500 and row.precision == 16 and row.model_bytes > N_FLAT
     # Float side: onnxruntime's classes; recomputed independently here with numpy.
     m = onnx.load(str(linear_onnx))
@@ -90,7 +81,7 @@ def test_harness_measures_float_quantized_and_agreement(linear_onnx: Path) -> No
     np_acc = float(np.mean(np.argmax(logits, axis=1) == held.y))
     assert abs(row.float_accuracy - np_acc) <= 2 / 1500  # float32 vs float64 ties
     # Quantized side: the reference executor on the windows' Q16.16 integers.
-    qm = decode(compile_dense(linear_onnx, calib.x, 16))
+    qm = decode(compile_regime_onnx(linear_onnx, calib.x, 16))
     q_classes = execute(qm, clip_to_range(qm, held.q16())).classes
     assert row.quant_accuracy == float(np.mean(q_classes == held.y))
     assert row.agreement == float(np.mean(q_classes == onnx_classes(linear_onnx, held.x)))
@@ -101,7 +92,7 @@ def test_harness_measures_float_quantized_and_agreement(linear_onnx: Path) -> No
 
 def test_reference_classes_is_the_reference_executor(linear_onnx: Path) -> None:
     held = heldout_windows(300)
-    model = compile_dense(linear_onnx, calibration_windows(256).x, 16)
+    model = compile_regime_onnx(linear_onnx, calibration_windows(256).x, 16)
     qm = decode(model)
     expected = execute(qm, clip_to_range(qm, held.q16())).classes
     assert np.array_equal(reference_classes(model, held.q16()), expected)
@@ -117,7 +108,7 @@ def test_a_broken_executor_shows_up_in_the_agreement(linear_onnx: Path) -> None:
         linear_onnx,
         held,
         calibration_windows(256),
-        compile_fn=compile_dense,
+        compile_fn=compile_regime_onnx,
         execute_fn=always_crisis,
     )
     assert row.quant_accuracy == float(np.mean(held.y == 2))
