@@ -75,7 +75,7 @@ class ModelSpec:
 DEFAULT_MODELS: Final = (
     ModelSpec("gru", hidden=32, steps=4000, lr=3e-3),
     ModelSpec("lstm", hidden=64, steps=2500, lr=2e-3),
-    ModelSpec("conv", hidden=8, kernel=5, pool=4, steps=4000, lr=3e-3),
+    ModelSpec("conv", hidden=16, kernel=5, pool=4, steps=4000, lr=3e-3),
 )
 
 
