@@ -68,6 +68,8 @@ class RegimeRows:
 
     rows: NDArray[np.int64]  # (n_rows, F) Q16.16
     labels: NDArray[np.int64]  # (n_rows,)
+    # The path's Q32 prices (``first_price`` + n_rows of them) when known.
+    prices: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,10 @@ def path_rows(config: WindowConfig, seed: int) -> RegimeRows:
     spec = config.feature_spec
     path = regime_path(config.path_len, params=config.params, seed=seed)
     assert path.regimes is not None
-    rows = np.asarray(training_rows(price_ints(path.prices.tolist()), spec), dtype=np.int64)
+    prices = price_ints(path.prices.tolist())
+    rows = np.asarray(training_rows(prices, spec), dtype=np.int64)
     first = spec.lookback - 1  # the price index of the first row
-    return RegimeRows(rows, path.regimes[first:].copy())
+    return RegimeRows(rows, path.regimes[first:].copy(), np.asarray(prices, dtype=np.int64))
 
 
 def rows_to_windows(r: RegimeRows, config: WindowConfig, *, stride: int | None = None) -> WindowSet:

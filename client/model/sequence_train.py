@@ -177,10 +177,13 @@ def heldout_rows(config: RegimeTrainConfig) -> list[RegimeRows]:
 
 
 def save_heldout(path: Path, rows: list[RegimeRows], config: RegimeTrainConfig) -> None:
-    """Held-out Q16.16 feature rows (int32) and labels: any ``window`` consecutive rows of one
-    path is a window, labelled with its last row's label."""
+    """Held-out Q16.16 feature rows (int32), labels and the Q32 prices they were computed from:
+    any ``window`` consecutive rows of one path is a window, labelled with its last row's
+    label."""
+    assert all(r.prices is not None for r in rows)
     np.savez_compressed(
         path,
+        prices=np.stack([r.prices for r in rows if r.prices is not None]).astype(np.int64),
         rows=np.stack([r.rows for r in rows]).astype(np.int32),
         labels=np.stack([r.labels for r in rows]).astype(np.int8),
         spec=np.array(config.windows.spec),

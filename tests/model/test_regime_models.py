@@ -10,6 +10,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from client.agent.features import FeatureSpec, training_rows
 from client.model.sequence_data import (
     REGIME_SPEC,
     WINDOW,
@@ -34,7 +35,6 @@ from client.model.sequence_train import (
     MODEL_FILES,
     SUMMARY_FILE,
     ModelSpec,
-    RegimeTrainConfig,
     Standardizer,
     adam_train,
 )
@@ -143,12 +143,17 @@ def heldout() -> WindowSet:
     return concat(parts)
 
 
-def test_heldout_fixture_is_the_generator_output() -> None:
+def test_heldout_fixture_rows_are_the_twin_of_its_prices() -> None:
+    """The committed held-out rows are the on-chain feature twin over the committed Q32 prices
+    (integers only, so this holds on any machine), labelled by the regime of each row's step."""
     data = np.load(FIXTURE_DIR / HELDOUT_FILE)
-    cfg = RegimeTrainConfig()
-    again = path_rows(cfg.windows, cfg.test_seed * 1_000_003)
-    assert np.array_equal(data["rows"][0], again.rows)
-    assert np.array_equal(data["labels"][0], again.labels)
+    spec = FeatureSpec.parse(str(data["spec"]))
+    for prices, rows in zip(data["prices"], data["rows"], strict=True):
+        assert np.array_equal(np.asarray(training_rows(prices.tolist(), spec)), rows)
+    # The labels hold all three regimes in runs (a regime's run spans many rows).
+    labels = data["labels"].astype(np.int64)
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert np.mean(labels[:, 1:] != labels[:, :-1]) < 0.03
 
 
 @pytest.mark.parametrize("kind", sorted(MODEL_FILES))
