@@ -3,6 +3,8 @@
     python -m client train-regime                     # regenerate tests/fixtures/regime/*
     python -m client train-regime --only gru --out /tmp/regime
     python -m client regime-accuracy --windows 10000  # float vs quantized on held-out windows
+    python -m client regime-windows --out calib.npy   # 2,048 training windows for compile
+    python -m client compile tests/fixtures/regime/gru32.onnx --calibration calib.npy
 
 ``train-regime`` trains the GRU-32, LSTM-64 and Conv1D regime classifiers in numpy (deterministic,
 one BLAS thread) and writes them as ONNX in ``torch.onnx.export``'s shape, plus the held-out rows
@@ -17,7 +19,16 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from ..model.sequence_accuracy import DEFAULT_WINDOWS, regime_accuracy_report
+import numpy as np
+
+from ..model.sequence_accuracy import (
+    CALIBRATION_WINDOWS,
+    DEFAULT_WINDOWS,
+    calibration_windows,
+    heldout_windows,
+    regime_accuracy_report,
+)
+from ..model.sequence_data import class_counts
 from ..model.sequence_train import FIXTURE_DIR, MODEL_FILES, RegimeTrainConfig, train_regime_models
 from .context import CliContext, fail
 
@@ -35,6 +46,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--json", action="store_true")
     t.set_defaults(handler=run_train_regime, url="embedded", keypair=None)
+
+    w = sub.add_parser(
+        "regime-windows",
+        help="write regime windows (n x 600 floats, time-major) as .npy, e.g. for compile "
+        "--calibration",
+    )
+    w.add_argument("--out", type=Path, required=True, help=".npy file for the windows")
+    w.add_argument("--n", type=int, default=CALIBRATION_WINDOWS, help="number of windows")
+    w.add_argument(
+        "--split",
+        choices=("train", "heldout"),
+        default="train",
+        help="training paths (calibration) or held-out paths (evaluation)",
+    )
+    w.add_argument("--labels", type=Path, default=None, help="also write the labels (.npy)")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(handler=run_regime_windows, url="embedded", keypair=None)
 
     a = sub.add_parser(
         "regime-accuracy",
@@ -66,6 +94,24 @@ async def run_train_regime(args: argparse.Namespace, ctx: CliContext) -> int:
         for r in rows
     ]
     ctx.emit({"out": str(args.out), "models": rows}, "\n".join(lines))
+    return 0
+
+
+async def run_regime_windows(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.n < 1:
+        return fail("--n must be >= 1", 2)
+    if args.out.suffix != ".npy":
+        return fail("--out must name a .npy file", 2)
+    w = calibration_windows(args.n) if args.split == "train" else heldout_windows(args.n)
+    np.save(args.out, w.x)
+    if args.labels is not None:
+        np.save(args.labels, w.y)
+    counts = class_counts(w.y)
+    ctx.emit(
+        {"out": str(args.out), "shape": list(w.x.shape), "split": args.split, "labels": counts},
+        f"{args.out}: {len(w)} {args.split} windows x {w.x.shape[1]} features "
+        f"(time-major, Q16.16 / 65536), labels {counts}",
+    )
     return 0
 
 
