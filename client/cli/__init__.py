@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "client.cli.features",
     "client.cli.bot",
     "client.cli.train",
+    "client.cli.regime",
     "client.cli.market",
     "client.cli.agent",
 ]
