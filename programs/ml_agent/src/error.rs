@@ -173,6 +173,14 @@ errors! {
     /// `set_agent_models` refuse such a set; in `agent_step` (a followed model's new version)
     /// it is the error of a `ModelUnavailable` HOLD.
     ModelTooCostly = 6061 => "The models' compute bounds exceed what any agent_step can spend",
+    // Agent feature history (issue 15).
+    /// The account passed as the agent's feature history is missing, another agent's, or not
+    /// an `AgentHistory`.
+    HistoryMismatch = 6062 => "The account is not this agent's feature history",
+    /// `init_agent_history` on an agent that has one, or `close_agent` before it was closed.
+    HistoryExists = 6063 => "The agent has a feature history (close it with close_agent_history first)",
+    /// A window outside 2..=128, or other than the one the agent's window models read.
+    BadWindow = 6064 => "The window must be 2..=128 steps and match the agent's window models",
 }
 
 /// The entrypoint's failure return: logs the error the way an Anchor program logs it, then

@@ -41,4 +41,6 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &agent::set_models::SET_AGENT_MODELS,
     &agent::close::CLOSE_AGENT,
     &agent::step::AGENT_STEP,
+    &agent::history_init::INIT_AGENT_HISTORY,
+    &agent::history_close::CLOSE_AGENT_HISTORY,
 ];

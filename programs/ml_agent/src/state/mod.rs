@@ -1,6 +1,7 @@
 //! Zero-copy views of the program's accounts.
 
 pub mod agent;
+pub mod agent_history;
 pub mod model;
 pub mod ping;
 pub mod pool;
@@ -17,4 +18,5 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &pool::Pool::SPEC,
     &pool::PriceFeed::SPEC,
     &agent::Agent::SPEC,
+    &agent_history::AgentHistory::SPEC,
 ];
