@@ -329,11 +329,11 @@ pub fn agent_step(
         let Some((h, models)) = rest.split_first_mut() else {
             return Err(MlAgentError::HistoryMismatch.into());
         };
-        checks::writable(h)?;
         // SAFETY: the only view of the history's data in this instruction (it is neither the
         // agent nor the pool: their discriminators differ from an AgentHistory's).
         let v = unsafe { HistoryView::load(h, program_id, agent_acc.address()) }
             .map_err(|_| MlAgentError::HistoryMismatch)?;
+        checks::writable(h)?;
         (Some(v), models)
     } else {
         (None, rest)
