@@ -401,17 +401,16 @@ pub fn agent_step(
                         },
                         &mut rec.features,
                     );
+                    let mut vote = Vote::new(&rec.features, None);
                     if let Some(h) = hist.as_mut() {
                         h.push(&rec.features, agent.step, clock.slot);
+                        if h.full() {
+                            vote.window = Some(Window {
+                                head: &*h.head,
+                                ring: &*h.ring,
+                            });
+                        }
                     }
-                    let window = match &hist {
-                        Some(h) if h.full() => Some(Window {
-                            head: &*h.head,
-                            ring: &*h.ring,
-                        }),
-                        _ => None,
-                    };
-                    let mut vote = Vote::new(&rec.features, window);
                     if agent.window_models != 0 && vote.window.is_none() {
                         // Window models cannot run before the window is full: nothing runs.
                         vote.failed = WARMING;
@@ -722,14 +721,20 @@ fn run_slot(
     // An active version may have changed since creation: check it still fits (its inputs are
     // the feature vector, or the full window of the agent's history).
     let view = model_view(&m)?;
-    let window = if view.n_features == nf {
-        None
-    } else {
-        match (s.window, model_window(view.n_features, nf)) {
-            (Some(w), Some(t)) if t == w.head.window => Some(w),
-            _ => return Err(MlAgentError::FeatureSpecMismatch),
-        }
-    };
+    if view.n_features != nf {
+        return run_window(
+            &WindowRun {
+                view: &view,
+                window: s.window,
+                n_features: nf,
+                ops_checked: m.ops_checked,
+                weights: m.weights,
+            },
+            meter,
+            class,
+            conf,
+        );
+    }
     // Its bound before any of its work: stored at finalize, or (a version sealed by older
     // code) computed here, once the part that needs no walk is known to fit (the walk costs
     // less than that part, so it cannot take the step past the largest budget either).
@@ -741,17 +746,6 @@ fn run_slot(
         }
     };
     meter.charge(bound)?;
-    if let Some(w) = window {
-        return run_window(
-            &WindowRun {
-                view: &view,
-                ops_checked: m.ops_checked,
-                window: w,
-            },
-            class,
-            conf,
-        );
-    }
     let (lo, hi) = view.ranges();
     let mut x = [0i32; MAX_FEATURES];
     for j in 0..nf {
@@ -780,20 +774,43 @@ fn run_slot(
     Ok(())
 }
 
-/// A window model and the window it reads.
+/// A model whose inputs are not the agent's feature vector, and the window it may read.
 struct WindowRun<'a, 'v> {
     view: &'a ModelView<'v>,
+    /// The agent's full feature history, if it has one.
+    window: Option<Window<'a>>,
+    n_features: usize,
     ops_checked: bool,
-    window: Window<'a>,
+    weights: &'a crate::state::model::ModelWeights,
 }
 
 /// Run a model over the full window: `T * F` inputs, time-major and oldest first, each clamped
 /// to the model's declared range for its index, copied into the heap (up to 4 KiB: more than
-/// the BPF stack frame), then the executor `infer` runs on the rest of the heap.
+/// the BPF stack frame), then the executor `infer` runs on the rest of the heap. A model of
+/// any other width, or a window model without a full window of its shape, cannot run.
+/// (Out of line, so a step without window models pays nothing for it.)
 #[inline(never)]
-fn run_window(r: &WindowRun, class: &mut u32, conf: &mut u32) -> Result<(), MlAgentError> {
+fn run_window(
+    r: &WindowRun,
+    meter: &mut Meter,
+    class: &mut u32,
+    conf: &mut u32,
+) -> Result<(), MlAgentError> {
     let view = r.view;
     let n = view.n_features;
+    let window = match (r.window, model_window(n, r.n_features)) {
+        (Some(w), Some(t)) if t == w.head.window => w,
+        _ => return Err(MlAgentError::FeatureSpecMismatch),
+    };
+    // The bound, as for a single-vector model.
+    let bound = match stored_cost_bound(r.weights) {
+        Some(b) => b,
+        None => {
+            meter.check(floor(view.n_features, view.n_ops))?;
+            cost_bound(view)
+        }
+    };
+    meter.charge(bound)?;
     #[cfg(target_arch = "bpf")]
     // SAFETY: models run one after another; nothing from the previous run is still used.
     let mut scratch = unsafe { Scratch::heap() };
@@ -808,7 +825,7 @@ fn run_window(r: &WindowRun, class: &mut u32, conf: &mut u32) -> Result<(), MlAg
     // SAFETY: `words` i64 hold 2 * words >= n i32; i64 alignment covers i32's.
     let x = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut i32, n) };
     let (lo, hi) = view.ranges();
-    window_into(r.window.head, r.window.ring, lo, hi, x);
+    window_into(window.head, window.ring, lo, hi, x);
     // SAFETY: 4n bytes of the i32 slice above; u8 has no alignment needs.
     let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * n) };
     // The marked executor trusts finalize's dry run, which checked every width against a
