@@ -7,6 +7,7 @@ warm-up)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
@@ -22,6 +23,7 @@ from client.inference.model import load_model
 from client.model.compiler import compile_model
 from client.model.format import encode
 from client.model.ir import Activation, ActivationLayer, DenseLayer, FloatModel, Head
+from tests.registry.helpers import HEADER_CHECKED, MARKS_OFFSET, OPS_CHECKED, set_account_data
 
 from .world import (
     LABELS,
@@ -118,16 +120,25 @@ def moves(n: int, seed: int) -> list[int]:
     return [int(rng.choice([-1, 1]) * rng.integers(2_000_000, 30_000_000)) for _ in range(n)]
 
 
+@pytest.mark.parametrize("marked", [True, False], ids=["marked-path", "checked-path"])
 async def test_window_models_read_the_history_bit_exact_with_the_replay(
-    svm: LiteSvmChain, payer: Keypair
+    svm: LiteSvmChain, payer: Keypair, marked: bool
 ) -> None:
     """A mixed agent (a model on the step's vector, a model on a 3-step window, vote weights 1
     and 2): warming up until 3 vectors exist, then every decision and trade equals the replay,
-    whose window models read the flattened window of the same vectors."""
+    whose window models read the flattened window of the same vectors. The small window model
+    takes the marked executor; with finalize's marks cleared, the checked one."""
     w = await make_world(svm, payer)
     t, f = 3, len(SPEC)
     single, _ = await w.deploy(momentum_model())
-    win, _ = await w.deploy(window_model(t, f))
+    win, win_w = await w.deploy(window_model(t, f))
+    acc = svm.svm.get_account(win_w)
+    assert acc is not None
+    data = bytearray(bytes(acc.data))
+    assert data[MARKS_OFFSET] == HEADER_CHECKED | OPS_CHECKED
+    if not marked:
+        data[MARKS_OFFSET : MARKS_OFFSET + 2] = bytes(2)
+        set_account_data(svm, win_w, bytes(data))
     agent = await w.agents.create(
         agent_id=1,
         pool=w.pool,
