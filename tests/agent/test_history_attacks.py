@@ -10,6 +10,7 @@ from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
 
 from client.agent import ModelSlot, history_address
 from client.chain.base import TransactionFailed
@@ -249,3 +250,27 @@ async def test_models_of_the_wrong_width_and_windows_out_of_range_are_refused(
     d = (await step(w, a3)).decision  # (unfunded: the BUY meets the risk limit)
     assert (d.action, d.class_id, d.reason) == ("buy", BUY, "risk_limit")
     assert (await w.agents.history(a3)).pushed == 1
+
+
+async def test_lamports_sent_to_the_history_address_do_not_block_it(
+    svm: LiteSvmChain, payer: Keypair
+) -> None:
+    """Anyone can send lamports to the history's PDA before it exists (a plain transfer makes
+    a system account there): the authority's `init_agent_history` still creates it, and the
+    donation stays in the account (the authority gets it back at close)."""
+    w = await make_world(svm, payer)
+    m, _ = await w.deploy(constant_model(BUY))
+    agent = await w.agents.create(
+        agent_id=1, pool=w.pool, models=[ModelSlot(m)], spec=SPEC, risk=risk()
+    )
+    griefer = funded(svm)
+    addr = history_address(agent)
+    gift = transfer(TransferParams(from_pubkey=griefer.pubkey(), to_pubkey=addr, lamports=1234))
+    await w.chain.send([gift], griefer)
+    await w.agents.init_history(agent, T)
+    acc = svm.svm.get_account(addr)
+    assert acc is not None and acc.owner == PROGRAM_ID and len(acc.data) == 80 + 4 * T * F
+    rent = svm.svm.minimum_balance_for_rent_exemption(80 + 4 * T * F)
+    assert acc.lamports == max(rent, 1234)
+    h = await w.agents.history(agent)
+    assert (h.window, h.count) == (T, 0)

@@ -246,7 +246,8 @@ impl Agent {
         "Agent",
         "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models (a pinned \
          version's weights account and chunk root), price source, feature spec, risk limits, \
-         price history, counters and decision log.",
+         price history, counters, decision log, and whether it has a feature history \
+         (AgentHistory) and the window its window models read.",
         &[
             field("authority", Ty::Pubkey),
             field("pool", Ty::Pubkey),
