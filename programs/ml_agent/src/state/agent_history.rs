@@ -139,15 +139,34 @@ impl<'a> HistoryView<'a> {
 /// Copy a full window into `out` (`window * n_features` values), time-major and oldest first
 /// (`out[t * F + f]`, the sequence layout of CONTRACT15), each value clamped to
 /// `[lo[j], max(lo[j], hi[j])]` (a model's declared ranges, one per input index).
+#[inline(always)]
 pub fn window_into(head: &AgentHistory, ring: &[i32], lo: &[i32], hi: &[i32], out: &mut [i32]) {
     let (t, f) = (head.window as usize, head.n_features as usize);
     let n = t * f;
-    // Oldest vector first: the ring from `head` to its end, then from its start.
+    // Oldest vector first: the ring from `head` to its end, then from its start. Two plain
+    // zipped loops (no per-element bounds checks, no chained iterator).
     let split = (head.head as usize % t) * f;
     let (newer, older) = ring[..n].split_at(split);
-    let src = older.iter().chain(newer.iter());
-    for (j, (o, v)) in out[..n].iter_mut().zip(src).enumerate() {
-        *o = (*v).clamp(lo[j], hi[j].max(lo[j]));
+    let (o1, o2) = out[..n].split_at_mut(n - split);
+    let (lo1, lo2) = lo[..n].split_at(n - split);
+    let (hi1, hi2) = hi[..n].split_at(n - split);
+    clamp_into(o1, older, lo1, hi1);
+    clamp_into(o2, newer, lo2, hi2);
+}
+
+/// `out[j] = src[j]` clamped to `[lo[j], max(lo[j], hi[j])]` (no panic path: an inverted range
+/// clamps to its lower bound).
+#[inline(always)]
+fn clamp_into(out: &mut [i32], src: &[i32], lo: &[i32], hi: &[i32]) {
+    for (((o, v), l), h) in out.iter_mut().zip(src).zip(lo).zip(hi) {
+        let h = if *h < *l { *l } else { *h };
+        *o = if *v < *l {
+            *l
+        } else if *v > h {
+            h
+        } else {
+            *v
+        };
     }
 }
 
