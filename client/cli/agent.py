@@ -150,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="T",
         help="also create a feature history of T steps (2..128): models of T x features "
-        "inputs read it",
+        "inputs read it (default: the sidecar's `window` with --spec-from)",
     )
     add_common_options(p)
     p.set_defaults(handler=create)
@@ -246,6 +246,12 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     chain = await ctx.chain()
     await MarketClient(chain, ctx.keypair).pool(pool)  # a clear error when POOL is not a pool
+    if args.window is None and args.spec_from is not None:
+        # A model trained over a window (examples/train_window_agent.py) says so in its sidecar.
+        meta = Path(str(args.spec_from) + ".json")
+        if meta.is_file():
+            window = json.loads(meta.read_text()).get("window")
+            args.window = int(window) if window else None
     spec_text = await _feature_spec(args, ctx, models[0].model, args.window)
     spec = FeatureSpec.parse(spec_text)
     client = AgentClient(chain, ctx.keypair)
