@@ -333,6 +333,11 @@ pub fn agent_step(
         // agent nor the pool: their discriminators differ from an AgentHistory's).
         let v = unsafe { HistoryView::load(h, program_id, agent_acc.address()) }
             .map_err(|_| MlAgentError::HistoryMismatch)?;
+        // Its shape was the agent's at creation; F never changes (checked all the same: the
+        // window copy trusts it).
+        if v.head.n_features != agent.n_features {
+            return Err(MlAgentError::HistoryMismatch.into());
+        }
         checks::writable(h)?;
         (Some(v), models)
     } else {
