@@ -418,6 +418,8 @@ class AgentClient:
     def init_history_instruction(
         self, agent: Pubkey, window: int, authority: Pubkey
     ) -> Instruction:
+        """`init_agent_history(window)` for callers building their own transactions (the
+        authority signs and pays the rent)."""
         if not MIN_WINDOW <= window <= MAX_WINDOW:
             raise ChainError(f"a history window is {MIN_WINDOW}..{MAX_WINDOW} steps, not {window}")
         return build_ix(
@@ -427,6 +429,8 @@ class AgentClient:
         )
 
     def close_history_instruction(self, agent: Pubkey, authority: Pubkey) -> Instruction:
+        """`close_agent_history` for callers building their own transactions (the authority
+        signs and receives the rent)."""
         return build_ix(
             "close_agent_history",
             {},
