@@ -17,7 +17,8 @@ from .client import (
     mark_to_market,
 )
 from .decide import Risk
-from .features import Feature, FeatureSpec, compute, training_rows
+from .features import Feature, FeatureSpec, compute, flatten_window, training_rows, window_rows
+from .history import AgentHistoryState, decode_history, history_address
 from .replay import AgentReplay, Observation, ReplayDecision
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SOURCE_POOL",
     "SOURCE_PYTH",
     "AgentClient",
+    "AgentHistoryState",
     "AgentReplay",
     "AgentState",
     "Decision",
@@ -40,6 +42,10 @@ __all__ = [
     "agent_address",
     "agent_vault",
     "compute",
+    "decode_history",
+    "flatten_window",
+    "history_address",
     "mark_to_market",
     "training_rows",
+    "window_rows",
 ]

@@ -17,7 +17,8 @@ from ..chain.base import Chain, ChainError, TransactionFailed, TxResult
 from ..program import PROGRAM_ID, build_ix, decode_account, find_pda, parse_events
 from ..registry.accounts import ModelInfo
 from .decide import ACTION_NAMES, REASON_NAMES, Risk
-from .features import FeatureSpec
+from .features import MAX_WINDOW, MIN_WINDOW, FeatureSpec
+from .history import AgentHistoryState, decode_history, history_address
 
 SOURCE_POOL, SOURCE_FEED, SOURCE_PYTH = 0, 1, 2
 SOURCE_NAMES = {SOURCE_POOL: "pool", SOURCE_FEED: "feed", SOURCE_PYTH: "pyth"}
@@ -125,6 +126,11 @@ class AgentState:
     sampled: bool = False
     twap_cumulative: int = 0
     last_published: int = 0
+    # Feature history: whether the agent has one (every step then passes it), its window T
+    # (or the one its window models read), and how many model slots read the window.
+    has_history: bool = False
+    history_window: int = 0
+    window_models: int = 0
 
     @property
     def oracle_shift(self) -> int | None:
@@ -287,6 +293,9 @@ def decode_agent(address: Pubkey, data: bytes) -> AgentState:
         bool(a.sampled),
         (int(a.twap_cum_hi) << 64) | int(a.twap_cum_lo),
         int(a.last_published),
+        bool(a.has_history),
+        int(a.history_window),
+        int(a.window_models),
     )
 
 
@@ -362,9 +371,12 @@ class AgentClient:
         price_source: Pubkey | None = None,
         pyth_feed_id: bytes = bytes(32),
         authority: Keypair | None = None,
+        window: int | None = None,
     ) -> Pubkey:
         """Create an agent on `pool` running `models` (1..4) with feature `spec` and `risk`
-        limits; returns its address. Its vaults are created with it."""
+        limits; returns its address. Its vaults are created with it, and with `window` its
+        feature history of that many steps (same transaction). A model of `window * len(spec)`
+        inputs reads the window; one of `len(spec)` inputs the step's feature vector."""
         auth = authority or self.payer
         agent = agent_address(auth.pubkey(), agent_id)
         for m in models:
@@ -397,8 +409,63 @@ class AgentClient:
             },
             remaining=await self._model_metas(models),
         )
-        await self.chain.send([set_compute_unit_limit(400_000), ix], self.payer, [auth])
+        ixs = [set_compute_unit_limit(400_000), ix]
+        if window is not None:
+            ixs.append(self.init_history_instruction(agent, window, auth.pubkey()))
+        await self.chain.send(ixs, self.payer, [auth])
         return agent
+
+    def init_history_instruction(
+        self, agent: Pubkey, window: int, authority: Pubkey
+    ) -> Instruction:
+        """`init_agent_history(window)` for callers building their own transactions (the
+        authority signs and pays the rent)."""
+        if not MIN_WINDOW <= window <= MAX_WINDOW:
+            raise ChainError(f"a history window is {MIN_WINDOW}..{MAX_WINDOW} steps, not {window}")
+        return build_ix(
+            "init_agent_history",
+            {"window": window},
+            {"authority": authority, "agent": agent, "history": history_address(agent)},
+        )
+
+    def close_history_instruction(self, agent: Pubkey, authority: Pubkey) -> Instruction:
+        """`close_agent_history` for callers building their own transactions (the authority
+        signs and receives the rent)."""
+        return build_ix(
+            "close_agent_history",
+            {},
+            {"authority": authority, "agent": agent, "history": history_address(agent)},
+        )
+
+    async def init_history(
+        self,
+        agent: Pubkey,
+        window: int,
+        *,
+        authority: Keypair | None = None,
+        check: bool = True,
+    ) -> TxResult:
+        """Give the agent a feature history of `window` steps (authority only, who pays the
+        rent). It starts empty; window models run once it holds `window` vectors."""
+        auth = authority or self.payer
+        ix = self.init_history_instruction(agent, window, auth.pubkey())
+        return await self.chain.send([ix], self.payer, [auth], check=check)
+
+    async def close_history(
+        self, agent: Pubkey, *, authority: Keypair | None = None, check: bool = True
+    ) -> TxResult:
+        """Close the agent's feature history; its rent goes back to the authority."""
+        auth = authority or self.payer
+        ix = self.close_history_instruction(agent, auth.pubkey())
+        return await self.chain.send([ix], self.payer, [auth], check=check)
+
+    async def history(self, agent: Pubkey) -> AgentHistoryState:
+        """The agent's feature history: its shape, counters and vectors (oldest first)."""
+        address = history_address(agent)
+        acc = await self.chain.get_account(address)
+        if acc is None or acc.owner != PROGRAM_ID:
+            raise ChainError(f"agent {agent} has no feature history")
+        return decode_history(address, bytes(acc.data))
 
     async def set_models(
         self,
@@ -433,8 +500,9 @@ class AgentClient:
         vaults: tuple[Pubkey, Pubkey] | None = None,
         check: bool = True,
     ) -> TxResult:
-        """Close the agent: both vault balances go to `user_a` / `user_b`, all rent (vaults and
-        agent account) to the authority."""
+        """Close the agent: both vault balances go to `user_a` / `user_b`, all rent (vaults,
+        agent account and its feature history, closed first in the same transaction) to the
+        authority."""
         return await self._vault_ix(
             "close_agent", {}, agent, (user_a, user_b), authority, vaults, check
         )
@@ -501,6 +569,7 @@ class AgentClient:
         price = price_account or (st.price_source if st.source != "pyth" else None)
         if price is None:
             raise ChainError("a Pyth agent needs the price update account (price_account)")
+        history = [AccountMeta(history_address(agent), False, True)] if st.has_history else []
         return build_ix(
             "agent_step",
             {"expected_step": st.step if expected_step is None else expected_step},
@@ -513,7 +582,7 @@ class AgentClient:
                 "vault_b": st.vault_b,
                 "price_source": price,
             },
-            remaining=await self._model_metas(st.models, for_step=True),
+            remaining=history + await self._model_metas(st.models, for_step=True),
         )
 
     async def step(
@@ -621,7 +690,11 @@ class AgentClient:
                 "user_b": users[1],
             },
         )
-        return await self.chain.send([ix], self.payer, [auth], check=check)
+        ixs = [ix]
+        if name == "close_agent" and st.has_history:
+            # The program refuses to close an agent whose history would be left behind.
+            ixs.insert(0, self.close_history_instruction(agent, auth.pubkey()))
+        return await self.chain.send(ixs, self.payer, [auth], check=check)
 
     async def deposit(
         self,

@@ -23,6 +23,8 @@ ORACLE_DEVIATION = 10
 MODEL_UNAVAILABLE = 11
 TWAP_DEVIATION = 12
 PRICE_NOT_ADVANCED = 13
+# Window models but fewer than T vectors in the feature history (or no history): a HOLD.
+WARMING_UP = 14
 REASON_NAMES = {
     TRADED: "traded",
     R_HOLD: "hold",
@@ -38,6 +40,7 @@ REASON_NAMES = {
     MODEL_UNAVAILABLE: "model_unavailable",
     TWAP_DEVIATION: "twap_deviation",
     PRICE_NOT_ADVANCED: "price_not_advanced",
+    WARMING_UP: "warming_up",
 }
 Q32 = 1 << 32
 # The deviation bound every agent has unless told otherwise: 1 % between the pool's spot

@@ -165,3 +165,33 @@ def training_rows(
         if len(hist) >= spec.lookback:
             rows.append(compute(hist, spec, base_balance=base_balance, max_position=max_position))
     return rows
+
+
+# Feature history windows (an agent's `AgentHistory`, `state/agent_history.rs`).
+MIN_WINDOW = 2
+MAX_WINDOW = 128
+
+
+def flatten_window(vectors: Sequence[Sequence[int]]) -> list[int]:
+    """The input of a window model: `T` feature vectors (oldest first) flattened time-major,
+    value `f` of vector `t` at index `t * F + f` (what `agent_step` feeds a model of `T * F`
+    inputs)."""
+    return [int(v) for vec in vectors for v in vec]
+
+
+def window_rows(
+    prices: Sequence[int],
+    spec: FeatureSpec,
+    window: int,
+    *,
+    max_position: int = 0,
+    base_balance: int = 0,
+) -> list[list[int]]:
+    """One flattened window (`window * len(spec)` Q16.16 values) per price once the feature
+    history holds `window` vectors: what an agent with a history of `window` steps feeds its
+    window models after each of these prices (every price a sampled step; POSITION uses a
+    fixed ``base_balance``)."""
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        raise ValueError(f"a window is {MIN_WINDOW}..{MAX_WINDOW} steps, not {window}")
+    rows = training_rows(prices, spec, max_position=max_position, base_balance=base_balance)
+    return [flatten_window(rows[i - window : i]) for i in range(window, len(rows) + 1)]

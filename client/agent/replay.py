@@ -19,6 +19,7 @@ from .decide import (
     PRICE_UNCERTAIN,
     SELL,
     TRADED,
+    WARMING_UP,
     WARMUP,
     Book,
     Risk,
@@ -26,7 +27,7 @@ from .decide import (
     ref_q32,
     vote,
 )
-from .features import HISTORY, MAX_FEATURES, FeatureSpec, compute
+from .features import HISTORY, MAX_FEATURES, FeatureSpec, compute, flatten_window
 
 DAY_SECONDS = 86_400
 
@@ -88,14 +89,20 @@ def twap(c0: int, c1: int, slots: int) -> int | None:
 
 
 def run_models(
-    models: Sequence[tuple[QModel, int]], features: Sequence[int]
+    models: Sequence[tuple[QModel, int]],
+    features: Sequence[int],
+    window: Sequence[int] | None = None,
 ) -> tuple[int, int, list[int], list[int]]:
-    """Each model on the features clamped to its declared range, then the weighted vote."""
+    """Each model on the features (or, a model of ``len(window)`` inputs, on the flattened
+    window) clamped to its declared range, then the weighted vote."""
     classes: list[int] = []
     confs: list[int] = []
     for qm, _w in models:
         lo, hi = qm.input.lo, qm.input.hi
-        x = [max(int(lo[j]), min(int(max(hi[j], lo[j])), int(v))) for j, v in enumerate(features)]
+        src = features if len(lo) == len(features) or window is None else window
+        if len(lo) != len(src):
+            raise ValueError(f"a model of {len(lo)} inputs on {len(src)} values")
+        x = [max(int(lo[j]), min(int(max(hi[j], lo[j])), int(v))) for j, v in enumerate(src)]
         tr = execute(qm, np.asarray([x], dtype=np.int64))
         classes.append(int(tr.classes[0]))
         confs.append(max(0, min(65536, int(tr.confidence[0]))))
@@ -123,6 +130,9 @@ class AgentReplay:
     sample_slot: int = 0
     twap_cum: int = 0
     last_published: int = 0
+    # Feature history (`AgentHistory`): its window T (0: none) and the vectors it holds.
+    window: int = 0
+    vectors: list[list[int]] = field(default_factory=list)
 
     def _sample(self, obs: Observation) -> tuple[int | None, int]:
         """The price this step pushes, or None and the reason it pushes none (`agent_step`'s
@@ -157,7 +167,7 @@ class AgentReplay:
             self.day = day
             self.book.turnover_today = 0
         feats = [0] * MAX_FEATURES
-        price, action, cls, conf, reason, a_in, a_out = 0, HOLD, 255, 0, 0, 0, 0
+        price, action, cls, conf, reason, amounts = 0, HOLD, 255, 0, 0, (0, 0)
         sample, why = (None, PAUSED) if obs.paused else self._sample(obs)
         if sample is None:
             reason = why
@@ -174,41 +184,54 @@ class AgentReplay:
                     max_position=self.risk.max_position,
                 )
                 feats[: len(f)] = f
-                cls, conf, _, _ = run_models(self.models, f)
-                action = cls
-                plan = decide(
-                    self.risk,
-                    self.book,
-                    action=cls,
-                    confidence=conf,
-                    reserve_a=obs.reserve_a,
-                    reserve_b=obs.reserve_b,
-                    base_balance=self.base_balance,
-                    quote_balance=self.quote_balance,
-                    fee_bps=self.fee_bps,
-                    slot=obs.slot,
-                    ref_price_q32=(
-                        price
-                        if self.oracle_shift is None
-                        else ref_q32(price, self.oracle_shift) or 0
-                    ),
-                    oracle_price=0 if self.oracle_shift is None else price,
-                    oracle_shift=self.oracle_shift or 0,
-                )
-                reason = plan.reason
-                if plan.reason == TRADED:
-                    a_in, a_out = plan.amount_in, plan.amount_out
-                    self.book.trades += 1
-                    self.book.last_trade_slot = obs.slot
-                    self.book.turnover_today += plan.value
-                    if cls == BUY:
-                        self.quote_balance -= a_in
-                        self.base_balance += a_out
-                    elif cls == SELL:
-                        self.base_balance -= a_in
-                        self.quote_balance += a_out
+                if self.window:
+                    self.vectors = [*self.vectors, list(f)][-self.window :]
+                full = self.window > 0 and len(self.vectors) == self.window
+                window_models = any(len(qm.input.lo) != len(f) for qm, _ in self.models)
+                if window_models and not full:
+                    reason = WARMING_UP
+                else:
+                    win = flatten_window(self.vectors) if full else None
+                    cls, conf, _, _ = run_models(self.models, f, win)
+                    action = cls
+                    reason, amounts = self._trade(obs, price, cls, conf)
         d = ReplayDecision(
-            self.step, obs.slot, price, action, reason, cls, conf, tuple(feats), a_in, a_out
+            self.step, obs.slot, price, action, reason, cls, conf, tuple(feats), *amounts
         )
         self.step += 1
         return d
+
+    def _trade(
+        self, obs: Observation, price: int, cls: int, conf: int
+    ) -> tuple[int, tuple[int, int]]:
+        """`decide`, then the book-keeping of a trade: the reason and (amount in, amount out)."""
+        plan = decide(
+            self.risk,
+            self.book,
+            action=cls,
+            confidence=conf,
+            reserve_a=obs.reserve_a,
+            reserve_b=obs.reserve_b,
+            base_balance=self.base_balance,
+            quote_balance=self.quote_balance,
+            fee_bps=self.fee_bps,
+            slot=obs.slot,
+            ref_price_q32=(
+                price if self.oracle_shift is None else ref_q32(price, self.oracle_shift) or 0
+            ),
+            oracle_price=0 if self.oracle_shift is None else price,
+            oracle_shift=self.oracle_shift or 0,
+        )
+        if plan.reason != TRADED:
+            return plan.reason, (0, 0)
+        a_in, a_out = plan.amount_in, plan.amount_out
+        self.book.trades += 1
+        self.book.last_trade_slot = obs.slot
+        self.book.turnover_today += plan.value
+        if cls == BUY:
+            self.quote_balance -= a_in
+            self.base_balance += a_out
+        elif cls == SELL:
+            self.base_balance -= a_in
+            self.quote_balance += a_out
+        return plan.reason, (a_in, a_out)

@@ -10,6 +10,11 @@ python -m client agent set-models AGENT --model MODEL[:WEIGHT[:VERSION:WEIGHTS]]
 python -m client agent pause|resume|show AGENT
 python -m client agent close AGENT --user-a T --user-b T
 python -m client agent export-log AGENT --out FILE.csv|FILE.json
+python -m client agent history init|show|close AGENT [--window T]   (client/cli/agent_history.py)
+
+`create --window T` gives the agent a feature history of T steps in the same transaction: a
+model of T x (number of features) inputs then reads the last T feature vectors (time-major,
+oldest first) and holds (`warming_up`) until T exist.
 
 Every agent has a deviation bound, `--max-oracle-dev-bps N` (1..10,000, default 100 = 1 %):
 `agent_step` refuses to trade when the pool's spot price is further than N bps from the agent's
@@ -139,6 +144,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     for opt, field, default, help_ in RISK_OPTIONS:
         p.add_argument(opt, dest=field, type=_amount, default=default, help=help_)
     p.add_argument("--max-oracle-dev-bps", type=_amount, default=None, help=DEV_HELP)
+    p.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        metavar="T",
+        help="also create a feature history of T steps (2..128): models of T x features "
+        "inputs read it (default: the sidecar's `window` with --spec-from)",
+    )
     add_common_options(p)
     p.set_defaults(handler=create)
 
@@ -201,6 +214,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common_options(p)
     p.set_defaults(handler=export_log)
 
+    from . import agent_history
+
+    agent_history.register(asub)
+
 
 async def create(args: argparse.Namespace, ctx: CliContext) -> int:
     pool = parse_pubkey(args.pool, "--pool")
@@ -229,7 +246,13 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     chain = await ctx.chain()
     await MarketClient(chain, ctx.keypair).pool(pool)  # a clear error when POOL is not a pool
-    spec_text = await _feature_spec(args, ctx, models[0].model)
+    if args.window is None and args.spec_from is not None:
+        # A model trained over a window (examples/train_window_agent.py) says so in its sidecar.
+        meta = Path(str(args.spec_from) + ".json")
+        if meta.is_file():
+            window = json.loads(meta.read_text()).get("window")
+            args.window = int(window) if window else None
+    spec_text = await _feature_spec(args, ctx, models[0].model, args.window)
     spec = FeatureSpec.parse(spec_text)
     client = AgentClient(chain, ctx.keypair)
     agent = await client.create(
@@ -241,6 +264,7 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
         source=source,
         price_source=price_source,
         pyth_feed_id=feed_id,
+        window=args.window,
     )
     st = await client.state(agent)
     out = {
@@ -252,14 +276,18 @@ async def create(args: argparse.Namespace, ctx: CliContext) -> int:
         "models": len(models),
         "features": spec_text,
         "source": st.source,
+        "window": args.window,
     }
     ctx.emit(out, f"agent {agent}\nvaults  {st.vault_a} (A), {st.vault_b} (B)")
     return 0
 
 
-async def _feature_spec(args: argparse.Namespace, ctx: CliContext, model: Pubkey) -> str:
+async def _feature_spec(
+    args: argparse.Namespace, ctx: CliContext, model: Pubkey, window: int | None = None
+) -> str:
     """--features, else the model's training metadata, else the default; checked against the
-    model's input count before anything is sent (the program would refuse a mismatch)."""
+    model's input count (the features, or with `window` a window of them) before anything is
+    sent (the program would refuse a mismatch)."""
     import hashlib
     import sys
 
@@ -290,7 +318,7 @@ async def _feature_spec(args: argparse.Namespace, ctx: CliContext, model: Pubkey
         text, source = DEFAULT_SPEC, "the default (no training metadata found for the model)"
     n = len(FeatureSpec.parse(text).features)
     inputs = info.arch.inputs
-    if inputs and n != inputs:
+    if inputs and n != inputs and not (window and inputs == window * n):
         raise ValueError(
             f"feature spec {text!r} ({source}) has {n} features but model {model} takes "
             f"{inputs}: pass the spec it was trained with (--features, or --spec-from "
@@ -495,6 +523,9 @@ def state_json(st: AgentState) -> dict[str, Any]:
         "turnover_today": st.turnover_today,
         "last_price": st.last_price,
         "log_len": len(st.log),
+        "has_history": st.has_history,
+        "history_window": st.history_window,
+        "window_models": st.window_models,
     }
 
 
@@ -513,6 +544,12 @@ async def show(args: argparse.Namespace, ctx: CliContext) -> int:
             for m in st.models
         ),
         "features  " + ",".join(str(f) for f in st.spec.features),
+        "history   "
+        + (
+            f"{st.history_window} steps"
+            if st.has_history
+            else (f"none (window models read {st.history_window})" if st.window_models else "none")
+        ),
         f"trades    {st.trades} ({st.buys} buys, {st.sells} sells)",
         f"vaults    {v.vault_a:,} A, {v.vault_b:,} B  (equity {v.equity_b:,} B at {v.price:.6g})",
         f"position  {v.position_a:+,} A from trades, worth {v.position_value_b:+,} B",

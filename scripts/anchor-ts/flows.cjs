@@ -175,6 +175,20 @@ async function main() {
     program.methods.withdraw(new BN(1_000), new BN(1_000)).accounts({ authority: me, agent, userA, userB }),
     ['authority', 'agent', 'userA', 'userB'],
   );
+  // Feature history: its PDA comes from the agent; a step then passes it first among the
+  // remaining accounts (the program requires it there), and the authority closes it.
+  await send('init_agent_history', program.methods.initAgentHistory(2).accounts({ authority: me, agent }), ['authority', 'agent']);
+  const history = pk(steps[steps.length - 1].resolved.history);
+  await send(
+    'agent_step',
+    program.methods
+      .agentStep(new BN(3))
+      .accounts({ agent })
+      .remainingAccounts([{ pubkey: history, isSigner: false, isWritable: true }, ...models])
+      .preInstructions([web3.ComputeBudgetProgram.setComputeUnitLimit({ units: 400_000 })]),
+    ['agent'],
+  );
+  await send('close_agent_history', program.methods.closeAgentHistory().accounts({ authority: me, agent }), ['authority', 'agent']);
 
   // A failure through the same path arrives as Anchor's typed error.
   let failure = null;

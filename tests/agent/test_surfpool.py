@@ -21,7 +21,7 @@ from client.chain.rpc import RpcChain
 from client.registry import ModelRegistry
 from tests.validators import ValidatorEndpoint, over_rpc_backends
 
-from .world import constant_model, make_world, momentum_model
+from .world import SPEC, constant_model, make_world, momentum_model, risk
 
 pytestmark = pytest.mark.surfpool
 
@@ -154,3 +154,33 @@ async def test_cli_market_and_agent_on_surfpool(
     assert ".csv or .json" in await refused("agent", "export-log", agent, "--out", "x.txt")
     code, _, err = await _cli("http://127.0.0.1:9", key, "agent", "show", agent)
     assert code != 0 and "error:" in err
+
+
+async def test_window_agent_on_surfpool(rpc_chain: RpcChain, rpc_payer: Keypair) -> None:
+    """An agent with a 2-step feature history and a model over the window, on the v3 build:
+    warm-up, `warming_up` until the window is full, then the window model trades; the SDK's
+    close closes the history and the agent together."""
+    from client.agent import history_address
+
+    from .test_history_attacks import BUY, window_constant
+
+    await ensure_program(rpc_chain, rpc_payer)
+    w = await make_world(rpc_chain, rpc_payer)
+    model, _ = await w.deploy(window_constant(BUY, 2))
+    agent = await w.agents.create(
+        agent_id=7, pool=w.pool, models=[ModelSlot(model)], spec=SPEC, risk=risk(), window=2
+    )
+    await w.agents.deposit(agent, w.user_a, w.user_b, amount_a=10_000_000, amount_b=10_000_000)
+    seen: list[str] = []
+    for _ in range(SPEC.lookback + 2):
+        await next_slot(rpc_chain)
+        r = await w.agents.step(agent)
+        assert isinstance(r, StepResult)
+        seen.append(f"{r.decision.action}/{r.decision.reason}")
+    assert seen[: SPEC.lookback] == ["hold/warmup"] * SPEC.lookback
+    assert seen[SPEC.lookback :] == ["hold/warming_up", "buy/traded"], seen
+    h = await w.agents.history(agent)
+    assert (h.window, h.count, h.pushed, h.n_features) == (2, 2, 2, len(SPEC))
+    await w.agents.close(agent, w.user_a, w.user_b)
+    assert await rpc_chain.get_account(history_address(agent)) is None
+    assert await rpc_chain.get_account(agent) is None

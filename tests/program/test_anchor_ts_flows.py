@@ -1,7 +1,8 @@
 """The CLI's market and agent flows built by @anchor-lang/core's `program.methods` with the
 accounts resolved from the IDL (scripts/anchor-ts/flows.cjs, on Surfpool): create_pool,
 add_liquidity, swap, remove_liquidity, create_price_feed, publish_price, create_agent,
-configure_agent, deposit, agent_step (x3), pause/resume_agent, withdraw. (The registry flow is
+configure_agent, deposit, agent_step (x3), pause/resume_agent, withdraw, init_agent_history,
+agent_step with the history, close_agent_history. (The registry flow is
 the quickstart's, tests/program/test_anchor_ts_quickstart.py.)
 
 Asserted: every account given by hand is a signer or one the IDL cannot derive (no fixed
@@ -20,7 +21,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from client.agent import AgentClient, FeatureSpec
+from client.agent import AgentClient, FeatureSpec, history_address
 from client.agent.client import agent_address, agent_vault
 from client.artifacts import REPO_ROOT
 from client.bench.agent import SPEC, bench_risk, buy_mlp
@@ -126,6 +127,9 @@ async def test_main_flows_resolve_their_accounts_from_the_idl(
         "pause_agent",
         "resume_agent",
         "withdraw",
+        "init_agent_history",
+        "agent_step",
+        "close_agent_history",
     ]
 
     # Only signers and accounts the IDL cannot derive were given by hand; everything else was
@@ -167,8 +171,11 @@ async def test_main_flows_resolve_their_accounts_from_the_idl(
 
     # The transactions did what they say.
     assert pool_state.reserve_a > 0 and pool_state.lp_supply > 0
+    assert by_name["init_agent_history"]["history"] == str(history_address(agent))
+    assert by_name["close_agent_history"]["history"] == str(history_address(agent))
     state = await AgentClient(rpc_chain, rpc_payer).state(agent)
-    assert state.step == 3 and not state.paused and state.pool == pool
+    assert state.step == 4 and not state.paused and state.pool == pool
+    assert not state.has_history and await rpc_chain.get_account(history_address(agent)) is None
     assert await market.balance(Pubkey.from_string(out["userLp"])) > 0
 
     # A swap whose min_out cannot be met: Anchor's typed error, named, from our program.

@@ -195,6 +195,14 @@ errors! {
     JobTooLarge = 6068 => "The model's activations do not fit in a job account (10 KiB)",
     /// `infer_step` with too few compute units left for one unit of work plus the reserve.
     StepBudget = 6069 => "Not enough compute units for one unit of the job; raise the compute-unit limit",
+    // Agent feature history (issue 15).
+    /// The account passed as the agent's feature history is missing, another agent's, or not
+    /// an `AgentHistory`.
+    HistoryMismatch = 6070 => "The account is not this agent's feature history",
+    /// `init_agent_history` on an agent that has one, or `close_agent` before it was closed.
+    HistoryExists = 6071 => "The agent has a feature history (close it with close_agent_history first)",
+    /// A window outside 2..=128, or other than the one the agent's window models read.
+    BadWindow = 6072 => "The window must be 2..=128 steps and match the agent's window models",
 }
 
 /// The entrypoint's failure return: logs the error the way an Anchor program logs it, then

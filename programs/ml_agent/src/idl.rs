@@ -40,6 +40,7 @@ pub const EVENTS: &[&TypeSpec] = &[
     &crate::instructions::agent::set_models::AGENT_MODELS_SET,
     &crate::instructions::agent::close::AGENT_CLOSED,
     &crate::instructions::job::infer_step::JOB_STEPPED,
+    &crate::instructions::agent::history_init::AGENT_HISTORY_CHANGED,
 ];
 
 /// Extra named types referenced by `Ty::Defined` (argument structs, return types...).
@@ -491,7 +492,26 @@ mod tests {
             n_features,
             decimals_diff,
             history,
-            log
+            log,
+            sampled,
+            has_history,
+            history_window,
+            window_models,
+            sample_padding,
+            pinned_weights
+        );
+        use crate::state::agent_history::AgentHistory;
+        assert_eq!(AgentHistory::LEN, sum(&AgentHistory::SPEC));
+        at!(
+            AgentHistory,
+            AgentHistory::SPEC,
+            agent,
+            window,
+            n_features,
+            count,
+            head,
+            pushed,
+            created_step
         );
         assert_eq!(Agent::LEN % 8, 0);
         // A CPI-created account is at most 10 KiB.

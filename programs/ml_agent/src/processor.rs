@@ -23,6 +23,10 @@ const DEPOSIT: u64 = u64::from_le_bytes(agent::admin::DEPOSIT.discriminator);
 const WITHDRAW: u64 = u64::from_le_bytes(agent::admin::WITHDRAW.discriminator);
 const SET_AGENT_MODELS: u64 = u64::from_le_bytes(agent::set_models::SET_AGENT_MODELS.discriminator);
 const CLOSE_AGENT: u64 = u64::from_le_bytes(agent::close::CLOSE_AGENT.discriminator);
+const INIT_AGENT_HISTORY: u64 =
+    u64::from_le_bytes(agent::history_init::INIT_AGENT_HISTORY.discriminator);
+const CLOSE_AGENT_HISTORY: u64 =
+    u64::from_le_bytes(agent::history_close::CLOSE_AGENT_HISTORY.discriminator);
 const PING: u64 = u64::from_le_bytes(instructions::ping::SPEC.discriminator);
 const INFER: u64 = u64::from_le_bytes(instructions::infer::SPEC.discriminator);
 const CREATE_MODEL: u64 = u64::from_le_bytes(reg::create_model::SPEC.discriminator);
@@ -134,6 +138,8 @@ fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> 
         CLOSE_FEATURES => outlined::close_features(program_id, accounts, rest),
         CREATE_JOB => outlined::create_job(program_id, accounts, rest),
         CLOSE_JOB => outlined::close_job(program_id, accounts, rest),
+        INIT_AGENT_HISTORY => outlined::init_agent_history(program_id, accounts, rest),
+        CLOSE_AGENT_HISTORY => outlined::close_agent_history(program_id, accounts, rest),
         _ => u64::from(ProgramError::from(
             MlAgentError::InstructionFallbackNotFound,
         )),
@@ -208,5 +214,7 @@ mod outlined {
         close_features => instructions::features::close_features::process;
         create_job => instructions::job::create_job::process;
         close_job => instructions::job::close_job::process;
+        init_agent_history => agent::history_init::init_agent_history;
+        close_agent_history => agent::history_close::close_agent_history;
     }
 }

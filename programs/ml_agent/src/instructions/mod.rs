@@ -49,4 +49,6 @@ pub const INSTRUCTIONS: &[&InstructionSpec] = &[
     &job::create_job::SPEC,
     &job::infer_step::SPEC,
     &job::close_job::SPEC,
+    &agent::history_init::INIT_AGENT_HISTORY,
+    &agent::history_close::CLOSE_AGENT_HISTORY,
 ];

@@ -220,7 +220,16 @@ pub struct Agent {
     pub last_published: i64,
     /// 1 once a sample (pool agents: the first cumulative reading) was taken.
     pub sampled: u8,
-    pub sample_padding: [u8; 7],
+    // Feature history (issue 15): three fields out of what was padding, so the size is the same.
+    /// 1 while the agent's `AgentHistory` account exists: every step must then pass it.
+    pub has_history: u8,
+    /// T: the window of the existing history, else the one the agent's window models declare
+    /// (models of `T * n_features` inputs), else 0.
+    pub history_window: u16,
+    /// How many of the agent's model slots took the window (`T * n_features` inputs) when the
+    /// set was checked: while it is non-zero, a step without a full window is WARMING_UP.
+    pub window_models: u8,
+    pub sample_padding: [u8; 3],
     // Model content pins (issue 11, models): one block, so other additions merge around it.
     /// Pinned slots: the weights account of the pinned version, which a crank must pass
     /// (anything else fails the step); zero for a slot that follows the active version.
@@ -237,7 +246,8 @@ impl Agent {
         "Agent",
         "An autonomous trading agent (PDA [\"agent\", authority, agent_id LE]): models (a pinned \
          version's weights account and chunk root), price source, feature spec, risk limits, \
-         price history, counters and decision log.",
+         price history, counters, decision log, and whether it has a feature history \
+         (AgentHistory) and the window its window models read.",
         &[
             field("authority", Ty::Pubkey),
             field("pool", Ty::Pubkey),
@@ -283,7 +293,10 @@ impl Agent {
             field("twap_cum_lo", Ty::U64),
             field("last_published", Ty::I64),
             field("sampled", Ty::U8),
-            field("sample_padding", Ty::Array(&Ty::U8, 7)),
+            field("has_history", Ty::U8),
+            field("history_window", Ty::U16),
+            field("window_models", Ty::U8),
+            field("sample_padding", Ty::Array(&Ty::U8, 3)),
             field("pinned_weights", Ty::Array(&Ty::Pubkey, MAX_MODELS)),
             field(
                 "pinned_roots",

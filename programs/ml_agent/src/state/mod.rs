@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod features;
 pub mod job;
+pub mod agent_history;
 pub mod model;
 pub mod ping;
 pub mod pool;
@@ -21,4 +22,5 @@ pub const ACCOUNTS: &[&TypeSpec] = &[
     &agent::Agent::SPEC,
     &features::FeaturesAccount::SPEC,
     &job::InferenceJob::SPEC,
+    &agent_history::AgentHistory::SPEC,
 ];

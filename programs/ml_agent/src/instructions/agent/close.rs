@@ -17,7 +17,8 @@ use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
 pub const CLOSE_AGENT: InstructionSpec = InstructionSpec::new(
     "close_agent",
     "Close the agent (authority only): both vault balances go to user_a / user_b, the vaults \
-     and the agent account are closed and their rent returned to the authority.",
+     and the agent account are closed and their rent returned to the authority. Refused while \
+     the agent has a feature history (close_agent_history first).",
     &[
         AccountSpec::new("authority")
             .mutable()
@@ -67,6 +68,11 @@ pub fn close_agent(
     // SAFETY: read-only use of the agent until it is closed below; no other view is live.
     let agent = unsafe { load_agent(agent_acc, program_id)? };
     check_authority(agent, authority)?;
+    // A history left behind would outlive its agent (and a new agent at the same address
+    // would inherit it): the authority closes it first (the SDK puts both in one transaction).
+    if agent.has_history != 0 {
+        return Err(MlAgentError::HistoryExists.into());
+    }
     if vault_a.address().to_bytes() != agent.vault_a
         || vault_b.address().to_bytes() != agent.vault_b
     {

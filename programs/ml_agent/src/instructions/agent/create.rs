@@ -196,7 +196,8 @@ pub fn create_agent(
         _ => return Err(MlAgentError::InvalidArgument.into()),
     };
 
-    // Every model must take exactly the declared features and have 3 classes.
+    // Every model must take exactly the declared features, or a window of them, and have 3
+    // classes.
     let mut pins = Pins::default();
     check_model_set(
         program_id,
@@ -204,6 +205,7 @@ pub fn create_agent(
         &ModelSetCheck {
             set: &s.models,
             n_features: nf,
+            window: 0,
         },
         &mut pins,
     )?;

@@ -6,6 +6,8 @@
 pub mod admin;
 pub mod close;
 pub mod create;
+pub mod history_close;
+pub mod history_init;
 pub mod set_models;
 pub mod step;
 
@@ -17,6 +19,7 @@ use crate::error::MlAgentError;
 use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::model::ModelView;
 use crate::state::agent::{Agent, AGENT_SEED, MAX_MODELS};
+use crate::state::agent_history::{MAX_WINDOW, MIN_WINDOW};
 use crate::state::model::{
     load_active, stored_cost_bound, trusted_marks, ModelHeader, ModelStatus, ModelTombstone,
     ModelWeights, VersionStatus,
@@ -55,6 +58,9 @@ pub mod reason {
     /// No new price: a second step in the same slot, a feed / Pyth price not strictly newer
     /// than the last sample, or a pool whose TWAP window is empty. Nothing is pushed.
     pub const PRICE_NOT_ADVANCED: u8 = 13;
+    /// The agent has window models but its feature history holds fewer than `T` vectors (or
+    /// it has no history): the step pushed this step's features and holds.
+    pub const WARMING_UP: u8 = 14;
 }
 
 /// Validate `acc` as an Agent and view it mutably.
@@ -146,12 +152,10 @@ pub fn load_model_bytes<'a>(
     })
 }
 
-/// Parse a model and check it fits the agent: a 3-class classifier over `n_features` inputs.
-/// A version finalize marked `HEADER_CHECKED` is viewed without repeating the parse.
-pub fn check_model<'a>(
-    m: &SlotModel<'a>,
-    n_features: usize,
-) -> Result<ModelView<'a>, MlAgentError> {
+/// Parse a model and check it is a 3-class classifier (its input count is the caller's to
+/// check). A version finalize marked `HEADER_CHECKED` is viewed without repeating the parse.
+#[inline(always)]
+pub fn model_view<'a>(m: &SlotModel<'a>) -> Result<ModelView<'a>, MlAgentError> {
     let view = if m.checked {
         // SAFETY: finalize_version ran `parse` on these sealed bytes and recorded it.
         unsafe { ModelView::checked_before(m.bytes) }
@@ -159,10 +163,28 @@ pub fn check_model<'a>(
         ModelView::parse(m.bytes).map_err(|_| MlAgentError::UnsupportedModel)?
     };
     let h = view.header;
-    if h.task != 1 || h.n_classes != N_CLASSES || view.n_features != n_features {
+    if h.task != 1 || h.n_classes != N_CLASSES {
         return Err(MlAgentError::FeatureSpecMismatch);
     }
     Ok(view)
+}
+
+/// The window a model of `n_inputs` inputs reads for an agent of `n_features` features: 0 for
+/// the single feature vector, `T` for a window of `T` vectors (`n_inputs == T * n_features`,
+/// 2 <= T <= 128), `None` for anything else.
+pub fn model_window(n_inputs: usize, n_features: usize) -> Option<u16> {
+    if n_inputs == n_features {
+        return Some(0);
+    }
+    if n_features == 0 || !n_inputs.is_multiple_of(n_features) {
+        return None;
+    }
+    let t = n_inputs / n_features;
+    if t >= MIN_WINDOW as usize && t <= MAX_WINDOW as usize {
+        Some(t as u16)
+    } else {
+        None
+    }
 }
 
 /// The model set `create_agent` and `set_agent_models` declare.
@@ -208,17 +230,26 @@ pub struct Pins {
     pub headers: [[u8; 32]; MAX_MODELS],
     pub weights: [[u8; 32]; MAX_MODELS],
     pub roots: [[u8; 32]; MAX_MODELS],
+    /// The window `T` the set's window models read (0: none).
+    pub window: u16,
+    /// How many slots read the window.
+    pub window_models: u8,
 }
 
 /// A model set to check, and the agent's feature count it must fit.
 pub struct ModelSetCheck<'a> {
     pub set: &'a ModelSet,
     pub n_features: usize,
+    /// The window a model may read: the agent's history's `T` when it has one (fixed by
+    /// `init_agent_history`), else 0: any `T` in 2..=128, the same for every model of the set,
+    /// which then fixes the window the history must have.
+    pub window: u16,
 }
 
 /// Check the (header, weights) pairs against `c.set` for an agent with `c.n_features` inputs:
 /// each model's active version, or exactly the pinned version, must be a 3-class classifier
-/// over those features. A pinned slot records the weights account and its chunk root.
+/// over those features, or over a window of `T` of them (`T * n_features` inputs, time-major,
+/// see `state::agent_history`). A pinned slot records the weights account and its chunk root.
 /// (Arguments travel in `ModelSetCheck`: the BPF backend passes at most five.)
 pub fn check_model_set(
     program_id: &Address,
@@ -235,7 +266,17 @@ pub fn check_model_set(
     for i in 0..nm {
         let (h, w) = (&models[2 * i], &models[2 * i + 1]);
         let m = load_model_bytes(program_id, h, w, set.versions[i])?;
-        let view = check_model(&m, n_features)?;
+        let view = model_view(&m)?;
+        match model_window(view.n_features, n_features) {
+            Some(0) => {}
+            Some(t)
+                if (c.window == 0 || t == c.window) && (pins.window == 0 || t == pins.window) =>
+            {
+                pins.window = t;
+                pins.window_models += 1;
+            }
+            _ => return Err(MlAgentError::FeatureSpecMismatch),
+        }
         // A set that could never run in one step would hold at every step: refuse it here.
         total = total.saturating_add(version_cost_bound(&m, &view));
         if total > step::MODELS_MAX_CU {
@@ -269,6 +310,12 @@ pub fn apply_model_set(agent: &mut Agent, set: &ModelSet, pins: &Pins) {
     agent.models = pins.headers;
     agent.pinned_weights = pins.weights;
     agent.pinned_roots = pins.roots;
+    agent.window_models = pins.window_models;
+    // With a history the window is its shape (the set was checked against it); without one
+    // the set declares it, and `init_agent_history` must then use it.
+    if agent.has_history == 0 {
+        agent.history_window = pins.window;
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +340,19 @@ mod tests {
         assert!(!set(2, [0; 4], [1, 0, 0, 0]).valid());
         assert!(!set(1, [0; 4], [1, 1, 0, 0]).valid());
         assert!(!set(1, [0, 3, 0, 0], [1, 0, 0, 0]).valid());
+    }
+
+    #[test]
+    fn model_widths() {
+        assert_eq!(model_window(5, 5), Some(0));
+        assert_eq!(model_window(600, 5), Some(120));
+        assert_eq!(model_window(10, 5), Some(2));
+        assert_eq!(model_window(640, 5), Some(128));
+        assert_eq!(model_window(645, 5), None);
+        assert_eq!(model_window(601, 5), None);
+        assert_eq!(model_window(4, 5), None);
+        assert_eq!(model_window(0, 5), None);
+        assert_eq!(model_window(1024, 8), Some(128));
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub fn set_agent_models(
         &ModelSetCheck {
             set: &set,
             n_features: agent.n_features as usize,
+            window: if agent.has_history != 0 {
+                agent.history_window
+            } else {
+                0
+            },
         },
         &mut pins,
     )?;

@@ -39,7 +39,9 @@ use pinocchio::{
     AccountView, Address, ProgramResult,
 };
 
-use super::{agent_seeds, check_model, load_agent, load_model_bytes, reason, BUY, HOLD, SELL};
+use super::{
+    agent_seeds, load_agent, load_model_bytes, model_view, model_window, reason, BUY, HOLD, SELL,
+};
 use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
@@ -49,6 +51,7 @@ use crate::instructions::market::{check_vaults, load_pool_mut, pool_pay, swap_ou
 use crate::interface::{field, AccountSpec, InstructionSpec, SeedSpec, Ty, TypeSpec};
 use crate::kernels::cost::{cost_bound, floor};
 use crate::kernels::exec::{run, NoObserver};
+use crate::kernels::model::ModelView;
 use crate::kernels::scratch::Scratch;
 use crate::oracle::{
     self, judge, ref_q32, within_deviation, within_deviation_q32, QuoteLimits, Reading,
@@ -56,6 +59,7 @@ use crate::oracle::{
 use crate::state::agent::{
     Agent, DecisionRecord, MAX_FEATURES, MAX_MODELS, SOURCE_FEED, SOURCE_POOL,
 };
+use crate::state::agent_history::{window_into, AgentHistory, HistoryView};
 use crate::state::model::{stored_cost_bound, ModelHeader, ModelStatus};
 use crate::state::pool::{twap_q32, Pool};
 use crate::token::{self, TOKEN_PROGRAM, TOKEN_PROGRAM_ID};
@@ -66,7 +70,8 @@ pub const AGENT_STEP: InstructionSpec = InstructionSpec::new(
     "Permissionless crank: read the price (pool agents: the pool's TWAP since the last \
      sample), update the history, compute the features, run the models, decide within the \
      risk limits and the deviation bound and trade. expected_step must equal the agent's step \
-     counter. Remaining accounts: (model header, weights) per model, in the agent's order.",
+     counter. Remaining accounts: the agent's feature history (PDA [\"agent_history\", \
+     agent]) when it has one, then (model header, weights) per model, in the agent's order.",
     &[
         AccountSpec::new("agent")
             .mutable()
@@ -96,7 +101,8 @@ pub const DECISION: TypeSpec = TypeSpec::event(
     "Every agent_step: the features, the decision (action 0 SELL, 1 HOLD, 2 BUY), why (reason \
      0 traded, 1 hold, 2 low confidence, 3 risk limit, 4 cooldown, 5 stale price, 6 paused, \
      7 warmup, 8 price uncertain, 9 slippage, 10 oracle deviation, 11 model unavailable, 12 \
-     TWAP deviation, 13 price not advanced) and the trade amounts (0 without a trade).",
+     TWAP deviation, 13 price not advanced, 14 warming up: the feature window is not full) and \
+     the trade amounts (0 without a trade).",
     &[
         field("agent", Ty::Pubkey),
         field("step", Ty::U64),
@@ -287,7 +293,7 @@ pub fn agent_step(
     accounts: &mut [AccountView],
     data: &[u8],
 ) -> ProgramResult {
-    let (fixed, models) = accounts.split_at_mut(accounts.len().min(8));
+    let (fixed, rest) = accounts.split_at_mut(accounts.len().min(8));
     let [agent_acc, pool_acc, pool_va, pool_vb, vault_a, vault_b, price, token_program] = fixed
     else {
         return Err(MlAgentError::AccountNotEnoughKeys.into());
@@ -316,6 +322,27 @@ pub fn agent_step(
     checks::writable(vault_a)?;
     checks::writable(vault_b)?;
     checks::address(token_program, &TOKEN_PROGRAM_ID)?;
+    // An agent with a feature history names it first among the remaining accounts, on every
+    // step: missing, another agent's or any other account fails the transaction, so a crank
+    // can neither skip a push nor feed the models someone else's window.
+    let (mut hist, models) = if agent.has_history != 0 {
+        let Some((h, models)) = rest.split_first_mut() else {
+            return Err(MlAgentError::HistoryMismatch.into());
+        };
+        // SAFETY: the only view of the history's data in this instruction (it is neither the
+        // agent nor the pool: their discriminators differ from an AgentHistory's).
+        let v = unsafe { HistoryView::load(h, program_id, agent_acc.address()) }
+            .map_err(|_| MlAgentError::HistoryMismatch)?;
+        // Its shape was the agent's at creation; F never changes (checked all the same: the
+        // window copy trusts it).
+        if v.head.n_features != agent.n_features {
+            return Err(MlAgentError::HistoryMismatch.into());
+        }
+        checks::writable(h)?;
+        (Some(v), models)
+    } else {
+        (None, rest)
+    };
 
     let clock = Clock::get()?;
     let now = if clock.unix_timestamp > 0 {
@@ -379,8 +406,22 @@ pub fn agent_step(
                         },
                         &mut rec.features,
                     );
-                    let mut vote = Vote::new(&rec.features);
-                    infer_all(program_id, agent, models, &mut vote)?;
+                    let mut vote = Vote::new(&rec.features, None);
+                    if let Some(h) = hist.as_mut() {
+                        h.push(&rec.features, agent.step, clock.slot);
+                        if h.full() {
+                            vote.window = Some(Window {
+                                head: &*h.head,
+                                ring: &*h.ring,
+                            });
+                        }
+                    }
+                    if agent.window_models != 0 && vote.window.is_none() {
+                        // Window models cannot run before the window is full: nothing runs.
+                        vote.failed = WARMING;
+                    } else {
+                        infer_all(program_id, agent, models, &mut vote)?;
+                    }
                     // A model that could not run leaves the vote at HOLD with confidence 0, so
                     // `decide` returns at its first check; the reason is set below.
                     let (class, conf) = (vote.class, vote.conf);
@@ -435,7 +476,10 @@ pub fn agent_step(
                         record_trade(agent, class, &plan, clock.slot)?;
                         traded = true;
                     }
-                    if vote.failed != NO_FAILURE {
+                    if vote.failed == WARMING {
+                        rec.reason = reason::WARMING_UP;
+                        rec.class = 255;
+                    } else if vote.failed != NO_FAILURE {
                         rec.reason = reason::MODEL_UNAVAILABLE;
                         rec.class = 255;
                         emit_unavailable(agent_acc, agent, &vote);
@@ -519,11 +563,22 @@ fn read_price(
 
 /// `Vote::failed` when every model ran.
 const NO_FAILURE: u8 = u8::MAX;
+/// `Vote::failed` when the agent's window models are warming up (no model ran).
+const WARMING: u8 = u8::MAX - 1;
+
+/// A full feature history: what a window model reads.
+#[derive(Clone, Copy)]
+struct Window<'a> {
+    head: &'a AgentHistory,
+    ring: &'a [i32],
+}
 
 /// The features the models run on, and what running them gave: the vote, or the first model
 /// that could not run.
 struct Vote<'a> {
     features: &'a [i32; MAX_FEATURES],
+    /// The full window, when the agent has a history that holds `T` vectors.
+    window: Option<Window<'a>>,
     class: u8,
     conf: u32,
     /// Slot of the model that could not run, or `NO_FAILURE`.
@@ -533,9 +588,10 @@ struct Vote<'a> {
 }
 
 impl<'a> Vote<'a> {
-    fn new(features: &'a [i32; MAX_FEATURES]) -> Self {
+    fn new(features: &'a [i32; MAX_FEATURES], window: Option<Window<'a>>) -> Self {
         Vote {
             features,
+            window,
             class: HOLD,
             conf: 0,
             failed: NO_FAILURE,
@@ -570,6 +626,7 @@ fn infer_all(
             h,
             w,
             features,
+            window: out.window,
         };
         if let Err(e) = run_slot(
             program_id,
@@ -646,6 +703,7 @@ struct Slot<'a> {
     h: &'a AccountView,
     w: &'a AccountView,
     features: &'a [i32; MAX_FEATURES],
+    window: Option<Window<'a>>,
 }
 
 /// Run model slot `s.i` (accounts already checked) into `class` and `conf`, or say why it
@@ -665,8 +723,23 @@ fn run_slot(
     if agent.model_versions[i] != 0 && m.weights.chunk_root != agent.pinned_roots[i] {
         return Err(MlAgentError::PinnedVersionMismatch);
     }
-    // An active version may have changed since creation: check it still fits.
-    let view = check_model(&m, nf)?;
+    // An active version may have changed since creation: check it still fits (its inputs are
+    // the feature vector, or the full window of the agent's history).
+    let view = model_view(&m)?;
+    if view.n_features != nf {
+        return run_window(
+            &WindowRun {
+                view: &view,
+                window: s.window,
+                n_features: nf,
+                ops_checked: m.ops_checked,
+                weights: m.weights,
+            },
+            meter,
+            class,
+            conf,
+        );
+    }
     // Its bound before any of its work: stored at finalize, or (a version sealed by older
     // code) computed here, once the part that needs no walk is known to fit (the walk costs
     // less than that part, so it cannot take the step past the largest budget either).
@@ -703,6 +776,76 @@ fn run_slot(
     .map_err(|_| MlAgentError::UnsupportedModel)?;
     *class = r.class;
     *conf = r.confidence.clamp(0, 65536) as u32;
+    Ok(())
+}
+
+/// A model whose inputs are not the agent's feature vector, and the window it may read.
+struct WindowRun<'a, 'v> {
+    view: &'a ModelView<'v>,
+    /// The agent's full feature history, if it has one.
+    window: Option<Window<'a>>,
+    n_features: usize,
+    ops_checked: bool,
+    weights: &'a crate::state::model::ModelWeights,
+}
+
+/// Run a model over the full window: `T * F` inputs, time-major and oldest first, each clamped
+/// to the model's declared range for its index, copied into the heap (up to 4 KiB: more than
+/// the BPF stack frame), then the executor `infer` runs on the rest of the heap. A model of
+/// any other width, or a window model without a full window of its shape, cannot run.
+/// (Out of line, so a step without window models pays nothing for it.)
+#[inline(never)]
+fn run_window(
+    r: &WindowRun,
+    meter: &mut Meter,
+    class: &mut u32,
+    conf: &mut u32,
+) -> Result<(), MlAgentError> {
+    let view = r.view;
+    let n = view.n_features;
+    let window = match (r.window, model_window(n, r.n_features)) {
+        (Some(w), Some(t)) if t == w.head.window => w,
+        _ => return Err(MlAgentError::FeatureSpecMismatch),
+    };
+    // The bound, as for a single-vector model.
+    let bound = match stored_cost_bound(r.weights) {
+        Some(b) => b,
+        None => {
+            meter.check(floor(view.n_features, view.n_ops))?;
+            cost_bound(view)
+        }
+    };
+    meter.charge(bound)?;
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: models run one after another; nothing from the previous run is still used.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; crate::kernels::scratch::DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    let words = n.div_ceil(2);
+    let buf = scratch
+        .take(words)
+        .map_err(|_| MlAgentError::UnsupportedModel)?;
+    // SAFETY: `words` i64 hold 2 * words >= n i32; i64 alignment covers i32's.
+    let x = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut i32, n) };
+    let (lo, hi) = view.ranges();
+    window_into(window.head, window.ring, lo, hi, x);
+    // SAFETY: 4n bytes of the i32 slice above; u8 has no alignment needs.
+    let xb = unsafe { core::slice::from_raw_parts(x.as_ptr() as *const u8, 4 * n) };
+    // The marked executor trusts finalize's dry run, which checked every width against a
+    // third of the heap less infer's return-data words: it may run here only if the window
+    // took no more than those words. (A window model's ranges and affine alone are 20 bytes an
+    // input, so only windows of up to ~200 inputs can be marked at all, 4 KiB files.)
+    let marked = r.ops_checked && words <= crate::instructions::infer::MAX_OUTPUTS + 2;
+    let res = if marked {
+        run::<_, true>(view, xb, &mut scratch, &mut NoObserver)
+    } else {
+        run::<_, false>(view, xb, &mut scratch, &mut NoObserver)
+    }
+    .map_err(|_| MlAgentError::UnsupportedModel)?;
+    *class = res.class;
+    *conf = res.confidence.clamp(0, 65536) as u32;
     Ok(())
 }
 
