@@ -179,8 +179,8 @@ CU_COEFFICIENTS: dict[str, float] = {
     # INT8 word (two MACs, rows padded to groups of 8) or INT16 MAC, per gate row (two
     # requantizations), per hidden unit (table lookups, state update), per step and per op.
     # Rounded up from the per-step op CU `python -m client.bench.rnn` measured on LiteSVM
-    # (GRU-32 / LSTM-64 over 8 x 5, INT8 / INT16: 14,347 / 57,630 / 35,963 / 162,881 CU per
-    # step, i.e. 4.5-4.7 CU per paired word and 8.3 CU per INT16 MAC once rows and units are
+    # (GRU-32 / LSTM-64 over 8 x 5, INT8: 13,507 / 55,390 CU per step; INT16: 35,197 /
+    # 160,835; about 4.5 CU per paired word and 8.3 CU per INT16 MAC once rows and units are
     # taken out).
     "rnn_i8_word": 4.8,
     "rnn_i16_mac": 8.5,

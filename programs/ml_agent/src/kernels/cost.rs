@@ -270,17 +270,17 @@ mod tests {
             120 * step + 4 * state_words(&gru) as u64
         );
         // Per-step op CU measured on LiteSVM (`python -m client bench --rnn`): GRU-32 INT8
-        // 13,798 and INT16 35,488; LSTM-64 INT8 56,161 and INT16 161,606.
-        assert!(step >= 13_798);
+        // 13,507 and INT16 35,197; LSTM-64 INT8 55,390 and INT16 160,835.
+        assert!(step >= 13_507);
         let mut gru16 = gru;
         (gru16.dtype, gru16.layout) = (I16, COMPACT);
-        assert!(unit_cost(&gru16) >= 35_488);
+        assert!(unit_cost(&gru16) >= 35_197);
         let mut lstm = op(LSTM, PACKED, 40, 64);
         (lstm.dtype, lstm.p0, lstm.p1, lstm.p2) = (I8, 8, 5, 64);
-        assert!(unit_cost(&lstm) >= 56_161);
+        assert!(unit_cost(&lstm) >= 55_390);
         let mut lstm16 = lstm;
         (lstm16.dtype, lstm16.layout) = (I16, COMPACT);
-        assert!(unit_cost(&lstm16) >= 161_606);
+        assert!(unit_cost(&lstm16) >= 160_835);
         // A hostile record saturates instead of wrapping.
         let mut huge = lstm16;
         (huge.p0, huge.p1, huge.p2) = (u32::MAX, u32::MAX, u32::MAX);
