@@ -4,6 +4,7 @@ round trip, the pure-Python walker and the loader's refusals."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,10 +193,9 @@ def test_dry_run_limits_match_the_program() -> None:
         assert int(m.group(1).replace("_", "")) == getattr(registry, name)
 
 
-def test_two_conv_stages_compile_and_agree_with_the_float_model() -> None:
-    """conv -> ReLU -> max pool -> padded dilated conv -> ReLU -> global average -> dense: hidden
-    convolutions pad with their input's zero point (the real 0 PyTorch pads with)."""
-    from client.model import compile_model
+def two_conv_model() -> tuple[Any, np.ndarray]:
+    """conv -> ReLU -> max pool -> padded dilated conv -> ReLU -> global average -> dense, and
+    3,000 windows (1,000 to calibrate)."""
     from client.model.ir import (
         Activation,
         ActivationLayer,
@@ -206,7 +206,6 @@ def test_two_conv_stages_compile_and_agree_with_the_float_model() -> None:
         Pool1dLayer,
         PoolKind,
     )
-    from client.model.reference import clip_to_range, features_to_q16
 
     rng = np.random.default_rng(3)
     t, f = 32, 4
@@ -224,6 +223,15 @@ def test_two_conv_stages_compile_and_agree_with_the_float_model() -> None:
         labels=(0, 1, 2),
     )
     x = rng.normal(size=(3000, t * f)) + np.tile(np.linspace(-1, 2, f), t)
+    return fm, x
+
+
+def test_two_conv_stages_compile_and_agree_with_the_float_model() -> None:
+    """Hidden convolutions pad with their input's zero point (the real 0 PyTorch pads with)."""
+    from client.model import compile_model
+    from client.model.reference import clip_to_range, features_to_q16
+
+    fm, x = two_conv_model()
     for bits in (8, 16):
         qm = decode(encode(compile_model(fm, x[:1000], bits)))
         kinds = [type(op).__name__ for op in qm.ops]
