@@ -94,6 +94,20 @@ def test_compiled_onnx_conv_model_matches_the_reference(program_elf: Path) -> No
     assert _check(client, registry, qm, clip_to_range(qm, features_to_q16(x[1000:]))) == 2000
 
 
+def test_compiled_two_conv_model_matches_the_reference(program_elf: Path) -> None:
+    """Hidden padded, dilated conv after a max pool, INT8 (a non-zero pad value) and INT16."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "model"))
+    from test_conv import two_conv_model
+
+    fm, x = two_conv_model()
+    chain = fast_chain(program_elf)
+    client, registry = asyncio.run(_clients(chain))
+    for bits in (8, 16):
+        qm = compile_model(fm, x[:1000], bits)
+        rows = clip_to_range(qm, features_to_q16(x[1000:]))
+        assert _check(client, registry, qm, rows) == 2000
+
+
 async def _clients(chain: object) -> tuple[InferenceClient, ModelRegistry]:
     from solders.keypair import Keypair
 

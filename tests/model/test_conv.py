@@ -4,6 +4,7 @@ round trip, the pure-Python walker and the loader's refusals."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -190,3 +191,53 @@ def test_dry_run_limits_match_the_program() -> None:
         m = re.search(rf"pub const {name}: \w+ = ([\d_]+);", src)
         assert m is not None, name
         assert int(m.group(1).replace("_", "")) == getattr(registry, name)
+
+
+def two_conv_model() -> tuple[Any, np.ndarray]:
+    """conv -> ReLU -> max pool -> padded dilated conv -> ReLU -> global average -> dense, and
+    3,000 windows (1,000 to calibrate)."""
+    from client.model.ir import (
+        Activation,
+        ActivationLayer,
+        Conv1dLayer,
+        DenseLayer,
+        FloatModel,
+        Head,
+        Pool1dLayer,
+        PoolKind,
+    )
+
+    rng = np.random.default_rng(3)
+    t, f = 32, 4
+    c1 = Conv1dLayer(rng.normal(size=(6, f, 3)) * 0.4, rng.normal(size=6) * 0.1, t, pad_left=1,
+                     pad_right=1)  # fmt: skip
+    p1 = Pool1dLayer(PoolKind.MAX, 6, c1.t_out, 2, 2)
+    c2 = Conv1dLayer(rng.normal(size=(8, 6, 3)) * 0.4, rng.normal(size=8) * 0.1, p1.t_out,
+                     pad_left=2, pad_right=2, dilation=2)  # fmt: skip
+    p2 = Pool1dLayer(PoolKind.AVG, 8, c2.t_out, c2.t_out, 1)
+    relu = ActivationLayer(Activation.RELU)
+    fm = FloatModel(
+        t * f,
+        (c1, relu, p1, c2, relu, p2, DenseLayer(rng.normal(size=(3, 8)), np.zeros(3))),
+        Head.SOFTMAX,
+        labels=(0, 1, 2),
+    )
+    x = rng.normal(size=(3000, t * f)) + np.tile(np.linspace(-1, 2, f), t)
+    return fm, x
+
+
+def test_two_conv_stages_compile_and_agree_with_the_float_model() -> None:
+    """Hidden convolutions pad with their input's zero point (the real 0 PyTorch pads with)."""
+    from client.model import compile_model
+    from client.model.reference import clip_to_range, features_to_q16
+
+    fm, x = two_conv_model()
+    for bits in (8, 16):
+        qm = decode(encode(compile_model(fm, x[:1000], bits)))
+        kinds = [type(op).__name__ for op in qm.ops]
+        assert kinds[:4] == ["QConv1d", "QPool", "QConv1d", "QPool"], kinds
+        conv2 = qm.ops[2]
+        assert isinstance(conv2, QConv1d) and conv2.pad_value == qm.ops[0].zp_out  # type: ignore[union-attr]
+        xq = clip_to_range(qm, features_to_q16(x[1000:]))
+        agree = float((execute(qm, xq).classes == fm.forward(xq / 65536.0).classes).mean())
+        assert agree >= 0.99, (bits, agree)
