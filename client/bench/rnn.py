@@ -79,6 +79,7 @@ CASES: tuple[tuple[CellKind, int, int, int, DType], ...] = (
     (CellKind.LSTM, 8, 5, 64, DType.I8),
     (CellKind.LSTM, 8, 5, 64, DType.I16),
     (CellKind.GRU, 120, 5, 24, DType.I8),
+    (CellKind.GRU, 96, 5, 32, DType.I8),
     (CellKind.GRU, 120, 5, 32, DType.I8),
 )
 

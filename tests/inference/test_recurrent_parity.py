@@ -88,3 +88,26 @@ def test_random_recurrent_models_match_the_reference(
         assert len(set(int(c) for c in want.classes)) >= 2
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [(CellKind.GRU, 8, 5, 32, DType.I8), (CellKind.LSTM, 8, 5, 64, DType.I16)],
+    ids=["gru32-i8", "lstm64-i16"],
+)
+def test_cu_estimate_covers_the_measured_instruction(
+    program_elf: Path, spec: tuple[CellKind, int, int, int, DType]
+) -> None:
+    """`feasibility.estimate_cu` must bound what `infer` really costs (compute units are
+    deterministic on LiteSVM; this is not a timing test)."""
+    from client.bench.rnn import measure_rnn, rnn_model
+
+    async def run() -> None:
+        chain = fast_chain(program_elf)
+        payer = Keypair()
+        await chain.airdrop(payer.pubkey(), 1_000 * 10**9)
+        row = await measure_rnn(chain, payer, rnn_model(*spec))
+        assert row.bit_exact and row.instruction_cu is not None and row.op_cu is not None
+        assert row.op_cu < row.instruction_cu <= row.estimate < 1.15 * row.instruction_cu
+
+    asyncio.run(run())
