@@ -256,12 +256,19 @@ mod tests {
         // Per-step op CU measured on LiteSVM (`python -m client bench --rnn`): GRU-32 INT8
         // 13,507 and INT16 35,197; LSTM-64 INT8 55,390 and INT16 160,835.
         assert!(step >= 13_507);
+        // Speed mode (PACKED3 h part): 11,295 and 41,072 measured.
+        let mut fast = gru;
+        fast.layout = crate::kernels::model::PACKED3;
+        assert!(unit_cost(&fast) >= 11_295);
         let mut gru16 = gru;
         (gru16.dtype, gru16.layout) = (I16, COMPACT);
         assert!(unit_cost(&gru16) >= 35_197);
         let mut lstm = op(LSTM, PACKED, 40, 64);
         (lstm.dtype, lstm.p0, lstm.p1, lstm.p2) = (I8, 8, 5, 64);
         assert!(unit_cost(&lstm) >= 55_390);
+        let mut lstm_fast = lstm;
+        lstm_fast.layout = crate::kernels::model::PACKED3;
+        assert!(unit_cost(&lstm_fast) >= 41_072);
         let mut lstm16 = lstm;
         (lstm16.dtype, lstm16.layout) = (I16, COMPACT);
         assert!(unit_cost(&lstm16) >= 160_835);
