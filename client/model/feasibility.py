@@ -160,8 +160,8 @@ CU_COEFFICIENTS: dict[str, float] = {
     # INT8 word (two MACs, rows padded to groups of 8) or INT16 MAC, per gate row (two
     # requantizations), per hidden unit (table lookups, state update), per step and per op.
     # Rounded up from the per-step op CU `python -m client.bench.rnn` measured on LiteSVM
-    # (GRU-32 / LSTM-64 over 8 x 5, INT8: 13,507 / 55,390 CU per step, speed mode 11,295 /
-    # 41,072; INT16: 35,197 / 160,835; about 4.5 CU per paired or PACKED3 word and 8.3 CU per
+    # (GRU-32 / LSTM-64 over 8 x 5, INT8: 13,518 / 55,401 CU per step, speed mode 11,295 /
+    # 41,072; INT16: 35,208 / 160,846; about 4.5 CU per paired or PACKED3 word and 8.3 CU per
     # INT16 MAC once rows and units are taken out). Each per-step estimate is 0-4 % above its
     # measurement, before CU_MARGIN.
     "rnn_i8_word": 4.5,
