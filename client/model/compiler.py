@@ -179,7 +179,9 @@ def compile_model(
     if isinstance(model.layers[0], RecurrentLayer):
         from .rnn_compile import compile_recurrent
 
-        qm = compile_recurrent(model, calib, opts.dtypes, input_range, opts.range_margin)
+        qm = compile_recurrent(
+            model, calib, opts.dtypes, input_range, opts.range_margin, prefer=opts.prefer
+        )
         if check_feasible:
             check(qm)
         return qm

@@ -179,14 +179,17 @@ CU_COEFFICIENTS: dict[str, float] = {
     # INT8 word (two MACs, rows padded to groups of 8) or INT16 MAC, per gate row (two
     # requantizations), per hidden unit (table lookups, state update), per step and per op.
     # Rounded up from the per-step op CU `python -m client.bench.rnn` measured on LiteSVM
-    # (GRU-32 / LSTM-64 over 8 x 5, INT8: 13,507 / 55,390 CU per step; INT16: 35,197 /
-    # 160,835; about 4.5 CU per paired word and 8.3 CU per INT16 MAC once rows and units are
-    # taken out).
-    "rnn_i8_word": 4.8,
+    # (GRU-32 / LSTM-64 over 8 x 5, INT8: 13,518 / 55,401 CU per step, speed mode 11,295 /
+    # 41,072; INT16: 35,208 / 160,846; about 4.5 CU per paired or PACKED3 word and 8.3 CU per
+    # INT16 MAC once rows and units are taken out). Each per-step estimate is 0-4 % above its
+    # measurement, before CU_MARGIN.
+    "rnn_i8_word": 4.5,
     "rnn_i16_mac": 8.5,
-    "rnn_row": 30.0,
-    "rnn_unit_gru": 100.0,
-    "rnn_unit_lstm": 130.0,
+    # Speed mode's h part: a PACKED3 word (three MACs) over rows padded to groups of 12.
+    "rnn_p3_word": 4.5,
+    "rnn_row": 25.0,
+    "rnn_unit_gru": 90.0,
+    "rnn_unit_lstm": 150.0,
     "rnn_step": 300.0,
     "rnn_op": 1000.0,
 }
@@ -199,7 +202,8 @@ CU_MARGIN = 1.03
 def recurrent_state_words(op: QRecurrent) -> int:
     """`kernels/recurrent.rs` `state_words`: h, LSTM's c, and the x and h gate buffers."""
     padded = -(-op.rows // 8) * 8
-    return op.hidden * (2 if op.kind is OpKind.LSTM else 1) + 2 * padded
+    words = 1 + (op.kind is OpKind.LSTM) + op.h8
+    return op.hidden * words + 2 * padded
 
 
 def tree_depths(op: QTrees) -> list[int]:
@@ -258,7 +262,10 @@ def cu_terms(qm: QModel) -> dict[str, float]:
             steps, rows, cols = op.steps, op.rows, op.features + op.hidden
             add("rnn_op", 1.0)
             add("rnn_step", float(steps))
-            if op.dtype.name == "I8":
+            if op.h8:
+                add("rnn_i8_word", float(steps * (-(-rows // 8) * 4) * op.features))
+                add("rnn_p3_word", float(steps * (-(-rows // 12) * 4) * op.hidden))
+            elif op.dtype.name == "I8":
                 add("rnn_i8_word", float(steps * (-(-rows // 8) * 4) * cols))
             else:
                 add("rnn_i16_mac", float(steps * rows * cols))

@@ -56,6 +56,7 @@ from .qmodel import (
     op_n_out,
 )
 from .recurrent import (
+    H8_MAX_HIDDEN,
     PAIR_MAX_COLS,
     TABLE_LEN,
     group_decode,
@@ -204,7 +205,8 @@ def _op_arrays(op: QOp) -> list[tuple[I64, str, str]]:
         perm = unit_major(op.gates, op.hidden)
         wx, wh = op.wx[perm], op.wh[perm]
         if op.dtype is DType.I8:
-            wx, wh, wdt = group_encode(wx), group_encode(wh), "<i8"
+            wx, wdt = group_encode(wx), "<i8"
+            wh = packed3_encode(wh) if op.h8 else group_encode(wh)
         else:
             wdt = "<i2"
         pad = np.zeros(padded_rows(op.rows) - op.rows, dtype=np.int64)
@@ -258,6 +260,10 @@ def _op_record(op: QOp, offsets: list[int]) -> bytes:
     elif isinstance(op, QRecurrent):
         kind, dtype, mode, n_in, n_out = op.kind, op.dtype, int(op.sequence), op.n_in, op.n_out
         layout = Layout.PACKED if op.dtype is DType.I8 else Layout.COMPACT
+        if op.h8:
+            if op.dtype is not DType.I8 or op.hidden > H8_MAX_HIDDEN:
+                raise ValueError(f"speed mode needs INT8 weights and <= {H8_MAX_HIDDEN} units")
+            layout = Layout.PACKED3
         p0, p1, p2, shift, p3 = op.steps, op.features, op.hidden, op.shift, op.gate_bits
     else:
         kind, mode, n_in, n_out = OpKind.TREES, op.mode, op.n_features, op.n_out
@@ -993,11 +999,19 @@ def _decode_recurrent(
         f"a recurrent op reads values inside INT16, the previous op writes {reads}",
     )
     want = Layout.PACKED if dtype is DType.I8 else Layout.COMPACT
+    h8 = dtype is DType.I8 and layout_v == Layout.PACKED3
     _require(
-        layout_v == want,
+        layout_v == want or h8,
         base + 2,
         f"{name}.layout",
-        f"{dtype.name} recurrent weights use layout {want.value} ({want.name})",
+        f"{dtype.name} recurrent weights use layout {want.value} ({want.name})"
+        + (" or 4 (PACKED3, speed mode)" if dtype is DType.I8 else ""),
+    )
+    _require(
+        not h8 or hidden <= H8_MAX_HIDDEN,
+        base + 20,
+        f"{name}.p2",
+        f"the PACKED3 speed mode takes at most {H8_MAX_HIDDEN} hidden units",
     )
     _require(mode_v in (0, 1), base + 3, f"{name}.mode", f"mode {mode_v}: 0 LAST or 1 SEQUENCE")
     _require(
@@ -1030,6 +1044,9 @@ def _decode_recurrent(
     if dtype is DType.I8:
         mats = []
         for slot, cols, what in ((0, feats, "wx"), (1, hidden, "wh")):
+            if slot == 1 and h8:
+                mats.append(_decode_h8_weights(ctx, rows, hidden))
+                continue
             words = ctx.arr(slot, prow // 2 * cols, "<i8")
             w, ok = group_decode(words, rows, cols)
             _require(
@@ -1082,7 +1099,31 @@ def _decode_recurrent(
         gate_bits=gate_bits,
         sigmoid=sig,
         tanh=tanh,
+        h8=h8,
     )
+
+
+def _decode_h8_weights(ctx: _OpCtx, rows: int, hidden: int) -> I64:
+    """The speed mode's Wh (file rows): PACKED3 words of int8 lanes, zero padding rows, and
+    the lane bound over one chunk of all H columns (inputs are Q7, |h8| <= 128)."""
+    words = ctx.arr(1, packed3_groups(rows) * hidden * 4, "<i8")
+    w, again = packed3_decode(words, rows, hidden)
+    _require(
+        bool(((w >= -128) & (w <= 127)).all()) and bool((again == words).all()),
+        ctx.offs[1],
+        f"{ctx.name}.wh",
+        "packed word does not hold three int8 lanes of 21 bits",
+    )
+    _require(not w[rows:].any(), ctx.offs[1], f"{ctx.name}.wh", "padding rows of PACKED3 must be 0")
+    bound = packed3_chunk_bound(w[:rows], hidden)
+    _require(
+        bound <= P3_LANE_LIMIT,
+        ctx.base + 20,
+        f"{ctx.name}.p2",
+        f"128 * sum|w| = {bound} over a row could carry into the next PACKED3 lane",
+    )
+    out: I64 = w[:rows]
+    return out
 
 
 def _decode_sparse(ctx: _OpCtx, n_in: int, n_out: int, nnz: int, dtype: DType) -> I64:

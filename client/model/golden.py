@@ -360,6 +360,18 @@ def _recurrent_goldens() -> list[GoldenModel]:
                     "weights, INT16 dense head, random weights"
                 )
                 out.append(GoldenModel(name, desc, qm, features_to_q16(x[:6])))
+                if dtype is DType.I8:
+                    # Speed mode: the h part in PACKED3 words over the Q7 state.
+                    fast = compile_recurrent(fm, x, (dtype,), prefer="speed")
+                    fast.name = f"{name}_speed"
+                    out.append(
+                        GoldenModel(
+                            fast.name,
+                            desc + ", speed mode (PACKED3 h part)",
+                            fast,
+                            features_to_q16(x[:6]),
+                        )
+                    )
     return out
 
 

@@ -228,13 +228,14 @@ class PureModel:
         """GRU (gates r, z, n) / LSTM (i, f, g, o), Q15 state, as docs/model-format.md
         "GRU and LSTM" states it, on the file's unit-major rows (unit k, gate g: row
         k * G + g)."""
-        kind, dtype, _, seq, _, _, steps, feats, hid, shift, _, gbits = rec[:12]
+        kind, dtype, layout, seq, _, _, steps, feats, hid, shift, _, gbits = rec[:12]
         offs = rec[15:]
         ng = 3 if kind == GRU else 4
         rows = ng * hid
         prow = -(-rows // 8) * 8
         wx = self._matrix(offs[0], dtype, rows, feats)
-        wh = self._matrix(offs[1], dtype, rows, hid)
+        h8 = layout == PACKED3  # speed mode: Wh in PACKED3 words times h rounded to Q7
+        wh = [] if h8 else self._matrix(offs[1], dtype, rows, hid)
         cofs = self._ints("q", offs[2], 2 * prow)
         mult = self._ints("I", offs[3], 2 * prow)
         sig = self._ints("h", offs[4], 513)
@@ -253,13 +254,12 @@ class PureModel:
                 >> shift
                 for i in range(rows)
             ]
-            ph = [
-                wrap_i64(
-                    int(sum(wh[i][j] * h[j] for j in range(hid))) * mult[prow + i] + cofs[prow + i]
-                )
-                >> shift
-                for i in range(rows)
-            ]
+            if h8:
+                q7 = [clamp(rshift_round(v, 8), -128, 127) for v in h]
+                hsum = self._packed3(offs[1], hid, rows, hid, q7)
+            else:
+                hsum = [int(sum(wh[i][j] * h[j] for j in range(hid))) for i in range(rows)]
+            ph = [wrap_i64(hsum[i] * mult[prow + i] + cofs[prow + i]) >> shift for i in range(rows)]
             new = [0] * hid
             for k in range(hid):
                 u = k * ng

@@ -226,6 +226,9 @@ class QRecurrent:
     gate_bits: int  # G: gate pre-activations are Q(G) i16, 1..14
     sigmoid: I64  # 513-entry i16 table, Q(G) in -> Q15 out
     tanh: I64  # 513-entry i16 table
+    # Speed mode (INT8 only, layout PACKED3): the h part multiplies h rounded to Q7
+    # (h8 = clamp(rshift_round(h, 8), -128, 127)) by Wh stored in PACKED3 words.
+    h8: bool = False
 
     @property
     def gates(self) -> int:

@@ -23,6 +23,10 @@ I16_MIN, I16_MAX = -32768, 32767
 # within 3.4e-4 of their limits).
 GATE_BITS = 12
 TABLE_LEN = 513
+# Speed mode: the h part reads h >> 8 (Q7), so PACKED3's three 21-bit lanes stay exact for up
+# to this many hidden units (128 * 127 * 64 < 2^20).
+H8_SHIFT = 8
+H8_MAX_HIDDEN = 64
 # INT8 weights are stored in row pairs (PACKED); a lane stays exact while
 # n * 128 * 32768 < 2^31, i.e. at most this many columns (features, hidden units).
 PAIR_MAX_COLS = 511
@@ -62,12 +66,36 @@ def gate_table(fn: str, gate_bits: int) -> I64:
     return out
 
 
+def h8_of(h: I64) -> I64:
+    """The speed mode's Q7 copy of the Q15 state: clamp(rshift_round(h, 8), -128, 127)."""
+    out: I64 = np.clip(_rshift_round(h, H8_SHIFT), -128, 127)
+    return out
+
+
+def _h_acc(op: QRecurrent, h: I64) -> I64:
+    """The h part's exact row sums; in speed mode as the PACKED3 kernel forms them (one chunk
+    of all H columns per group, lanes split as in 1.5), so even a file that breaks the lane
+    bound gives the kernel's numbers."""
+    if not op.h8:
+        out: I64 = h @ op.wh.T
+        return out
+    from .layouts import P3_WORDS, lanes3, packed3_encode, packed3_groups
+
+    perm = unit_major(op.gates, op.hidden)
+    groups = packed3_groups(op.rows)
+    words = packed3_encode(op.wh[perm]).reshape(groups, op.hidden, P3_WORDS)
+    t = h8_of(h) @ words.transpose(1, 0, 2).reshape(op.hidden, -1)
+    lanes = np.stack(lanes3(t), axis=2).reshape(h.shape[0], -1)[:, : op.rows]
+    out = lanes[:, np.argsort(perm)]
+    return out
+
+
 def _gate_parts(op: QRecurrent, x_t: I64, h: I64) -> tuple[I64, I64]:
     """(px, ph), each (B, rows): the requantized x and h parts of every gate row,
     ``(acc * M + c) >> S``."""
     s = np.int64(op.shift)
     px: I64 = ((x_t @ op.wx.T) * op.mx + op.cx) >> s
-    ph: I64 = ((h @ op.wh.T) * op.mh + op.ch) >> s
+    ph: I64 = (_h_acc(op, h) * op.mh + op.ch) >> s
     return px, ph
 
 
@@ -159,12 +187,14 @@ def group_decode(words: I64, rows: int, cols: int) -> tuple[I64, bool]:
 
 __all__ = [
     "GATE_BITS",
+    "H8_MAX_HIDDEN",
     "PAIR_MAX_COLS",
     "STATE_BITS",
     "gate_table",
     "group_decode",
     "group_encode",
     "gru_step",
+    "h8_of",
     "lstm_step",
     "padded_rows",
     "run_recurrent",

@@ -31,7 +31,7 @@ from .qmodel import (
     Task,
 )
 from .quantize import ActQuant, accumulator_bound, choose_requant, quantize_dense
-from .recurrent import GATE_BITS, PAIR_MAX_COLS, STATE_BITS, gate_table
+from .recurrent import GATE_BITS, H8_MAX_HIDDEN, H8_SHIFT, PAIR_MAX_COLS, STATE_BITS, gate_table
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -51,6 +51,8 @@ def quantize_recurrent(
     in_dtype: DType,
     dtype: DType,
     gate_bits: int = GATE_BITS,
+    *,
+    speed: bool = False,
 ) -> QRecurrent:
     """The recurrent op for inputs quantized as ``x_f = offset_f + step_f * q`` (per feature;
     the input zero point is 0) with ``dtype`` weights."""
@@ -66,12 +68,13 @@ def quantize_recurrent(
     wx_real = layer.w_ih * step[None, :]
     bx_real = layer.b_ih + layer.w_ih @ offset
     wxq, sx, bx = quantize_dense(wx_real, bx_real, 1.0, 0, dtype, f"{name} input weights")
-    # h is Q15: one level is 2^-15.
-    h_scale = 2.0**-STATE_BITS
+    # h is Q15 (one level 2^-15); the speed mode's h part reads it rounded to Q7.
+    h8 = speed and dtype is DType.I8 and hid <= H8_MAX_HIDDEN
+    h_scale = 2.0 ** -(STATE_BITS - H8_SHIFT if h8 else STATE_BITS)
     whq, sh, bh = quantize_dense(layer.w_hh, layer.b_hh, h_scale, 0, dtype, f"{name} weights")
     in_q = DType.I16 if in_dtype is DType.I16 else DType.I8
     ax = accumulator_bound(wxq, bx, in_q)
-    ah = accumulator_bound(whq, bh, DType.I16)
+    ah = accumulator_bound(whq, bh, DType.I8 if h8 else DType.I16)
     gate_unit = 2.0**gate_bits
     real = np.concatenate([sx * gate_unit, sh * h_scale * gate_unit])
     mult, shift = choose_requant(real, np.concatenate([ax, ah]), name)
@@ -97,6 +100,7 @@ def quantize_recurrent(
         gate_bits=gate_bits,
         sigmoid=gate_table("sigmoid", gate_bits),
         tanh=gate_table("tanh", gate_bits),
+        h8=h8,
     )
 
 
@@ -127,6 +131,7 @@ def compile_recurrent(
     dtypes: tuple[DType, ...],
     input_range: object = None,
     margin: float = 0.25,
+    prefer: str = "size",
 ) -> QModel:
     """A float ``[RecurrentLayer, (DenseLayer, [activation])...]`` model with a classifier or
     regression head. ``dtypes``: one dtype (everything) or one per op group (the recurrent op
@@ -175,7 +180,10 @@ def compile_recurrent(
     in_dtype = dt(0)
     spec, offset, step = _input_affine(calib, lo, hi, in_dtype)
     feats = rec.features
-    qrec = quantize_recurrent(rec, step[:feats], offset[:feats], in_dtype, dt(0))
+    # prefer="speed": INT8 weights with at most 64 hidden units take the PACKED3 h part.
+    qrec = quantize_recurrent(
+        rec, step[:feats], offset[:feats], in_dtype, dt(0), speed=prefer == "speed"
+    )
     ops: list[QOp] = [qrec]
 
     # The head reads h (Q15, symmetric): scale 2^-15 as an INT16 activation.

@@ -27,16 +27,20 @@ from .conftest import fast_chain
 
 N_WINDOWS = 1_500
 
-# (cell, steps, features, hidden, dtype, sequence)
+# (cell, steps, features, hidden, dtype, sequence, prefer)
 MODELS = [
-    (CellKind.GRU, 12, 5, 13, DType.I8, False),
-    (CellKind.GRU, 9, 4, 11, DType.I16, True),
-    (CellKind.LSTM, 10, 3, 14, DType.I8, True),
-    (CellKind.LSTM, 14, 5, 12, DType.I16, False),
+    (CellKind.GRU, 12, 5, 13, DType.I8, False, "size"),
+    (CellKind.GRU, 9, 4, 11, DType.I16, True, "size"),
+    (CellKind.LSTM, 10, 3, 14, DType.I8, True, "size"),
+    (CellKind.LSTM, 14, 5, 12, DType.I16, False, "size"),
+    (CellKind.GRU, 12, 5, 13, DType.I8, True, "speed"),
+    (CellKind.LSTM, 10, 3, 14, DType.I8, False, "speed"),
 ]
 
 
-def _model(cell: CellKind, steps: int, feats: int, hid: int, dtype: DType, seq: bool) -> QModel:
+def _model(
+    cell: CellKind, steps: int, feats: int, hid: int, dtype: DType, seq: bool, prefer: str
+) -> QModel:
     rng = np.random.default_rng(steps * 100 + hid)
     g = 3 if cell is CellKind.GRU else 4
     rec = RecurrentLayer(
@@ -50,12 +54,12 @@ def _model(cell: CellKind, steps: int, feats: int, hid: int, dtype: DType, seq: 
     )
     head = DenseLayer(rng.normal(0, 1.0, (4, rec.n_out)), rng.normal(0, 0.1, 4))
     fm = FloatModel(steps * feats, (rec, head), Head.SOFTMAX, labels=(0, 1, 2, 3))
-    return compile_recurrent(fm, rng.normal(0, 1.0, (300, steps * feats)), (dtype,))
+    return compile_recurrent(fm, rng.normal(0, 1.0, (300, steps * feats)), (dtype,), prefer=prefer)
 
 
-@pytest.mark.parametrize("spec", MODELS, ids=lambda s: f"{s[0].value}-{s[4].name}-{s[5]}")
+@pytest.mark.parametrize("spec", MODELS, ids=lambda s: f"{s[0].value}-{s[4].name}-{s[5]}-{s[6]}")
 def test_random_recurrent_models_match_the_reference(
-    program_elf: Path, spec: tuple[CellKind, int, int, int, DType, bool]
+    program_elf: Path, spec: tuple[CellKind, int, int, int, DType, bool, str]
 ) -> None:
     qm = _model(*spec)
     data = encode(qm)
@@ -86,5 +90,28 @@ def test_random_recurrent_models_match_the_reference(
         assert not bad, f"{len(bad)} of {len(got)} differ; first row {bad[0]}"
         # The inputs reach every class and saturate some gates: not a degenerate model.
         assert len(set(int(c) for c in want.classes)) >= 2
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [(CellKind.GRU, 8, 5, 32, DType.I8), (CellKind.LSTM, 8, 5, 64, DType.I16)],
+    ids=["gru32-i8", "lstm64-i16"],
+)
+def test_cu_estimate_covers_the_measured_instruction(
+    program_elf: Path, spec: tuple[CellKind, int, int, int, DType]
+) -> None:
+    """`feasibility.estimate_cu` must bound what `infer` really costs (compute units are
+    deterministic on LiteSVM; this is not a timing test)."""
+    from client.bench.rnn import measure_rnn, rnn_model
+
+    async def run() -> None:
+        chain = fast_chain(program_elf)
+        payer = Keypair()
+        await chain.airdrop(payer.pubkey(), 1_000 * 10**9)
+        row = await measure_rnn(chain, payer, rnn_model(*spec))
+        assert row.bit_exact and row.instruction_cu is not None and row.op_cu is not None
+        assert row.op_cu < row.instruction_cu <= row.estimate < 1.15 * row.instruction_cu
 
     asyncio.run(run())

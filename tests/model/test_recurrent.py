@@ -327,3 +327,30 @@ def test_auto_precision_promotes_the_recurrent_op() -> None:
     assert isinstance(op, QRecurrent)
     assert r.trials[0].precisions == ("int8", "int8")
     assert r.agreement >= 0.99 and op.dtype.name == r.precisions[0].upper().replace("INT", "I")
+
+
+@pytest.mark.parametrize("cell", [CellKind.GRU, CellKind.LSTM])
+@pytest.mark.parametrize("seq", [False, True])
+def test_speed_mode_executors_agree_and_track_the_float_model(cell: CellKind, seq: bool) -> None:
+    fm = float_model(cell, 9, 4, 13, seq=seq, seed=11)
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1.0, (400, fm.n_features))
+    qm = compile_recurrent(fm, x, (DType.I8,), prefer="speed")
+    op = qm.ops[0]
+    assert isinstance(op, QRecurrent) and op.h8
+    data = encode(qm)
+    assert decode(data).ops[0].h8 and encode(decode(data)) == data  # type: ignore[union-attr]
+    xf = features_to_q16(x[:200])
+    tr = execute(qm, xf)
+    for i in range(4):
+        p = pure_infer(data, xf[i].tolist())
+        assert p.layers[0] == tr.layers[0][i].tolist() and p.outputs == tr.outputs[i].tolist()
+    rec = fm.layers[0]
+    assert isinstance(rec, RecurrentLayer)
+    assert np.abs(tr.layers[0] / 32768.0 - rec.forward(x[:200])).max() < 0.08
+    assert (tr.classes == fm.forward(x[:200]).classes).mean() >= 0.95
+    # More than 64 hidden units cannot keep PACKED3's lanes exact: the compiler keeps pairs.
+    wide = compile_recurrent(
+        float_model(cell, 3, 2, 65, seed=1), x[:, :6], (DType.I8,), prefer="speed"
+    )
+    assert not wide.ops[0].h8  # type: ignore[union-attr]

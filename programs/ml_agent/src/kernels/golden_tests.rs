@@ -368,7 +368,11 @@ fn recurrent_names() -> Vec<String> {
         .into_iter()
         .filter(|n| n.starts_with("gru_") || n.starts_with("lstm_"))
         .collect();
-    assert_eq!(names.len(), 8, "GRU and LSTM, INT8 and INT16, both modes");
+    assert_eq!(
+        names.len(),
+        12,
+        "GRU and LSTM, INT8 (pairs and speed mode) and INT16, both modes"
+    );
     names
 }
 

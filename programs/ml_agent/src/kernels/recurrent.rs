@@ -17,8 +17,9 @@
 //! Between units everything lives in `OpBufs` (`h`, LSTM's `c`, the two gate buffers), so a
 //! job can stop after any step and resume later with bit-identical results.
 
+use super::dense::{packed3_i8, Packed3, P3_ROWS, P3_WORDS};
 use super::exec::OpBufs;
-use super::model::{ModelView, OpRecord, COMPACT, GRU, I16, I8, LSTM, PACKED};
+use super::model::{ModelView, OpRecord, COMPACT, GRU, I16, I8, LSTM, PACKED, PACKED3};
 use super::{ExecError, Why};
 
 /// INT8 rows take at most this many columns (the paired lanes stay below 2^31).
@@ -62,10 +63,21 @@ fn padded_rows(op: &OpRecord) -> usize {
     (gates(op) * op.p2 as usize).div_ceil(GROUP_ROWS) * GROUP_ROWS
 }
 
-/// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
+/// The speed mode (INT8, layout PACKED3): the h part multiplies `h` rounded to Q7 by PACKED3
+/// words, three rows per multiply.
+#[inline(always)]
+fn speed(op: &OpRecord) -> bool {
+    op.layout == PACKED3
+}
+
+/// Hidden units the speed mode takes: `128 * 127 * 64 < 2^20`, no PACKED3 lane can carry.
+pub const H8_MAX_HIDDEN: u32 = 64;
+
+/// Words carried between units: `h`, LSTM's `c`, the x and h gate buffers, and in speed mode
+/// the Q7 copy of `h`.
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;
-    h * (1 + (op.kind == LSTM) as usize) + 2 * padded_rows(op)
+    h * (1 + (op.kind == LSTM) as usize + speed(op) as usize) + 2 * padded_rows(op)
 }
 
 /// `a * b`, saturated, without the u128 multiply `saturating_mul` becomes (upstream BPF cannot
@@ -79,7 +91,13 @@ fn mul(a: u64, b: u64) -> u64 {
 pub fn unit_cost(op: &OpRecord) -> u64 {
     let (f, h) = (op.p1 as u64, op.p2 as u64);
     let rows = gates(op) as u64 * h;
-    let mac = if op.dtype == I8 {
+    let mac = if speed(op) {
+        // x part in row pairs; h part three rows per word over groups of 12 rows.
+        mul(mul(padded_rows(op) as u64 / 2, f), PAIR_WORD_CU).saturating_add(mul(
+            mul(rows.div_ceil(P3_ROWS as u64) * P3_WORDS as u64, h),
+            PAIR_WORD_CU,
+        ))
+    } else if op.dtype == I8 {
         mul(mul(padded_rows(op) as u64 / 2, f + h), PAIR_WORD_CU)
     } else {
         mul(mul(rows, f + h), I16_MAC_CU)
@@ -119,9 +137,14 @@ fn arrays<'a>(
     let off = &op.off;
     let (wx, wh) = if op.dtype == I8 {
         let pairs = prow / 2;
+        let wh_words = if speed(op) {
+            rows.div_ceil(P3_ROWS) * P3_WORDS * h
+        } else {
+            pairs * h
+        };
         (
             model.array::<i64>(off[0] as usize, pairs * f)?.as_ptr() as *const u8,
-            model.array::<i64>(off[1] as usize, pairs * h)?.as_ptr() as *const u8,
+            model.array::<i64>(off[1] as usize, wh_words)?.as_ptr() as *const u8,
         )
     } else {
         (
@@ -149,8 +172,11 @@ pub fn check(model: &ModelView, op: &OpRecord, range: &(i64, i64)) -> Result<(),
     if op.kind != GRU && op.kind != LSTM {
         return Err(err(Why::OpKind));
     }
-    let layout_ok = matches!((op.dtype, op.layout), (I8, PACKED) | (I16, COMPACT));
-    if !layout_ok {
+    let layout_ok = matches!(
+        (op.dtype, op.layout),
+        (I8, PACKED) | (I8, PACKED3) | (I16, COMPACT)
+    );
+    if !layout_ok || (speed(op) && op.p2 > H8_MAX_HIDDEN) {
         return Err(err(Why::RecurrentLayout));
     }
     if range.0 < -32768 || range.1 > 32767 {
@@ -331,6 +357,8 @@ struct StepCtx<'a> {
     a: &'a Arrays<'a>,
     lstm: bool,
     i8: bool,
+    /// Speed mode (PACKED3 h part over the Q7 state).
+    h8: bool,
     f: usize,
     h: usize,
     rows: usize,
@@ -375,7 +403,10 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
         shift: c.shift,
         out: gh,
     };
-    if c.i8 {
+    if c.h8 {
+        groups_mv(&mvx);
+        h8_part(c, &mvh, gh.add(prow));
+    } else if c.i8 {
         groups_mv(&mvx);
         groups_mv(&mvh);
     } else {
@@ -386,6 +417,32 @@ unsafe fn step(c: &StepCtx, x: *const i64, st: *mut i64) {
         lstm_units(c, st, gx, gh);
     } else {
         gru_units(c, st, gx, gh);
+    }
+}
+
+/// Speed mode's h part: `q = clamp(rshift_round(h, 8), -128, 127)` into `q`, the PACKED3
+/// row sums of `Wh . q` (lanes exact: `|q| <= 128` and the loader's lane bound), then each
+/// row's requantization `(sum * M + c) >> S`.
+///
+/// # Safety
+/// `m.x` holds `c.h` words (the state), `q` `c.h` writable words, `m.w` the PACKED3 words of
+/// `c.rows` rows, `m.out` `c.rows` writable words, `m.c`/`m.mult` `c.rows` entries.
+#[inline(never)]
+unsafe fn h8_part(c: &StepCtx, m: &MatVec, q: *mut i64) {
+    for k in 0..c.h {
+        let v = (*m.x.add(k) + 128) >> 8;
+        *q.add(k) = if v > 127 { 127 } else { v };
+    }
+    packed3_i8(&Packed3 {
+        w: m.w as *const i64,
+        x: q,
+        n_in: c.h,
+        span: c.h,
+        y: m.out,
+        n_out: c.rows,
+    });
+    for i in 0..c.rows {
+        *m.out.add(i) = rq(*m.out.add(i), m.c.add(i), m.mult.add(i), m.shift);
     }
 }
 
@@ -477,6 +534,7 @@ pub fn run_units(
         a: &a,
         lstm,
         i8: op.dtype == I8,
+        h8: speed(op),
         f,
         h,
         rows,
