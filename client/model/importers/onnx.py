@@ -34,8 +34,8 @@ from ..ir import (
     TreeMode,
 )
 from ._chain import finish_chain
-from .onnx_rnn import RNN_OPS, import_recurrent
 from .onnx_conv import import_sequence_chain, sequence_input
+from .onnx_rnn import RNN_OPS, import_recurrent
 
 F64 = NDArray[np.float64]
 

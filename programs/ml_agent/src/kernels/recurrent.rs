@@ -62,6 +62,12 @@ fn padded_rows(op: &OpRecord) -> usize {
     (gates(op) * op.p2 as usize).div_ceil(GROUP_ROWS) * GROUP_ROWS
 }
 
+/// Words of the state that carry from one unit to the next: `h` and LSTM's `c` (the gate
+/// buffers after them are rewritten by every step before they are read).
+pub fn carry_words(op: &OpRecord) -> usize {
+    op.p2 as usize * (1 + (op.kind == LSTM) as usize)
+}
+
 /// Words carried between units: `h`, LSTM's `c`, and the x and h gate buffers.
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;

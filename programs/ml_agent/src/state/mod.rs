@@ -1,9 +1,9 @@
 //! Zero-copy views of the program's accounts.
 
 pub mod agent;
+pub mod agent_history;
 pub mod features;
 pub mod job;
-pub mod agent_history;
 pub mod model;
 pub mod ping;
 pub mod pool;
