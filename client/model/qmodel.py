@@ -244,7 +244,6 @@ class QRecurrent:
         return self.steps * self.hidden if self.sequence else self.hidden
 
 
-
 @dataclass
 class QConv1d:
     """CONV1D over a channels-last, time-major window (docs/model-format.md, "Conv1D and
