@@ -172,7 +172,7 @@ async def run_regime_parity(args: argparse.Namespace, ctx: CliContext) -> int:
     precision: int | str = args.precision if args.precision == "auto" else int(args.precision)
     chain = fast_chain()
     payer = Keypair()
-    await chain.airdrop(payer.pubkey(), 10**15)
+    await chain.airdrop(payer.pubkey(), 10**13)
     rows = []
     for kind in args.only or [k for k in REGIME_KINDS if k != "conv"]:
         run = await run_parity(
