@@ -285,6 +285,14 @@ async def run_regime_bench(
     for kind in kinds:
         for p in precisions:
             out.rows.append(await measure_regime(chain, payer, "LiteSVM (v0)", kind, p))
+    for r in out.rows:
+        if r.model == "GRU-32" and r.precision == "8":
+            fits = r.steps == 0 and r.total_cu <= MAX_TX_CU
+            out.notes.append(
+                f"GRU-32 INT8 in one transaction: {'yes' if fits else 'no'}: {r.total_cu:,} CU "
+                f"on {r.runtime} ({r.steps} infer_step, create_job included) against "
+                f"{MAX_TX_CU:,}; the one-transaction estimate is {r.cu_estimate:,}"
+            )
     if surfpool:
         from ..chain.connect import ensure_program
         from ..chain.errors import ValidatorNotInstalled
