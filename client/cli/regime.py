@@ -24,6 +24,7 @@ import numpy as np
 from ..model.sequence_accuracy import (
     CALIBRATION_WINDOWS,
     DEFAULT_WINDOWS,
+    REGIME_FILES,
     calibration_windows,
     heldout_windows,
     regime_accuracy_report,
@@ -77,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="INT8, INT16, auto (per-layer, compile --precision auto) or all three",
     )
     a.add_argument(
-        "--only", action="append", choices=sorted(MODEL_FILES), help="evaluate only this model"
+        "--only",
+        action="append",
+        choices=sorted(REGIME_FILES),
+        help="evaluate only this model (default: gru, lstm, conv)",
     )
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=run_regime_accuracy, url="embedded", keypair=None)
@@ -91,7 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--start", type=int, default=0, help="first held-out window")
     q.add_argument("--precision", choices=("8", "16", "auto"), default="8")
     q.add_argument(
-        "--only", action="append", choices=sorted(MODEL_FILES), help="run only this model"
+        "--only",
+        action="append",
+        choices=sorted(REGIME_FILES),
+        help="run only this model (default: gru, lstm, conv11)",
     )
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=run_regime_parity, url="embedded", keypair=None)
@@ -174,7 +181,7 @@ async def run_regime_parity(args: argparse.Namespace, ctx: CliContext) -> int:
     payer = Keypair()
     await chain.airdrop(payer.pubkey(), 10**13)
     rows = []
-    for kind in args.only or [k for k in REGIME_KINDS if k != "conv"]:
+    for kind in args.only or list(REGIME_KINDS):
         run = await run_parity(
             chain, payer, kind, precision, args.windows, start=args.start, log=_progress
         )

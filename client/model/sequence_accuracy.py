@@ -37,6 +37,12 @@ CompileFn = Callable[[Path, NDArray[np.float64], int | str], bytes]
 ExecuteFn = Callable[[bytes, NDArray[np.int64]], NDArray[np.int64]]
 FloatFn = Callable[[Path, NDArray[np.float64]], NDArray[np.int64]]
 
+# Regime models beside the three the harness trains by default (same data and training code,
+# docs/regime-models.md "On chain"): a GRU small enough for one agent step, and a Conv1D whose
+# activation (116 x 11 words) fits the scratch arena of one infer.
+EXTRA_FILES: Final = {"gru8": "gru8.onnx", "conv11": "conv11.onnx"}
+REGIME_FILES: Final = {**MODEL_FILES, **EXTRA_FILES}
+
 DEFAULT_WINDOWS: Final = 10_000
 CALIBRATION_WINDOWS: Final = 2048
 TARGET_AGREEMENT: Final = 0.99
@@ -169,8 +175,8 @@ def regime_accuracy_report(
     heldout = heldout_windows(n_windows)
     calib = calibration_windows()
     rows = []
-    for kind, name in MODEL_FILES.items():
-        if only and kind not in only:
+    for kind, name in REGIME_FILES.items():
+        if (only and kind not in only) or (not only and kind not in MODEL_FILES):
             continue
         row = evaluate(
             directory / name,

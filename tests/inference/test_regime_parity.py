@@ -15,7 +15,7 @@ from client.bench.regime import measure_regime, regime_model, run_parity, runs_a
 from client.chain.litesvm import LiteSvmChain
 from client.model.feasibility import JOB_STEP_CU, MAX_JOB_SPACE, MAX_TX_CU, assess
 from client.model.format import decode
-from client.model.qmodel import OpKind, QRecurrent
+from client.model.qmodel import OpKind, QConv1d, QPool, QRecurrent
 from client.registry import ModelRegistry
 from client.registry.registry import RegistryError
 
@@ -37,6 +37,7 @@ CASES = [
     ("lstm", 8, 6, 4),
     ("lstm", 16, 2, 1),
 ]
+CONV_CASES = [("conv11", 8, 30, 20), ("conv11", 16, 10, 10)]
 
 
 @pytest.mark.parametrize(("kind", "precision", "n_a", "n_b"), CASES)
@@ -60,6 +61,27 @@ def test_regime_model_on_chain_equals_the_reference(
         # One transaction could not carry it: the job took several steps, each under 1.4M CU.
         assert min(run.inference_cu) > MAX_TX_CU and min(run.steps) >= 2
         assert max(run.steps) <= -(-max(run.inference_cu) // (JOB_STEP_CU // 2)) + 1
+
+
+@pytest.mark.parametrize(("kind", "precision", "n_a", "n_b"), CONV_CASES)
+def test_conv_regime_model_runs_in_one_transaction(
+    chain_payer: tuple[LiteSvmChain, Keypair], kind: str, precision: int, n_a: int, n_b: int
+) -> None:
+    """The 11-channel Conv1D regime model (116 x 11 = 1,276 words, inside the scratch arena):
+    one `infer` reading the 600-value window from a features account."""
+    chain, payer = chain_payer
+    model = regime_model(kind, precision)
+    qm = decode(model)
+    conv, pool = qm.ops[:2]
+    assert isinstance(conv, QConv1d) and isinstance(pool, QPool)
+    assert (conv.c_in, conv.c_out, conv.t_out) == (5, 11, 116)
+    f = assess(qm)
+    assert f.ok and f.needs_features_account and not f.needs_job and not runs_as_job(model)
+    for start, n in ((0, n_a), (6000, n_b)):
+        run = asyncio.run(run_parity(chain, payer, kind, precision, n, start=start))
+        assert run.route == "infer" and run.windows == n and not run.steps
+        assert run.mismatches == 0, f"window {run.first_mismatch} differs from the reference"
+        assert max(run.inference_cu) <= f.cu_estimate < MAX_TX_CU
 
 
 def test_lstm_through_infer_large_is_bit_exact(chain_payer: tuple[LiteSvmChain, Keypair]) -> None:
