@@ -11,8 +11,17 @@ import asyncio
 import pytest
 from solders.keypair import Keypair
 
-from client.bench.regime import measure_regime, regime_model, run_parity, runs_as_job
+from client.bench.regime import (
+    heldout_q16,
+    measure_regime,
+    regime_model,
+    run_parity,
+    runs_as_job,
+)
 from client.chain.litesvm import LiteSvmChain
+from client.inference import InferenceClient
+from client.inference.errors import InferenceError
+from client.inference.features import create_features
 from client.model.feasibility import JOB_STEP_CU, MAX_JOB_SPACE, MAX_TX_CU, assess
 from client.model.format import decode
 from client.model.qmodel import OpKind, QConv1d, QPool, QRecurrent
@@ -109,3 +118,25 @@ def test_conv_regime_model_is_refused_with_the_limit_it_breaks(
     assert "1856 values" in f.problems[0].message and f.job_bytes > MAX_JOB_SPACE
     with pytest.raises(RegistryError, match="could never run on chain"):
         asyncio.run(ModelRegistry(chain, payer).deploy(model))
+
+
+def test_infer_on_a_model_over_one_transaction_points_to_infer_large(
+    chain_payer: tuple[LiteSvmChain, Keypair],
+) -> None:
+    chain, payer = chain_payer
+
+    async def go() -> None:
+        model = regime_model("gru", 8)
+        deployed = await ModelRegistry(chain, payer).deploy(model)
+        x = [int(v) for v in heldout_q16(model, 1)[0]]
+        account = await create_features(chain, payer, x)
+        client = InferenceClient(chain, payer, log_limit=None)
+        with pytest.raises(InferenceError, match="infer --large"):
+            await client.infer(deployed.model, features_account=account)
+        assert (await client.infer_large(deployed.model, features_account=account)).class_id in (
+            0,
+            1,
+            2,
+        )
+
+    asyncio.run(go())
