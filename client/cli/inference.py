@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "CU, wall time on LiteSVM and Surfpool) and a job step's overhead over infer",
     )
     p.add_argument(
+        "--regime",
+        action="store_true",
+        help="instead: the regime models (GRU-32, LSTM-64 over 120x5 windows) end to end on "
+        "LiteSVM and Surfpool: route, transactions, total CU, wall time, bit-exact",
+    )
+    p.add_argument(
         "--rnn",
         action="store_true",
         help="instead: CU of the GRU/LSTM kernels on LiteSVM (per MAC, per step, one transaction)",
@@ -228,6 +234,12 @@ async def bench(args: argparse.Namespace, ctx: CliContext) -> int:
 
         jobs = await run_job_bench(surfpool=not args.no_surfpool)
         ctx.emit(jobs.to_json(), format_job_report(jobs))
+        return 0
+    if args.regime:
+        from ..bench.regime import format_regime_report, run_regime_bench
+
+        regime = await run_regime_bench(precisions=(8, 16), surfpool=not args.no_surfpool)
+        ctx.emit(regime.to_json(), format_regime_report(regime))
         return 0
     if args.rnn:
         from dataclasses import asdict

@@ -24,6 +24,7 @@ import numpy as np
 from ..model.sequence_accuracy import (
     CALIBRATION_WINDOWS,
     DEFAULT_WINDOWS,
+    REGIME_FILES,
     calibration_windows,
     heldout_windows,
     regime_accuracy_report,
@@ -70,12 +71,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--dir", type=Path, default=FIXTURE_DIR, help="where the ONNX files are")
     a.add_argument("--windows", type=int, default=DEFAULT_WINDOWS, help="held-out windows")
-    a.add_argument("--precision", choices=("8", "16"), default="8")
     a.add_argument(
-        "--only", action="append", choices=sorted(MODEL_FILES), help="evaluate only this model"
+        "--precision",
+        choices=("8", "16", "auto", "all"),
+        default="8",
+        help="INT8, INT16, auto (per-layer, compile --precision auto) or all three",
+    )
+    a.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(REGIME_FILES),
+        help="evaluate only this model (default: gru, lstm, conv)",
     )
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=run_regime_accuracy, url="embedded", keypair=None)
+
+    q = sub.add_parser(
+        "regime-parity",
+        help="run the quantized regime models on LiteSVM (features account; a job when over "
+        "one transaction) on held-out windows and compare with the numpy reference bit for bit",
+    )
+    q.add_argument("--windows", type=int, default=100, help="held-out windows per model")
+    q.add_argument("--start", type=int, default=0, help="first held-out window")
+    q.add_argument("--precision", choices=("8", "16", "auto"), default="8")
+    q.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(REGIME_FILES),
+        help="run only this model (default: gru, lstm, conv11)",
+    )
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=run_regime_parity, url="embedded", keypair=None)
 
 
 def _progress(line: str) -> None:
@@ -118,18 +144,55 @@ async def run_regime_windows(args: argparse.Namespace, ctx: CliContext) -> int:
 async def run_regime_accuracy(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.windows < 1:
         return fail("--windows must be >= 1", 2)
-    rows = regime_accuracy_report(
-        args.dir,
-        n_windows=args.windows,
-        precision=int(args.precision),
-        only=tuple(args.only or ()),
-        log=_progress,
+    precisions: list[int | str] = (
+        [8, 16, "auto"]
+        if args.precision == "all"
+        else [args.precision if args.precision == "auto" else int(args.precision)]
     )
+    rows = []
+    for p in precisions:
+        rows += regime_accuracy_report(
+            args.dir,
+            n_windows=args.windows,
+            precision=p,
+            only=tuple(args.only or ()),
+            log=_progress,
+        )
     lines = [
-        f"{r.model:<12} int{r.precision:<3} float {r.float_accuracy:.4f}  quantized "
+        f"{r.model:<12} {r.precision!s:<5} float {r.float_accuracy:.4f}  quantized "
         f"{r.quant_accuracy:.4f}  agreement {r.agreement:.4f}  ({r.n_windows} windows, "
         f"{r.model_bytes} bytes)"
         for r in rows
     ]
     ctx.emit({"rows": [asdict(r) for r in rows]}, "\n".join(lines))
     return 0
+
+
+async def run_regime_parity(args: argparse.Namespace, ctx: CliContext) -> int:
+    from solders.keypair import Keypair
+
+    from ..bench.regime import REGIME_KINDS, run_parity
+    from ..bench.runner import fast_chain
+
+    if args.windows < 1 or args.start < 0:
+        return fail("--windows must be >= 1 and --start >= 0", 2)
+    precision: int | str = args.precision if args.precision == "auto" else int(args.precision)
+    chain = fast_chain()
+    payer = Keypair()
+    await chain.airdrop(payer.pubkey(), 10**13)
+    rows = []
+    for kind in args.only or list(REGIME_KINDS):
+        run = await run_parity(
+            chain, payer, kind, precision, args.windows, start=args.start, log=_progress
+        )
+        rows.append(run.summary())
+    lines = [
+        f"{r['model']:<10} {r['precision']:<5} {r['route']:<6} {r['windows']} windows: "
+        f"{'bit-exact' if r['bit_exact'] else str(r['mismatches']) + ' MISMATCHES'}; "
+        f"CU per inference {r['cu_mean']:,} (max {r['cu_max']:,}), infer_step "
+        f"{r['steps_min']}-{r['steps_max']}, {r['transactions']:,} transactions, "
+        f"{r['wall_s']:.1f} s on LiteSVM ({r['wall_per_window_s']:.3f} s per window)"
+        for r in rows
+    ]
+    ctx.emit({"rows": rows}, "\n".join(lines))
+    return 0 if all(r["bit_exact"] for r in rows) else 1

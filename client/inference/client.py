@@ -191,7 +191,13 @@ class InferenceClient:
 
         sim = await self.chain.simulate([set_compute_unit_limit(MAX_TX_CU), *price, ix], self.payer)
         if not sim.ok:
-            raise InferenceError(f"simulating infer on {handle.address} failed", sim)
+            hint = ""
+            if assess(handle.qmodel).needs_job:
+                hint = (
+                    ": the model's estimated compute is over one transaction, run it as a job "
+                    "(infer_large, CLI infer --large)"
+                )
+            raise InferenceError(f"simulating infer on {handle.address} failed{hint}", sim)
         limit = min(MAX_TX_CU, math.ceil(sim.compute_units * (1 + self.cu_margin)))
         res = await self.chain.send(
             [set_compute_unit_limit(limit), *price, ix], self.payer, check=False

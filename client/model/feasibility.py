@@ -7,6 +7,13 @@ module states those limits (each one derived from the program's own constants, c
 ``tests/model/test_feasibility.py`` re-reads the Rust sources to keep them in sync), estimates
 what a model needs, and refuses (``InfeasibleModelError``) with the limit's name and what to do.
 
+Two one-transaction limits have routes around them, so they are reported as ``Route``s, not
+refusals: more features than a packet carries (the input comes from a features account,
+``infer --features-account`` / ``infer --large``), and more compute than one transaction
+(an inference job over several, ``infer --large``), as long as the job's account fits the
+10 KiB a program may create. The scratch arena, the return data and the job account have no
+route and still refuse.
+
 Calibration sanity (too few rows, constant columns, values outside the Q16.16 range) is checked
 by ``check_calibration`` before compiling, since a declared range derived from degenerate data
 rejects almost every real input.
@@ -58,13 +65,24 @@ SCRATCH_BUFFER_WORDS = (HEAP_BYTES // 8 - (MAX_OUTPUTS + 2)) // 3
 # an odd n_out writes one padding row too).
 MAX_FEATURES_SCRATCH = SCRATCH_BUFFER_WORDS
 MAX_LAYER_WIDTH = SCRATCH_BUFFER_WORDS - 1
+# programs/ml_agent/src/state/job.rs: `MAX_JOB_SPACE` (a job account is created by CPI, which
+# may allocate at most 10 KiB) and `InferenceJob::LEN` (the fixed part before the snapshot).
+MAX_JOB_SPACE = 10 * 1024
+JOB_HEADER = 312
+# instructions/job/infer_step.rs `TMP_WORDS`: working words a step lends from the heap.
+JOB_TMP_WORDS = HEAP_BYTES // 8 - (MAX_OUTPUTS + 2)
+# instructions/job/infer_step.rs `STEP_BUDGET`: the bound CU one `infer_step` may spend.
+JOB_STEP_CU = 1_400_000 - 40_000
+# client/inference/features.py `WRITE_CHUNK_VALUES`: values per `write_features` transaction.
+FEATURES_PER_WRITE = 240
 # Features enter as i32 Q16.16: |x| must stay below 2^15 (docs/model-format.md 1.1).
 Q16_LIMIT = 32768.0
 # Calibration: fewer rows than this cannot estimate a range or an activation scale.
 MIN_CALIBRATION_ROWS = 2
 
 # Bytes of a legacy transaction that sends one `infer` (instructions/infer.rs: discriminator,
-# `Vec<i32>` features, `flags` u8) with one signer, the model and weights accounts, and the
+# `Vec<i32>` features, `flags` u8) with one signer, the model and weights accounts (and the
+# features account's placeholder), and the
 # compute-budget instructions the SDK adds (`SetComputeUnitLimit`, optionally
 # `SetComputeUnitPrice`). ``tests/model/test_feasibility.py`` checks this against solders.
 _SIGNATURES = 1 + 64  # compact count, one signature
@@ -89,7 +107,9 @@ def infer_tx_bytes(n_features: int, *, priority_fee: bool = False) -> int:
     keys = 5  # payer, model, weights, the ml_agent program, the ComputeBudget program
     n_ix = 2 + int(priority_fee)
     data = infer_data_bytes(n_features)
-    infer_ix = 1 + 1 + 2 + _compact_len(data) + data
+    # program index, account count, model, weights and the optional features account (Anchor's
+    # None placeholder: the program id, already a key).
+    infer_ix = 1 + 1 + 3 + _compact_len(data) + data
     return (
         _SIGNATURES
         + _MESSAGE_HEADER
@@ -308,6 +328,69 @@ def estimate_cu(qm: QModel) -> int:
     return int(np.ceil(total * CU_MARGIN))
 
 
+# ------------------------------------------------------------------ jobs
+
+
+def _op_n_out(op: object) -> int:
+    if isinstance(op, QLut):
+        return op.n
+    if isinstance(op, QArgmax):
+        return 2
+    return int(op.n_out)  # type: ignore[attr-defined]
+
+
+def _carry_words(op: object) -> int:
+    """`kernels::job::carry_words`: the state words that persist between units (h, LSTM's c)."""
+    if isinstance(op, QRecurrent):
+        return op.hidden * (2 if op.kind is OpKind.LSTM else 1)
+    return 0
+
+
+@dataclass(frozen=True)
+class JobSizes:
+    """`kernels::job::sizes`: an inference job's buffers (op i reads A and writes B when i is
+    even), its persisted state and the working words a step lends from the heap."""
+
+    a_words: int
+    b_words: int
+    state_words: int
+    tmp_words: int
+    n_features: int
+
+    @property
+    def account_bytes(self) -> int:
+        """`InferenceJob::layout`: header, snapshot (i32, 8-aligned), A, B, state."""
+        snap = -(-4 * self.n_features // 8) * 8
+        return JOB_HEADER + snap + 8 * (self.a_words + self.b_words + self.state_words)
+
+
+def job_sizes(qm: QModel) -> JobSizes:
+    n = qm.n_features
+    a, b, state, tmp = n + 1, 1, 0, 0
+    for i, op in enumerate(qm.ops):
+        n_out = _op_n_out(op)
+        if i % 2 == 0:
+            b = max(b, n_out + 1)
+        else:
+            a = max(a, n_out + 1)
+        if i == 0 and isinstance(op, QArgmax):
+            b = max(b, n + 1)
+        carry = _carry_words(op)
+        state = max(state, carry)
+        if isinstance(op, QRecurrent):
+            tmp = max(tmp, recurrent_state_words(op))
+    return JobSizes(a, b, state, tmp, n)
+
+
+def job_transactions(qm: QModel, cu: int) -> int:
+    """Transactions `infer_large` sends for one inference: the features account (created,
+    written in pieces, closed) when the input does not fit `create_job`'s transaction,
+    `create_job`, the steps (each at most ``JOB_STEP_CU`` of estimated work) and `close_job`."""
+    n = qm.n_features
+    features = 0 if infer_tx_bytes(n) <= PACKET_DATA_SIZE else 2 + -(-n // FEATURES_PER_WRITE)
+    return features + 1 + max(1, -(-cu // JOB_STEP_CU)) + 1
+
+
 # ------------------------------------------------------------------ the check
 
 
@@ -323,6 +406,16 @@ class InfeasibleModelError(ModelError):
 @dataclass(frozen=True)
 class Problem:
     limit: str  # "transaction size", "scratch arena", "return data", "compute units", ...
+    message: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """A one-transaction limit the model exceeds but that another way of running it lifts:
+    ``how`` is "features account" (the input is read from an account instead of the
+    transaction) or "job" (an inference job over several transactions)."""
+
+    how: str
     message: str
 
 
@@ -343,10 +436,23 @@ class Feasibility:
     cu_estimate: int
     cu_limit: int
     problems: list[Problem] = field(default_factory=list)
+    # How the model runs when one plain `infer` cannot carry it (empty: one `infer`).
+    routes: list[Route] = field(default_factory=list)
+    job_bytes: int = 0
+    job_bytes_limit: int = MAX_JOB_SPACE
+    job_transactions: int = 0  # 0: not a job
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def needs_features_account(self) -> bool:
+        return any(r.how == "features account" for r in self.routes)
+
+    @property
+    def needs_job(self) -> bool:
+        return any(r.how == "job" for r in self.routes)
 
     def lines(self) -> list[str]:
         def pct(a: int, b: int) -> str:
@@ -361,6 +467,9 @@ class Feasibility:
             f"return data  {self.n_outputs} of {self.outputs_limit} outputs",
             f"compute      ~{self.cu_estimate:,} of {self.cu_limit:,} CU "
             f"({pct(self.cu_estimate, self.cu_limit)}, estimate)",
+            f"job account  {self.job_bytes:,} of {self.job_bytes_limit:,} bytes "
+            f"({pct(self.job_bytes, self.job_bytes_limit)}) if run as a job",
+            *(f"RUNS AS      {r.how}: {r.message}" for r in self.routes),
         ]
 
 
@@ -380,15 +489,18 @@ def assess(qm: QModel) -> Feasibility:
     """Everything one `infer` of ``qm`` needs, and every limit it breaks."""
     n = qm.n_features
     problems: list[Problem] = []
+    routes: list[Route] = []
     tx = infer_tx_bytes(n)
     if tx > PACKET_DATA_SIZE:
-        problems.append(
-            Problem(
-                "transaction size",
+        # The input goes into a features account (written in transaction-sized pieces) that
+        # `infer` or `create_job` reads: the packet no longer bounds the feature count.
+        routes.append(
+            Route(
+                "features account",
                 f"{n} features make an infer transaction of {tx} bytes, over Solana's "
-                f"{PACKET_DATA_SIZE}-byte packet limit (at most {MAX_FEATURES_TX} features fit, "
-                f"{MAX_FEATURES_TX_PRIORITY} with a priority fee): select or combine features "
-                "(e.g. PCA) before training",
+                f"{PACKET_DATA_SIZE}-byte packet limit (at most {MAX_FEATURES_TX} features fit "
+                "in the transaction): needs a features account: infer --features-account "
+                "(or infer --large, which writes one)",
             )
         )
     widest = n
@@ -442,15 +554,44 @@ def assess(qm: QModel) -> Feasibility:
             )
         )
     cu = estimate_cu(qm)
+    js = job_sizes(qm)
+    job_txs = 0
     if cu > MAX_TX_CU:
-        hint = _cu_hint(qm)
-        problems.append(
-            Problem(
-                "compute units",
-                f"one infer needs an estimated {cu:,} compute units, over the {MAX_TX_CU:,} a "
-                f"transaction may use: {hint}",
-            )
+        over = (
+            f"one infer needs an estimated {cu:,} compute units, over the {MAX_TX_CU:,} a "
+            "transaction may use"
         )
+        job_problems = []
+        if js.account_bytes > MAX_JOB_SPACE:
+            job_problems.append(
+                f"its job account would need {js.account_bytes:,} bytes (input snapshot "
+                f"{4 * n:,}, buffers {js.a_words} + {js.b_words} words, state "
+                f"{js.state_words} words), over the {MAX_JOB_SPACE:,} a program-created "
+                "account may have"
+            )
+        if js.tmp_words > JOB_TMP_WORDS:
+            job_problems.append(
+                f"a step needs {js.tmp_words:,} working words, over the {JOB_TMP_WORDS:,} "
+                "infer_step lends from the heap"
+            )
+        if job_problems:
+            problems.append(
+                Problem(
+                    "job account",
+                    f"{over}, and it cannot run as a job: {'; '.join(job_problems)}: "
+                    f"{_cu_hint(qm)}",
+                )
+            )
+        else:
+            job_txs = job_transactions(qm, cu)
+            routes.append(
+                Route(
+                    "job",
+                    f"{over}: over one transaction: runs as a job, ~{job_txs} transactions "
+                    f"(~{-(-cu // JOB_STEP_CU)} infer_step): infer --large "
+                    "(InferenceClient.infer_large)",
+                )
+            )
     return Feasibility(
         n_features=n,
         tx_bytes=tx,
@@ -465,6 +606,9 @@ def assess(qm: QModel) -> Feasibility:
         cu_estimate=cu,
         cu_limit=MAX_TX_CU,
         problems=problems,
+        routes=routes,
+        job_bytes=js.account_bytes,
+        job_transactions=job_txs,
     )
 
 
@@ -562,7 +706,9 @@ __all__ = [
     "PACKET_DATA_SIZE",
     "Feasibility",
     "InfeasibleModelError",
+    "JobSizes",
     "Problem",
+    "Route",
     "assess",
     "check",
     "check_calibration",
@@ -570,5 +716,7 @@ __all__ = [
     "cu_terms",
     "estimate_cu",
     "infer_tx_bytes",
+    "job_sizes",
+    "job_transactions",
     "recurrent_state_words",
 ]

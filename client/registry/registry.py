@@ -238,7 +238,7 @@ class ModelRegistry:
         to this keypair, so its address derives from another creator).
 
         A file that decodes as a model but could never run on chain (``feasibility.assess``:
-        transaction size, scratch arena, return data, compute units) is refused before any
+        scratch arena, return data, job account) is refused before any
         transaction, unless ``check_runnable=False``; other bytes are stored as given.
         """
         if check_runnable:

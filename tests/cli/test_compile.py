@@ -128,8 +128,8 @@ def test_model_info_prints_the_feasibility_estimate(
     info = run_json(["model-info", str(tmp_path / "clf.mlag")], capsys)
     f = info["feasibility"]
     assert isinstance(f, dict)
-    assert f["tx_bytes"] == 304 and f["max_features"] == 235 and f["n_outputs"] == 3
-    assert 1_000 < f["cu_estimate"] < 5_000 and f["problems"] == []
+    assert f["tx_bytes"] == 305 and f["max_features"] == 235 and f["n_outputs"] == 3
+    assert 1_000 < f["cu_estimate"] < 5_000 and f["problems"] == [] == f["routes"]
     assert main(["model-info", str(tmp_path / "clf.mlag")]) == 0
     text = capsys.readouterr().out
-    assert "infer tx     304 of 1232 bytes" in text and "compute      ~" in text
+    assert "infer tx     305 of 1232 bytes" in text and "compute      ~" in text

@@ -55,3 +55,27 @@ def test_regime_windows_writes_calibration_and_heldout_tables(
     assert np.array_equal(np.load(held), heldout_windows(50).x)
     assert main(["regime-windows", "--out", str(tmp_path / "x.csv")]) == 2
     assert main(["regime-windows", "--out", str(out), "--n", "0"]) == 2
+
+
+def test_regime_parity_runs_held_out_windows_on_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    """`regime-parity` (LiteSVM): GRU-32 INT8 from a features account as a job, bit-exact."""
+    argv = ["regime-parity", "--windows", "2", "--start", "100", "--only", "gru", "--json"]
+    assert main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert (row["model"], row["precision"], row["route"], row["windows"]) == (
+        "GRU-32",
+        "8",
+        "job",
+        2,
+    )
+    assert row["bit_exact"] and row["mismatches"] == 0 and row["steps_min"] >= 2
+    assert row["cu_mean"] > 1_400_000  # over one transaction: that is why it is a job
+    assert main(["regime-parity", "--windows", "0"]) == 2
+
+
+def test_regime_accuracy_auto_precision(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["regime-accuracy", "--windows", "400", "--precision", "auto", "--only", "gru"]
+    assert main([*argv, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["precision"] == "auto" and row["n_windows"] == 400
+    assert row["agreement"] >= 0.99

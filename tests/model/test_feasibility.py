@@ -96,10 +96,14 @@ def refused(limit: str, fm: FloatModel, x: np.ndarray, **kw: object) -> str:
     return str(e.value)
 
 
-def test_too_many_features_for_a_transaction() -> None:
-    msg = refused("transaction size", *mlp([236, 4, 1]))
-    assert "236 features" in msg and "1233 bytes" in msg and "at most 235" in msg
-    compile_model(*mlp([235, 4, 1]))
+def test_too_many_features_for_a_transaction_need_a_features_account() -> None:
+    f = fz.assess(compile_model(*mlp([236, 4, 1])))
+    assert f.ok and f.needs_features_account and not f.needs_job
+    (route,) = f.routes
+    assert "236 features" in route.message and "1234 bytes" in route.message
+    assert "at most 235" in route.message and "infer --features-account" in route.message
+    assert any(line.startswith("RUNS AS      features account") for line in f.lines())
+    assert not fz.assess(compile_model(*mlp([235, 4, 1]))).routes
 
 
 def test_layer_wider_than_the_scratch_arena() -> None:
@@ -134,10 +138,30 @@ def test_degenerate_calibration() -> None:
     compile_model(fm, x, input_range=(-10.0, 10.0))
 
 
-def test_over_the_compute_budget() -> None:
+def test_over_the_compute_budget_and_the_job_account() -> None:
+    """Over one transaction's CU a model runs as a job, unless its buffers overflow the 10 KiB
+    job account: 1300-wide layers need 2 x 1301 words."""
     fm, x = mlp([64, 1300, 1300, 1])
-    msg = refused("compute units", fm, x)
+    msg = refused("job account", fm, x)
     assert "1,400,000" in msg and "--prefer speed" in msg
+    assert "its job account would need" in msg and "over the 10,240" in msg
+
+
+def test_over_the_compute_budget_runs_as_a_job() -> None:
+    fm, x = mlp([64, 500, 500, 1])
+    qm = compile_model(fm, x, 16)
+    f = fz.assess(qm)
+    assert f.ok and f.needs_job and not f.needs_features_account
+    assert f.cu_estimate > fz.MAX_TX_CU and f.job_bytes <= fz.MAX_JOB_SPACE
+    (route,) = f.routes
+    steps = -(-f.cu_estimate // fz.JOB_STEP_CU)
+    # create_job, the steps, close_job (64 features fit create_job's transaction).
+    assert f.job_transactions == steps + 2
+    assert f"~{f.job_transactions} transactions" in route.message
+    assert "infer --large" in route.message
+    sizes = fz.job_sizes(qm)
+    assert (sizes.a_words, sizes.b_words, sizes.state_words) == (501, 501, 0)
+    assert f.job_bytes == fz.JOB_HEADER + 4 * 64 + 8 * (501 + 501)
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -145,7 +169,7 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(InfeasibleModelError) as e:
         compile_model(fm, x)
     limits = {p.limit for p in e.value.problems}
-    assert {"transaction size", "scratch arena", "return data", "compute units"} <= limits
+    assert limits == {"scratch arena", "return data", "job account"}
 
 
 # ---------------------------------------------------------------- on LiteSVM
@@ -192,25 +216,28 @@ async def test_most_features_run_and_the_sdk_refuses_a_packet_too_big(
     assert res.ok, res.logs[-4:]
     client = InferenceClient(svm, payer)
     assert (await client.infer(model, features_fx=row)).compute_units <= fz.estimate_cu(qm)
-    with pytest.raises(InferenceError, match="1241 bytes, over Solana's 1232-byte packet limit"):
+    with pytest.raises(InferenceError, match="1242 bytes, over Solana's 1232-byte packet limit"):
         await client.infer(model, features_fx=row, priority_fee=1)
 
 
 async def test_largest_mlp_under_the_estimate_runs(svm: LiteSvmChain, payer: Keypair) -> None:
     """The widest 64-h-h-1 INT8 MLP the estimate admits runs on chain inside 1.4M CU; the next
-    width up is refused at compile time."""
+    width up is over one transaction at compile time."""
     lo, hi = 64, 1320
     while hi - lo > 8:  # bisect on the estimate alone (no chain needed)
         mid = (lo + hi) // 2
-        try:
-            compile_model(*mlp([64, mid, mid, 1]))
-            lo = mid
-        except InfeasibleModelError:
+        if fz.assess(compile_model(*mlp([64, mid, mid, 1]), check_feasible=False)).cu_estimate > (
+            fz.MAX_TX_CU
+        ):
             hi = mid
+        else:
+            lo = mid
     qm, *_, res = await _run(svm, payer, *mlp([64, lo, lo, 1]))
     assert res.ok, res.logs[-4:]
     est = fz.estimate_cu(qm)
     assert res.compute_units <= est <= fz.MAX_TX_CU
     # The estimate is an upper bound, but a close one.
     assert est <= 1.15 * res.compute_units
-    refused("compute units", *mlp([64, hi, hi, 1]))
+    # The next width up needs more than one transaction.
+    over = fz.assess(compile_model(*mlp([64, hi, hi, 1]), check_feasible=False))
+    assert over.cu_estimate > fz.MAX_TX_CU

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from client.model.compiler import compile_model
 from client.model.errors import ModelFormatError, UnsupportedModelError
-from client.model.feasibility import assess, cu_terms
+from client.model.feasibility import assess, cu_terms, job_sizes
 from client.model.format import decode, encode, encode_with_spans
 from client.model.importers.onnx import import_onnx
 from client.model.ir import CellKind, DenseLayer, FloatModel, Head, RecurrentLayer
@@ -152,9 +152,12 @@ def test_feasibility_counts_steps_and_state() -> None:
     assert terms["rnn_step"] == 120 and terms["rnn_unit_lstm"] == 120 * 64
     assert terms["rnn_i8_word"] == 120 * (256 // 2) * (5 + 64)
     f = assess(qm)
-    limits = {p.limit for p in f.problems}
-    # 600 features do not fit an infer transaction, and 2.1M MACs not one transaction's CU.
-    assert {"transaction size", "compute units"} <= limits
+    # 600 features do not fit an infer transaction, and 2.1M MACs not one transaction's CU:
+    # routes (a features account, a job), not refusals. The job persists h and c only (the
+    # gate buffers are a step's working words), so the memo's LSTM fits a 10 KiB job account.
+    assert f.ok and f.needs_features_account and f.needs_job
+    assert job_sizes(qm).state_words == 128 and job_sizes(qm).tmp_words == 128 + 2 * 256
+    assert f.job_bytes == 312 + 2400 + 8 * (601 + 65 + 128) <= 10 * 1024
     seq = compile_model(
         float_model(CellKind.LSTM, 120, 5, 64, seq=True, seed=1), x, 8, check_feasible=False
     )

@@ -47,11 +47,16 @@ pub struct Cursor {
 }
 
 /// The job's buffers: two activation buffers (`Sizes::a_words`, `Sizes::b_words`; an op's input
-/// and output alternate between them) and the largest op state.
+/// and output alternate between them), the largest op state that carries between units
+/// (`Sizes::state_words`), and `tmp`, working words that live only during one call (the rest
+/// of a recurrent op's state, its gate buffers: `Sizes::tmp_words`). Only the first three are
+/// persisted: an LSTM-64's 512 gate words would not fit the 10 KiB job account next to a
+/// 600-value window.
 pub struct JobBufs<'a> {
     pub a: &'a mut [i64],
     pub b: &'a mut [i64],
     pub state: &'a mut [i64],
+    pub tmp: &'a mut [i64],
 }
 
 /// The compute a step may still spend, as `advance` sees it: `remaining` before each batch of
@@ -93,6 +98,15 @@ pub fn units(op: &OpRecord) -> usize {
         GRU | LSTM => recurrent::units(op),
         CONV1D | POOL => conv::units(op),
         _ => 1,
+    }
+}
+
+/// Words of op `op`'s state that must persist from one unit to the next (a prefix of its
+/// `state_words`; the rest is rewritten before it is read in every unit).
+pub fn carry_words(op: &OpRecord) -> usize {
+    match op.kind {
+        GRU | LSTM => recurrent::carry_words(op),
+        _ => state_words(op),
     }
 }
 
@@ -155,7 +169,11 @@ fn out_range(op: &OpRecord) -> Result<(i64, i64), ExecError> {
 pub struct Sizes {
     pub a_words: usize,
     pub b_words: usize,
+    /// Persisted state: the largest `carry_words`.
     pub state_words: usize,
+    /// Working words a step needs besides the account (`JobBufs::tmp`): the largest
+    /// `state_words` of an op whose state does not all carry.
+    pub tmp_words: usize,
 }
 
 pub fn sizes(model: &ModelView) -> Result<Sizes, ExecError> {
@@ -163,7 +181,7 @@ pub fn sizes(model: &ModelView) -> Result<Sizes, ExecError> {
     let mut width = n;
     // +1 everywhere: a one-unit op writes through `exec::Step::y`, `n_out + 1` words.
     let (mut a, mut b) = (n + 1, 1);
-    let mut state = 0;
+    let (mut state, mut tmp) = (0, 0);
     for i in 0..model.n_ops {
         let op = model.op(i);
         if op.n_in as usize != width {
@@ -182,13 +200,17 @@ pub fn sizes(model: &ModelView) -> Result<Sizes, ExecError> {
             // A lone ARGMAX returns the raw features from its output buffer.
             b = b.max(n + 1);
         }
-        state = state.max(state_words(op));
+        state = state.max(carry_words(op));
+        if carry_words(op) < state_words(op) {
+            tmp = tmp.max(state_words(op));
+        }
         width = n_out;
     }
     Ok(Sizes {
         a_words: a,
         b_words: b,
         state_words: state,
+        tmp_words: tmp,
     })
 }
 
@@ -348,8 +370,8 @@ fn step_op(job: &mut Job, take: usize) -> Result<(), ExecError> {
     }
     let from = c.unit as usize;
     let to = from + take;
-    let sw = state_words(op);
-    if sw > bufs.state.len() {
+    let (sw, carry) = (state_words(op), carry_words(op));
+    if carry > bufs.state.len() || (carry < sw && sw > bufs.tmp.len()) {
         return Err(ExecError::Model(Why::Scratch));
     }
     // The recurrent and conv kernels run on a validated record (their precondition); the checks
@@ -362,12 +384,24 @@ fn step_op(job: &mut Job, take: usize) -> Result<(), ExecError> {
         POOL => conv::check_pool(op, range)?,
         _ => {}
     }
+    // The state the op works in: the persisted words themselves, or (when only a prefix
+    // carries) that prefix copied into the working words and copied back after the units.
+    let state: &mut [i64] = if carry == sw {
+        &mut bufs.state[..sw]
+    } else {
+        bufs.tmp[..carry].copy_from_slice(&bufs.state[..carry]);
+        &mut bufs.tmp[..sw]
+    };
     let mut ob = OpBufs {
         input: &x[..width],
         output: &mut y[..n_out],
-        state: &mut bufs.state[..sw],
+        state,
     };
-    match run_resumable(model, op, &mut ob, from, to) {
+    let ran = run_resumable(model, op, &mut ob, from, to);
+    if carry < sw && matches!(ran, Some(Ok(()))) {
+        bufs.state[..carry].copy_from_slice(&bufs.tmp[..carry]);
+    }
+    match ran {
         Some(r) => {
             r?;
             c.unit = to as u32;
@@ -530,15 +564,22 @@ mod tests {
             vec![0i64; s.b_words],
             vec![0i64; s.state_words],
         );
+        let mut tmp = vec![0i64; s.tmp_words];
         let mut bufs = JobBufs {
             a: &mut a,
             b: &mut b,
             state: &mut st,
+            tmp: &mut tmp,
         };
         let mut c = Cursor::default();
         start(view, x, &mut c, &mut bufs)?;
         let mut calls = 0;
         while c.done == 0 {
+            // Working words do not survive a call (on chain they are the heap of another
+            // transaction): garbage in them must not change the result.
+            for (k, v) in bufs.tmp.iter_mut().enumerate() {
+                *v = (k as i64 + calls as i64).wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
+            }
             let mut r = Run {
                 meter: &mut *meter,
                 reserve: 1_000,
@@ -621,10 +662,12 @@ mod tests {
                 vec![0i64; s.b_words],
                 vec![0i64; s.state_words],
             );
+            let mut tmp = vec![0i64; s.tmp_words];
             let mut bufs = JobBufs {
                 a: &mut a,
                 b: &mut b,
                 state: &mut st,
+                tmp: &mut tmp,
             };
             let mut c = Cursor::default();
             start(&view, x, &mut c, &mut bufs).unwrap();
@@ -682,10 +725,12 @@ mod tests {
             vec![0i64; s.b_words],
             vec![0i64; s.state_words],
         );
+        let mut tmp = vec![0i64; s.tmp_words];
         let mut bufs = JobBufs {
             a: &mut a,
             b: &mut b,
             state: &mut st,
+            tmp: &mut tmp,
         };
         let mut c = Cursor::default();
         start(&view, &cases[0], &mut c, &mut bufs).unwrap();

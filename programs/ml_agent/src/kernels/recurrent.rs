@@ -73,8 +73,15 @@ fn speed(op: &OpRecord) -> bool {
 /// Hidden units the speed mode takes: `128 * 127 * 64 < 2^20`, no PACKED3 lane can carry.
 pub const H8_MAX_HIDDEN: u32 = 64;
 
-/// Words carried between units: `h`, LSTM's `c`, the x and h gate buffers, and in speed mode
-/// the Q7 copy of `h`.
+/// Words of the state that carry from one unit to the next: `h` and LSTM's `c` (the gate
+/// buffers and speed mode's Q7 copy of `h` after them are rewritten by every step before they
+/// are read).
+pub fn carry_words(op: &OpRecord) -> usize {
+    op.p2 as usize * (1 + (op.kind == LSTM) as usize)
+}
+
+/// Words a step works in: `h`, LSTM's `c`, the x and h gate buffers, and in speed mode the Q7
+/// copy of `h`.
 pub fn state_words(op: &OpRecord) -> usize {
     let h = op.p2 as usize;
     h * (1 + (op.kind == LSTM) as usize + speed(op) as usize) + 2 * padded_rows(op)

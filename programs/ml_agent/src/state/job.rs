@@ -134,6 +134,8 @@ impl InferenceJob {
             a_words: self.a_words as usize,
             b_words: self.b_words as usize,
             state_words: self.state_words as usize,
+            // Not persisted: create_job checked it fits what infer_step lends.
+            tmp_words: 0,
         }
     }
 
@@ -168,6 +170,8 @@ impl InferenceJob {
                     base.add(st) as *mut i64,
                     fixed.state_words as usize,
                 ),
+                // The caller lends working words (infer_step: from the heap).
+                tmp: &mut [],
             },
             fixed,
         })

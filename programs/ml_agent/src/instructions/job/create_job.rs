@@ -93,7 +93,8 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         return Err(MlAgentError::UnsupportedModel.into());
     }
     let [_, a_off, b_off, st_off, space] = InferenceJob::layout(view.n_features, &s);
-    if space > MAX_JOB_SPACE {
+    // A step lends the op's working words from the heap (`infer_step::TMP_WORDS`).
+    if space > MAX_JOB_SPACE || s.tmp_words > crate::instructions::job::infer_step::TMP_WORDS {
         return Err(MlAgentError::JobTooLarge.into());
     }
 
@@ -134,6 +135,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
             a: core::slice::from_raw_parts_mut(base.add(a_off) as *mut i64, s.a_words),
             b: core::slice::from_raw_parts_mut(base.add(b_off) as *mut i64, s.b_words),
             state: core::slice::from_raw_parts_mut(base.add(st_off) as *mut i64, s.state_words),
+            tmp: &mut [],
         };
         (j, snap, bufs)
     };

@@ -26,10 +26,11 @@ use crate::args::ArgReader;
 use crate::checks;
 use crate::error::MlAgentError;
 use crate::events::{emit, BorshWriter};
-use crate::instructions::infer::{exec_error, publish, Published};
+use crate::instructions::infer::{exec_error, publish, Published, MAX_OUTPUTS};
 use crate::interface::{field, AccountSpec, InstructionSpec, Ty, TypeSpec};
 use crate::kernels::job::{advance, outputs, BoundMeter, Job, Run, Unmetered};
 use crate::kernels::model::ModelView;
+use crate::kernels::scratch::{Scratch, DEFAULT_HEAP_BYTES};
 use crate::state::job::{InferenceJob, JOB_PDA};
 use crate::state::model::{ModelWeights, VersionStatus};
 
@@ -40,6 +41,9 @@ pub const STEP_RESERVE: u64 = 6_000;
 /// what runs before the units (entrypoint, pin checks, parse) and the compute-budget
 /// instructions.
 pub const STEP_BUDGET: u64 = 1_400_000 - 40_000;
+/// Working words a step lends the job from the heap (a recurrent op's gate buffers), after the
+/// words `publish` uses for the return data.
+pub const TMP_WORDS: usize = DEFAULT_HEAP_BYTES / 8 - (MAX_OUTPUTS + 2);
 
 pub const SPEC: InstructionSpec = InstructionSpec::new(
     "infer_step",
@@ -91,6 +95,16 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let bytes = pinned_bytes(program_id, j, model, weights)?;
     let view = ModelView::parse(bytes).map_err(exec_error)?;
     let mut bufs = jv.bufs;
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: this instruction's heap users are this arena and `publish`, which runs after the
+    // units and takes only the first MAX_OUTPUTS + 2 words, skipped here.
+    let mut scratch = unsafe { Scratch::heap() };
+    #[cfg(not(target_arch = "bpf"))]
+    let mut arena = std::vec![0i64; DEFAULT_HEAP_BYTES / 8];
+    #[cfg(not(target_arch = "bpf"))]
+    let mut scratch = Scratch::new(&mut arena);
+    scratch.take(MAX_OUTPUTS + 2).map_err(exec_error)?;
+    bufs.tmp = scratch.take(TMP_WORDS).map_err(exec_error)?;
     let mut jb = Job {
         model: &view,
         raw: jv.snapshot,
