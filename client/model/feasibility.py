@@ -174,7 +174,7 @@ CU_COEFFICIENTS: dict[str, float] = {
     "conv1d_i8_packed_mac": 2.8,
     "conv1d_i16_compact_mac": 7.0,
     "conv1d_gather_word": 20.0,
-    "conv1d_op": 400.0,
+    "conv1d_op": 500.0,
     "conv1d_out": 60.0,
     "conv1d_pos": 350.0,
     "conv1d_seg_mac": 12.0,

@@ -154,7 +154,9 @@ async function main() {
   const features = args.features.split(',').map((x) => toQ16(Number(x)));
   const result = await program.methods
     .infer(features, 0)
-    .accounts({ model, weights: header.activeWeights })
+    // `features` is infer's optional features account (inputs read from an account, flags bit
+    // 1); Anchor clients pass null for an optional account they do not use.
+    .accounts({ model, weights: header.activeWeights, features: null })
     .view();
 
   process.stdout.write(
