@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--windows", type=int, default=DEFAULT_WINDOWS, help="held-out windows")
     a.add_argument(
         "--precision",
-        choices=("8", "16", "auto", "all"),
+        choices=("8", "16", "auto", "speed", "all"),
         default="8",
         help="INT8, INT16, auto (per-layer, compile --precision auto) or all three",
     )
@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--windows", type=int, default=100, help="held-out windows per model")
     q.add_argument("--start", type=int, default=0, help="first held-out window")
-    q.add_argument("--precision", choices=("8", "16", "auto"), default="8")
+    q.add_argument("--precision", choices=("8", "16", "auto", "speed"), default="8")
     q.add_argument(
         "--only",
         action="append",
@@ -145,9 +145,9 @@ async def run_regime_accuracy(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.windows < 1:
         return fail("--windows must be >= 1", 2)
     precisions: list[int | str] = (
-        [8, 16, "auto"]
+        [8, 16, "auto", "speed"]
         if args.precision == "all"
-        else [args.precision if args.precision == "auto" else int(args.precision)]
+        else [args.precision if args.precision in ("auto", "speed") else int(args.precision)]
     )
     rows = []
     for p in precisions:
@@ -176,7 +176,9 @@ async def run_regime_parity(args: argparse.Namespace, ctx: CliContext) -> int:
 
     if args.windows < 1 or args.start < 0:
         return fail("--windows must be >= 1 and --start >= 0", 2)
-    precision: int | str = args.precision if args.precision == "auto" else int(args.precision)
+    precision: int | str = (
+        args.precision if args.precision in ("auto", "speed") else int(args.precision)
+    )
     chain = fast_chain()
     payer = Keypair()
     await chain.airdrop(payer.pubkey(), 10**13)

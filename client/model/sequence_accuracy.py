@@ -52,7 +52,8 @@ def compile_regime_onnx(
     path: Path, calibration: NDArray[np.float64], precision: int | str
 ) -> bytes:
     """ONNX file -> quantized model file, through the project's importer (s-rnn's GRU/LSTM,
-    s-conv's Conv1D import) and compiler; ``precision`` 8, 16 or "auto". The feasibility check
+    s-conv's Conv1D import) and compiler; ``precision`` 8, 16, "auto" or "speed" (INT8, speed
+    layouts). The feasibility check
     is off because the harness measures numerics: ``compile`` accepts the GRU/LSTM files (a
     features account and a job are their routes on chain) but refuses the Conv1D one, whose
     116 x 16 activation overflows the scratch arena and a job account alike."""
@@ -61,6 +62,11 @@ def compile_regime_onnx(
     from .importers import import_onnx
 
     fm = import_onnx(str(path), labels=list(REGIME_NAMES))
+    if precision == "speed":
+        # INT8 with `compile --prefer speed`: a GRU/LSTM's h part runs PACKED3 over the state
+        # rounded to Q7 (docs/model-format.md 1.12), what fits the GRU-32 in one infer.
+        qm = compile_model(fm, calibration, precision=8, check_feasible=False, prefer="speed")
+        return encode(qm)
     return encode(compile_model(fm, calibration, precision=precision, check_feasible=False))
 
 

@@ -24,7 +24,7 @@ from client.inference.errors import InferenceError
 from client.inference.features import create_features
 from client.model.feasibility import JOB_STEP_CU, MAX_JOB_SPACE, MAX_TX_CU, assess
 from client.model.format import decode
-from client.model.qmodel import OpKind, QConv1d, QPool, QRecurrent
+from client.model.qmodel import DType, OpKind, QConv1d, QPool, QRecurrent
 from client.registry import ModelRegistry
 from client.registry.registry import RegistryError
 
@@ -70,6 +70,26 @@ def test_regime_model_on_chain_equals_the_reference(
         # One transaction could not carry it: the job took several steps, each under 1.4M CU.
         assert min(run.inference_cu) > MAX_TX_CU and min(run.steps) >= 2
         assert max(run.steps) <= -(-max(run.inference_cu) // (JOB_STEP_CU // 2)) + 1
+
+
+def test_gru32_speed_mode_runs_in_one_transaction(
+    chain_payer: tuple[LiteSvmChain, Keypair],
+) -> None:
+    """The issue's one-transaction GRU: the regime GRU-32 over 120 x 5 compiled INT8 with the
+    speed layout (h part PACKED3 over the Q7 state) runs as ONE `infer` from a features account
+    under the 1.4M limit, bit-exact. Its estimate is an upper bound just over the limit, so the
+    route comes from a simulation (`needs_job`), as a client would choose it."""
+    chain, payer = chain_payer
+    model = regime_model("gru", "speed")
+    qm = decode(model)
+    (rnn,) = [op for op in qm.ops if isinstance(op, QRecurrent)]
+    assert rnn.kind is OpKind.GRU and (rnn.steps, rnn.features, rnn.hidden) == (120, 5, 32)
+    assert rnn.h8 and rnn.dtype is DType.I8
+    for start, n in ((0, 6), (6000, 4)):
+        run = asyncio.run(run_parity(chain, payer, "gru", "speed", n, start=start))
+        assert run.route == "infer" and run.windows == n and not run.steps
+        assert run.mismatches == 0, f"window {run.first_mismatch} differs from the reference"
+        assert max(run.inference_cu) <= MAX_TX_CU
 
 
 @pytest.mark.parametrize(("kind", "precision", "n_a", "n_b"), CONV_CASES)
