@@ -51,8 +51,8 @@ TARGET_AGREEMENT: Final = 0.99
 def compile_regime_onnx(
     path: Path, calibration: NDArray[np.float64], precision: int | str
 ) -> bytes:
-    """ONNX file -> quantized model file, through the project's importer (s-rnn's GRU/LSTM,
-    s-conv's Conv1D import) and compiler; ``precision`` 8, 16, "auto" or "speed" (INT8, speed
+    """ONNX file -> quantized model file, through the project's importers (GRU/LSTM,
+    Conv1D) and compiler; ``precision`` 8, 16, "auto" or "speed" (INT8, speed
     layouts). The feasibility check
     is off because the harness measures numerics: ``compile`` accepts the GRU/LSTM files (a
     features account and a job are their routes on chain) but refuses the Conv1D one, whose

@@ -4,7 +4,7 @@ Each price path (``client.sim.regimes.regime_path``) is turned into Q32 integer 
 source's scale, ``client.bot.train.price_ints``) and then into one feature row per step with the
 bit-exact twin of the agent's on-chain features (``client.agent.features.training_rows``): the
 numbers an agent computes over its own price history. A window is ``T`` consecutive rows,
-flattened time-major, oldest first (index ``t * F + f``, CONTRACT15.md), as float
+flattened time-major, oldest first (index ``t * F + f``, docs/model-format.md 1.11), as float
 ``q / 65536``; its label is the regime of the step of its last row.
 
 The feature spec (``REGIME_SPEC``): the two things that tell the regimes apart are volatility

@@ -10,7 +10,7 @@
 //! tap (`pad * sum(w[o][j][..])` for a padded tap). Integer sums are exact (the compiler's
 //! accumulator bound; PACKED's lane bound), so every path gives the reference's accumulators.
 //!
-//! Resumable op contract (CONTRACT15): `units` = output positions (CONV1D) or 1 (POOL), no state
+//! Resumable op contract (`job.rs`): `units` = output positions (CONV1D) or 1 (POOL), no state
 //! between units, each unit writes only its own output words.
 
 use super::exec::{mv_compact_i16, mv_compact_i8, mv_packed_i8, MatVec, OpBufs, Step};

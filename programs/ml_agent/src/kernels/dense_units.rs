@@ -1,4 +1,4 @@
-//! DENSE as a resumable op (CONTRACT15 "Resumable op contract"): a unit is a block of output
+//! DENSE as a resumable op (the resumable op contract, `job.rs`): a unit is a block of output
 //! rows the layout computes together, so any split into consecutive unit ranges writes exactly
 //! the words the single-pass `exec::dense` writes.
 //!

@@ -33,7 +33,7 @@ pub trait Observer {
 
 /// Buffers an op works in. Between two calls of a resumable op's `run_units` everything the op
 /// needs lives here (a job account persists exactly these three slices), nothing in statics or
-/// elsewhere (CONTRACT15 "Resumable op contract").
+/// elsewhere (the resumable op contract, `kernels/job.rs`).
 pub struct OpBufs<'a> {
     /// The op's whole input (n_in words).
     pub input: &'a [i64],

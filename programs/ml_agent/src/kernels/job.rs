@@ -3,7 +3,7 @@
 //! in a `Cursor` and three word buffers (the job account persists exactly these).
 //!
 //! An op kind that can exceed one transaction exports `units` / `state_words` / `unit_cost` /
-//! `run_units` (CONTRACT15 "Resumable op contract"; DENSE's are in `dense_units`). LUT, SOFTMAX,
+//! `run_units` (the resumable op contract; DENSE's are in `dense_units`). LUT, SOFTMAX,
 //! ARGMAX and TREES are one unit each and run through `exec::run_op`, so every checked path of
 //! the single pass is the job's too. The result is bit-identical with `exec::run` whatever the
 //! split (host tests below: every split of every golden model).

@@ -503,7 +503,7 @@ unsafe fn lstm_units(c: &StepCtx, st: *mut i64, mut gx: *const i64, mut gh: *con
     }
 }
 
-/// Run timesteps `from..to` (see the resumable op contract in CONTRACT15.md). `from == 0`
+/// Run timesteps `from..to` (the resumable op contract, `job.rs`). `from == 0`
 /// zeroes the state; the output is complete once `to == units(op)`.
 /// Precondition: `check` accepted this record on this model.
 #[inline(never)]

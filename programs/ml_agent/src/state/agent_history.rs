@@ -137,7 +137,7 @@ impl<'a> HistoryView<'a> {
 }
 
 /// Copy a full window into `out` (`window * n_features` values), time-major and oldest first
-/// (`out[t * F + f]`, the sequence layout of CONTRACT15), each value clamped to
+/// (`out[t * F + f]`, the sequence layout of docs/model-format.md), each value clamped to
 /// `[lo[j], max(lo[j], hi[j])]` (a model's declared ranges, one per input index).
 #[inline(always)]
 pub fn window_into(head: &AgentHistory, ring: &[i32], lo: &[i32], hi: &[i32], out: &mut [i32]) {
