@@ -526,7 +526,20 @@ def _compile_neural(
             )
             q_in = lut_out
 
-    n_last = groups[-1][0].n_out
+    return neural_qmodel(model, spec, ops, groups[-1][0].n_out, last_scale, out_frac_bits)
+
+
+def neural_qmodel(
+    model: FloatModel,
+    spec: InputSpec,
+    ops: list[QOp],
+    n_last: int,
+    last_scale: float,
+    out_frac_bits: int,
+) -> QModel:
+    """A neural network's QModel: its quantized ``ops`` (extended here by the classifier head
+    over the last layer's ``n_last`` outputs at ``last_scale``), for the dense, conv and
+    recurrent compilers alike."""
     task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
     ops.extend(_classifier_head(model, n_last, last_scale))
     return QModel(

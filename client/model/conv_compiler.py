@@ -34,7 +34,6 @@ from .ir import (
     PoolKind,
 )
 from .qmodel import (
-    Arch,
     DType,
     InputSpec,
     Layout,
@@ -45,7 +44,6 @@ from .qmodel import (
     QModel,
     QOp,
     QPool,
-    Task,
 )
 from .quantize import (
     ActQuant,
@@ -150,12 +148,12 @@ def compile_conv(
     from .compiler import _LUT_KIND as LUT_KIND
     from .compiler import (
         _SCALING,
-        _classifier_head,
         _hidden_params,
         _lut_output,
         _lut_table,
         _output_frac_bits,
         margin_rows,
+        neural_qmodel,
     )
 
     stages = _stages(model)
@@ -341,16 +339,4 @@ def compile_conv(
             )
             q_in = lut_out
             lo_in, hi_in = out_dtype.qmin, out_dtype.qmax
-    n_last = stages[-1][0].n_out
-    task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
-    ops.extend(_classifier_head(model, n_last, last_scale))
-    return QModel(
-        arch=Arch.NEURAL,
-        task=task,
-        input=spec,
-        ops=ops,
-        n_classes=model.n_classes,
-        labels=model.labels,
-        out_frac_bits=out_frac_bits if task is Task.REGRESSION else 0,
-        name=model.name,
-    )
+    return neural_qmodel(model, spec, ops, stages[-1][0].n_out, last_scale, out_frac_bits)

@@ -18,7 +18,6 @@ from .errors import QuantizationError, UnsupportedModelError
 from .fixedpoint import I32_MAX, I32_MIN
 from .ir import Activation, ActivationLayer, CellKind, DenseLayer, FloatModel, Head, RecurrentLayer
 from .qmodel import (
-    Arch,
     DType,
     InputSpec,
     Layout,
@@ -28,7 +27,6 @@ from .qmodel import (
     QModel,
     QOp,
     QRecurrent,
-    Task,
 )
 from .quantize import ActQuant, accumulator_bound, choose_requant, quantize_dense
 from .recurrent import GATE_BITS, H8_MAX_HIDDEN, H8_SHIFT, PAIR_MAX_COLS, STATE_BITS, gate_table
@@ -139,12 +137,12 @@ def compile_recurrent(
     INT16 whatever its entry says."""
     from .compiler import (
         _LUT_KIND,
-        _classifier_head,
         _hidden_params,
         _input_affine,
         _lut_output,
         _lut_table,
         _output_frac_bits,
+        neural_qmodel,
     )
 
     rec = model.layers[0]
@@ -254,22 +252,10 @@ def compile_recurrent(
         # Regression straight off h: the outputs are Q15.
         out_frac_bits = STATE_BITS
     n_last = groups[-1][0].n_out if groups else rec.n_out
-    task = Task.REGRESSION if model.head is Head.NONE else Task.CLASSIFICATION
     if not math.isfinite(last_scale) or last_scale <= 0:
         raise QuantizationError("head output scale is not positive")
-    ops.extend(_classifier_head(model, n_last, last_scale))
-    return QModel(
-        arch=Arch.NEURAL,
-        task=task,
-        input=InputSpec(
-            lo=spec.lo, hi=spec.hi, dtype=spec.dtype, zp=0, c=spec.c, m=spec.m, s=spec.s
-        ),
-        ops=ops,
-        n_classes=model.n_classes,
-        labels=model.labels,
-        out_frac_bits=out_frac_bits if task is Task.REGRESSION else 0,
-        name=model.name,
-    )
+    spec = InputSpec(lo=spec.lo, hi=spec.hi, dtype=spec.dtype, zp=0, c=spec.c, m=spec.m, s=spec.s)
+    return neural_qmodel(model, spec, ops, n_last, last_scale, out_frac_bits)
 
 
 __all__ = ["compile_recurrent", "quantize_recurrent", "window_range"]
