@@ -158,9 +158,59 @@ pub(super) unsafe fn check_quantize(p: &InputPass) -> usize {
     p.f_end.offset_from(p.f) as usize
 }
 
+/// Range-check a quantized-input model's `n_features` values `f` and write their quantization
+/// (1.3 of the format) to `q`; returns the dtype's bounds. Where the single pass and a job's
+/// `start` both begin.
+///
+/// # Safety
+/// `f.len()` is the model's `n_features` and `q` holds at least that many words.
+#[inline(always)]
+pub(super) unsafe fn quantize_input(
+    model: &ModelView,
+    f: &[i32],
+    q: &mut [i64],
+) -> Result<(i64, i64), ExecError> {
+    let n = f.len();
+    let (lo, hi) = model.ranges();
+    let (qmin, qmax) = dtype_range(model.header.input_dtype)?;
+    let (c, m, s) = model.affine_offsets();
+    let base = model.bytes.as_ptr();
+    // SAFETY: parse() checked lo/hi and (for a quantized input) c/m/s: n elements each, inside
+    // the file and aligned; q holds n words (the caller's contract).
+    let bad = unsafe {
+        let fp = f.as_ptr() as *const u32;
+        check_quantize(&InputPass {
+            f: fp,
+            f_end: fp.add(n),
+            lo: lo.as_ptr() as *const u32,
+            hi: hi.as_ptr() as *const u32,
+            c: base.add(c) as *const i32,
+            m: base.add(m) as *const i32,
+            s: base.add(s),
+            q: q.as_mut_ptr(),
+            zp: model.header.input_zp as i64,
+            qmin,
+            qmax,
+        })
+    };
+    if bad != n {
+        return Err(if bad < n {
+            ExecError::FeatureOutOfRange(bad as u32)
+        } else {
+            ExecError::Model(Why::InputAffine)
+        });
+    }
+    Ok((qmin, qmax))
+}
+
 /// Range-check the features; write them to `x` as `x * 2^32`.
 #[inline(always)]
-fn check_features(f: &[i32], lo: &[i32], hi: &[i32], x: &mut [i64]) -> Result<(), ExecError> {
+pub(super) fn check_features(
+    f: &[i32],
+    lo: &[i32],
+    hi: &[i32],
+    x: &mut [i64],
+) -> Result<(), ExecError> {
     let n = f.len();
     assert!(lo.len() == n && hi.len() == n && x.len() >= n);
     // SAFETY: three arrays of n i32 and one of at least n words (asserted).
@@ -297,34 +347,8 @@ pub fn forward<'s, O: Observer, const TR: bool>(
         obs.inputs(None);
         (cur, spare, range) = (x, a, (i32::MIN as i64, i32::MAX as i64));
     } else {
-        let (qmin, qmax) = dtype_range(dtype)?;
-        let (c, m, s) = model.affine_offsets();
-        let base = model.bytes.as_ptr();
-        // SAFETY: parse() checked lo/hi and (for a quantized input) c/m/s: n elements each,
-        // inside the file and aligned; x and a hold `words >= n` words.
-        let bad = unsafe {
-            let fp = f.as_ptr() as *const u32;
-            check_quantize(&InputPass {
-                f: fp,
-                f_end: fp.add(n),
-                lo: lo.as_ptr() as *const u32,
-                hi: hi.as_ptr() as *const u32,
-                c: base.add(c) as *const i32,
-                m: base.add(m) as *const i32,
-                s: base.add(s),
-                q: a.as_mut_ptr(),
-                zp: model.header.input_zp as i64,
-                qmin,
-                qmax,
-            })
-        };
-        if bad != n {
-            return Err(if bad < n {
-                ExecError::FeatureOutOfRange(bad as u32)
-            } else {
-                ExecError::Model(Why::InputAffine)
-            });
-        }
+        // SAFETY: a holds `words >= n` words.
+        let (qmin, qmax) = unsafe { quantize_input(model, f, a)? };
         if model.n_ops == 1 {
             // A lone ARGMAX returns the raw features (the reference's convention).
             for (o, v) in x.iter_mut().zip(f) {

@@ -10,10 +10,8 @@
 
 use super::cost;
 use super::dense_units;
-use super::exec::{argmax_op, check_quantize, first_out_of_range, run_op, InputPass, OpBufs, Step};
-use super::model::{
-    dtype_range, ModelView, OpRecord, ARGMAX, CONV1D, DENSE, DTYPE_NONE, GRU, LSTM, POOL,
-};
+use super::exec::{argmax_op, check_features, quantize_input, run_op, unshift, OpBufs, Step};
+use super::model::{ModelView, OpRecord, ARGMAX, CONV1D, DENSE, DTYPE_NONE, GRU, LSTM, POOL};
 use super::{conv, recurrent};
 use super::{ExecError, Why};
 
@@ -230,57 +228,14 @@ pub fn start(
     if bufs.a.len() < n + 1 {
         return Err(ExecError::Model(Why::Scratch));
     }
-    let (lo, hi) = model.ranges();
-    let dtype = model.header.input_dtype;
-    let range = if dtype == DTYPE_NONE {
-        // SAFETY: n readable i32 in raw, lo and hi (parse checked the ranges), n writable
-        // words in a (checked above).
-        let bad = unsafe {
-            first_out_of_range(
-                raw.as_ptr(),
-                lo.as_ptr(),
-                hi.as_ptr(),
-                bufs.a.as_mut_ptr(),
-                n,
-            )
-        };
-        if bad < n {
-            return Err(ExecError::FeatureOutOfRange(bad as u32));
-        }
-        for v in bufs.a[..n].iter_mut() {
-            *v >>= 32;
-        }
+    let range = if model.header.input_dtype == DTYPE_NONE {
+        let (lo, hi) = model.ranges();
+        check_features(raw, lo, hi, bufs.a)?;
+        unshift(&mut bufs.a[..n]);
         (i32::MIN as i64, i32::MAX as i64)
     } else {
-        let (qmin, qmax) = dtype_range(dtype)?;
-        let (c_off, m_off, s_off) = model.affine_offsets();
-        let base = model.bytes.as_ptr();
-        // SAFETY: parse() checked lo/hi and c/m/s of a quantized input: n elements each, inside
-        // the file and aligned; raw holds n values and a at least n words (checked above).
-        let bad = unsafe {
-            let fp = raw.as_ptr() as *const u32;
-            check_quantize(&InputPass {
-                f: fp,
-                f_end: fp.add(n),
-                lo: lo.as_ptr() as *const u32,
-                hi: hi.as_ptr() as *const u32,
-                c: base.add(c_off) as *const i32,
-                m: base.add(m_off) as *const i32,
-                s: base.add(s_off),
-                q: bufs.a.as_mut_ptr(),
-                zp: model.header.input_zp as i64,
-                qmin,
-                qmax,
-            })
-        };
-        if bad != n {
-            return Err(if bad < n {
-                ExecError::FeatureOutOfRange(bad as u32)
-            } else {
-                ExecError::Model(Why::InputAffine)
-            });
-        }
-        (qmin, qmax)
+        // SAFETY: raw holds the model's n features (checked above), a at least n + 1 words.
+        unsafe { quantize_input(model, raw, bufs.a)? }
     };
     *c = Cursor {
         range_lo: range.0,
